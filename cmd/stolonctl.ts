@@ -1,0 +1,148 @@
+#!/usr/bin/env bun
+/**
+ * stolonctl: the admin CLI. Thin: parse flags with citty, resolve the common config
+ * (flag > STOLONCTL_* env > default), open the store, run a subcommand from src/ctl.
+ * Common flags may be given before or after the subcommand name.
+ */
+import { createInterface } from "node:readline/promises";
+import { defineCommand, type ArgsDef, type CommandDef } from "citty";
+import {
+  initCluster,
+  readClusterData,
+  showSpec,
+  showStatus,
+  updateSpec,
+  writeClusterData,
+  type CtlIO,
+} from "../src/ctl/index.ts";
+import { checkFlags, runCli, subcommandIndex } from "../src/lib/cli.ts";
+import { commonArgs, resolveCommonConfig } from "../src/lib/config.ts";
+import { ConfigError } from "../src/lib/errors.ts";
+import { newUid } from "../src/lib/ids.ts";
+import { versionString } from "../src/lib/version.ts";
+import { openStore, type OpenedStore } from "../src/store/index.ts";
+
+const io: CtlIO = {
+  out: (text) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
+  readInput: async (path) => (path === "-" ? await Bun.stdin.text() : await Bun.file(path).text()),
+  confirm: async (question) => {
+    if (!process.stdin.isTTY) return false;
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return /^y(es)?$/i.test((await rl.question(question)).trim());
+    } finally {
+      rl.close();
+    }
+  },
+  now: () => new Date(),
+  newUid,
+};
+
+/** Common flags given before the subcommand, captured by the root command's setup. */
+let rootArgs: Record<string, unknown> = {};
+
+/** Runs `fn` with the store named by the common flags (root's, overridden by the subcommand's). */
+async function withStore(subArgs: Record<string, unknown>, fn: (s: OpenedStore) => Promise<void>): Promise<void> {
+  const merged: Record<string, unknown> = { ...rootArgs };
+  for (const k of Object.keys(commonArgs)) if (subArgs[k] !== undefined) merged[k] = subArgs[k];
+  const cfg = resolveCommonConfig(merged, process.env, "STOLONCTL");
+  const opened = openStore(cfg);
+  try {
+    await fn(opened);
+  } finally {
+    await opened.store.close();
+  }
+}
+
+/** Defines a subcommand that also accepts the common flags and rejects unknown ones. */
+function sub<const T extends ArgsDef>(
+  name: string,
+  description: string,
+  args: T,
+  run: (args: Record<string, any>, positionals: string[]) => Promise<void>,
+): CommandDef<T & typeof commonArgs> {
+  const all = { ...commonArgs, ...args } as T & typeof commonArgs;
+  return defineCommand({
+    meta: { name, description },
+    args: all,
+    run: async (ctx) => {
+      checkFlags(ctx.rawArgs, all);
+      await run(ctx.args, ctx.args._);
+    },
+  });
+}
+
+const noExtra = (what: string, positionals: string[], max: number) => {
+  if (positionals.length > max) throw new ConfigError(`${what}: unexpected argument "${positionals[max]}"`);
+};
+
+const yes = { yes: { type: "boolean", alias: "y", description: "do not ask for confirmation" } } as const;
+const file = { file: { type: "string", alias: "f", description: "read the JSON from this file (- for stdin)" } } as const;
+
+const init = sub("init", "Initialize a new cluster", { spec: { type: "positional", required: false, description: "cluster spec JSON (default {\"initMode\":\"new\"})" }, ...file, ...yes }, (a, pos) => {
+  noExtra("init", pos, 1);
+  return withStore(a, ({ store }) => initCluster(store, io, { spec: a.spec, file: a.file, yes: a.yes === true }));
+});
+
+const spec = sub("spec", "Show the cluster spec", { defaults: { type: "boolean", description: "show every field, defaults included" } }, (a, pos) => {
+  noExtra("spec", pos, 0);
+  return withStore(a, ({ store }) => showSpec(store, io, { defaults: a.defaults === true }));
+});
+
+const update = sub(
+  "update",
+  "Update the cluster spec (full replace, or a JSON merge patch with --patch)",
+  { spec: { type: "positional", required: false, description: "spec or patch JSON" }, patch: { type: "boolean", alias: "p", description: "apply the JSON as a merge patch (RFC 7386)" }, ...file },
+  (a, pos) => {
+    noExtra("update", pos, 1);
+    return withStore(a, ({ store }) => updateSpec(store, io, { patch: a.patch === true, spec: a.spec, file: a.file }));
+  },
+);
+
+const status = sub("status", "Show the cluster status", { format: { type: "string", alias: "f", description: "text or json (default text)" } }, (a, pos) => {
+  noExtra("status", pos, 0);
+  const format = a.format ?? "text";
+  if (format !== "text" && format !== "json") throw new ConfigError(`--format: "${format}" is not one of text, json`);
+  return withStore(a, ({ store, election }) => showStatus(store, election(20_000), io, { format }));
+});
+
+const clusterdataRead = sub("read", "Print the cluster data as stored", { pretty: { type: "boolean", description: "indent the JSON" } }, (a, pos) => {
+  noExtra("clusterdata read", pos, 0);
+  return withStore(a, ({ store }) => readClusterData(store, io, { pretty: a.pretty === true }));
+});
+
+const clusterdataWrite = sub("write", "Replace the cluster data (from a file or stdin)", { ...file, ...yes }, (a, pos) => {
+  noExtra("clusterdata write", pos, 0);
+  return withStore(a, ({ store }) => writeClusterData(store, io, { file: a.file, yes: a.yes === true }));
+});
+
+const clusterdata = defineCommand({
+  meta: { name: "clusterdata", description: "Read or write the raw cluster data" },
+  args: commonArgs,
+  setup: (ctx) => {
+    const idx = subcommandIndex(ctx.rawArgs, commonArgs);
+    checkFlags(idx >= 0 ? ctx.rawArgs.slice(0, idx) : ctx.rawArgs, commonArgs);
+    if (idx < 0) throw new ConfigError("clusterdata: no command given: read or write");
+    for (const k of Object.keys(commonArgs)) if (ctx.args[k] !== undefined) rootArgs[k] = ctx.args[k];
+  },
+  subCommands: { read: clusterdataRead, write: clusterdataWrite },
+});
+
+const version = defineCommand({
+  meta: { name: "version", description: "Print the version" },
+  run: () => console.log(versionString("stolonctl")),
+});
+
+const root = defineCommand({
+  meta: { name: "stolonctl", description: "stolon command line client" },
+  args: commonArgs,
+  setup: (ctx) => {
+    const idx = subcommandIndex(ctx.rawArgs, commonArgs);
+    checkFlags(idx >= 0 ? ctx.rawArgs.slice(0, idx) : ctx.rawArgs, commonArgs);
+    if (idx < 0) throw new ConfigError("no command given: one of init, spec, update, status, clusterdata, version (see --help)");
+    rootArgs = ctx.args;
+  },
+  subCommands: { init, spec, update, status, clusterdata, version },
+});
+
+await runCli("stolonctl", root, process.argv.slice(2));

@@ -1,0 +1,6 @@
+/** The shared data model: pure types, spec rules and helpers. Imports nothing that does I/O. */
+export * from "./types.ts";
+export * from "./spec.ts";
+export * from "./duration.ts";
+export * from "./cluster-data.ts";
+export * from "./merge-patch.ts";

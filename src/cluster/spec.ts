@@ -1,0 +1,398 @@
+/**
+ * The cluster specification (stolon's ClusterSpec): field names, defaults, validation and the
+ * rules for updating it. Pure: no I/O.
+ *
+ * Every field is optional in the stored JSON; `withDefaults` fills the rest. Durations are Go-style
+ * strings. `validateSpec` reports every problem at once, each naming the field and the rule broken.
+ */
+import { SpecError } from "../lib/errors.ts";
+import { parseDuration, durationMs } from "./duration.ts";
+
+export type InitMode = "new" | "existing" | "pitr";
+export type ClusterRole = "master" | "standby";
+export type SUReplAccessMode = "all" | "strict";
+
+export interface NewConfig {
+  locale?: string;
+  encoding?: string;
+  dataChecksums?: boolean;
+}
+export interface ExistingConfig {
+  keeperUID?: string;
+}
+export interface ArchiveRecoverySettings {
+  restoreCommand?: string;
+}
+export interface RecoveryTargetSettings {
+  recoveryTarget?: string;
+  recoveryTargetLsn?: string;
+  recoveryTargetName?: string;
+  recoveryTargetTime?: string;
+  recoveryTargetXid?: string;
+  recoveryTargetTimeline?: string;
+}
+export interface PitrConfig {
+  dataRestoreCommand?: string;
+  archiveRecoverySettings?: ArchiveRecoverySettings;
+  recoveryTargetSettings?: RecoveryTargetSettings;
+}
+export interface StandbySettings {
+  primaryConninfo?: string;
+  primarySlotName?: string;
+  recoveryMinApplyDelay?: string;
+}
+export interface StandbyConfig {
+  standbySettings?: StandbySettings;
+  archiveRecoverySettings?: ArchiveRecoverySettings;
+}
+
+/** The spec as stored and as written by users: every field optional. */
+export interface ClusterSpec {
+  sleepInterval?: string;
+  requestTimeout?: string;
+  convergenceTimeout?: string;
+  initTimeout?: string;
+  syncTimeout?: string;
+  dbWaitReadyTimeout?: string;
+  failInterval?: string;
+  deadKeeperRemovalInterval?: string;
+  proxyCheckInterval?: string;
+  proxyTimeout?: string;
+  maxStandbys?: number;
+  maxStandbysPerSender?: number;
+  maxStandbyLag?: number;
+  synchronousReplication?: boolean;
+  minSynchronousStandbys?: number;
+  maxSynchronousStandbys?: number;
+  additionalWalSenders?: number;
+  additionalMasterReplicationSlots?: string[] | null;
+  usePgrewind?: boolean;
+  initMode?: InitMode;
+  existingConfig?: ExistingConfig;
+  newConfig?: NewConfig;
+  pitrConfig?: PitrConfig;
+  mergePgParameters?: boolean;
+  role?: ClusterRole;
+  standbyConfig?: StandbyConfig;
+  defaultSUReplAccessMode?: SUReplAccessMode;
+  pgParameters?: Record<string, string> | null;
+  pgHBA?: string[] | null;
+  automaticPgRestart?: boolean;
+}
+
+type Defaulted =
+  | "sleepInterval" | "requestTimeout" | "convergenceTimeout" | "initTimeout" | "syncTimeout"
+  | "dbWaitReadyTimeout" | "failInterval" | "deadKeeperRemovalInterval" | "proxyCheckInterval"
+  | "proxyTimeout" | "maxStandbys" | "maxStandbysPerSender" | "maxStandbyLag" | "synchronousReplication"
+  | "minSynchronousStandbys" | "maxSynchronousStandbys" | "additionalWalSenders"
+  | "additionalMasterReplicationSlots" | "usePgrewind" | "mergePgParameters" | "role"
+  | "defaultSUReplAccessMode" | "pgParameters" | "pgHBA" | "automaticPgRestart";
+
+/** A spec with every defaulted field present. */
+export type FullClusterSpec = ClusterSpec & { [K in Defaulted]-?: Exclude<ClusterSpec[K], undefined> } & {
+  pgParameters: Record<string, string>;
+};
+
+/** Name of the fake standby put into synchronous_standby_names when too few real ones exist. */
+export const FAKE_STANDBY_NAME = "stolonfakestandby";
+
+/** Defaults. maxStandbyLag is 1 MiB as documented (stolon's code says 1024*1204, a typo). */
+export const SPEC_DEFAULTS: Readonly<{ [K in Defaulted]: Exclude<ClusterSpec[K], undefined> }> = Object.freeze({
+  sleepInterval: "5s",
+  requestTimeout: "10s",
+  convergenceTimeout: "30s",
+  initTimeout: "5m",
+  syncTimeout: "0s",
+  dbWaitReadyTimeout: "60s",
+  failInterval: "20s",
+  deadKeeperRemovalInterval: "48h",
+  proxyCheckInterval: "5s",
+  proxyTimeout: "15s",
+  maxStandbys: 20,
+  maxStandbysPerSender: 3,
+  maxStandbyLag: 1024 * 1024,
+  synchronousReplication: false,
+  minSynchronousStandbys: 1,
+  maxSynchronousStandbys: 1,
+  additionalWalSenders: 5,
+  additionalMasterReplicationSlots: null,
+  usePgrewind: false,
+  mergePgParameters: true,
+  role: "master",
+  defaultSUReplAccessMode: "all",
+  pgParameters: {},
+  pgHBA: null,
+  automaticPgRestart: false,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Shape: a small schema walked once, so unknown fields and wrong types are reported by name.
+
+type FieldSchema =
+  | { t: "duration"; positive: boolean }
+  | { t: "uint"; max: number }
+  | { t: "bool" }
+  | { t: "string" }
+  | { t: "enum"; values: readonly string[] }
+  | { t: "strings" }
+  | { t: "map" }
+  | { t: "object"; fields: Schema };
+type Schema = Record<string, FieldSchema>;
+
+const dur = (positive: boolean): FieldSchema => ({ t: "duration", positive });
+const u16: FieldSchema = { t: "uint", max: 0xffff };
+const u32: FieldSchema = { t: "uint", max: 0xffffffff };
+const bool: FieldSchema = { t: "bool" };
+const str: FieldSchema = { t: "string" };
+const archiveRecovery: FieldSchema = { t: "object", fields: { restoreCommand: str } };
+
+const SPEC_SCHEMA: Schema = {
+  sleepInterval: dur(true),
+  requestTimeout: dur(true),
+  convergenceTimeout: dur(false),
+  initTimeout: dur(false),
+  syncTimeout: dur(false),
+  dbWaitReadyTimeout: dur(true),
+  failInterval: dur(true),
+  deadKeeperRemovalInterval: dur(true),
+  proxyCheckInterval: dur(true),
+  proxyTimeout: dur(true),
+  maxStandbys: u16,
+  maxStandbysPerSender: u16,
+  maxStandbyLag: u32,
+  synchronousReplication: bool,
+  minSynchronousStandbys: u16,
+  maxSynchronousStandbys: u16,
+  additionalWalSenders: u16,
+  additionalMasterReplicationSlots: { t: "strings" },
+  usePgrewind: bool,
+  initMode: { t: "enum", values: ["new", "existing", "pitr"] },
+  existingConfig: { t: "object", fields: { keeperUID: str } },
+  newConfig: { t: "object", fields: { locale: str, encoding: str, dataChecksums: bool } },
+  pitrConfig: {
+    t: "object",
+    fields: {
+      dataRestoreCommand: str,
+      archiveRecoverySettings: archiveRecovery,
+      recoveryTargetSettings: {
+        t: "object",
+        fields: {
+          recoveryTarget: str,
+          recoveryTargetLsn: str,
+          recoveryTargetName: str,
+          recoveryTargetTime: str,
+          recoveryTargetXid: str,
+          recoveryTargetTimeline: str,
+        },
+      },
+    },
+  },
+  mergePgParameters: bool,
+  role: { t: "enum", values: ["master", "standby"] },
+  standbyConfig: {
+    t: "object",
+    fields: {
+      standbySettings: {
+        t: "object",
+        fields: { primaryConninfo: str, primarySlotName: str, recoveryMinApplyDelay: str },
+      },
+      archiveRecoverySettings: archiveRecovery,
+    },
+  },
+  defaultSUReplAccessMode: { t: "enum", values: ["all", "strict"] },
+  pgParameters: { t: "map" },
+  pgHBA: { t: "strings" },
+  automaticPgRestart: bool,
+};
+
+/** Fields whose JSON null means "unset" (stolon's pointer fields that are documented as null). */
+const NULLABLE = new Set(["additionalMasterReplicationSlots", "pgParameters", "pgHBA"]);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function checkShape(value: Record<string, unknown>, schema: Schema, prefix: string, problems: string[]): void {
+  for (const [key, v] of Object.entries(value)) {
+    const path = prefix + key;
+    const field = schema[key];
+    if (!field) {
+      problems.push(`unknown field "${path}"`);
+      continue;
+    }
+    if (v === null) {
+      // JSON null on an optional field means "not set" for objects and the nullable lists/maps.
+      if (field.t === "object" || NULLABLE.has(path)) continue;
+      problems.push(`${path}: must not be null`);
+      continue;
+    }
+    switch (field.t) {
+      case "duration": {
+        if (typeof v !== "string") {
+          problems.push(`${path}: must be a duration string such as "5s", got ${JSON.stringify(v)}`);
+          break;
+        }
+        const d = parseDuration(v);
+        if ("error" in d) problems.push(`${path}: ${d.error}`);
+        else if (d.ms < 0) problems.push(`${path}: must not be negative, got "${v}"`);
+        else if (field.positive && d.ms === 0) problems.push(`${path}: must be greater than zero`);
+        break;
+      }
+      case "uint":
+        if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > field.max)
+          problems.push(`${path}: must be an integer from 0 to ${field.max}, got ${JSON.stringify(v)}`);
+        break;
+      case "bool":
+        if (typeof v !== "boolean") problems.push(`${path}: must be true or false, got ${JSON.stringify(v)}`);
+        break;
+      case "string":
+        if (typeof v !== "string") problems.push(`${path}: must be a string, got ${JSON.stringify(v)}`);
+        break;
+      case "enum":
+        if (typeof v !== "string" || !field.values.includes(v))
+          problems.push(`${path}: must be one of ${field.values.map((x) => `"${x}"`).join(", ")}, got ${JSON.stringify(v)}`);
+        break;
+      case "strings":
+        if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+          problems.push(`${path}: must be a list of strings`);
+        break;
+      case "map":
+        if (!isPlainObject(v)) problems.push(`${path}: must be an object of string values`);
+        else
+          for (const [k, mv] of Object.entries(v))
+            if (typeof mv !== "string") problems.push(`${path}.${k}: must be a string, got ${JSON.stringify(mv)}`);
+        break;
+      case "object":
+        if (!isPlainObject(v)) problems.push(`${path}: must be an object`);
+        else checkShape(v, field.fields, `${path}.`, problems);
+        break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Returns a full, deep copy of the spec with every default filled in. */
+export function withDefaults(spec: ClusterSpec): FullClusterSpec {
+  const copy = structuredClone(spec) as Record<string, unknown>;
+  for (const [k, def] of Object.entries(SPEC_DEFAULTS)) {
+    if (copy[k] === undefined || (copy[k] === null && k === "pgParameters")) copy[k] = structuredClone(def);
+  }
+  return copy as unknown as FullClusterSpec;
+}
+
+const UID_RE = /^[a-z0-9_]+$/;
+const PG_PARAM_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+/** PostgreSQL's NAMEDATALEN - 1 is 63; the slot gets a "stolon_" prefix. */
+const MAX_SLOT_SUFFIX = 63 - "stolon_".length;
+
+/**
+ * Every problem with a spec given as raw JSON, each naming the field and the rule broken.
+ * An empty list means the spec is valid. Rules are checked on the spec with defaults applied.
+ */
+export function validateSpec(raw: unknown): string[] {
+  const problems: string[] = [];
+  if (!isPlainObject(raw)) return ["the cluster spec must be a JSON object"];
+  checkShape(raw, SPEC_SCHEMA, "", problems);
+  if (problems.length > 0) return problems;
+
+  const s = withDefaults(raw as ClusterSpec);
+  const ms = (v: string) => durationMs(v);
+
+  if (ms(s.proxyCheckInterval) >= ms(s.proxyTimeout))
+    problems.push(`proxyCheckInterval: must be less than proxyTimeout (${s.proxyCheckInterval} >= ${s.proxyTimeout})`);
+  if (s.maxStandbys < 1) problems.push("maxStandbys: must be at least 1");
+  if (s.maxStandbysPerSender < 1) problems.push("maxStandbysPerSender: must be at least 1");
+  if (s.maxStandbysPerSender > s.maxStandbys)
+    problems.push(`maxStandbysPerSender: must not exceed maxStandbys (${s.maxStandbysPerSender} > ${s.maxStandbys})`);
+  if (s.maxSynchronousStandbys < 1) problems.push("maxSynchronousStandbys: must be at least 1");
+  if (s.maxSynchronousStandbys < s.minSynchronousStandbys)
+    problems.push(
+      `maxSynchronousStandbys: must be at least minSynchronousStandbys (${s.maxSynchronousStandbys} < ${s.minSynchronousStandbys})`,
+    );
+
+  const seen = new Set<string>();
+  for (const slot of s.additionalMasterReplicationSlots ?? []) {
+    const p = `additionalMasterReplicationSlots: "${slot}"`;
+    if (!UID_RE.test(slot)) problems.push(`${p} must match ^[a-z0-9_]+$`);
+    else if (slot.startsWith("stolon_")) problems.push(`${p} must not start with "stolon_" (the prefix is added)`);
+    else if (slot.length > MAX_SLOT_SUFFIX) problems.push(`${p} is longer than ${MAX_SLOT_SUFFIX} characters`);
+    if (seen.has(slot)) problems.push(`${p} is listed twice`);
+    seen.add(slot);
+  }
+
+  for (const [k, v] of Object.entries(s.pgParameters)) {
+    if (!PG_PARAM_RE.test(k)) problems.push(`pgParameters: "${k}" is not a valid parameter name`);
+    if (/[\n\r\0]/.test(v)) problems.push(`pgParameters.${k}: must not contain a newline or NUL`);
+  }
+  for (const line of s.pgHBA ?? []) {
+    if (/[\n\r\0]/.test(line)) problems.push(`pgHBA: entry ${JSON.stringify(line)} must not contain a newline or NUL`);
+  }
+
+  switch (s.initMode) {
+    case undefined:
+      problems.push(`initMode: required, one of "new", "existing", "pitr"`);
+      break;
+    case "new":
+      if (s.role === "standby") problems.push(`role: "standby" cannot be used with initMode "new" (use "pitr")`);
+      break;
+    case "existing":
+      if (!s.existingConfig?.keeperUID) problems.push(`existingConfig.keeperUID: required with initMode "existing"`);
+      else if (!UID_RE.test(s.existingConfig.keeperUID))
+        problems.push(`existingConfig.keeperUID: "${s.existingConfig.keeperUID}" must match ^[a-z0-9_]+$`);
+      break;
+    case "pitr":
+      if (!s.pitrConfig?.dataRestoreCommand) problems.push(`pitrConfig.dataRestoreCommand: required with initMode "pitr"`);
+      break;
+  }
+
+  const targets = s.pitrConfig?.recoveryTargetSettings;
+  if (targets) {
+    const set = (["recoveryTarget", "recoveryTargetLsn", "recoveryTargetName", "recoveryTargetTime", "recoveryTargetXid"] as const)
+      .filter((k) => targets[k] !== undefined && targets[k] !== "");
+    if (set.length > 1) problems.push(`pitrConfig.recoveryTargetSettings: at most one recovery target may be set, got ${set.join(", ")}`);
+    if (targets.recoveryTarget !== undefined && targets.recoveryTarget !== "immediate")
+      problems.push(`pitrConfig.recoveryTargetSettings.recoveryTarget: the only allowed value is "immediate"`);
+    if (s.role === "standby") problems.push(`pitrConfig.recoveryTargetSettings: not allowed with role "standby"`);
+  }
+
+  if (s.role === "standby" && !s.standbyConfig?.standbySettings)
+    problems.push(`standbyConfig.standbySettings: required with role "standby"`);
+
+  return problems;
+}
+
+/** Validates raw JSON and returns it as a ClusterSpec; throws SpecError listing every problem. */
+export function parseSpec(raw: unknown): ClusterSpec {
+  const problems = validateSpec(raw);
+  if (problems.length > 0) throw new SpecError(problems);
+  return raw as ClusterSpec;
+}
+
+/** Problems with replacing `prev` by `next` in a running cluster (next must itself be valid). */
+export function validateSpecUpdate(prev: ClusterSpec, next: ClusterSpec): string[] {
+  const problems: string[] = [];
+  if (prev.initMode !== next.initMode)
+    problems.push(`initMode: cannot be changed by an update ("${prev.initMode}" -> "${next.initMode}"); use stolonctl init to re-initialize`);
+  const prevRole = prev.role ?? SPEC_DEFAULTS.role;
+  const nextRole = next.role ?? SPEC_DEFAULTS.role;
+  if (prevRole === "master" && nextRole === "standby") problems.push(`role: cannot change from "master" to "standby"`);
+  return problems;
+}
+
+/** The spec's timings as milliseconds, for the loops. The spec must be valid. */
+export function specTimings(spec: ClusterSpec) {
+  const s = withDefaults(spec);
+  return {
+    sleepIntervalMs: durationMs(s.sleepInterval),
+    requestTimeoutMs: durationMs(s.requestTimeout),
+    convergenceTimeoutMs: durationMs(s.convergenceTimeout),
+    initTimeoutMs: durationMs(s.initTimeout),
+    syncTimeoutMs: durationMs(s.syncTimeout),
+    dbWaitReadyTimeoutMs: durationMs(s.dbWaitReadyTimeout),
+    failIntervalMs: durationMs(s.failInterval),
+    deadKeeperRemovalIntervalMs: durationMs(s.deadKeeperRemovalInterval),
+    proxyCheckIntervalMs: durationMs(s.proxyCheckInterval),
+    proxyTimeoutMs: durationMs(s.proxyTimeout),
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * The cluster data model, with stolon's JSON field names (internal/cluster/cluster.go, member.go),
+ * so stolon's documentation stays a usable reference and `stolonctl clusterdata read` looks familiar.
+ *
+ * Only the sentinel writes spec fields and bumps generations; keepers and proxies only report
+ * status through their info keys. A DB has converged when status.currentGeneration == generation.
+ */
+import type { ClusterSpec, NewConfig, PitrConfig, StandbySettings, ArchiveRecoverySettings } from "./spec.ts";
+
+export const CURRENT_FORMAT_VERSION = 1;
+
+export type ClusterPhase = "initializing" | "normal";
+export type DBInitMode = "none" | "new" | "existing" | "pitr" | "resync";
+export type DBRole = "master" | "standby";
+export type FollowType = "internal" | "external";
+
+export interface ClusterStatus {
+  currentGeneration?: number;
+  phase: ClusterPhase;
+  /** uid of the master DB (not the keeper). */
+  master?: string;
+}
+
+export interface Cluster {
+  uid: string;
+  generation: number;
+  changeTime: string;
+  spec: ClusterSpec;
+  status: ClusterStatus;
+}
+
+export interface PostgresBinaryVersion {
+  Maj: number;
+  Min: number;
+}
+
+export interface KeeperStatus {
+  healthy?: boolean;
+  lastHealthyTime?: string;
+  bootUUID?: string;
+  postgresBinaryVersion?: PostgresBinaryVersion;
+  forceFail?: boolean;
+  canBeMaster?: boolean;
+  canBeSynchronousReplica?: boolean;
+}
+
+export interface Keeper {
+  uid: string;
+  generation: number;
+  changeTime: string;
+  spec: Record<string, never>;
+  status: KeeperStatus;
+}
+
+export interface FollowConfig {
+  type: FollowType;
+  /** uid of the followed DB (internal follow). */
+  dbuid?: string;
+  standbySettings?: StandbySettings;
+  archiveRecoverySettings?: ArchiveRecoverySettings;
+}
+
+export interface DBSpec {
+  keeperUID: string;
+  requestTimeout: string;
+  maxStandbys: number;
+  synchronousReplication: boolean;
+  usePgrewind: boolean;
+  additionalWalSenders: number;
+  additionalReplicationSlots?: string[] | null;
+  initMode: DBInitMode;
+  newConfig?: NewConfig;
+  pitrConfig?: PitrConfig;
+  pgParameters?: Record<string, string> | null;
+  pgHBA?: string[] | null;
+  role: DBRole;
+  followConfig?: FollowConfig | null;
+  followers?: string[];
+  includePreviousConfig?: boolean;
+  /** DB uids the master must wait for. */
+  synchronousStandbys?: string[] | null;
+  /** Raw names such as "stolonfakestandby". */
+  externalSynchronousStandbys?: string[] | null;
+}
+
+export interface TimelineHistoryEntry {
+  timelineID: number;
+  switchPoint: number;
+  reason: string;
+}
+
+export interface DBStatus {
+  healthy?: boolean;
+  currentGeneration?: number;
+  listenAddress?: string;
+  port?: string;
+  /** (sic) stolon's field name for the system identifier. */
+  systemdID?: string;
+  timelineID?: number;
+  xLogPos?: number;
+  timelinesHistory?: TimelineHistoryEntry[] | null;
+  pgParameters?: Record<string, string> | null;
+  /** The known in-sync set, persisted. */
+  synchronousStandbys?: string[] | null;
+  olderWalFile?: string;
+}
+
+export interface DB {
+  uid: string;
+  generation: number;
+  changeTime: string;
+  spec: DBSpec;
+  status: DBStatus;
+}
+
+export interface ProxySpec {
+  masterDbUid?: string;
+  enabledProxies?: string[];
+}
+
+export interface Proxy {
+  uid?: string;
+  generation: number;
+  changeTime: string;
+  spec: ProxySpec;
+  status: Record<string, never>;
+}
+
+export interface ClusterData {
+  formatVersion: number;
+  changeTime: string;
+  cluster: Cluster;
+  keepers: Record<string, Keeper>;
+  dbs: Record<string, DB>;
+  proxy: Proxy;
+  /**
+   * The leader sentinel's most recent decision, so `stolonctl status` can show why the cluster
+   * looks the way it does. Not part of stolon's format; ignored by anything that does not know it.
+   */
+  lastDecision?: Decision;
+}
+
+export interface Decision {
+  time: string;
+  sentinelUID: string;
+  notes: string[];
+}
+
+/** What a keeper reports about its PostgreSQL (stolon's PostgresState). */
+export interface PostgresState {
+  uid: string;
+  generation: number;
+  listenAddress: string;
+  port: string;
+  healthy: boolean;
+  systemID: string;
+  timelineID: number;
+  xLogPos: number;
+  timelinesHistory: TimelineHistoryEntry[] | null;
+  pgParameters: Record<string, string> | null;
+  /** Standby names reported in sync, without the stolon_ prefix. */
+  synchronousStandbys: string[] | null;
+  olderWalFile: string;
+}
+
+export interface KeeperInfo {
+  /** New random value on every publish: a changed infoUID is what proves the keeper is alive. */
+  infoUID: string;
+  uid: string;
+  clusterUID: string;
+  /** New per keeper process. */
+  bootUUID: string;
+  postgresBinaryVersion: PostgresBinaryVersion;
+  postgresState: PostgresState | null;
+  canBeMaster?: boolean;
+  canBeSynchronousReplica?: boolean;
+}
+
+export interface SentinelInfo {
+  UID: string;
+}
+
+export interface ProxyInfo {
+  infoUID: string;
+  UID: string;
+  Generation: number;
+  /** Nanoseconds, as Go's time.Duration marshals. */
+  ProxyTimeout: number;
+}

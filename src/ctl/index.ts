@@ -1,0 +1,7 @@
+/** stolonctl's subcommands, written against Store/Election/CtlIO so they run on fakes too. */
+export * from "./io.ts";
+export * from "./init.ts";
+export * from "./spec.ts";
+export * from "./update.ts";
+export * from "./status.ts";
+export * from "./clusterdata.ts";

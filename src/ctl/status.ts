@@ -1,0 +1,173 @@
+import type { ClusterData, DB, KeeperInfo } from "../cluster/index.ts";
+import type { Election, Store } from "../store/index.ts";
+import type { CtlIO } from "./io.ts";
+
+export interface StatusReport {
+  basePath: string;
+  initialized: boolean;
+  sentinels: { uid: string; leader: boolean }[];
+  leader: string | null;
+  proxies: { uid: string; generation: number; enabled: boolean }[];
+  keepers: {
+    uid: string;
+    healthy: boolean | null;
+    publishing: boolean;
+    listenAddress: string | null;
+    pgHealthy: boolean | null;
+    dbUid: string | null;
+    role: string | null;
+    wantedGeneration: number | null;
+    currentGeneration: number | null;
+  }[];
+  cluster: null | {
+    uid: string;
+    phase: string;
+    masterDb: string | null;
+    masterKeeper: string | null;
+    initMode: string | undefined;
+  };
+  tree: string[];
+  lastDecision: ClusterData["lastDecision"] | null;
+  /** Info keys that could not be decoded. */
+  invalidInfos: string[];
+}
+
+/** Collects everything `stolonctl status` shows. Works on an empty or initializing cluster. */
+export async function collectStatus(store: Store, election: Election): Promise<StatusReport> {
+  const [vcd, sentinels, proxies, keepers, leader] = await Promise.all([
+    store.getClusterData(),
+    store.getSentinelsInfo(),
+    store.getProxiesInfo(),
+    store.getKeepersInfo(),
+    election.leader(),
+  ]);
+  const cd = vcd?.clusterData ?? null;
+  const enabled = new Set(cd?.proxy.spec.enabledProxies ?? []);
+  const dbByKeeper = new Map<string, DB>();
+  for (const db of Object.values(cd?.dbs ?? {})) dbByKeeper.set(db.spec.keeperUID, db);
+  const keeperUids = [...new Set([...Object.keys(cd?.keepers ?? {}), ...Object.keys(keepers.items)])].sort();
+  const masterDb = cd?.cluster.status.master ? cd.dbs[cd.cluster.status.master] : undefined;
+
+  return {
+    basePath: store.basePath,
+    initialized: cd !== null,
+    leader,
+    sentinels: Object.keys(sentinels.items)
+      .sort()
+      .map((uid) => ({ uid, leader: uid === leader })),
+    proxies: Object.values(proxies.items)
+      .sort((a, b) => a.UID.localeCompare(b.UID))
+      .map((p) => ({ uid: p.UID, generation: p.Generation, enabled: enabled.has(p.UID) })),
+    keepers: keeperUids.map((uid) => {
+      const k = cd?.keepers[uid];
+      const db = dbByKeeper.get(uid);
+      const info: KeeperInfo | undefined = keepers.items[uid];
+      const addr = db?.status.listenAddress
+        ? `${db.status.listenAddress}:${db.status.port ?? ""}`
+        : info?.postgresState
+          ? `${info.postgresState.listenAddress}:${info.postgresState.port}`
+          : null;
+      return {
+        uid,
+        healthy: k ? (k.status.healthy ?? false) : null,
+        publishing: info !== undefined,
+        listenAddress: addr,
+        pgHealthy: db ? (db.status.healthy ?? false) : null,
+        dbUid: db?.uid ?? null,
+        role: db?.spec.role ?? null,
+        wantedGeneration: db?.generation ?? null,
+        currentGeneration: db ? (db.status.currentGeneration ?? 0) : null,
+      };
+    }),
+    cluster: cd && {
+      uid: cd.cluster.uid,
+      phase: cd.cluster.status.phase,
+      masterDb: masterDb?.uid ?? null,
+      masterKeeper: masterDb?.spec.keeperUID ?? null,
+      initMode: cd.cluster.spec.initMode,
+    },
+    tree: cd ? followerTree(cd) : [],
+    lastDecision: cd?.lastDecision ?? null,
+    invalidInfos: [...sentinels.invalid, ...proxies.invalid, ...keepers.invalid],
+  };
+}
+
+/** The master and, below it, every DB that follows it, recursively, as text lines. */
+export function followerTree(cd: ClusterData): string[] {
+  const master = cd.cluster.status.master ? cd.dbs[cd.cluster.status.master] : undefined;
+  if (!master) return [];
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  const walk = (db: DB, prefix: string, childPrefix: string, label: string) => {
+    if (seen.has(db.uid)) return;
+    seen.add(db.uid);
+    lines.push(`${prefix}${db.spec.keeperUID}${label}`);
+    const children = (db.spec.followers ?? []).map((uid) => cd.dbs[uid]).filter((d): d is DB => d !== undefined);
+    children.sort((a, b) => a.spec.keeperUID.localeCompare(b.spec.keeperUID));
+    children.forEach((child, i) => {
+      const last = i === children.length - 1;
+      walk(child, childPrefix + (last ? "└─" : "├─"), childPrefix + (last ? "  " : "│ "), "");
+    });
+  };
+  walk(master, "", "", " (master)");
+  return lines;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  return [fmt(header), ...rows.map(fmt)].join("\n");
+}
+
+const yn = (v: boolean | null) => (v === null ? "-" : v ? "yes" : "no");
+const num = (v: number | null) => (v === null ? "-" : String(v));
+
+export function renderStatusText(r: StatusReport): string {
+  const out: string[] = [];
+  out.push("=== Active sentinels ===");
+  out.push(r.sentinels.length ? table(["ID", "LEADER"], r.sentinels.map((s) => [s.uid, yn(s.leader)])) : "No active sentinels");
+  out.push("", "=== Active proxies ===");
+  out.push(
+    r.proxies.length
+      ? table(["ID", "ENABLED", "GENERATION"], r.proxies.map((p) => [p.uid, yn(p.enabled), String(p.generation)]))
+      : "No active proxies",
+  );
+  out.push("", "=== Keepers ===");
+  out.push(
+    r.keepers.length
+      ? table(
+          ["UID", "HEALTHY", "PUBLISHING", "PG LISTENADDRESS", "PG HEALTHY", "ROLE", "PG WANTEDGENERATION", "PG CURRENTGENERATION"],
+          r.keepers.map((k) => [
+            k.uid,
+            yn(k.healthy),
+            yn(k.publishing),
+            k.listenAddress ?? "-",
+            yn(k.pgHealthy),
+            k.role ?? "-",
+            num(k.wantedGeneration),
+            num(k.currentGeneration),
+          ]),
+        )
+      : "No keepers",
+  );
+  out.push("", "=== Cluster Info ===");
+  if (!r.cluster) out.push(`Cluster not initialized at ${r.basePath} (run "stolonctl init")`);
+  else {
+    out.push(`Cluster UID: ${r.cluster.uid}`, `Phase: ${r.cluster.phase}`, `Init mode: ${r.cluster.initMode}`);
+    out.push(r.cluster.masterKeeper ? `Master Keeper: ${r.cluster.masterKeeper}` : "No master");
+    out.push("", "===== Keepers/DB tree =====");
+    out.push(r.tree.length ? r.tree.join("\n") : "(no master yet)");
+  }
+  if (r.lastDecision) {
+    out.push("", `=== Last decision (${r.lastDecision.time}, sentinel ${r.lastDecision.sentinelUID}) ===`);
+    out.push(...r.lastDecision.notes.map((n) => `- ${n}`));
+  }
+  if (r.invalidInfos.length) out.push("", "=== Ignored invalid info keys ===", ...r.invalidInfos);
+  return out.join("\n");
+}
+
+/** `stolonctl status [-f text|json]`. */
+export async function showStatus(store: Store, election: Election, io: CtlIO, opts: { format: "text" | "json" }) {
+  const report = await collectStatus(store, election);
+  io.out(opts.format === "json" ? JSON.stringify(report, null, 2) : renderStatusText(report));
+}

@@ -1,0 +1,6 @@
+export * from "./errors.ts";
+export * from "./clock.ts";
+export * from "./config.ts";
+export * from "./log.ts";
+export * from "./ids.ts";
+export * from "./version.ts";

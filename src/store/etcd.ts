@@ -1,0 +1,198 @@
+/**
+ * KvBackend over etcd v3 with the `etcd3` package. Library errors are translated here into the
+ * store's typed errors, and every unary call is bounded by the store timeout (etcd3 retries and
+ * waits for a connection on its own, which would otherwise hang a CLI on an unreachable etcd).
+ */
+import { readFileSync } from "node:fs";
+import { Etcd3, type IOptions } from "etcd3";
+import { StoreError, StoreUnavailableError } from "../lib/errors.ts";
+import type { KvBackend, KvEntry, PutOptions, WatchEvent } from "./kv.ts";
+
+export interface EtcdOptions {
+  endpoints: string[];
+  timeoutMs: number;
+  certFile?: string;
+  keyFile?: string;
+  caFile?: string;
+  skipTlsVerify?: boolean;
+}
+
+type RawKv = { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string };
+
+function toEntry(kv: RawKv): KvEntry {
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+    lease: kv.lease || "0",
+  };
+}
+
+/** Errors etcd3 raises when the cluster cannot be reached or did not answer in time. */
+const UNAVAILABLE = new Set([
+  "GRPCUnavailableError",
+  "GRPCDeadlineExceededError",
+  "GRPCCancelledError",
+  "GRPCConnectFailedError",
+  "ClientClosedError",
+  "BrokenCircuitError",
+  "TaskCancelledError",
+]);
+
+export class EtcdBackend implements KvBackend {
+  readonly description: string;
+  private readonly client: Etcd3;
+  private readonly timeoutMs: number;
+
+  constructor(opts: EtcdOptions) {
+    this.description = `etcd at ${opts.endpoints.join(",")}`;
+    this.timeoutMs = opts.timeoutMs;
+    const tls = opts.endpoints.some((e) => e.startsWith("https://"));
+    const options: IOptions = {
+      hosts: opts.endpoints,
+      dialTimeout: opts.timeoutMs,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: new Date(Date.now() + opts.timeoutMs) }),
+    };
+    if (tls) {
+      options.credentials = {
+        rootCertificate: opts.caFile ? readFileSync(opts.caFile) : Buffer.alloc(0),
+        ...(opts.keyFile ? { privateKey: readFileSync(opts.keyFile) } : {}),
+        ...(opts.certFile ? { certChain: readFileSync(opts.certFile) } : {}),
+      };
+      // grpc-js cannot skip CA verification; this skips the host name check, which is what
+      // --store-skip-tls-verify is used for in practice (certificates issued for other names).
+      if (opts.skipTlsVerify) options.grpcOptions = { "grpc.ssl_target_name_override": "etcd" };
+    }
+    this.client = new Etcd3(options);
+  }
+
+  /** Runs one etcd call bounded by the store timeout, translating its errors. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`${this.description} did not answer ${what} within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([fn(), timeout]);
+    } catch (err) {
+      throw this.translate(what, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private translate(what: string, err: unknown): Error {
+    if (err instanceof StoreError) return err;
+    const name = err instanceof Error ? err.constructor.name : "";
+    const msg = err instanceof Error ? err.message : String(err);
+    if (UNAVAILABLE.has(name) || /unavailable|ECONNREFUSED|deadline|No connection established|connect/i.test(msg))
+      return new StoreUnavailableError(`${this.description} is unavailable (${what}): ${msg}`, { cause: err });
+    return new StoreError("ESTORE", `${this.description} failed ${what}: ${msg}`, { cause: err });
+  }
+
+  get(key: string): Promise<KvEntry | null> {
+    return this.call(`get ${key}`, async () => {
+      const res = await this.client.get(key).exec();
+      const kv = res.kvs[0];
+      return kv ? toEntry(kv) : null;
+    });
+  }
+
+  list(prefix: string): Promise<KvEntry[]> {
+    return this.call(`list ${prefix}`, async () => {
+      const res = await this.client.getAll().prefix(prefix).sort("Key", "Ascend").exec();
+      return res.kvs.map(toEntry);
+    });
+  }
+
+  put(key: string, value: string, opts: PutOptions = {}): Promise<{ ok: boolean; revision: number }> {
+    return this.call(`put ${key}`, async () => {
+      const put = this.client.put(key).value(value);
+      if (opts.lease && opts.lease !== "0") put.lease(opts.lease);
+      if (opts.expectModRevision === undefined) {
+        const res = await put.exec();
+        return { ok: true, revision: Number(res.header.revision) };
+      }
+      const cmp =
+        opts.expectModRevision === 0
+          ? this.client.if(key, "Create", "==", 0)
+          : this.client.if(key, "Mod", "==", opts.expectModRevision);
+      const res = await cmp.then(put).commit();
+      return { ok: res.succeeded, revision: Number(res.header.revision) };
+    });
+  }
+
+  delete(key: string): Promise<void> {
+    return this.call(`delete ${key}`, async () => {
+      await this.client.delete().key(key).exec();
+    });
+  }
+
+  grantLease(ttlSeconds: number): Promise<string> {
+    return this.call("lease grant", async () => {
+      const res = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds });
+      return String(res.ID);
+    });
+  }
+
+  keepAlive(lease: string): Promise<boolean> {
+    return this.call(`lease keep-alive ${lease}`, async () => {
+      const stream = await this.client.leaseClient.leaseKeepAlive();
+      try {
+        const res = await new Promise<{ TTL: string }>((resolve, reject) => {
+          stream.on("data", resolve);
+          stream.on("error", reject);
+          stream.write({ ID: lease });
+        });
+        return Number(res.TTL) > 0;
+      } finally {
+        stream.end();
+      }
+    });
+  }
+
+  revokeLease(lease: string): Promise<void> {
+    return this.call(`lease revoke ${lease}`, async () => {
+      try {
+        await this.client.leaseClient.leaseRevoke({ ID: lease });
+      } catch (err) {
+        // Revoking a lease that already expired is fine.
+        if (err instanceof Error && /lease not found/i.test(err.message)) return;
+        throw err;
+      }
+    });
+  }
+
+  watch(prefix: string, onEvent: (e: WatchEvent) => void, onError?: (err: Error) => void): () => void {
+    let cancelled = false;
+    let watcher: Awaited<ReturnType<ReturnType<Etcd3["watch"]>["create"]>> | undefined;
+    void this.client
+      .watch()
+      .prefix(prefix)
+      .create()
+      .then((w) => {
+        if (cancelled) {
+          void w.cancel();
+          return;
+        }
+        watcher = w;
+        w.on("put", (kv) => onEvent({ type: "put", key: kv.key.toString(), value: kv.value.toString() }));
+        w.on("delete", (kv) => onEvent({ type: "delete", key: kv.key.toString(), value: null }));
+        w.on("disconnected", (err) => onError?.(this.translate(`watch ${prefix}`, err)));
+        w.on("error", (err) => onError?.(this.translate(`watch ${prefix}`, err)));
+      })
+      .catch((err) => onError?.(this.translate(`watch ${prefix}`, err)));
+    return () => {
+      cancelled = true;
+      void watcher?.cancel().catch(() => {});
+    };
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The cluster's store: cluster data written by compare-and-swap, component infos under leases,
+ * a prefix watch. Keys (stolon's etcd v3 layout), with base = <store-prefix>/<cluster-name>:
+ *
+ *   <base>/clusterdata               ClusterData JSON, compare-and-swap on the mod revision
+ *   <base>/keepers/info/<uid>        KeeperInfo under a lease
+ *   <base>/sentinels/info/<uid>      SentinelInfo under a lease
+ *   <base>/proxies/info/<uid>        ProxyInfo under a lease
+ *   <base>/sentinel-leader/<lease>   election candidates (see election.ts)
+ */
+import { posix } from "node:path";
+import { parseClusterData, type ClusterData, type KeeperInfo, type ProxyInfo, type SentinelInfo } from "../cluster/index.ts";
+import { KeyModifiedError } from "../lib/errors.ts";
+import type { KvBackend } from "./kv.ts";
+
+export interface VersionedClusterData {
+  clusterData: ClusterData;
+  /** Mod revision to pass back to putClusterData. */
+  revision: number;
+}
+
+/** Infos found under a prefix; entries that could not be decoded are named in `invalid`. */
+export interface InfoList<T> {
+  items: Record<string, T>;
+  invalid: string[];
+}
+
+export interface Store {
+  readonly description: string;
+  readonly basePath: string;
+  /**
+   * The cluster data and its revision, or null when absent.
+   * @throws ClusterDataError when the stored value is garbage, of an unknown formatVersion or has an invalid spec
+   * @throws StoreUnavailableError when the store does not answer
+   */
+  getClusterData(): Promise<VersionedClusterData | null>;
+  /** The stored bytes, undecoded (for `clusterdata read` and repair). */
+  getRawClusterData(): Promise<{ value: string; revision: number } | null>;
+  /**
+   * Compare-and-swap write: succeeds only if the key's revision is still `prevRevision`
+   * (0 = the key must not exist). Returns the new revision.
+   * @throws KeyModifiedError when the key changed since it was read
+   */
+  putClusterData(cd: ClusterData, prevRevision: number): Promise<number>;
+  /** Same as putClusterData for an already validated raw value. */
+  putRawClusterData(value: string, prevRevision: number): Promise<number>;
+  setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<void>;
+  getKeepersInfo(): Promise<InfoList<KeeperInfo>>;
+  setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<void>;
+  getSentinelsInfo(): Promise<InfoList<SentinelInfo>>;
+  setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<void>;
+  getProxiesInfo(): Promise<InfoList<ProxyInfo>>;
+  /** Calls onChange(key) for every change under the base path. Returns a cancel function. */
+  watch(onChange: (key: string) => void, onError?: (err: Error) => void): () => void;
+  close(): Promise<void>;
+}
+
+export interface StoreLocation {
+  prefix: string;
+  clusterName: string;
+}
+
+export function storeBasePath(loc: StoreLocation): string {
+  return posix.join(loc.prefix, loc.clusterName);
+}
+
+type InfoKind = "keepers" | "sentinels" | "proxies";
+
+export class KvStore implements Store {
+  readonly basePath: string;
+  private readonly clusterDataKey: string;
+  /** The lease of each info key's last write, revoked once a newer write has landed. */
+  private readonly infoLeases = new Map<string, string>();
+
+  constructor(
+    private readonly kv: KvBackend,
+    loc: StoreLocation,
+  ) {
+    this.basePath = storeBasePath(loc);
+    this.clusterDataKey = `${this.basePath}/clusterdata`;
+  }
+
+  get description(): string {
+    return `${this.kv.description}, cluster path ${this.basePath}`;
+  }
+
+  async getClusterData(): Promise<VersionedClusterData | null> {
+    const raw = await this.getRawClusterData();
+    if (!raw) return null;
+    return { clusterData: parseClusterData(raw.value), revision: raw.revision };
+  }
+
+  async getRawClusterData(): Promise<{ value: string; revision: number } | null> {
+    const e = await this.kv.get(this.clusterDataKey);
+    return e ? { value: e.value, revision: e.modRevision } : null;
+  }
+
+  putClusterData(cd: ClusterData, prevRevision: number): Promise<number> {
+    return this.putRawClusterData(JSON.stringify(cd), prevRevision);
+  }
+
+  async putRawClusterData(value: string, prevRevision: number): Promise<number> {
+    const res = await this.kv.put(this.clusterDataKey, value, { expectModRevision: prevRevision });
+    if (!res.ok) throw new KeyModifiedError(this.clusterDataKey);
+    return res.revision;
+  }
+
+  setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<void> {
+    return this.setInfo("keepers", info.uid, info, ttlMs);
+  }
+  getKeepersInfo(): Promise<InfoList<KeeperInfo>> {
+    return this.getInfos<KeeperInfo>("keepers", "uid");
+  }
+  setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<void> {
+    return this.setInfo("sentinels", info.UID, info, ttlMs);
+  }
+  getSentinelsInfo(): Promise<InfoList<SentinelInfo>> {
+    return this.getInfos<SentinelInfo>("sentinels", "UID");
+  }
+  setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<void> {
+    return this.setInfo("proxies", info.UID, info, ttlMs);
+  }
+  getProxiesInfo(): Promise<InfoList<ProxyInfo>> {
+    return this.getInfos<ProxyInfo>("proxies", "UID");
+  }
+
+  private async setInfo(kind: InfoKind, uid: string, info: object, ttlMs: number): Promise<void> {
+    const key = `${this.basePath}/${kind}/info/${uid}`;
+    const lease = await this.kv.grantLease(Math.max(1, Math.ceil(ttlMs / 1000)));
+    await this.kv.put(key, JSON.stringify(info), { lease });
+    const prev = this.infoLeases.get(key);
+    this.infoLeases.set(key, lease);
+    // The old lease now holds nothing; let it go rather than wait for its TTL.
+    if (prev) this.kv.revokeLease(prev).catch(() => {});
+  }
+
+  private async getInfos<T>(kind: InfoKind, uidField: string): Promise<InfoList<T>> {
+    const prefix = `${this.basePath}/${kind}/info/`;
+    const out: InfoList<T> = { items: {}, invalid: [] };
+    for (const e of await this.kv.list(prefix)) {
+      const uid = e.key.slice(prefix.length);
+      try {
+        const v = JSON.parse(e.value) as Record<string, unknown>;
+        if (typeof v !== "object" || v === null || v[uidField] !== uid) throw new Error(`${uidField} does not match the key`);
+        out.items[uid] = v as T;
+      } catch (err) {
+        out.invalid.push(`${e.key}: ${(err as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  watch(onChange: (key: string) => void, onError?: (err: Error) => void): () => void {
+    return this.kv.watch(`${this.basePath}/`, (e) => onChange(e.key), onError);
+  }
+
+  close(): Promise<void> {
+    return this.kv.close();
+  }
+}

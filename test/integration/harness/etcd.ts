@@ -1,0 +1,136 @@
+/**
+ * Test harness: a real etcd on free loopback ports in a temp dir, owned by the test and torn down
+ * (process killed, dir removed) in teardown. In CI a missing etcd binary is a failure, not a skip.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+/** Finds a binary on PATH or in the usual Debian places; throws a clear error when missing. */
+export function findBinary(name: string, extraDirs: string[] = []): string {
+  for (const dir of [...extraDirs, ...(process.env.PATH ?? "").split(":"), "/usr/bin", "/usr/local/bin"]) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    if (Bun.file(p).size > 0) return p;
+  }
+  throw new Error(`${name} not found: run "npm run setup" (as root it installs etcd and PostgreSQL 15 with apt)`);
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 10_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== null && v !== false) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ""}`);
+    await Bun.sleep(intervalMs);
+  }
+}
+
+export class EtcdProcess {
+  private constructor(
+    readonly endpoint: string,
+    readonly dataDir: string,
+    private readonly proc: Subprocess,
+  ) {}
+
+  static async start(): Promise<EtcdProcess> {
+    const bin = findBinary("etcd");
+    const dataDir = mkdtempSync(join(tmpdir(), "stolon-test-etcd-"));
+    for (let attempt = 1; ; attempt++) {
+      const client = freePort();
+      const peer = freePort();
+      const clientUrl = `http://127.0.0.1:${client}`;
+      const peerUrl = `http://127.0.0.1:${peer}`;
+      const proc = Bun.spawn(
+        [
+          bin,
+          "--name", "n1",
+          "--data-dir", join(dataDir, `data${attempt}`),
+          "--listen-client-urls", clientUrl,
+          "--advertise-client-urls", clientUrl,
+          "--listen-peer-urls", peerUrl,
+          "--initial-advertise-peer-urls", peerUrl,
+          "--initial-cluster", `n1=${peerUrl}`,
+          "--log-level", "error",
+          "--logger", "zap",
+        ],
+        { stdout: "ignore", stderr: "pipe" },
+      );
+      const e = new EtcdProcess(clientUrl, dataDir, proc);
+      try {
+        await waitFor("etcd health", async () => {
+          if (proc.exitCode !== null) throw new Error(`etcd exited with code ${proc.exitCode}`);
+          const r = await fetch(`${clientUrl}/health`).catch(() => null);
+          return r?.ok ? (((await r.json()) as { health?: string }).health === "true") : false;
+        }, 15_000);
+        return e;
+      } catch (err) {
+        await e.stopProcess();
+        // A port taken between freePort() and etcd's bind: try other ports.
+        if (attempt >= 3) {
+          rmSync(dataDir, { recursive: true, force: true });
+          throw err;
+        }
+      }
+    }
+  }
+
+  private async stopProcess(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.proc.kill("SIGTERM");
+    const timer = setTimeout(() => this.proc.kill("SIGKILL"), 10_000);
+    await this.proc.exited;
+    clearTimeout(timer);
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProcess();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one of our entry points (cmd/<name>.ts) as a real process with Bun. */
+export async function runCmd(
+  name: "stolonctl" | "keeper" | "sentinel" | "proxy",
+  args: string[],
+  opts: { stdin?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../../cmd", `${name}.ts`), ...args], {
+    stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...opts.env },
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
