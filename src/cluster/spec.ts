@@ -291,19 +291,28 @@ const MAX_SLOT_SUFFIX = 63 - "stolon_".length;
  * An empty list means the spec is valid. Rules are checked on the spec with defaults applied.
  */
 export function validateSpec(raw: unknown): string[] {
-  const problems: string[] = [];
   if (!isPlainObject(raw)) return ["the cluster spec must be a JSON object"];
-  checkShape(raw, SPEC_SCHEMA, "", problems);
-  if (problems.length > 0) return problems;
+  const shapeProblems: string[] = [];
+  checkShape(raw, SPEC_SCHEMA, "", shapeProblems);
+  // Fields with a wrong shape are left out of the rule checks below (as if unset), and rule
+  // problems that involve them are dropped: each mistake is reported once, all of them at once.
+  const broken = new Set(shapeProblems.map((p) => /^(?:unknown field ")?([A-Za-z]+)/.exec(p)?.[1] ?? ""));
+  const usable = Object.fromEntries(Object.entries(raw).filter(([k]) => !broken.has(k)));
+  const problems = ruleProblems(withDefaults(usable as ClusterSpec)).filter(
+    (p) => ![...broken].some((k) => k !== "" && p.includes(k)),
+  );
+  return [...shapeProblems, ...problems];
+}
 
-  const s = withDefaults(raw as ClusterSpec);
+function ruleProblems(s: FullClusterSpec): string[] {
+  const problems: string[] = [];
   const ms = (v: string) => durationMs(v);
 
   if (ms(s.proxyCheckInterval) >= ms(s.proxyTimeout))
     problems.push(`proxyCheckInterval: must be less than proxyTimeout (${s.proxyCheckInterval} >= ${s.proxyTimeout})`);
   if (s.maxStandbys < 1) problems.push("maxStandbys: must be at least 1");
   if (s.maxStandbysPerSender < 1) problems.push("maxStandbysPerSender: must be at least 1");
-  if (s.maxStandbysPerSender > s.maxStandbys)
+  if (s.maxStandbys >= 1 && s.maxStandbysPerSender > s.maxStandbys)
     problems.push(`maxStandbysPerSender: must not exceed maxStandbys (${s.maxStandbysPerSender} > ${s.maxStandbys})`);
   if (s.maxSynchronousStandbys < 1) problems.push("maxSynchronousStandbys: must be at least 1");
   if (s.maxSynchronousStandbys < s.minSynchronousStandbys)

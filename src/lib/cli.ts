@@ -88,7 +88,8 @@ export async function runCli(name: string, root: CommandDef<any>, rawArgs: strin
     }
     await runCommand(root, { rawArgs });
   } catch (err) {
-    console.error(`${name}: ${errorLine(err)}`);
+    // citty colours parts of its messages; an error line should be plain text.
+    console.error(`${name}: ${errorLine(err).replace(/\u001b\[[0-9;]*m/g, "")}`);
     process.exitCode = 1;
   }
 }

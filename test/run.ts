@@ -1,0 +1,86 @@
+/**
+ * `npm test`: type check, unit tests, integration tests (real etcd, real PostgreSQL), then one
+ * closing line "N passed, N failed" for the whole run. Exits non-zero on any failure.
+ * Extra arguments are passed to `bun test` as filters, e.g. `npm test -- spec`.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const filters = process.argv.slice(2);
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+
+function banner(text: string) {
+  console.log(`\n=== ${text} ===`);
+}
+
+async function runStep(cmd: string[], env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+  const proc = Bun.spawn(cmd, { cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  let output = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: NodeJS.WriteStream) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      output += text;
+      sink.write(text);
+    }
+  };
+  await Promise.all([pump(proc.stdout, process.stdout), pump(proc.stderr, process.stderr)]);
+  return { code: await proc.exited, output };
+}
+
+/** Counts from bun test's summary (" 12 pass", " 1 fail", " 2 skip"). */
+function bunCounts(output: string): { pass: number; fail: number; skip: number } {
+  const n = (re: RegExp) => Number(re.exec(output)?.[1] ?? 0);
+  return { pass: n(/^\s*(\d+) pass$/m), fail: n(/^\s*(\d+) fail$/m), skip: n(/^\s*(\d+) skip$/m) };
+}
+
+async function bunTests(title: string, dir: string, timeoutMs: number) {
+  banner(title);
+  const { code, output } = await runStep([process.execPath, "test", "--timeout", String(timeoutMs), dir, ...filters]);
+  const c = bunCounts(output);
+  passed += c.pass;
+  failed += c.fail;
+  skipped += c.skip;
+  // A crash outside any test (a file that fails to load) shows as a non-zero exit without a failed test.
+  if (code !== 0 && c.fail === 0) {
+    console.log(`${title}: bun test exited with code ${code}`);
+    failed++;
+  }
+}
+
+// 1. Type check: Bun strips types without checking them.
+if (filters.length === 0) {
+  banner("type check (tsc --noEmit)");
+  const tsc = join(root, "node_modules/.bin/tsc");
+  const { code } = await runStep([tsc, "--noEmit", "-p", "tsconfig.json"]);
+  if (code === 0) {
+    console.log("type check: ok");
+    passed++;
+  } else failed++;
+}
+
+// 2. Unit tests: pure logic and fakes, no processes.
+await bunTests("unit tests", "test/unit", 20_000);
+
+// 3. Integration tests need etcd and PostgreSQL 15. In CI a missing binary is a failure.
+const needed = ["/usr/lib/postgresql/15/bin/initdb", "/usr/lib/postgresql/15/bin/postgres"];
+const missing = needed.filter((p) => !existsSync(p));
+if (!Bun.which("etcd")) missing.push("etcd");
+if (missing.length > 0) {
+  banner("integration tests");
+  console.log(`missing: ${missing.join(", ")} (run "npm run setup" as root, or install etcd-server and postgresql-15)`);
+  if (process.env.CI) failed++;
+  else {
+    console.log("integration tests NOT RUN (outside CI this is reported, not failed)");
+    skipped++;
+  }
+} else {
+  await bunTests("integration tests", "test/integration", 120_000);
+}
+
+console.log("");
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,151 @@
+import { describe, expect, test } from "bun:test";
+import {
+  SPEC_DEFAULTS,
+  parseSpec,
+  specTimings,
+  validateSpec,
+  validateSpecUpdate,
+  withDefaults,
+  type ClusterSpec,
+} from "../../../src/cluster/index.ts";
+import { SpecError } from "../../../src/lib/errors.ts";
+
+describe("withDefaults", () => {
+  test("fills every default and keeps what was set", () => {
+    const s = withDefaults({ initMode: "new", failInterval: "10s" });
+    expect(s.failInterval).toBe("10s");
+    expect(s.sleepInterval).toBe("5s");
+    expect(s.maxStandbyLag).toBe(1048576);
+    expect(s.proxyTimeout).toBe("15s");
+    expect(s.pgParameters).toEqual({});
+    expect(s.pgHBA).toBeNull();
+    expect(s.mergePgParameters).toBe(true);
+    expect(s.role).toBe("master");
+    for (const k of Object.keys(SPEC_DEFAULTS)) expect(k in s).toBe(true);
+  });
+
+  test("returns a copy: the input is not modified and shares nothing", () => {
+    const input: ClusterSpec = Object.freeze({ initMode: "new", pgParameters: Object.freeze({ a: "1" }) });
+    const s = withDefaults(input);
+    s.pgParameters.b = "2";
+    expect(input.pgParameters).toEqual({ a: "1" });
+  });
+
+  test("timings come out in milliseconds", () => {
+    const t = specTimings({ initMode: "new", sleepInterval: "1m30s", syncTimeout: "0" });
+    expect(t.sleepIntervalMs).toBe(90_000);
+    expect(t.syncTimeoutMs).toBe(0);
+    expect(t.deadKeeperRemovalIntervalMs).toBe(48 * 3600_000);
+  });
+});
+
+describe("validateSpec", () => {
+  const valid: [string, unknown][] = [
+    ["minimal new", { initMode: "new" }],
+    ["every duration form", { initMode: "new", sleepInterval: "500ms", failInterval: "1m30s", deadKeeperRemovalInterval: "1.5h", syncTimeout: "0" }],
+    ["existing with a keeper", { initMode: "existing", existingConfig: { keeperUID: "keeper_1" } }],
+    ["pitr", { initMode: "pitr", pitrConfig: { dataRestoreCommand: "cp -a /backup %d", recoveryTargetSettings: { recoveryTargetTime: "2026-01-01 00:00:00" } } }],
+    ["standby cluster", { initMode: "pitr", role: "standby", pitrConfig: { dataRestoreCommand: "x" }, standbyConfig: { standbySettings: { primaryConninfo: "host=a" } } }],
+    ["sync settings", { initMode: "new", synchronousReplication: true, minSynchronousStandbys: 0, maxSynchronousStandbys: 2 }],
+    ["pg parameters and hba", { initMode: "new", pgParameters: { max_connections: "150", "auto_explain.log_min_duration": "1s" }, pgHBA: ["host all all 10.0.0.0/8 md5"] }],
+    ["null for nullable fields", { initMode: "new", pgHBA: null, additionalMasterReplicationSlots: null, pgParameters: null, newConfig: null }],
+    ["extra slots", { initMode: "new", additionalMasterReplicationSlots: ["replslot01", "debezium"] }],
+  ];
+  test.each(valid)("valid: %s", (_name, spec) => {
+    expect(validateSpec(spec)).toEqual([]);
+  });
+
+  const invalid: [string, unknown, string[]][] = [
+    ["not an object", [1], ["the cluster spec must be a JSON object"]],
+    ["initMode missing", {}, ["initMode: required"]],
+    ["unknown initMode", { initMode: "clone" }, [`initMode: must be one of "new", "existing", "pitr", got "clone"`]],
+    ["unknown top-level field, by name", { initMode: "new", failIntervall: "5s" }, [`unknown field "failIntervall"`]],
+    ["unknown nested field, by path", { initMode: "new", newConfig: { locale: "C", checksums: true } }, [`unknown field "newConfig.checksums"`]],
+    ["bad duration", { initMode: "new", failInterval: "10x" }, [`failInterval: "10x" is not a duration`]],
+    ["number for a duration", { initMode: "new", sleepInterval: 5 }, ["sleepInterval: must be a duration string"]],
+    ["negative duration", { initMode: "new", convergenceTimeout: "-1s" }, ["convergenceTimeout: must not be negative"]],
+    ["zero loop interval", { initMode: "new", sleepInterval: "0s" }, ["sleepInterval: must be greater than zero"]],
+    ["proxyCheckInterval >= proxyTimeout", { initMode: "new", proxyCheckInterval: "15s", proxyTimeout: "15s" }, ["proxyCheckInterval: must be less than proxyTimeout"]],
+    ["maxStandbys 0", { initMode: "new", maxStandbys: 0 }, ["maxStandbys: must be at least 1"]],
+    ["maxStandbysPerSender 0", { initMode: "new", maxStandbysPerSender: 0 }, ["maxStandbysPerSender: must be at least 1"]],
+    ["more per sender than slots", { initMode: "new", maxStandbys: 2, maxStandbysPerSender: 3 }, ["maxStandbysPerSender: must not exceed maxStandbys"]],
+    ["uint16 overflow", { initMode: "new", additionalWalSenders: 70000 }, ["additionalWalSenders: must be an integer from 0 to 65535"]],
+    ["fractional count", { initMode: "new", maxStandbys: 1.5 }, ["maxStandbys: must be an integer"]],
+    ["negative lag", { initMode: "new", maxStandbyLag: -1 }, ["maxStandbyLag: must be an integer from 0 to 4294967295"]],
+    ["bool as string", { initMode: "new", usePgrewind: "true" }, ["usePgrewind: must be true or false"]],
+    ["min > max sync", { initMode: "new", minSynchronousStandbys: 2, maxSynchronousStandbys: 1 }, ["maxSynchronousStandbys: must be at least minSynchronousStandbys"]],
+    ["max sync 0", { initMode: "new", minSynchronousStandbys: 0, maxSynchronousStandbys: 0 }, ["maxSynchronousStandbys: must be at least 1"]],
+    ["existing without keeper", { initMode: "existing" }, ["existingConfig.keeperUID: required"]],
+    ["existing with a bad keeper uid", { initMode: "existing", existingConfig: { keeperUID: "Keeper-1" } }, ["existingConfig.keeperUID: \"Keeper-1\" must match"]],
+    ["pitr without a restore command", { initMode: "pitr" }, ["pitrConfig.dataRestoreCommand: required"]],
+    ["two recovery targets", { initMode: "pitr", pitrConfig: { dataRestoreCommand: "x", recoveryTargetSettings: { recoveryTargetXid: "1", recoveryTargetLsn: "0/1" } } }, ["at most one recovery target"]],
+    ["new standby cluster", { initMode: "new", role: "standby", standbyConfig: { standbySettings: {} } }, [`role: "standby" cannot be used with initMode "new"`]],
+    ["standby without standbyConfig", { initMode: "pitr", role: "standby", pitrConfig: { dataRestoreCommand: "x" } }, ["standbyConfig.standbySettings: required"]],
+    ["bad role", { initMode: "new", role: "replica" }, [`role: must be one of "master", "standby"`]],
+    ["bad access mode", { initMode: "new", defaultSUReplAccessMode: "none" }, [`defaultSUReplAccessMode: must be one of "all", "strict"`]],
+    ["slot with the stolon_ prefix", { initMode: "new", additionalMasterReplicationSlots: ["stolon_x"] }, [`must not start with "stolon_"`]],
+    ["slot with bad characters", { initMode: "new", additionalMasterReplicationSlots: ["Slot-1"] }, ["must match ^[a-z0-9_]+$"]],
+    ["slot twice", { initMode: "new", additionalMasterReplicationSlots: ["a", "a"] }, ["is listed twice"]],
+    ["hba line with a newline", { initMode: "new", pgHBA: ["host all all 0.0.0.0/0 md5\nhost all all ::0/0 trust"] }, ["must not contain a newline"]],
+    ["pg parameter value with a newline", { initMode: "new", pgParameters: { work_mem: "4MB\nfsync = off" } }, ["pgParameters.work_mem: must not contain a newline"]],
+    ["pg parameter name injection", { initMode: "new", pgParameters: { "a = 1 #": "x" } }, [`pgParameters: "a = 1 #" is not a valid parameter name`]],
+    ["non-string pg parameter", { initMode: "new", pgParameters: { max_connections: 100 } }, ["pgParameters.max_connections: must be a string"]],
+    ["null pg parameter value", { initMode: "new", pgParameters: { max_connections: null } }, ["pgParameters.max_connections: must be a string"]],
+    ["null scalar", { initMode: "new", failInterval: null }, ["failInterval: must not be null"]],
+  ];
+  test.each(invalid)("invalid: %s", (_name, spec, expected) => {
+    const problems = validateSpec(spec);
+    expect(problems).toHaveLength(expected.length);
+    expected.forEach((e, i) => expect(problems[i]).toContain(e));
+  });
+
+  test("reports every problem at once", () => {
+    const problems = validateSpec({ initMode: "new", failInterval: "x", bogus: 1, maxStandbys: -1, usePgrewind: 1 });
+    expect(problems).toHaveLength(4);
+    expect(problems.join("\n")).toContain("failInterval");
+    expect(problems.join("\n")).toContain(`unknown field "bogus"`);
+    expect(problems.join("\n")).toContain("maxStandbys");
+    expect(problems.join("\n")).toContain("usePgrewind");
+  });
+
+  test("reports shape and rule problems together, each once", () => {
+    expect(validateSpec({ initMode: "new", failInterval: "x", maxStandbys: 0 })).toEqual([
+      `failInterval: "x" is not a duration (use Go syntax such as "500ms", "5s", "1m30s", "48h")`,
+      "maxStandbys: must be at least 1",
+    ]);
+    // proxyTimeout is broken, so the rule comparing it with proxyCheckInterval is not reported too.
+    expect(validateSpec({ initMode: "new", proxyTimeout: "soon", proxyCheckInterval: "20s" })).toHaveLength(1);
+  });
+
+  test("reports every rule broken at once", () => {
+    const problems = validateSpec({ initMode: "existing", proxyCheckInterval: "20s", maxStandbys: 0, maxSynchronousStandbys: 0 });
+    expect(problems.length).toBeGreaterThanOrEqual(4);
+  });
+
+  test("parseSpec throws a SpecError carrying the problems", () => {
+    let err: unknown;
+    try {
+      parseSpec({ initMode: "new", nope: true });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).problems).toEqual([`unknown field "nope"`]);
+    expect((err as SpecError).message).toBe(`invalid cluster spec: unknown field "nope"`);
+  });
+});
+
+describe("validateSpecUpdate", () => {
+  const cases: [string, ClusterSpec, ClusterSpec, string[]][] = [
+    ["same", { initMode: "new" }, { initMode: "new", failInterval: "3s" }, []],
+    ["initMode changed", { initMode: "new" }, { initMode: "existing", existingConfig: { keeperUID: "k1" } }, ["initMode: cannot be changed"]],
+    ["master -> standby (explicit)", { initMode: "pitr", role: "master" }, { initMode: "pitr", role: "standby" }, [`role: cannot change from "master" to "standby"`]],
+    ["master (default) -> standby", { initMode: "pitr" }, { initMode: "pitr", role: "standby" }, [`role: cannot change from "master" to "standby"`]],
+    ["standby -> master (promote)", { initMode: "pitr", role: "standby" }, { initMode: "pitr", role: "master" }, []],
+  ];
+  test.each(cases)("%s", (_n, prev, next, expected) => {
+    const problems = validateSpecUpdate(prev, next);
+    expect(problems).toHaveLength(expected.length);
+    expected.forEach((e, i) => expect(problems[i]).toContain(e));
+  });
+});

@@ -1,0 +1,285 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { newClusterData } from "../../../src/cluster/index.ts";
+import {
+  collectStatus,
+  followerTree,
+  initCluster,
+  readClusterData,
+  renderStatusText,
+  showSpec,
+  updateSpec,
+  writeClusterData,
+  type CtlIO,
+} from "../../../src/ctl/index.ts";
+import { FakeClock } from "../../../src/lib/clock.ts";
+import { KeyModifiedError, SpecError, StolonError } from "../../../src/lib/errors.ts";
+import { KvElection, KvStore, MemoryBackend, type Store } from "../../../src/store/index.ts";
+import { caught } from "../../contract/caught.ts";
+
+class ScriptedIO implements CtlIO {
+  lines: string[] = [];
+  inputs: Record<string, string> = {};
+  answer = false;
+  questions: string[] = [];
+  private uids = 0;
+  out(text: string) {
+    this.lines.push(text);
+  }
+  async readInput(path: string) {
+    const v = this.inputs[path];
+    if (v === undefined) throw new Error(`ENOENT: no such file "${path}"`);
+    return v;
+  }
+  async confirm(q: string) {
+    this.questions.push(q);
+    return this.answer;
+  }
+  now() {
+    return new Date("2026-11-25T12:00:00Z");
+  }
+  newUid() {
+    return `uid${String(this.uids++).padStart(5, "0")}`;
+  }
+}
+
+let kv: MemoryBackend;
+let store: Store;
+let io: ScriptedIO;
+const clock = new FakeClock();
+beforeEach(() => {
+  kv = new MemoryBackend(clock);
+  store = new KvStore(kv, { prefix: "stolon/cluster", clusterName: "c1" });
+  io = new ScriptedIO();
+});
+afterEach(() => kv.close());
+
+/** The raw stored value and revision, to prove that a refused command wrote nothing. */
+const snapshot = () => store.getRawClusterData();
+
+describe("init", () => {
+  test("with -y writes a new initializing cluster with the default spec", async () => {
+    await initCluster(store, io, { yes: true });
+    const cd = (await store.getClusterData())!.clusterData;
+    expect(cd.cluster.spec).toEqual({ initMode: "new" });
+    expect(cd.cluster.status.phase).toBe("initializing");
+    expect(cd.cluster.uid).toBe("uid00000");
+    expect(io.lines[0]).toContain("cluster initialized at stolon/cluster/c1");
+  });
+
+  test("asks for confirmation without -y; no answer means nothing written", async () => {
+    await caught(initCluster(store, io, { yes: false })).then((e) => expect(e.message).toContain("not confirmed"));
+    expect(io.questions).toHaveLength(1);
+    expect(await snapshot()).toBeNull();
+    io.answer = true;
+    await initCluster(store, io, { yes: false });
+    expect(await snapshot()).not.toBeNull();
+  });
+
+  test("refuses without -y when a cluster exists; -y replaces it", async () => {
+    await initCluster(store, io, { yes: true });
+    const before = await snapshot();
+    io.answer = true;
+    const err = await caught(initCluster(store, io, { yes: false, spec: '{"initMode":"new","failInterval":"3s"}' }));
+    expect(err.message).toContain("a cluster already exists");
+    expect(await snapshot()).toEqual(before);
+    await initCluster(store, io, { yes: true, spec: '{"initMode":"new","failInterval":"3s"}' });
+    expect((await store.getClusterData())!.clusterData.cluster.spec.failInterval).toBe("3s");
+  });
+
+  test("reads the spec from a file or stdin", async () => {
+    io.inputs["-"] = '{"initMode":"new","sleepInterval":"1s"}';
+    await initCluster(store, io, { yes: true, file: "-" });
+    expect((await store.getClusterData())!.clusterData.cluster.spec.sleepInterval).toBe("1s");
+  });
+
+  const bad: [string, { spec?: string; file?: string }, string][] = [
+    ["invalid JSON", { spec: "{initMode:new}" }, "the cluster spec (argument) is not valid JSON"],
+    ["an unknown field", { spec: '{"initMode":"new","foo":1}' }, `unknown field "foo"`],
+    ["a bad duration", { spec: '{"initMode":"new","failInterval":"fast"}' }, `failInterval: "fast" is not a duration`],
+    ["proxyCheckInterval >= proxyTimeout", { spec: '{"initMode":"new","proxyCheckInterval":"20s"}' }, "proxyCheckInterval: must be less than proxyTimeout"],
+    ["both argument and file", { spec: "{}", file: "x" }, "either as an argument or with --file"],
+    ["a missing file", { file: "/nope.json" }, "cannot read cluster spec from file /nope.json"],
+  ];
+  test.each(bad)("refuses %s and writes nothing", async (_n, opts, msg) => {
+    const err = await caught(initCluster(store, io, { yes: true, ...opts }));
+    expect(err.message).toContain(msg);
+    expect(await snapshot()).toBeNull();
+  });
+});
+
+describe("spec and update", () => {
+  beforeEach(() => initCluster(store, io, { yes: true, spec: '{"initMode":"new","pgParameters":{"work_mem":"4MB","max_connections":"100"}}' }));
+
+  test("spec prints the stored spec; --defaults fills the rest", async () => {
+    await showSpec(store, io, { defaults: false });
+    expect(JSON.parse(io.lines.at(-1)!)).toEqual({ initMode: "new", pgParameters: { work_mem: "4MB", max_connections: "100" } });
+    await showSpec(store, io, { defaults: true });
+    const full = JSON.parse(io.lines.at(-1)!);
+    expect(full.failInterval).toBe("20s");
+    expect(full.maxStandbyLag).toBe(1048576);
+  });
+
+  test("a merge patch changes only what it names; null deletes", async () => {
+    await updateSpec(store, io, { patch: true, spec: '{"failInterval":"10s","pgParameters":{"work_mem":null}}' });
+    const cd = (await store.getClusterData())!.clusterData;
+    expect(cd.cluster.spec).toEqual({ initMode: "new", failInterval: "10s", pgParameters: { max_connections: "100" } });
+    expect(cd.cluster.generation).toBe(2);
+    expect(io.lines.at(-1)).toBe("cluster spec updated: failInterval, pgParameters");
+  });
+
+  test("without --patch the spec is replaced", async () => {
+    await updateSpec(store, io, { patch: false, spec: '{"initMode":"new","usePgrewind":true}' });
+    expect((await store.getClusterData())!.clusterData.cluster.spec).toEqual({ initMode: "new", usePgrewind: true });
+  });
+
+  test("an unchanged spec is not rewritten", async () => {
+    const before = await snapshot();
+    await updateSpec(store, io, { patch: true, spec: '{"initMode":"new"}' });
+    expect(io.lines.at(-1)).toBe("cluster spec unchanged");
+    expect(await snapshot()).toEqual(before);
+  });
+
+  const bad: [string, { patch: boolean; spec?: string }, string][] = [
+    ["invalid JSON", { patch: true, spec: "{" }, "the patch (argument) is not valid JSON"],
+    ["a non-object patch", { patch: true, spec: "[1]" }, "the patch must be a JSON object"],
+    ["an unknown field", { patch: true, spec: '{"failIntreval":"1s"}' }, `unknown field "failIntreval"`],
+    ["a bad enum", { patch: true, spec: '{"defaultSUReplAccessMode":"none"}' }, "defaultSUReplAccessMode: must be one of"],
+    ["proxyCheckInterval >= proxyTimeout", { patch: true, spec: '{"proxyCheckInterval":"15s"}' }, "proxyCheckInterval: must be less than proxyTimeout"],
+    ["a change of initMode", { patch: true, spec: '{"initMode":"existing","existingConfig":{"keeperUID":"k1"}}' }, "initMode: cannot be changed"],
+    ["master -> standby", { patch: false, spec: '{"initMode":"new","role":"standby","standbyConfig":{"standbySettings":{}}}' }, `role: "standby" cannot be used with initMode "new"`],
+    ["no spec at all", { patch: true }, "no spec given"],
+  ];
+  test.each(bad)("refuses %s and writes nothing", async (_n, opts, msg) => {
+    const before = await snapshot();
+    const err = await caught(updateSpec(store, io, opts));
+    expect(err.message).toContain(msg);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  test("a refused update lists every problem", async () => {
+    const err = await caught(updateSpec(store, io, { patch: true, spec: '{"failInterval":"x","bogus":1}' }));
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).problems).toHaveLength(2);
+  });
+
+  test("a concurrent change is re-read and the patch re-applied", async () => {
+    // A store that lets another writer in between the first read and write.
+    let raced = false;
+    const racing: Store = Object.create(store);
+    racing.putClusterData = async (cd, rev) => {
+      if (!raced) {
+        raced = true;
+        await updateSpec(store, new ScriptedIO(), { patch: true, spec: '{"sleepInterval":"2s"}' });
+      }
+      return store.putClusterData(cd, rev);
+    };
+    await updateSpec(racing, io, { patch: true, spec: '{"failInterval":"9s"}' });
+    const spec = (await store.getClusterData())!.clusterData.cluster.spec;
+    expect(spec.sleepInterval).toBe("2s");
+    expect(spec.failInterval).toBe("9s");
+  });
+
+  test("gives up after three lost races", async () => {
+    const losing: Store = Object.create(store);
+    losing.putClusterData = async () => {
+      throw new KeyModifiedError("k");
+    };
+    expect(await caught(updateSpec(losing, io, { patch: true, spec: '{"failInterval":"9s"}' }))).toBeInstanceOf(KeyModifiedError);
+  });
+});
+
+describe("commands on unusable cluster data", () => {
+  const cases: [string, string | null, string][] = [
+    ["no cluster data", null, "no cluster data at stolon/cluster/c1"],
+    ["garbage", "\u0000garbage", "cluster data is not valid JSON"],
+    ["unknown formatVersion", JSON.stringify({ ...newClusterData("x", { initMode: "new" }, new Date()), formatVersion: 9 }), "unsupported cluster data formatVersion 9"],
+  ];
+  test.each(cases)("%s: spec and update fail clearly and write nothing", async (_n, raw, msg) => {
+    if (raw !== null) await kv.put("stolon/cluster/c1/clusterdata", raw);
+    const before = await snapshot();
+    expect((await caught(showSpec(store, io, { defaults: false }))).message).toContain(msg);
+    expect((await caught(updateSpec(store, io, { patch: true, spec: '{"failInterval":"1s"}' }))).message).toContain(msg);
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe("clusterdata read/write", () => {
+  test("read prints the stored bytes, even garbage; --pretty needs JSON", async () => {
+    await kv.put("stolon/cluster/c1/clusterdata", "garbage");
+    await readClusterData(store, io, { pretty: false });
+    expect(io.lines.at(-1)).toBe("garbage");
+    expect((await caught(readClusterData(store, io, { pretty: true }))).message).toContain("not valid JSON");
+  });
+
+  test("write replaces garbage only with -y, and only with valid data", async () => {
+    await kv.put("stolon/cluster/c1/clusterdata", "garbage");
+    io.inputs["-"] = JSON.stringify(newClusterData("abcd", { initMode: "new" }, new Date()));
+    expect((await caught(writeClusterData(store, io, { yes: false }))).message).toContain("already exists");
+    io.inputs["bad.json"] = JSON.stringify({ formatVersion: 1 });
+    expect((await caught(writeClusterData(store, io, { yes: true, file: "bad.json" }))).message).toContain("no cluster object");
+    expect((await snapshot())?.value).toBe("garbage");
+    await writeClusterData(store, io, { yes: true });
+    expect((await store.getClusterData())?.clusterData.cluster.uid).toBe("abcd");
+  });
+});
+
+describe("status", () => {
+  const election = () => new KvElection(kv, "stolon/cluster/c1/sentinel-leader", clock, 20_000);
+
+  test("works on an empty store", async () => {
+    const r = await collectStatus(store, election());
+    expect(r.initialized).toBe(false);
+    expect(renderStatusText(r)).toContain("Cluster not initialized at stolon/cluster/c1");
+  });
+
+  test("shows sentinels with the leader, proxies, keepers, the master and the follower tree", async () => {
+    const cd = newClusterData("cccc0001", { initMode: "new" }, new Date());
+    const db = (uid: string, keeperUID: string, role: "master" | "standby", followers: string[] = []) => ({
+      uid,
+      generation: 2,
+      changeTime: "",
+      spec: { keeperUID, requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none" as const, role, followers },
+      status: { healthy: true, currentGeneration: 2, listenAddress: "127.0.0.1", port: "5432" },
+    });
+    cd.cluster.status = { phase: "normal", master: "db1" };
+    cd.dbs = { db1: db("db1", "k1", "master", ["db2", "db3"]), db2: db("db2", "k2", "standby"), db3: db("db3", "k3", "standby") };
+    for (const k of ["k1", "k2", "k3"]) cd.keepers[k] = { uid: k, generation: 1, changeTime: "", spec: {}, status: { healthy: k !== "k3" } };
+    cd.proxy.spec = { masterDbUid: "db1", enabledProxies: ["p1"] };
+    cd.lastDecision = { time: "2026-11-25T12:00:00Z", sentinelUID: "s1", notes: ["db db1 elected master"] };
+    await store.putClusterData(cd, 0);
+    await store.setSentinelInfo({ UID: "s1" }, 20_000);
+    await store.setSentinelInfo({ UID: "s2" }, 20_000);
+    await store.setProxyInfo({ infoUID: "i", UID: "p1", Generation: 1, ProxyTimeout: 15e9 }, 30_000);
+    const leadership = await election().campaign("s1", new AbortController().signal);
+
+    const r = await collectStatus(store, election());
+    expect(r.leader).toBe("s1");
+    expect(r.sentinels).toEqual([{ uid: "s1", leader: true }, { uid: "s2", leader: false }]);
+    expect(r.proxies).toEqual([{ uid: "p1", generation: 1, enabled: true }]);
+    expect(r.cluster?.masterKeeper).toBe("k1");
+    expect(r.keepers.map((k) => [k.uid, k.healthy, k.role])).toEqual([["k1", true, "master"], ["k2", true, "standby"], ["k3", false, "standby"]]);
+    expect(r.tree).toEqual(["k1 (master)", "├─k2", "└─k3"]);
+    const text = renderStatusText(r);
+    expect(text).toContain("Master Keeper: k1");
+    expect(text).toContain("db db1 elected master");
+    await leadership.resign();
+  });
+
+  test("the follower tree survives a follower cycle in bad data", () => {
+    const cd = newClusterData("x", { initMode: "new" }, new Date());
+    const spec = { keeperUID: "", requestTimeout: "", maxStandbys: 1, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 0, initMode: "none" as const, role: "standby" as const };
+    cd.cluster.status.master = "a";
+    cd.dbs = {
+      a: { uid: "a", generation: 1, changeTime: "", spec: { ...spec, keeperUID: "ka", followers: ["b"] }, status: {} },
+      b: { uid: "b", generation: 1, changeTime: "", spec: { ...spec, keeperUID: "kb", followers: ["a"] }, status: {} },
+    };
+    expect(followerTree(cd)).toEqual(["ka (master)", "└─kb"]);
+  });
+
+  test("garbage cluster data is an error, not a crash", async () => {
+    await kv.put("stolon/cluster/c1/clusterdata", "][");
+    const err = await caught(collectStatus(store, election()));
+    expect(err).toBeInstanceOf(StolonError);
+    expect(err.message).toContain("not valid JSON");
+  });
+});
