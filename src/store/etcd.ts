@@ -4,6 +4,9 @@
  * waits for a connection on its own, which would otherwise hang a CLI on an unreachable etcd).
  */
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { isIP } from "node:net";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { Etcd3, type IOptions } from "etcd3";
 import { StoreError, StoreUnavailableError } from "../lib/errors.ts";
 import type { KvBackend, KvEntry, PutOptions, WatchEvent } from "./kv.ts";
@@ -16,6 +19,30 @@ export interface EtcdOptions {
   caFile?: string;
   skipTlsVerify?: boolean;
 }
+
+type VerifyOptions = { rejectUnauthorized?: boolean; checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined };
+
+/**
+ * Builds the client with TLS verify options of our own. etcd3 makes its grpc credentials itself
+ * and has no way to pass them, so for the duration of the constructor the createSsl of the very
+ * grpc-js instance etcd3 loads is wrapped to add them.
+ */
+function withVerifyOptions<T>(verify: VerifyOptions, build: () => T): T {
+  const grpc = createRequire(createRequire(import.meta.url).resolve("etcd3"))("@grpc/grpc-js") as {
+    credentials: { createSsl: (...args: unknown[]) => unknown };
+  };
+  const original = grpc.credentials.createSsl;
+  grpc.credentials.createSsl = (root?: unknown, key?: unknown, chain?: unknown) =>
+    original(root ?? null, key ?? null, chain ?? null, verify);
+  try {
+    return build();
+  } finally {
+    grpc.credentials.createSsl = original;
+  }
+}
+
+/** Placeholder TLS server name for endpoints given by IP address (see the constructor). */
+const IP_SERVER_NAME = "etcd.by-ip.invalid";
 
 type RawKv = { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string };
 
@@ -54,17 +81,33 @@ export class EtcdBackend implements KvBackend {
       dialTimeout: opts.timeoutMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: new Date(Date.now() + opts.timeoutMs) }),
     };
-    if (tls) {
+    if (tls && (opts.caFile || opts.keyFile || opts.certFile)) {
       options.credentials = {
-        rootCertificate: opts.caFile ? readFileSync(opts.caFile) : Buffer.alloc(0),
+        // No CA file: null asks grpc for its default roots.
+        rootCertificate: opts.caFile ? readFileSync(opts.caFile) : (null as unknown as Buffer),
         ...(opts.keyFile ? { privateKey: readFileSync(opts.keyFile) } : {}),
         ...(opts.certFile ? { certChain: readFileSync(opts.certFile) } : {}),
       };
-      // grpc-js cannot skip CA verification; this skips the host name check, which is what
-      // --store-skip-tls-verify is used for in practice (certificates issued for other names).
-      if (opts.skipTlsVerify) options.grpcOptions = { "grpc.ssl_target_name_override": "etcd" };
     }
-    this.client = new Etcd3(options);
+    if (!tls) {
+      this.client = new Etcd3(options);
+      return;
+    }
+    const hosts = opts.endpoints.map((e) => new URL(e).hostname.replace(/^\[|\]$/g, ""));
+    const verify: VerifyOptions = opts.skipTlsVerify
+      ? { rejectUnauthorized: false, checkServerIdentity: () => undefined }
+      : {};
+    if (hosts.some((h) => isIP(h) !== 0)) {
+      // Bun refuses an IP address as the TLS server name (SNI), which grpc-js sets to the host.
+      // Send a placeholder name instead, and check the certificate against the endpoints' real
+      // hosts ourselves: it must be valid for one of them (they are members of one etcd cluster).
+      options.grpcOptions = { "grpc.ssl_target_name_override": IP_SERVER_NAME };
+      verify.checkServerIdentity ??= (_name, cert) => {
+        const errors = hosts.map((h) => checkServerIdentity(h, cert));
+        return errors.some((e) => e === undefined) ? undefined : errors[0];
+      };
+    }
+    this.client = withVerifyOptions(verify, () => new Etcd3(options));
   }
 
   /** Runs one etcd call bounded by the store timeout, translating its errors. */
@@ -88,7 +131,11 @@ export class EtcdBackend implements KvBackend {
   private translate(what: string, err: unknown): Error {
     if (err instanceof StoreError) return err;
     const name = err instanceof Error ? err.constructor.name : "";
-    const msg = err instanceof Error ? err.message : String(err);
+    // grpc's messages carry a status prefix and a trailing "Resolution note"; keep the cause.
+    const msg = (err instanceof Error ? err.message : String(err))
+      .replace(/^\d+ UNAVAILABLE: /, "")
+      .replace(/\s*Resolution note:.*$/s, "")
+      .trim();
     if (UNAVAILABLE.has(name) || /unavailable|ECONNREFUSED|deadline|No connection established|connect/i.test(msg))
       return new StoreUnavailableError(`${this.description} is unavailable (${what}): ${msg}`, { cause: err });
     return new StoreError("ESTORE", `${this.description} failed ${what}: ${msg}`, { cause: err });

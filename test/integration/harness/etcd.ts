@@ -2,7 +2,7 @@
  * Test harness: a real etcd on free loopback ports in a temp dir, owned by the test and torn down
  * (process killed, dir removed) in teardown. In CI a missing etcd binary is a failure, not a skip.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -46,6 +46,36 @@ export async function waitFor<T>(
   }
 }
 
+export interface EtcdTls {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/**
+ * A throwaway CA with a server certificate for `serverName` (a SAN; "IP:127.0.0.1" or
+ * "DNS:elsewhere.invalid") and a client certificate, made with openssl in `dir`.
+ */
+export function makeTlsFiles(dir: string, serverName: string): EtcdTls {
+  const f = (n: string) => join(dir, n);
+  const run = (args: string[]) => {
+    const r = Bun.spawnSync(["openssl", ...args], { cwd: dir, stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr.toString()}`);
+  };
+  run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca", "-keyout", f("ca.key"), "-out", f("ca.crt")]);
+  for (const [name, san, usage] of [
+    ["server", serverName, "serverAuth"],
+    ["client", "DNS:client", "clientAuth"],
+  ] as const) {
+    run(["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`)]);
+    writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${usage}\n`);
+    run(["x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", f(`${name}.ext`), "-out", f(`${name}.crt`)]);
+  }
+  return { ca: f("ca.crt"), serverCert: f("server.crt"), serverKey: f("server.key"), clientCert: f("client.crt"), clientKey: f("client.key") };
+}
+
 export class EtcdProcess {
   private constructor(
     readonly endpoint: string,
@@ -53,13 +83,18 @@ export class EtcdProcess {
     private readonly proc: Subprocess,
   ) {}
 
-  static async start(): Promise<EtcdProcess> {
+  /** Starts etcd; with `tls`, clients must use https and present a certificate signed by the CA. */
+  static async start(opts: { tls?: EtcdTls } = {}): Promise<EtcdProcess> {
     const bin = findBinary("etcd");
     const dataDir = mkdtempSync(join(tmpdir(), "stolon-test-etcd-"));
+    const tls = opts.tls;
+    const tlsArgs = tls
+      ? ["--cert-file", tls.serverCert, "--key-file", tls.serverKey, "--client-cert-auth", "--trusted-ca-file", tls.ca]
+      : [];
     for (let attempt = 1; ; attempt++) {
       const client = freePort();
       const peer = freePort();
-      const clientUrl = `http://127.0.0.1:${client}`;
+      const clientUrl = `${tls ? "https" : "http"}://127.0.0.1:${client}`;
       const peerUrl = `http://127.0.0.1:${peer}`;
       const proc = Bun.spawn(
         [
@@ -73,6 +108,7 @@ export class EtcdProcess {
           "--initial-cluster", `n1=${peerUrl}`,
           "--log-level", "error",
           "--logger", "zap",
+          ...tlsArgs,
         ],
         { stdout: "ignore", stderr: "pipe" },
       );
@@ -80,7 +116,9 @@ export class EtcdProcess {
       try {
         await waitFor("etcd health", async () => {
           if (proc.exitCode !== null) throw new Error(`etcd exited with code ${proc.exitCode}`);
-          const r = await fetch(`${clientUrl}/health`).catch(() => null);
+          const r = await fetch(`${clientUrl}/health`, {
+            tls: tls ? { rejectUnauthorized: false, cert: Bun.file(tls.clientCert), key: Bun.file(tls.clientKey) } : undefined,
+          }).catch(() => null);
           return r?.ok ? (((await r.json()) as { health?: string }).health === "true") : false;
         }, 15_000);
         return e;
