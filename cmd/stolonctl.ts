@@ -38,8 +38,8 @@ const io: CtlIO = {
   newUid,
 };
 
-/** Common flags given before the subcommand, captured by the root command's setup. */
-let rootArgs: Record<string, unknown> = {};
+/** Common flags given before the subcommand name, captured by the group commands' setup. */
+const rootArgs: Record<string, unknown> = {};
 
 /** Runs `fn` with the store named by the common flags (root's, overridden by the subcommand's). */
 async function withStore(subArgs: Record<string, unknown>, fn: (s: OpenedStore) => Promise<void>): Promise<void> {
@@ -116,33 +116,36 @@ const clusterdataWrite = sub("write", "Replace the cluster data (from a file or 
   return withStore(a, ({ store }) => writeClusterData(store, io, { file: a.file, yes: a.yes === true }));
 });
 
-const clusterdata = defineCommand({
-  meta: { name: "clusterdata", description: "Read or write the raw cluster data" },
-  args: commonArgs,
-  setup: (ctx) => {
-    const idx = subcommandIndex(ctx.rawArgs, commonArgs);
-    checkFlags(idx >= 0 ? ctx.rawArgs.slice(0, idx) : ctx.rawArgs, commonArgs);
-    if (idx < 0) throw new ConfigError("clusterdata: no command given: read or write");
-    for (const k of Object.keys(commonArgs)) if (ctx.args[k] !== undefined) rootArgs[k] = ctx.args[k];
-  },
-  subCommands: { read: clusterdataRead, write: clusterdataWrite },
-});
+/**
+ * A command that only groups subcommands. It takes the common flags given before the subcommand
+ * name (checked, and kept for withStore) and fails clearly when no subcommand is named.
+ */
+function group(
+  name: string,
+  description: string,
+  subCommands: Record<string, CommandDef<any>>,
+  isRoot = false,
+): CommandDef<typeof commonArgs> {
+  return defineCommand({
+    meta: { name, description },
+    args: commonArgs,
+    setup: (ctx) => {
+      const idx = subcommandIndex(ctx.rawArgs, commonArgs);
+      checkFlags(idx >= 0 ? ctx.rawArgs.slice(0, idx) : ctx.rawArgs, commonArgs);
+      const where = isRoot ? "" : ` to ${name}`;
+      if (idx < 0) throw new ConfigError(`no command given${where}: one of ${Object.keys(subCommands).join(", ")} (see --help)`);
+      for (const k of Object.keys(commonArgs)) if (ctx.args[k] !== undefined) rootArgs[k] = ctx.args[k];
+    },
+    subCommands,
+  });
+}
 
 const version = defineCommand({
   meta: { name: "version", description: "Print the version" },
   run: () => console.log(versionString("stolonctl")),
 });
 
-const root = defineCommand({
-  meta: { name: "stolonctl", description: "stolon command line client" },
-  args: commonArgs,
-  setup: (ctx) => {
-    const idx = subcommandIndex(ctx.rawArgs, commonArgs);
-    checkFlags(idx >= 0 ? ctx.rawArgs.slice(0, idx) : ctx.rawArgs, commonArgs);
-    if (idx < 0) throw new ConfigError("no command given: one of init, spec, update, status, clusterdata, version (see --help)");
-    rootArgs = ctx.args;
-  },
-  subCommands: { init, spec, update, status, clusterdata, version },
-});
+const clusterdata = group("clusterdata", "Read or write the raw cluster data", { read: clusterdataRead, write: clusterdataWrite });
+const root = group("stolonctl", "stolon command line client", { init, spec, update, status, clusterdata, version }, true);
 
 await runCli("stolonctl", root, process.argv.slice(2));
