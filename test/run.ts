@@ -37,9 +37,9 @@ function bunCounts(output: string): { pass: number; fail: number; skip: number }
   return { pass: n(/^\s*(\d+) pass$/m), fail: n(/^\s*(\d+) fail$/m), skip: n(/^\s*(\d+) skip$/m) };
 }
 
-async function bunTests(title: string, dir: string, timeoutMs: number) {
+async function bunTests(title: string, paths: string[], timeoutMs: number) {
   banner(title);
-  const { code, output } = await runStep([process.execPath, "test", "--timeout", String(timeoutMs), dir, ...filters]);
+  const { code, output } = await runStep([process.execPath, "test", "--timeout", String(timeoutMs), ...paths]);
   const c = bunCounts(output);
   passed += c.pass;
   failed += c.fail;
@@ -51,34 +51,35 @@ async function bunTests(title: string, dir: string, timeoutMs: number) {
   }
 }
 
-// 1. Type check: Bun strips types without checking them.
-if (filters.length === 0) {
+if (filters.length > 0) {
+  // `npm test -- <filter>...`: only the test files whose path matches a filter.
+  await bunTests(`tests matching ${filters.join(" ")}`, filters, 120_000);
+} else {
+  // 1. Type check: Bun strips types without checking them.
   banner("type check (tsc --noEmit)");
-  const tsc = join(root, "node_modules/.bin/tsc");
-  const { code } = await runStep([tsc, "--noEmit", "-p", "tsconfig.json"]);
+  const { code } = await runStep([join(root, "node_modules/.bin/tsc"), "--noEmit", "-p", "tsconfig.json"]);
   if (code === 0) {
     console.log("type check: ok");
     passed++;
   } else failed++;
-}
 
-// 2. Unit tests: pure logic and fakes, no processes.
-await bunTests("unit tests", "test/unit", 20_000);
+  // 2. Unit tests: pure logic and fakes, no processes.
+  await bunTests("unit tests", ["test/unit"], 20_000);
 
-// 3. Integration tests need etcd and PostgreSQL 15. In CI a missing binary is a failure.
-const needed = ["/usr/lib/postgresql/15/bin/initdb", "/usr/lib/postgresql/15/bin/postgres"];
-const missing = needed.filter((p) => !existsSync(p));
-if (!Bun.which("etcd")) missing.push("etcd");
-if (missing.length > 0) {
-  banner("integration tests");
-  console.log(`missing: ${missing.join(", ")} (run "npm run setup" as root, or install etcd-server and postgresql-15)`);
-  if (process.env.CI) failed++;
-  else {
-    console.log("integration tests NOT RUN (outside CI this is reported, not failed)");
-    skipped++;
+  // 3. Integration tests need etcd and PostgreSQL 15. In CI a missing binary is a failure.
+  const missing = ["/usr/lib/postgresql/15/bin/initdb", "/usr/lib/postgresql/15/bin/postgres"].filter((p) => !existsSync(p));
+  if (!Bun.which("etcd")) missing.push("etcd");
+  if (missing.length > 0) {
+    banner("integration tests");
+    console.log(`missing: ${missing.join(", ")} (run "npm run setup" as root, or install etcd-server and postgresql-15)`);
+    if (process.env.CI) failed++;
+    else {
+      console.log("integration tests NOT RUN (outside CI this is reported, not failed)");
+      skipped++;
+    }
+  } else {
+    await bunTests("integration tests", ["test/integration"], 120_000);
   }
-} else {
-  await bunTests("integration tests", "test/integration", 120_000);
 }
 
 console.log("");

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { Etcd3, type IOptions } from "etcd3";
-import { StoreError, StoreUnavailableError } from "../lib/errors.ts";
+import { LeaseExpiredError, StoreError, StoreUnavailableError } from "../lib/errors.ts";
 import type { KvBackend, KvEntry, PutOptions, WatchEvent } from "./kv.ts";
 
 export interface EtcdOptions {
@@ -136,6 +136,7 @@ export class EtcdBackend implements KvBackend {
       .replace(/^\d+ UNAVAILABLE: /, "")
       .replace(/\s*Resolution note:.*$/s, "")
       .trim();
+    if (/lease not found/i.test(msg)) return new LeaseExpiredError(`${this.description}: ${what}: lease not found (expired or revoked)`);
     if (UNAVAILABLE.has(name) || /unavailable|ECONNREFUSED|deadline|No connection established|connect/i.test(msg))
       return new StoreUnavailableError(`${this.description} is unavailable (${what}): ${msg}`, { cause: err });
     return new StoreError("ESTORE", `${this.description} failed ${what}: ${msg}`, { cause: err });

@@ -4,7 +4,8 @@
  * (Store, Election) is written once against this interface, and one contract test suite checks
  * both implementations.
  *
- * All methods throw StoreUnavailableError when the store does not answer, StoreError otherwise.
+ * All methods throw StoreUnavailableError when the store does not answer, LeaseExpiredError when
+ * a write names a lease that no longer exists, StoreError otherwise.
  */
 export interface KvEntry {
   key: string;

@@ -3,7 +3,7 @@
  * prefix watches) on an injected clock. Used by unit tests of everything that takes a Store;
  * `setAvailable(false)` simulates an unreachable store.
  */
-import { StoreUnavailableError } from "../lib/errors.ts";
+import { LeaseExpiredError, StoreUnavailableError } from "../lib/errors.ts";
 import { systemClock, type Clock } from "../lib/clock.ts";
 import type { KvBackend, KvEntry, PutOptions, WatchEvent } from "./kv.ts";
 
@@ -51,7 +51,7 @@ export class MemoryBackend implements KvBackend {
     if (opts.expectModRevision !== undefined && (cur?.modRevision ?? 0) !== opts.expectModRevision)
       return { ok: false, revision: this.revision };
     const lease = opts.lease ?? "0";
-    if (lease !== "0" && !this.leases.has(lease)) throw new StoreUnavailableError(`lease ${lease} not found`);
+    if (lease !== "0" && !this.leases.has(lease)) throw new LeaseExpiredError(`lease ${lease} not found (expired or revoked)`);
     this.revision++;
     this.data.set(key, {
       key,

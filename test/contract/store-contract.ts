@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { newClusterData, type KeeperInfo } from "../../src/cluster/index.ts";
 import type { Clock } from "../../src/lib/clock.ts";
-import { ClusterDataError, KeyModifiedError } from "../../src/lib/errors.ts";
+import { ClusterDataError, KeyModifiedError, LeaseExpiredError } from "../../src/lib/errors.ts";
 import { caught } from "./caught.ts";
 import { KvElection, KvStore, type KvBackend } from "../../src/store/index.ts";
 
@@ -107,6 +107,15 @@ export function storeContract(t: ContractTarget): void {
       await store.setKeeperInfo(keeperInfo("k1"), 60_000);
       await t.pass(2500);
       expect(Object.keys((await store.getKeepersInfo()).items)).toEqual(["k1"]);
+    });
+
+    test("a write under a revoked lease fails with LeaseExpiredError", async () => {
+      const lease = await kv.grantLease(30);
+      await kv.put(`${store.basePath}/x`, "1", { lease });
+      await kv.revokeLease(lease);
+      expect(await kv.get(`${store.basePath}/x`)).toBeNull();
+      expect(await caught(kv.put(`${store.basePath}/x`, "2", { lease }))).toBeInstanceOf(LeaseExpiredError);
+      expect(await kv.keepAlive(lease)).toBe(false);
     });
 
     test("clusters with different names do not see each other", async () => {
