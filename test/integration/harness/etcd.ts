@@ -6,6 +6,19 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { afterAll } from "bun:test";
+
+/**
+ * Every process the harness started. A test that forgets (or fails before) its teardown still
+ * leaves nothing running: whatever is left is killed after the test file's last test.
+ */
+const owned = new Map<Subprocess, string>();
+afterAll(async () => {
+  for (const p of owned.keys()) p.kill("SIGKILL");
+  await Promise.all([...owned.keys()].map((p) => p.exited));
+  for (const dir of owned.values()) rmSync(dir, { recursive: true, force: true });
+  owned.clear();
+});
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {
@@ -112,6 +125,7 @@ export class EtcdProcess {
         ],
         { stdout: "ignore", stderr: "pipe" },
       );
+      owned.set(proc, dataDir);
       const e = new EtcdProcess(clientUrl, dataDir, proc);
       try {
         await waitFor("etcd health", async () => {
@@ -143,6 +157,7 @@ export class EtcdProcess {
 
   async stop(): Promise<void> {
     await this.stopProcess();
+    owned.delete(this.proc);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
