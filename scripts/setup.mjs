@@ -14,7 +14,7 @@ const root = new URL("..", import.meta.url).pathname;
 const started = Date.now();
 const log = (msg) => console.log(`setup: ${msg}`);
 
-export const PG_BIN_DIR = "/usr/lib/postgresql/15/bin";
+const PG_BIN_DIR = "/usr/lib/postgresql/15/bin";
 const PG_TOOLS = ["initdb", "postgres", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata", "psql"];
 
 function onPath(name) {

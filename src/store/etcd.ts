@@ -81,17 +81,17 @@ export class EtcdBackend implements KvBackend {
       dialTimeout: opts.timeoutMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: new Date(Date.now() + opts.timeoutMs) }),
     };
-    if (tls && (opts.caFile || opts.keyFile || opts.certFile)) {
+    if (!tls) {
+      this.client = new Etcd3(options);
+      return;
+    }
+    if (opts.caFile || opts.keyFile || opts.certFile) {
       options.credentials = {
         // No CA file: null asks grpc for its default roots.
         rootCertificate: opts.caFile ? readFileSync(opts.caFile) : (null as unknown as Buffer),
         ...(opts.keyFile ? { privateKey: readFileSync(opts.keyFile) } : {}),
         ...(opts.certFile ? { certChain: readFileSync(opts.certFile) } : {}),
       };
-    }
-    if (!tls) {
-      this.client = new Etcd3(options);
-      return;
     }
     const hosts = opts.endpoints.map((e) => new URL(e).hostname.replace(/^\[|\]$/g, ""));
     const verify: VerifyOptions = opts.skipTlsVerify
