@@ -1,19 +1,43 @@
 #!/usr/bin/env bun
 /**
- * stolon-keeper. Only the common flags exist so far; the component itself is tracked in issue #3.
+ * stolon-keeper: manages one PostgreSQL instance and converges it to the cluster view.
+ * Thin: flags -> KeeperConfig -> prepareKeeper (data dir, lock, identity) -> Keeper.run.
  */
+import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
+import { Keeper, keeperArgs, prepareKeeper, resolveKeeperConfig } from "../src/keeper/index.ts";
 import { checkFlags, runCli } from "../src/lib/cli.ts";
-import { commonArgs, resolveCommonConfig } from "../src/lib/config.ts";
-import { StolonError } from "../src/lib/errors.ts";
+import { createLogger } from "../src/lib/log.ts";
+import { currentUser } from "../src/postgres/os-user.ts";
+import { openStore } from "../src/store/index.ts";
 
 const main = defineCommand({
-  meta: { name: "stolon-keeper", description: "stolon keeper (not implemented yet)" },
-  args: commonArgs,
-  run: (ctx) => {
-    checkFlags(ctx.rawArgs, commonArgs);
-    resolveCommonConfig(ctx.args, process.env, "STKEEPER");
-    throw new StolonError("ENOTIMPL", "stolon-keeper is not implemented yet (issue #3)");
+  meta: { name: "stolon-keeper", description: "manage a PostgreSQL instance and converge it to the cluster view" },
+  args: keeperArgs,
+  run: async (ctx) => {
+    checkFlags(ctx.rawArgs, keeperArgs);
+    const cfg = resolveKeeperConfig(ctx.args, process.env, {
+      isRoot: process.getuid?.() === 0,
+      currentUser: currentUser().name,
+      readFile: (p) => readFileSync(p, "utf8"),
+    });
+    const log = createLogger(cfg.common.logLevel).withTag("keeper");
+    for (const w of cfg.warnings) log.warn(w);
+    const rt = await prepareKeeper(cfg, log);
+    const { store } = openStore(cfg.common);
+    const ac = new AbortController();
+    const onSignal = (sig: string) => {
+      if (ac.signal.aborted) return;
+      log.info(`${sig} received: shutting down`);
+      ac.abort();
+    };
+    process.on("SIGINT", () => onSignal("SIGINT"));
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    try {
+      await new Keeper(cfg, rt, store, log).run(ac.signal);
+    } finally {
+      await store.close();
+    }
   },
 });
 

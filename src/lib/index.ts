@@ -4,3 +4,5 @@ export * from "./config.ts";
 export * from "./log.ts";
 export * from "./ids.ts";
 export * from "./version.ts";
+export * from "./files.ts";
+export * from "./trigger.ts";

@@ -22,6 +22,9 @@ const allowed: Record<string, (spec: string) => boolean> = {
   cluster: (s) => s.startsWith("./") || s === "../lib/errors.ts",
   store: (s) => s.startsWith("./") || s.startsWith("../cluster/") || s.startsWith("../lib/") || s.startsWith("node:") || s === "etcd3",
   ctl: (s) => s.startsWith("./") || s.startsWith("../cluster/") || s.startsWith("../lib/") || s.startsWith("../store/"),
+  postgres: (s) => s.startsWith("./") || s.startsWith("../lib/") || s.startsWith("node:") || s === "postgres",
+  keeper: (s) =>
+    s.startsWith("./") || ["../cluster/", "../lib/", "../postgres/", "../store/"].some((p) => s.startsWith(p)) || s.startsWith("node:") || s === "bun:ffi",
   lib: (s) => s.startsWith("./") || s.startsWith("../cluster/duration.ts") || s.startsWith("node:") || ["citty", "consola"].includes(s) || s.endsWith("package.json"),
 };
 

@@ -12,13 +12,27 @@ import { afterAll } from "bun:test";
  * Every process the harness started. A test that forgets (or fails before) its teardown still
  * leaves nothing running: whatever is left is killed after the test file's last test.
  */
-const owned = new Map<Subprocess, string>();
+const owned = new Map<Subprocess, string | null>();
 afterAll(async () => {
   for (const p of owned.keys()) p.kill("SIGKILL");
   await Promise.all([...owned.keys()].map((p) => p.exited));
-  for (const dir of owned.values()) rmSync(dir, { recursive: true, force: true });
+  for (const dir of owned.values()) if (dir) rmSync(dir, { recursive: true, force: true });
   owned.clear();
+  for (const f of cleanups.splice(0)) await f();
 });
+const cleanups: (() => void | Promise<void>)[] = [];
+
+/** Registers a process (and optionally a dir to remove) to be killed after the file's last test. */
+export function own(proc: Subprocess, dir: string | null = null): void {
+  owned.set(proc, dir);
+}
+export function disown(proc: Subprocess): void {
+  owned.delete(proc);
+}
+/** Runs `f` after the file's last test, after every owned process is gone. */
+export function atEnd(f: () => void | Promise<void>): void {
+  cleanups.push(f);
+}
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {

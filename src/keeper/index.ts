@@ -1,0 +1,4 @@
+export * from "./config.ts";
+export * from "./local-state.ts";
+export * from "./plan.ts";
+export * from "./keeper.ts";

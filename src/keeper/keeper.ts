@@ -1,0 +1,512 @@
+/**
+ * The keeper process: sets up its data dir (identity, lock, OS user), then runs two loops until
+ * the signal aborts:
+ *
+ *  - reconcile: read the cluster view, observe the local PostgreSQL, planKeeper(), execute. Every
+ *    sleepInterval, at once after a pass that changed something, and whenever the cluster data
+ *    changes in etcd (watch).
+ *  - report: publish KeeperInfo (with the PostgreSQL state) every second under a lease. It runs
+ *    beside the reconcile loop, so a long pg_basebackup does not silence it.
+ *
+ * On abort PostgreSQL is stopped (fast) and the lock released.
+ */
+import { randomUUID } from "node:crypto";
+import { accessSync, chownSync, constants, mkdirSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { durationMs, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
+import { ClusterDataError, ConfigError, describeError, StolonError } from "../lib/errors.ts";
+import { newUid } from "../lib/ids.ts";
+import type { Logger } from "../lib/log.ts";
+import { Trigger } from "../lib/trigger.ts";
+import { BunCommandRunner, lookupUserByName, PgManager, type CommandRunner, type OsUser } from "../postgres/index.ts";
+import type { Store } from "../store/store.ts";
+import type { KeeperConfig } from "./config.ts";
+import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
+import { planKeeper, slotName, type DesiredConfig, type KeeperAction, type KeeperSettings, type LocalObservation } from "./plan.ts";
+
+/** Programs the keeper runs; all must be present in the bin dir. */
+const PG_PROGRAMS = ["postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata"];
+const MIN_PG_MAJOR = 13;
+/** KeeperInfo is published this often, whatever the sleepInterval. */
+const INFO_INTERVAL_MS = 1000;
+/** Unix socket paths are limited to 107 bytes. */
+const MAX_SOCKET_PATH = 100;
+
+/** Finds the PostgreSQL bin dir: the flag, else PATH, else the newest /usr/lib/postgresql/<v>/bin. */
+export function findPgBinDir(flag: string | undefined, pathEnv = process.env.PATH ?? ""): string {
+  const hasAll = (dir: string) => PG_PROGRAMS.every((p) => isExecutable(join(dir, p)));
+  if (flag !== undefined) {
+    const missing = PG_PROGRAMS.filter((p) => !isExecutable(join(flag, p)));
+    if (missing.length > 0) throw new ConfigError(`--pg-bin-path ${flag}: missing PostgreSQL programs: ${missing.join(", ")}`);
+    return flag;
+  }
+  for (const dir of pathEnv.split(":")) if (dir && hasAll(dir)) return dir;
+  let versions: string[] = [];
+  try {
+    versions = readdirSync("/usr/lib/postgresql").filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  } catch {
+    // not a Debian layout
+  }
+  for (const v of versions) if (hasAll(`/usr/lib/postgresql/${v}/bin`)) return `/usr/lib/postgresql/${v}/bin`;
+  throw new ConfigError(
+    `PostgreSQL programs (${PG_PROGRAMS.join(", ")}) not found in PATH or /usr/lib/postgresql/*/bin: install PostgreSQL (apt-get install postgresql-15) or set --pg-bin-path`,
+  );
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface KeeperRuntime {
+  uid: string;
+  dataDir: string;
+  osUser: OsUser | null;
+  runner: CommandRunner;
+  pg: PgManager;
+  binaryVersion: PostgresBinaryVersion;
+  release(): void;
+}
+
+/**
+ * Start-up: everything that can be wrong with the flags, the data dir or the machine is found
+ * here and reported as a ConfigError or LocalStateError before any loop runs.
+ */
+export async function prepareKeeper(cfg: KeeperConfig, log: Logger): Promise<KeeperRuntime> {
+  let osUser: OsUser | null = null;
+  if (cfg.pgOsUser !== null) {
+    osUser = lookupUserByName(cfg.pgOsUser);
+    if (!osUser) throw new ConfigError(`--pg-os-user: OS user "${cfg.pgOsUser}" does not exist (create it, e.g. with the postgresql package, or name another)`);
+    if (osUser.uid === 0) throw new ConfigError(`--pg-os-user: "${cfg.pgOsUser}" is root; PostgreSQL refuses to run as root`);
+  }
+  const binDir = findPgBinDir(cfg.pgBinPath);
+  const runner = new BunCommandRunner(osUser);
+
+  const dataDir = resolve(cfg.dataDir);
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    if (osUser) chownSync(dataDir, osUser.uid, osUser.gid);
+  } catch (err) {
+    throw new ConfigError(`--data-dir ${dataDir}: cannot create it: ${(err as Error).message}`, { cause: err });
+  }
+  if (osUser) {
+    try {
+      await runner.run(["/usr/bin/test", "-w", dataDir, "-a", "-x", dataDir], { timeoutMs: 10_000 });
+    } catch {
+      throw new ConfigError(
+        `--data-dir ${dataDir}: the PostgreSQL OS user ${osUser.name} cannot reach it; every parent directory must be searchable by that user (chmod o+x)`,
+      );
+    }
+  }
+
+  const lock = cfg.disableDataDirLocking ? { release() {} } : lockDataDir(dataDir);
+  try {
+    const saved = loadKeeperState(dataDir);
+    const uid = resolveKeeperUid(saved, cfg.uid, newUid);
+    if (!saved) saveKeeperState(dataDir, { UID: uid, ClusterUID: "" });
+
+    const runDir = join(dataDir, "run");
+    const socketDir = runDir.length + 20 <= MAX_SOCKET_PATH ? runDir : join(tmpdir(), `stolon-keeper-${uid}`);
+    const pg = new PgManager({
+      binDir,
+      stateDir: dataDir,
+      socketDir,
+      port: cfg.pgPort,
+      runner,
+      su: { username: cfg.su.username, password: cfg.su.password },
+      repl: { username: cfg.repl.username, password: cfg.repl.password },
+      log,
+    });
+    const binaryVersion = await pg.binaryVersion();
+    if (binaryVersion.Maj < MIN_PG_MAJOR)
+      throw new ConfigError(`PostgreSQL ${binaryVersion.Maj} in ${binDir} is not supported: PostgreSQL ${MIN_PG_MAJOR} or newer is required`);
+    log.info(`keeper ${uid}: data dir ${dataDir}, PostgreSQL ${binaryVersion.Maj}.${binaryVersion.Min} in ${binDir}${osUser ? `, run as OS user ${osUser.name}` : ""}`);
+    return { uid, dataDir, osUser, runner, pg, binaryVersion, release: () => lock.release() };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+export class Keeper {
+  private readonly bootUUID = randomUUID();
+  private readonly settings: KeeperSettings;
+  private readonly reconcileTrigger = new Trigger();
+  private readonly reportTrigger = new Trigger();
+  private dbState: DbState | null;
+  private clusterUID: string;
+  private sleepIntervalMs = durationMs("5s");
+  private requestTimeoutMs = durationMs("10s");
+  private dbWaitReadyTimeoutMs = durationMs("60s");
+  private initTimeoutMs = durationMs("5m");
+  private lastNotes = "";
+  private lastWarnings = "";
+  private lastError = "";
+
+  constructor(
+    private readonly cfg: KeeperConfig,
+    private readonly rt: KeeperRuntime,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {
+    this.dbState = loadDbState(rt.dataDir);
+    this.clusterUID = loadKeeperState(rt.dataDir)?.ClusterUID ?? "";
+    this.settings = {
+      uid: rt.uid,
+      bootUUID: this.bootUUID,
+      pgListenAddress: cfg.pgListenAddress,
+      pgPort: cfg.pgPort,
+      socketDir: rt.pg.socketDir,
+      su: { username: cfg.su.username, authMethod: cfg.su.authMethod, hasPassword: cfg.su.password !== undefined },
+      repl: { username: cfg.repl.username, authMethod: cfg.repl.authMethod },
+      replPassfile: join(rt.dataDir, "pgpass"),
+    };
+  }
+
+  /** Runs until the signal aborts, then stops PostgreSQL. */
+  async run(signal: AbortSignal): Promise<void> {
+    const pg = this.rt.pg;
+    if (pg.isRunning()) {
+      // A postmaster left by an earlier keeper process: we cannot own it, and the sentinel must
+      // see this process before the instance serves again (stolon does the same).
+      this.log.info("stopping the PostgreSQL instance left running by an earlier keeper process");
+      await pg.stop();
+    }
+    const clusterDataKey = `${this.store.basePath}/clusterdata`;
+    const unwatch = this.store.watch(
+      (key) => {
+        if (key === clusterDataKey) this.reconcileTrigger.fire();
+      },
+      (err) => this.log.debug(`watch: ${describeError(err)}`),
+    );
+    try {
+      await Promise.all([this.reconcileLoop(signal), this.reportLoop(signal)]);
+    } finally {
+      unwatch();
+      this.log.info("stopping PostgreSQL");
+      try {
+        await pg.stop();
+      } catch (err) {
+        this.log.error(`cannot stop PostgreSQL: ${describeError(err)}`);
+      }
+      this.rt.release();
+    }
+  }
+
+  private async reconcileLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let again = false;
+      try {
+        again = await this.reconcile(signal);
+        this.lastError = "";
+      } catch (err) {
+        if (signal.aborted) break;
+        const msg = describeError(err);
+        if (msg !== this.lastError) this.log.error(msg);
+        else this.log.debug(msg);
+        this.lastError = msg;
+      }
+      if (!again) await this.reconcileTrigger.wait(this.sleepIntervalMs, signal);
+    }
+  }
+
+  /** One pass. Returns true when it did something that calls for another pass right away. */
+  private async reconcile(signal: AbortSignal): Promise<boolean> {
+    let cd: ClusterData;
+    try {
+      const v = await this.store.getClusterData();
+      if (!v) {
+        this.noteOnce(["no cluster data in the store yet (stolonctl init): waiting"]);
+        return false;
+      }
+      cd = v.clusterData;
+    } catch (err) {
+      if (err instanceof ClusterDataError) throw new StolonError("ECLUSTERDATA", `ignoring the cluster data: ${err.message}`, { cause: err });
+      throw err;
+    }
+    if (cd.cluster.uid !== this.clusterUID) {
+      this.clusterUID = cd.cluster.uid;
+      saveKeeperState(this.rt.dataDir, { UID: this.rt.uid, ClusterUID: this.clusterUID });
+      this.reportTrigger.fire();
+    }
+    const t = specTimings(cd.cluster.spec);
+    this.sleepIntervalMs = t.sleepIntervalMs;
+    this.requestTimeoutMs = t.requestTimeoutMs;
+    this.dbWaitReadyTimeoutMs = t.dbWaitReadyTimeoutMs;
+    this.initTimeoutMs = t.initTimeoutMs;
+
+    const local = await this.observe();
+    const plan = planKeeper({ cd, settings: this.settings, local });
+    this.noteOnce(plan.notes);
+    const warnings = plan.warnings.join("\n");
+    if (warnings !== this.lastWarnings) for (const w of plan.warnings) this.log.warn(w);
+    this.lastWarnings = warnings;
+
+    let structural = false;
+    for (const action of plan.actions) {
+      if (signal.aborted) return false;
+      await this.execute(action, signal);
+      if (!["sync-slots", "save-generation", "write-config", "reload"].includes(action.kind)) structural = true;
+    }
+    if (structural) this.reportTrigger.fire();
+    return structural;
+  }
+
+  private noteOnce(notes: string[]): void {
+    const text = notes.join("\n");
+    if (text === this.lastNotes) {
+      for (const n of notes) this.log.debug(n);
+      return;
+    }
+    this.lastNotes = text;
+    for (const n of notes) this.log.info(n);
+  }
+
+  private async observe(): Promise<LocalObservation> {
+    const pg = this.rt.pg;
+    const initialized = pg.isInitialized();
+    const running = pg.isRunning();
+    if (initialized) {
+      const dropped = pg.neutraliseAutoConf();
+      if (dropped) this.log.warn(`postgresql.auto.conf (ALTER SYSTEM) is not supported; dropped: ${dropped}`);
+    }
+    let pendingRestart: string[] = [];
+    if (running) {
+      try {
+        pendingRestart = await pg.pendingRestart(this.requestTimeoutMs);
+      } catch (err) {
+        this.log.debug(`cannot read pending_restart: ${describeError(err)}`);
+      }
+    }
+    return {
+      dbState: this.dbState,
+      initialized,
+      running,
+      standbySignal: initialized && pg.hasStandbySignal(),
+      systemID: initialized ? await pg.systemId().catch(() => null) : null,
+      postgresqlConf: initialized ? pg.readText("postgresql.conf") : null,
+      hba: initialized ? pg.readText("pg_hba.conf") : null,
+      pendingRestart,
+    };
+  }
+
+  private saveDbState(s: DbState): void {
+    saveDbState(this.rt.dataDir, s);
+    this.dbState = s;
+  }
+
+  private async execute(a: KeeperAction, signal: AbortSignal): Promise<void> {
+    const pg = this.rt.pg;
+    this.log.debug(`action ${a.kind}`);
+    switch (a.kind) {
+      case "stop":
+        this.log.info(`stopping postgres: ${a.why}`);
+        await pg.stop();
+        return;
+      case "wipe":
+        await pg.stop();
+        pg.wipe();
+        this.saveDbState({ UID: "", Generation: 0, Initializing: false, InitPGParameters: null });
+        return;
+      case "init-new": {
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null });
+        await pg.stop();
+        pg.wipe();
+        const nc = a.db.spec.newConfig ?? {};
+        await pg.initdb({ locale: nc.locale, encoding: nc.encoding, dataChecksums: nc.dataChecksums }, signal);
+        const initParams = await this.firstStart(a.config, true, this.initTimeoutMs, signal);
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null });
+        this.log.info(`db ${a.db.uid} initialized`);
+        return;
+      }
+      case "init-existing": {
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null });
+        await pg.stop();
+        const initParams = await this.firstStart(a.config, false, this.dbWaitReadyTimeoutMs, signal);
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null });
+        return;
+      }
+      case "resync":
+        await this.resync(a, signal);
+        return;
+      case "write-config":
+        if (a.config.standby) pg.writeReplicationPassfile();
+        pg.writeConfig(a.config);
+        return;
+      case "start":
+        this.log.info("starting postgres");
+        await pg.start(signal);
+        await pg.waitReady(this.dbWaitReadyTimeoutMs, signal);
+        return;
+      case "reload":
+        this.log.info(`reloading the configuration: ${a.why}`);
+        await pg.reload();
+        return;
+      case "restart":
+        this.log.info(`restarting postgres: ${a.why}`);
+        await pg.restart(signal);
+        await pg.waitReady(this.dbWaitReadyTimeoutMs, signal);
+        return;
+      case "promote":
+        this.log.info("promoting postgres to primary");
+        await pg.promote(this.dbWaitReadyTimeoutMs);
+        this.reportTrigger.fire();
+        return;
+      case "sync-slots":
+        await this.syncSlots(a.slots);
+        return;
+      case "save-generation":
+        if (this.dbState && (this.dbState.Generation !== a.db.generation || this.dbState.UID !== a.db.uid))
+          this.saveDbState({ ...this.dbState, UID: a.db.uid, Generation: a.db.generation });
+        return;
+    }
+  }
+
+  /**
+   * Starts a just created or taken-over instance once with its own postgresql.conf included
+   * (renamed postgresql.base.conf) under ours, creates the roles when asked, captures the
+   * parameters that file set, and stops it. The next pass writes the final configuration.
+   */
+  private async firstStart(config: DesiredConfig, setupRoles: boolean, readyTimeoutMs: number, signal: AbortSignal): Promise<Record<string, string>> {
+    const pg = this.rt.pg;
+    const base = "postgresql.base.conf";
+    const current = pg.readText("postgresql.conf");
+    const hasBase = current !== null && !current.startsWith("# Written by stolon-keeper");
+    if (hasBase) pg.writeOwned(join(pg.dataDir, base), current);
+    pg.writeConfig({ ...config, postgresqlConf: (hasBase ? `include '${base}'\n` : "") + config.postgresqlConf });
+    await pg.start(signal);
+    try {
+      await pg.waitReady(readyTimeoutMs, signal);
+      if (setupRoles) await pg.setupRoles(this.requestTimeoutMs);
+      return hasBase ? await pg.fileParameters(this.requestTimeoutMs, base) : {};
+    } finally {
+      await pg.stop();
+      pg.writeConfig(config);
+    }
+  }
+
+  private async resync(a: KeeperAction & { kind: "resync" }, signal: AbortSignal): Promise<void> {
+    const pg = this.rt.pg;
+    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null });
+    await pg.stop();
+    let done = false;
+    if (a.rewind && a.rewindSource) {
+      try {
+        this.log.info(`pg_rewind from ${a.rewindSource.host}:${a.rewindSource.port}`);
+        await pg.rewind(a.rewindSource, signal);
+        // pg_rewind copied the source's configuration: ours goes back before the first start.
+        pg.writeReplicationPassfile();
+        pg.writeConfig(a.config);
+        await pg.start(signal);
+        await pg.waitReady(this.dbWaitReadyTimeoutMs, signal);
+        done = true;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        this.log.warn(`pg_rewind did not work, copying the data with pg_basebackup instead: ${describeError(err)}`);
+        await pg.stop().catch(() => {});
+      }
+    }
+    if (!done) {
+      this.log.info(`pg_basebackup from ${a.source.host}:${a.source.port} (slot ${a.slot})`);
+      await pg.basebackup({ host: a.source.host, port: a.source.port, slot: a.slot, applicationName: slotName(a.db.uid) }, signal);
+      pg.neutraliseAutoConf();
+      pg.writeReplicationPassfile();
+      pg.writeConfig(a.config);
+    }
+    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null });
+    this.log.info(`db ${a.db.uid} resynced from ${a.source.host}:${a.source.port}${done ? " with pg_rewind" : ""}`);
+  }
+
+  /** Keeps exactly the wanted stolon_* slots; slots not named stolon_* are not ours and stay. */
+  private async syncSlots(wanted: string[]): Promise<void> {
+    const pg = this.rt.pg;
+    const have = await pg.physicalSlots(this.requestTimeoutMs);
+    for (const s of have) {
+      if (!s.startsWith("stolon_") || wanted.includes(s)) continue;
+      try {
+        await pg.dropSlot(s, this.requestTimeoutMs);
+        this.log.info(`dropped replication slot ${s}`);
+      } catch (err) {
+        this.log.warn(`cannot drop replication slot ${s}: ${describeError(err)}`);
+      }
+    }
+    for (const s of wanted) {
+      if (have.includes(s)) continue;
+      await pg.createSlot(s, this.requestTimeoutMs);
+      this.log.info(`created replication slot ${s}`);
+    }
+  }
+
+  private async reportLoop(signal: AbortSignal): Promise<void> {
+    let lastError = "";
+    while (!signal.aborted) {
+      try {
+        await this.report();
+        lastError = "";
+      } catch (err) {
+        const msg = `cannot publish the keeper info: ${describeError(err)}`;
+        if (msg !== lastError && !signal.aborted) this.log.warn(msg);
+        lastError = msg;
+      }
+      await this.reportTrigger.wait(INFO_INTERVAL_MS, signal);
+    }
+  }
+
+  /** Publishes KeeperInfo; only once the cluster is known (its uid goes into the info). */
+  private async report(): Promise<void> {
+    if (this.clusterUID === "") return;
+    const info: KeeperInfo = {
+      infoUID: newUid(),
+      uid: this.rt.uid,
+      clusterUID: this.clusterUID,
+      bootUUID: this.bootUUID,
+      postgresBinaryVersion: this.rt.binaryVersion,
+      postgresState: await this.postgresState(),
+      canBeMaster: this.cfg.canBeMaster,
+      canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
+    };
+    await this.store.setKeeperInfo(info, Math.max(10_000, 2 * this.sleepIntervalMs));
+  }
+
+  private async postgresState(): Promise<PostgresState> {
+    const db = this.dbState;
+    const st: PostgresState = {
+      uid: db?.UID ?? "",
+      generation: db?.Generation ?? 0,
+      listenAddress: this.cfg.pgAdvertiseAddress,
+      port: String(this.cfg.pgAdvertisePort),
+      healthy: false,
+      systemID: "",
+      timelineID: 0,
+      xLogPos: 0,
+      timelinesHistory: null,
+      pgParameters: null,
+      synchronousStandbys: null,
+      olderWalFile: "",
+    };
+    // A half-made instance (init or resync running) is not healthy, whatever it answers.
+    if (!db || db.Initializing || db.UID === "" || !this.rt.pg.isRunning()) return st;
+    try {
+      const s = await this.rt.pg.state(this.requestTimeoutMs);
+      return {
+        ...st,
+        healthy: true,
+        systemID: s.systemID,
+        timelineID: s.timelineID,
+        xLogPos: s.xLogPos,
+        timelinesHistory: s.timelinesHistory,
+        pgParameters: s.pgParameters,
+        synchronousStandbys: s.synchronousStandbys,
+        olderWalFile: s.olderWalFile,
+      };
+    } catch (err) {
+      this.log.debug(`postgres state: ${describeError(err)}`);
+      return st;
+    }
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The keeper's files in its data dir, beside PostgreSQL's own (`postgres/`):
+ *
+ *   keeperstate  {"UID", "ClusterUID"}: the keeper's identity, fixed once saved
+ *   dbstate      {"UID", "Generation", "Initializing", "InitPGParameters"}: the DB this data
+ *                belongs to and the generation it last fully converged to
+ *   lock         held (flock) while a keeper runs on this data dir
+ *
+ * Both state files are written atomically (temp file, fsync, rename, directory fsync).
+ */
+import { dlopen, FFIType } from "bun:ffi";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { StolonError } from "../lib/errors.ts";
+import { writeFileAtomic } from "../lib/files.ts";
+import { KEEPER_UID_RE } from "./config.ts";
+
+export interface KeeperState {
+  UID: string;
+  ClusterUID: string;
+}
+
+export interface DbState {
+  UID: string;
+  Generation: number;
+  /** Set while an init or resync runs: found set at start, the data dir is half made. */
+  Initializing: boolean;
+  InitPGParameters: Record<string, string> | null;
+}
+
+export class LocalStateError extends StolonError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ELOCALSTATE", message, options);
+  }
+}
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new LocalStateError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new LocalStateError(`${path} is not valid JSON (${(err as Error).message}); move it away to start afresh`, { cause: err });
+  }
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+export function loadKeeperState(dataDir: string): KeeperState | null {
+  const path = join(dataDir, "keeperstate");
+  const v = readJson(path);
+  if (v === null) return null;
+  if (!isObj(v) || typeof v.UID !== "string" || !KEEPER_UID_RE.test(v.UID))
+    throw new LocalStateError(`${path} does not hold a valid keeper uid`);
+  return { UID: v.UID, ClusterUID: typeof v.ClusterUID === "string" ? v.ClusterUID : "" };
+}
+
+export function saveKeeperState(dataDir: string, s: KeeperState): void {
+  writeFileAtomic(join(dataDir, "keeperstate"), JSON.stringify(s) + "\n");
+}
+
+export function loadDbState(dataDir: string): DbState | null {
+  const path = join(dataDir, "dbstate");
+  const v = readJson(path);
+  if (v === null) return null;
+  if (!isObj(v) || typeof v.UID !== "string" || typeof v.Generation !== "number" || typeof v.Initializing !== "boolean")
+    throw new LocalStateError(`${path} is not a valid DB state`);
+  const params = isObj(v.InitPGParameters)
+    ? Object.fromEntries(Object.entries(v.InitPGParameters).filter((e): e is [string, string] => typeof e[1] === "string"))
+    : null;
+  return { UID: v.UID, Generation: v.Generation, Initializing: v.Initializing, InitPGParameters: params };
+}
+
+export function saveDbState(dataDir: string, s: DbState): void {
+  writeFileAtomic(join(dataDir, "dbstate"), JSON.stringify(s) + "\n");
+}
+
+/**
+ * The keeper's uid: the one saved in keeperstate, the flag's (which must then match), or a new one.
+ * @throws LocalStateError when --uid differs from the saved uid
+ */
+export function resolveKeeperUid(saved: KeeperState | null, flagUid: string | undefined, generate: () => string): string {
+  if (saved && flagUid !== undefined && saved.UID !== flagUid)
+    throw new LocalStateError(
+      `--uid ${flagUid} does not match the uid ${saved.UID} saved in this data dir's keeperstate: a data dir belongs to one keeper; use --uid ${saved.UID} or another --data-dir`,
+    );
+  return saved?.UID ?? flagUid ?? generate();
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+let libc: { symbols: { flock: (fd: number, op: number) => number } } | null = null;
+
+/**
+ * Takes an exclusive flock on <dataDir>/lock, held until release() or the process ends (the
+ * kernel drops it even after SIGKILL, so a crashed keeper never leaves a stale lock).
+ * @throws LocalStateError when another process holds it
+ */
+export function lockDataDir(dataDir: string): { release(): void } {
+  libc ??= dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }) as never;
+  const path = join(dataDir, "lock");
+  const fd = openSync(path, "a", 0o600);
+  if (libc!.symbols.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+    closeSync(fd);
+    throw new LocalStateError(`data dir ${dataDir} is locked by another keeper (${path}); two keepers must not share a data dir`);
+  }
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      closeSync(fd);
+    },
+  };
+}

@@ -1,0 +1,331 @@
+/**
+ * planKeeper: what the keeper does next to bring its PostgreSQL to what the cluster view asks.
+ * Pure: it gets the cluster data, the keeper's settings and an observation of the local
+ * instance, and returns actions with the sentences that explain them.
+ *
+ * Level-triggered: each pass plans from a fresh observation. A pass that changes the instance's
+ * shape (init, resync, start, promote) ends there and the next pass, run at once, re-observes. The
+ * converged generation is saved only by a pass in which everything else already held.
+ */
+import type { ClusterData, DB } from "../cluster/types.ts";
+import { renderConninfo } from "../postgres/conninfo.ts";
+import {
+  buildParameters,
+  renderHba,
+  renderPostgresqlConf,
+  synchronousStandbyNames,
+  type AuthMethod,
+  type RecoverySettings,
+} from "../postgres/config.ts";
+import type { DbState } from "./local-state.ts";
+
+export interface KeeperSettings {
+  uid: string;
+  bootUUID: string;
+  pgListenAddress: string;
+  pgPort: number;
+  socketDir: string;
+  su: { username: string; authMethod: AuthMethod; hasPassword: boolean };
+  repl: { username: string; authMethod: AuthMethod };
+  /** The passfile primary_conninfo points at. */
+  replPassfile: string;
+}
+
+export interface LocalObservation {
+  dbState: DbState | null;
+  initialized: boolean;
+  running: boolean;
+  /** standby.signal is present: the instance starts (or runs) as a standby. */
+  standbySignal: boolean;
+  /** From pg_control; null when not initialized. */
+  systemID: string | null;
+  postgresqlConf: string | null;
+  hba: string | null;
+  /** Parameters whose change waits for a restart (only known while running). */
+  pendingRestart: string[];
+}
+
+export interface DesiredConfig {
+  postgresqlConf: string;
+  hba: string;
+  standby: boolean;
+}
+
+export interface Source {
+  host: string;
+  port: string;
+}
+
+export type KeeperAction =
+  | { kind: "stop"; why: string }
+  | { kind: "wipe"; why: string }
+  | { kind: "init-new"; db: DB; config: DesiredConfig }
+  | { kind: "init-existing"; db: DB; config: DesiredConfig }
+  | { kind: "resync"; db: DB; source: Source; slot: string; rewind: boolean; rewindSource: Source | null; config: DesiredConfig }
+  | { kind: "write-config"; config: DesiredConfig }
+  | { kind: "start" }
+  | { kind: "reload"; why: string }
+  | { kind: "restart"; why: string }
+  | { kind: "promote" }
+  | { kind: "sync-slots"; slots: string[] }
+  | { kind: "save-generation"; db: DB };
+
+export interface KeeperPlan {
+  /** The DB assigned to this keeper, if any. */
+  db: DB | null;
+  actions: KeeperAction[];
+  /** Why: one sentence per decision. */
+  notes: string[];
+  /** Problems in the view the keeper worked around (ignored parameters, bad pgHBA lines). */
+  warnings: string[];
+}
+
+export interface PlanInput {
+  cd: ClusterData;
+  settings: KeeperSettings;
+  local: LocalObservation;
+}
+
+export const slotName = (dbUid: string) => `stolon_${dbUid}`;
+
+function followedDb(cd: ClusterData, db: DB): DB | null {
+  const uid = db.spec.followConfig?.dbuid;
+  return uid !== undefined ? (cd.dbs[uid] ?? null) : null;
+}
+
+function dbAddress(d: DB | null): Source | null {
+  if (!d?.status.listenAddress || !d.status.port) return null;
+  return { host: d.status.listenAddress, port: d.status.port };
+}
+
+/**
+ * The configuration files this DB should have. Returns null (with the reason) when it cannot be
+ * built yet, e.g. a standby whose master has not reported its address.
+ */
+export function desiredConfig(
+  cd: ClusterData,
+  db: DB,
+  settings: KeeperSettings,
+  initParameters: Record<string, string> | null,
+  warnings: string[],
+): DesiredConfig | { wait: string } {
+  const spec = db.spec;
+  const isMaster = spec.role === "master";
+  let recovery: RecoverySettings | null = null;
+  if (!isMaster) {
+    const follow = spec.followConfig;
+    if (follow?.type === "external") {
+      const s = follow.standbySettings ?? {};
+      if (!s.primaryConninfo && !follow.archiveRecoverySettings?.restoreCommand)
+        return { wait: `db ${db.uid} follows an external primary but standbySettings.primaryConninfo is not set` };
+      recovery = {
+        primaryConninfo: s.primaryConninfo ?? "",
+        primarySlotName: s.primarySlotName,
+        recoveryMinApplyDelay: s.recoveryMinApplyDelay,
+        restoreCommand: follow.archiveRecoverySettings?.restoreCommand,
+      };
+    } else {
+      const followed = followedDb(cd, db);
+      const addr = dbAddress(followed);
+      if (!followed) return { wait: `db ${db.uid} is a standby but its followConfig names no known db` };
+      if (!addr) return { wait: `db ${db.uid} follows db ${followed.uid}, which has not reported its address yet` };
+      recovery = {
+        primaryConninfo: renderConninfo({
+          host: addr.host,
+          port: addr.port,
+          user: settings.repl.username,
+          application_name: slotName(db.uid),
+          sslmode: "prefer",
+          passfile: settings.replPassfile,
+        }),
+        primarySlotName: slotName(db.uid),
+      };
+    }
+  }
+  const syncNames =
+    isMaster && spec.synchronousReplication
+      ? synchronousStandbyNames([...(spec.synchronousStandbys ?? []).map(slotName), ...(spec.externalSynchronousStandbys ?? [])])
+      : "";
+  const params = buildParameters({
+    initParameters,
+    includePreviousConfig: spec.includePreviousConfig,
+    pgParameters: spec.pgParameters,
+    listenAddress: settings.pgListenAddress,
+    port: settings.pgPort,
+    socketDir: settings.socketDir,
+    maxStandbys: spec.maxStandbys,
+    additionalWalSenders: spec.additionalWalSenders,
+    usePgrewind: spec.usePgrewind,
+    synchronousStandbyNames: syncNames,
+    recovery,
+  });
+  warnings.push(...params.ignored.map((i) => `pgParameters ${i}: ignored`));
+  const others = Object.values(cd.dbs)
+    .filter((d) => d.uid !== db.uid && d.status.listenAddress)
+    .map((d) => d.status.listenAddress!);
+  const hba = renderHba({
+    suUsername: settings.su.username,
+    suAuthMethod: settings.su.authMethod,
+    replUsername: settings.repl.username,
+    replAuthMethod: settings.repl.authMethod,
+    accessMode: cd.cluster.spec.defaultSUReplAccessMode ?? "all",
+    standbyAddresses: others,
+    isMaster,
+    pgHBA: spec.pgHBA,
+    internalOnly: false,
+  });
+  warnings.push(...hba.ignored.map((i) => `${i}: ignored`));
+  return { postgresqlConf: renderPostgresqlConf(params.params), hba: hba.text, standby: !isMaster };
+}
+
+function configDiffers(local: LocalObservation, c: DesiredConfig): string[] {
+  const what: string[] = [];
+  if (local.postgresqlConf !== c.postgresqlConf) what.push("postgresql.conf");
+  if (local.hba !== c.hba) what.push("pg_hba.conf");
+  if (local.standbySignal !== c.standby) what.push("standby.signal");
+  return what;
+}
+
+export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  const done = (db: DB | null, actions: KeeperAction[] = []): KeeperPlan => ({ db, actions, notes, warnings });
+  const stopIfRunning = (why: string): KeeperAction[] => (local.running ? [{ kind: "stop", why }] : []);
+
+  const keeper = cd.keepers[settings.uid];
+  if (!keeper) {
+    notes.push(`keeper ${settings.uid} is not in the cluster view yet: waiting for the sentinel to add it`);
+    return done(null);
+  }
+  const db = Object.values(cd.dbs).find((d) => d.spec.keeperUID === settings.uid) ?? null;
+  if (!db) {
+    notes.push(`no db is assigned to keeper ${settings.uid}${local.running ? ": stopping postgres" : ""}`);
+    return done(null, stopIfRunning("no db is assigned to this keeper"));
+  }
+  if (keeper.status.bootUUID !== settings.bootUUID) {
+    // The view was computed before the sentinel saw this keeper process: acting on it could
+    // undo a decision the sentinel took without knowing we restarted.
+    notes.push(`the cluster view does not know this keeper process yet (bootUUID): waiting for the sentinel`);
+    return done(db, stopIfRunning("the sentinel has not seen this keeper process yet"));
+  }
+
+  if (local.dbState?.Initializing) {
+    notes.push(`the init or resync of db ${local.dbState.UID} did not finish: wiping the half-made data dir to start again`);
+    return done(db, [...stopIfRunning("an unfinished init must be redone"), { kind: "wipe", why: `unfinished init of db ${local.dbState.UID}` }]);
+  }
+
+  const initParams = local.dbState?.UID === db.uid ? local.dbState.InitPGParameters : null;
+  const config = desiredConfig(cd, db, settings, initParams, warnings);
+
+  if (local.dbState?.UID !== db.uid) {
+    const was = local.dbState ? `db ${local.dbState.UID}` : "no db";
+    switch (db.spec.initMode) {
+      case "new":
+        if ("wait" in config) return (notes.push(config.wait), done(db));
+        notes.push(`db ${db.uid} is new here (this data dir held ${was}): initializing a new database with initdb`);
+        return done(db, [{ kind: "init-new", db, config }]);
+      case "existing":
+        if (!local.initialized) {
+          notes.push(`db ${db.uid} has initMode existing but this data dir holds no database: nothing to take over`);
+          return done(db);
+        }
+        if ("wait" in config) return (notes.push(config.wait), done(db));
+        notes.push(`db ${db.uid} takes over the existing database in this data dir`);
+        return done(db, [{ kind: "init-existing", db, config }]);
+      case "resync": {
+        if ("wait" in config) return (notes.push(config.wait), done(db));
+        const followed = followedDb(cd, db);
+        const source = dbAddress(followed);
+        if (!followed || !source) {
+          notes.push(`db ${db.uid} must be copied from its master, which has not reported its address yet: waiting`);
+          return done(db);
+        }
+        // pg_rewind needs the same database system and the superuser on the master.
+        const master = cd.cluster.status.master ? (cd.dbs[cd.cluster.status.master] ?? null) : null;
+        const rewindSource = dbAddress(master);
+        let rewind = false;
+        if (db.spec.usePgrewind) {
+          const why = !local.initialized
+            ? "there is no local data"
+            : local.systemID === null || local.systemID !== followed.status.systemdID
+              ? "the local data belongs to another database system"
+              : !rewindSource
+                ? "the master's address is unknown"
+                : settings.su.authMethod === "md5" && !settings.su.hasPassword
+                  ? "there is no superuser password"
+                  : null;
+          if (why === null) rewind = true;
+          else notes.push(`pg_rewind not tried: ${why}`);
+        }
+        notes.push(
+          `db ${db.uid} must follow db ${followed.uid} at ${source.host}:${source.port}: ${rewind ? "rewinding the local data with pg_rewind (a full copy if that fails)" : "copying it with pg_basebackup"}`,
+        );
+        return done(db, [{ kind: "resync", db, source, slot: slotName(db.uid), rewind, rewindSource: rewind ? rewindSource : null, config }]);
+      }
+      case "pitr":
+        notes.push(`db ${db.uid} has initMode pitr, which this keeper does not support yet: nothing done`);
+        return done(db);
+      default:
+        notes.push(
+          `db ${db.uid} is assigned with initMode ${db.spec.initMode} but this data dir holds ${was}: refusing to guess; the sentinel must assign a db to resync`,
+        );
+        return done(db);
+    }
+  }
+
+  if (!local.initialized) {
+    notes.push(`the data of db ${db.uid} is gone from this data dir: waiting for the sentinel to assign a new db`);
+    return done(db, stopIfRunning("the data dir is gone"));
+  }
+  if ("wait" in config) return (notes.push(config.wait), done(db));
+
+  const changed = configDiffers(local, config);
+  if (db.spec.role === "master") {
+    if (local.standbySignal) {
+      if (!local.running) {
+        // Start it as the standby it is and promote it then: starting without standby.signal
+        // would make it a primary on the old timeline.
+        notes.push(`db ${db.uid} is to become master and is a stopped standby: starting it as a standby first`);
+        return done(db, [{ kind: "start" }]);
+      }
+      notes.push(`db ${db.uid} is to become master: promoting the standby`);
+      return done(db, [{ kind: "promote" }]);
+    }
+    if (!local.running) {
+      notes.push(`db ${db.uid} is master and postgres is not running: starting it`);
+      return done(db, [...(changed.length ? [{ kind: "write-config", config } as const] : []), { kind: "start" }]);
+    }
+  } else {
+    if (!local.standbySignal && local.running) {
+      notes.push(
+        `db ${db.uid} is to be a standby but the local postgres runs as a primary: not demoting it in place (that could hide diverged data); the sentinel must assign a db to resync`,
+      );
+      return done(db);
+    }
+    if (!local.running) {
+      notes.push(`db ${db.uid} is a standby and postgres is not running: starting it`);
+      return done(db, [...(changed.length ? [{ kind: "write-config", config } as const] : []), { kind: "start" }]);
+    }
+  }
+
+  const actions: KeeperAction[] = [];
+  if (changed.length > 0) {
+    notes.push(`${changed.join(", ")} changed: writing the configuration and reloading`);
+    actions.push({ kind: "write-config", config }, { kind: "reload", why: `${changed.join(", ")} changed` });
+  }
+  const slots =
+    db.spec.role === "master" ? [...(db.spec.followers ?? []), ...(db.spec.additionalReplicationSlots ?? [])].map(slotName) : [];
+  actions.push({ kind: "sync-slots", slots: [...new Set(slots)].sort() });
+  if (local.pendingRestart.length > 0 && changed.length === 0) {
+    const list = local.pendingRestart.join(", ");
+    if (cd.cluster.spec.automaticPgRestart) {
+      notes.push(`parameters ${list} need a restart and automaticPgRestart is on: restarting postgres`);
+      actions.push({ kind: "restart", why: `pending restart for ${list}` });
+    } else {
+      warnings.push(`parameters ${list} need a restart to take effect (automaticPgRestart is off)`);
+    }
+  }
+  if (local.dbState.Generation !== db.generation) notes.push(`db ${db.uid} converged to generation ${db.generation}`);
+  actions.push({ kind: "save-generation", db });
+  return done(db, actions);
+}

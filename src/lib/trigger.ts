@@ -1,0 +1,33 @@
+/**
+ * A wake-up call for periodic loops: `wait(ms, signal)` resolves after `ms`, when `fire()` is
+ * called (also if it was called since the last wait), or when the signal aborts. It never
+ * rejects, so a loop reads `while (!signal.aborted) { await tick(); await trigger.wait(ms, signal) }`.
+ */
+export class Trigger {
+  private pending = false;
+  private wakeUp: (() => void) | null = null;
+
+  fire(): void {
+    this.pending = true;
+    this.wakeUp?.();
+  }
+
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.pending || signal?.aborted) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        this.wakeUp = null;
+        this.pending = false;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      signal?.addEventListener("abort", done, { once: true });
+      this.wakeUp = done;
+    });
+  }
+}

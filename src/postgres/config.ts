@@ -1,0 +1,183 @@
+/**
+ * Rendering of postgresql.conf and pg_hba.conf from the DB spec and the keeper's flags. Pure.
+ *
+ * postgresql.conf is regenerated entirely on every write (stolon does the same): the user's
+ * pgParameters, then the parameters the keeper manages itself. A user value for a managed
+ * parameter is dropped and named in `ignored`, so the caller can warn once.
+ */
+/** Parameters the keeper owns. User values for these are ignored (stolon's list, PG12+ recovery included). */
+export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
+  "listen_addresses", "port", "unix_socket_directories", "wal_keep_segments", "hot_standby",
+  "max_replication_slots", "max_wal_senders", "wal_log_hints", "synchronous_standby_names",
+  "primary_conninfo", "primary_slot_name", "recovery_min_apply_delay", "restore_command",
+  "recovery_target", "recovery_target_lsn", "recovery_target_name", "recovery_target_time",
+  "recovery_target_xid", "recovery_target_timeline", "recovery_target_action", "recovery_target_inclusive",
+  "data_directory", "hba_file", "ident_file", "config_file", "include", "include_dir", "include_if_exists",
+]);
+
+/** Parameters managed with a default, where the user's value wins when given. */
+const DEFAULT_WAL_KEEP_SIZE = "128MB";
+
+const PARAM_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+export interface ParameterInput {
+  /** Parameters captured from the instance at init, used when the DB spec says includePreviousConfig. */
+  initParameters?: Record<string, string> | null;
+  includePreviousConfig?: boolean;
+  /** The DB spec's pgParameters. */
+  pgParameters?: Record<string, string> | null;
+  listenAddress: string;
+  port: number;
+  socketDir: string;
+  maxStandbys: number;
+  additionalWalSenders: number;
+  usePgrewind: boolean;
+  /** synchronous_standby_names, already rendered ("" for none). */
+  synchronousStandbyNames: string;
+  /** Recovery settings for a standby; null for a master. */
+  recovery: RecoverySettings | null;
+}
+
+export interface RecoverySettings {
+  /** A rendered conninfo (see renderConninfo); an external primary's is taken as given. */
+  primaryConninfo: string;
+  primarySlotName?: string;
+  recoveryMinApplyDelay?: string;
+  restoreCommand?: string;
+}
+
+export interface Parameters {
+  params: Record<string, string>;
+  /** User parameters that were dropped, each with the reason. */
+  ignored: string[];
+}
+
+/** The full parameter set for postgresql.conf. */
+export function buildParameters(input: ParameterInput): Parameters {
+  const ignored: string[] = [];
+  const params: Record<string, string> = {};
+  const addUser = (source: Record<string, string> | null | undefined) => {
+    for (const [k, v] of Object.entries(source ?? {})) {
+      if (!PARAM_NAME_RE.test(k)) ignored.push(`${JSON.stringify(k)}: not a parameter name`);
+      else if (MANAGED_PARAMETERS.has(k.toLowerCase())) ignored.push(`${k}: managed by the keeper`);
+      else if (typeof v !== "string") ignored.push(`${k}: value is not a string`);
+      else params[k.toLowerCase()] = v;
+    }
+  };
+  if (input.includePreviousConfig) addUser(input.initParameters);
+  addUser(input.pgParameters);
+
+  // wal_level: at least replica; logical is a superset and is kept.
+  params.wal_level = params.wal_level === "logical" ? "logical" : "replica";
+  params.hot_standby = "on";
+  params.wal_keep_size ??= DEFAULT_WAL_KEEP_SIZE;
+  params.unix_socket_directories = input.socketDir;
+  params.listen_addresses = input.listenAddress;
+  params.port = String(input.port);
+  params.max_replication_slots = String(input.maxStandbys);
+  // One sender per standby, one per base backup in flight, and a margin, as stolon does.
+  params.max_wal_senders = String(2 * input.maxStandbys + 2 + input.additionalWalSenders);
+  if (input.usePgrewind) params.wal_log_hints = "on";
+  params.synchronous_standby_names = input.synchronousStandbyNames;
+
+  if (input.recovery) {
+    params.primary_conninfo = input.recovery.primaryConninfo;
+    if (input.recovery.primarySlotName) params.primary_slot_name = input.recovery.primarySlotName;
+    if (input.recovery.recoveryMinApplyDelay) params.recovery_min_apply_delay = input.recovery.recoveryMinApplyDelay;
+    if (input.recovery.restoreCommand) params.restore_command = input.recovery.restoreCommand;
+    params.recovery_target_timeline = "latest";
+  }
+  return { params, ignored };
+}
+
+/** synchronous_standby_names for the given standbys: 'N ("stolon_a","stolon_b")', all of them required. */
+export function synchronousStandbyNames(names: readonly string[]): string {
+  if (names.length === 0) return "";
+  const quoted = [...names].sort().map((n) => `"${n.replace(/"/g, '""')}"`);
+  return `${names.length} (${quoted.join(",")})`;
+}
+
+/**
+ * A postgresql.conf value: single-quoted, with `\` and `'` escaped and control characters written
+ * as escapes, so no value can end the line and inject another setting.
+ */
+export function quoteParameterValue(v: string): string {
+  const escaped = v
+    .replace(/\\/g, "\\\\")
+    .replace(/'/g, "''")
+    .replace(/\n/g, "\\n")
+    .replace(/\r/g, "\\r")
+    .replace(/\t/g, "\\t")
+    .replace(/[\0-\x08\x0b\x0c\x0e-\x1f]/g, "");
+  return `'${escaped}'`;
+}
+
+export function renderPostgresqlConf(params: Record<string, string>): string {
+  const lines = ["# Written by stolon-keeper. Every change here is overwritten: use the cluster spec (stolonctl update)."];
+  for (const k of Object.keys(params).sort()) lines.push(`${k} = ${quoteParameterValue(params[k]!)}`);
+  return lines.join("\n") + "\n";
+}
+
+export type AuthMethod = "md5" | "trust";
+
+export interface HbaInput {
+  suUsername: string;
+  suAuthMethod: AuthMethod;
+  replUsername: string;
+  replAuthMethod: AuthMethod;
+  accessMode: "all" | "strict";
+  /** In strict mode on a master: the addresses of the other DBs, which get /32 (/128) rules. */
+  standbyAddresses: string[];
+  isMaster: boolean;
+  /** The spec's pgHBA; null means the md5 defaults for everyone. */
+  pgHBA: string[] | null | undefined;
+  /** Only the superuser and the replication user may connect (sync-repl master restart). */
+  internalOnly: boolean;
+}
+
+function hbaName(n: string): string {
+  return `"${n.replace(/"/g, '""')}"`;
+}
+
+function hostMask(addr: string): string {
+  return addr.includes(":") ? `${addr}/128` : `${addr}/32`;
+}
+
+/**
+ * pg_hba.conf: the keeper's own local rules, the superuser and replication rules for the other
+ * nodes (everywhere, or in strict mode only from the other DBs' addresses and only on the
+ * master), then the user's lines, or `host all all 0.0.0.0/0 md5` (and ::0/0) when pgHBA is null.
+ */
+export function renderHba(input: HbaInput): { text: string; ignored: string[] } {
+  const su = hbaName(input.suUsername);
+  const repl = hbaName(input.replUsername);
+  const lines = [
+    "# Written by stolon-keeper. Every change here is overwritten: use pgHBA in the cluster spec.",
+    `local postgres ${su} ${input.suAuthMethod}`,
+    `local replication ${repl} ${input.replAuthMethod}`,
+  ];
+  if (input.accessMode === "all") {
+    for (const net of ["0.0.0.0/0", "::0/0"]) {
+      lines.push(`host all ${su} ${net} ${input.suAuthMethod}`);
+      lines.push(`host replication ${repl} ${net} ${input.replAuthMethod}`);
+    }
+  } else if (input.isMaster) {
+    for (const addr of [...new Set(input.standbyAddresses)].sort()) {
+      if (!/^[0-9A-Fa-f.:]+$/.test(addr)) continue; // a host name cannot be a /32 rule
+      lines.push(`host all ${su} ${hostMask(addr)} ${input.suAuthMethod}`);
+      lines.push(`host replication ${repl} ${hostMask(addr)} ${input.replAuthMethod}`);
+    }
+  }
+  const ignored: string[] = [];
+  if (!input.internalOnly) {
+    if (input.pgHBA === null || input.pgHBA === undefined) {
+      lines.push("host all all 0.0.0.0/0 md5", "host all all ::0/0 md5");
+    } else {
+      for (const l of input.pgHBA) {
+        if (/[\n\r\0]/.test(l)) ignored.push(`pgHBA entry ${JSON.stringify(l)}: contains a newline or NUL`);
+        else lines.push(l);
+      }
+    }
+  }
+  return { text: lines.join("\n") + "\n", ignored };
+}

@@ -1,0 +1,6 @@
+export * from "./conninfo.ts";
+export * from "./config.ts";
+export * from "./lsn.ts";
+export * from "./os-user.ts";
+export * from "./runner.ts";
+export * from "./manager.ts";

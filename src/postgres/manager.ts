@@ -1,0 +1,580 @@
+/**
+ * PgManager: one local PostgreSQL instance. It builds argv and env for PostgreSQL's programs and
+ * runs them through a CommandRunner; the postmaster is a child process the keeper owns.
+ *
+ * Secrets: passwords reach PostgreSQL's programs only through 0600 passfiles owned by the
+ * PostgreSQL OS user (deleted after use), and the SQL client gets them in memory.
+ */
+import { chownSync, closeSync, existsSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import postgres from "postgres";
+import { newUid } from "../lib/ids.ts";
+import { StolonError } from "../lib/errors.ts";
+import { writeFileAtomic } from "../lib/files.ts";
+import type { Logger } from "../lib/log.ts";
+import { renderConninfo, renderPgpassLine, type Conninfo } from "./conninfo.ts";
+import { MANAGED_PARAMETERS } from "./config.ts";
+import { oldestWalFile, parseLsn, parsePostgresVersion, parseTimelineHistory, type TimelineHistoryEntry } from "./lsn.ts";
+import { PgCommandError, tailLines, type CommandRunner, type SpawnedProcess } from "./runner.ts";
+
+export interface Credentials {
+  username: string;
+  /** Undefined with the trust auth method. */
+  password?: string;
+}
+
+export interface PgManagerOptions {
+  binDir: string;
+  /** The keeper's data dir; PGDATA is <stateDir>/postgres. */
+  stateDir: string;
+  socketDir: string;
+  port: number;
+  runner: CommandRunner;
+  su: Credentials;
+  repl: Credentials;
+  log: Logger;
+}
+
+export interface LocalPgState {
+  systemID: string;
+  timelineID: number;
+  xLogPos: number;
+  timelinesHistory: TimelineHistoryEntry[];
+  pgParameters: Record<string, string>;
+  synchronousStandbys: string[];
+  olderWalFile: string;
+  inRecovery: boolean;
+}
+
+/** A PostgreSQL connection or query that failed. */
+export class PgQueryError extends StolonError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("EPGQUERY", message, options);
+  }
+}
+
+const POSTMASTER_START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_S = 60;
+/** How often readiness is polled. */
+const READY_POLL_MS = 100;
+const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
+
+type Sql = ReturnType<typeof postgres>;
+
+export class PgManager {
+  readonly dataDir: string;
+  readonly logPath: string;
+  private child: SpawnedProcess | null = null;
+  private sqlPool: Sql | null = null;
+
+  constructor(private readonly o: PgManagerOptions) {
+    this.dataDir = join(o.stateDir, "postgres");
+    this.logPath = join(o.stateDir, "postgres.log");
+  }
+
+  get socketDir(): string {
+    return this.o.socketDir;
+  }
+
+  private bin(name: string): string {
+    return join(this.o.binDir, name);
+  }
+
+  private get owner() {
+    return this.o.runner.asUser;
+  }
+
+  /** The server's version from `postgres --version`. */
+  async binaryVersion(): Promise<{ Maj: number; Min: number }> {
+    const r = await this.o.runner.run([this.bin("postgres"), "--version"], { timeoutMs: 10_000 });
+    return parsePostgresVersion(r.stdout);
+  }
+
+  /** True when the data dir holds an initialized cluster. */
+  isInitialized(): boolean {
+    return existsSync(join(this.dataDir, "PG_VERSION")) && existsSync(join(this.dataDir, "global", "pg_control"));
+  }
+
+  /** True when the data dir is set up to start as a standby. */
+  hasStandbySignal(): boolean {
+    return existsSync(join(this.dataDir, "standby.signal"));
+  }
+
+  /** The database system identifier from pg_control (works while stopped). */
+  async systemId(): Promise<string | null> {
+    if (!this.isInitialized()) return null;
+    const r = await this.o.runner.run([this.bin("pg_controldata"), "-D", this.dataDir], { timeoutMs: 10_000, env: { LC_ALL: "C" } });
+    const m = /^Database system identifier:\s+(\d+)$/m.exec(r.stdout);
+    return m ? m[1]! : null;
+  }
+
+  /** The pid of a live postmaster on our data dir (ours or left behind by an earlier keeper), or null. */
+  runningPid(): number | null {
+    let text: string;
+    try {
+      text = readFileSync(join(this.dataDir, "postmaster.pid"), "utf8");
+    } catch {
+      return null;
+    }
+    const pid = Number(text.split("\n")[0]);
+    if (!Number.isInteger(pid) || pid <= 0) return null;
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "EPERM" ? pid : null;
+    }
+  }
+
+  isRunning(): boolean {
+    return this.runningPid() !== null;
+  }
+
+  /** Removes the data dir and creates it again, empty and owned by the PostgreSQL user. */
+  wipe(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+    this.ensureDir(this.dataDir);
+  }
+
+  ensureDir(dir: string): void {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (this.owner) chownSync(dir, this.owner.uid, this.owner.gid);
+  }
+
+  /** Writes a file that PostgreSQL's processes read. */
+  writeOwned(path: string, content: string, mode = 0o600): void {
+    writeFileAtomic(path, content, { mode, owner: this.owner });
+  }
+
+  readText(name: string): string | null {
+    try {
+      return readFileSync(join(this.dataDir, name), "utf8");
+    } catch {
+      return null;
+    }
+  }
+
+  /** Writes postgresql.conf, pg_hba.conf and standby.signal (present for a standby). */
+  writeConfig(c: { postgresqlConf: string; hba: string; standby: boolean }): void {
+    this.writeOwned(join(this.dataDir, "postgresql.conf"), c.postgresqlConf);
+    this.writeOwned(join(this.dataDir, "pg_hba.conf"), c.hba);
+    const signal = join(this.dataDir, "standby.signal");
+    if (c.standby) this.writeOwned(signal, "");
+    else rmSync(signal, { force: true });
+    rmSync(join(this.dataDir, "recovery.signal"), { force: true });
+  }
+
+  /**
+   * ALTER SYSTEM is neutralised as stolon does: postgresql.auto.conf is a symlink to /dev/null, so
+   * nothing written there survives. ALTER SYSTEM can still replace the link with a file; this puts
+   * the link back and says what was dropped. Returns the dropped content, if any.
+   */
+  neutraliseAutoConf(): string | null {
+    const p = join(this.dataDir, "postgresql.auto.conf");
+    let dropped: string | null = null;
+    try {
+      const st = lstatSync(p);
+      if (st.isSymbolicLink() && readlinkSync(p) === "/dev/null") return null;
+      if (st.isFile()) {
+        const text = readFileSync(p, "utf8");
+        const settings = text.split("\n").filter((l) => l.trim() !== "" && !l.trim().startsWith("#"));
+        if (settings.length > 0) dropped = settings.join("; ");
+      }
+      unlinkSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    symlinkSync("/dev/null", p);
+    if (this.owner) {
+      try {
+        // lchown: the link itself, not /dev/null.
+        lchownSync(p, this.owner.uid, this.owner.gid);
+      } catch {
+        // ownership of the link does not matter to PostgreSQL
+      }
+    }
+    return dropped;
+  }
+
+  /** A 0600 passfile owned by the PostgreSQL user; removed by the returned function. */
+  private tempPassfile(lines: string[]): { path: string; remove: () => void } {
+    const path = join(this.o.stateDir, `.pgpass-${newUid()}`);
+    this.writeOwned(path, lines.join("\n") + "\n");
+    return { path, remove: () => rmSync(path, { force: true }) };
+  }
+
+  /** Writes the persistent passfile the standby's walreceiver uses (primary_conninfo passfile=). */
+  writeReplicationPassfile(): string {
+    const path = join(this.o.stateDir, "pgpass");
+    const { username, password } = this.o.repl;
+    this.writeOwned(path, password !== undefined ? renderPgpassLine({ host: "*", port: "*", database: "*", user: username, password }) + "\n" : "");
+    return path;
+  }
+
+  private passLine(c: Credentials): string[] {
+    return c.password !== undefined ? [renderPgpassLine({ host: "*", port: "*", database: "*", user: c.username, password: c.password })] : [];
+  }
+
+  async initdb(opts: { locale?: string; encoding?: string; dataChecksums?: boolean }, signal?: AbortSignal): Promise<void> {
+    this.ensureDir(this.dataDir);
+    const argv = [this.bin("initdb"), "-D", this.dataDir, "-U", this.o.su.username, "--auth-local=trust", "--auth-host=reject"];
+    let pw: { path: string; remove: () => void } | null = null;
+    if (this.o.su.password !== undefined) {
+      pw = { path: join(this.o.stateDir, `.pwfile-${newUid()}`), remove: () => {} };
+      const path = pw.path;
+      this.writeOwned(path, this.o.su.password + "\n");
+      pw.remove = () => rmSync(path, { force: true });
+      argv.push(`--pwfile=${path}`);
+    }
+    if (opts.locale) argv.push(`--locale=${opts.locale}`);
+    if (opts.encoding) argv.push(`--encoding=${opts.encoding}`);
+    if (opts.dataChecksums) argv.push("--data-checksums");
+    try {
+      await this.o.runner.run(argv, { timeoutMs: 10 * 60_000, signal });
+    } finally {
+      pw?.remove();
+    }
+  }
+
+  /**
+   * Starts the postmaster as our child and waits until it has written postmaster.pid (or exited).
+   * Readiness to accept connections is waitReady's job.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.isRunning()) return;
+    this.neutraliseAutoConf();
+    this.ensureDir(this.o.socketDir);
+    this.rotateLog();
+    const fd = openSync(this.logPath, "a", 0o640);
+    let child: SpawnedProcess;
+    try {
+      child = this.o.runner.spawn([this.bin("postgres"), "-D", this.dataDir], { logFd: fd });
+    } finally {
+      closeSync(fd);
+    }
+    this.child = child;
+    let exited: number | null = null;
+    void child.exited.then((code) => {
+      exited = code;
+      if (this.child === child) this.child = null;
+    });
+    const deadline = Date.now() + POSTMASTER_START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (exited !== null) throw new PgCommandError("postgres", exited, this.logTail(), `exited at start with code ${exited}`);
+      if (this.runningPid() === child.pid) return;
+      if (signal?.aborted) break;
+      await Bun.sleep(20);
+    }
+    child.kill("SIGQUIT");
+    throw new PgCommandError("postgres", null, this.logTail(), signal?.aborted ? "start was cancelled" : "did not write postmaster.pid within 60 s");
+  }
+
+  private rotateLog(): void {
+    try {
+      if (statSync(this.logPath).size > LOG_ROTATE_BYTES) renameSync(this.logPath, `${this.logPath}.1`);
+    } catch {
+      // no log yet
+    }
+  }
+
+  /** The last lines of the postmaster's log, for error messages. */
+  logTail(lines = 8): string {
+    try {
+      const text = readFileSync(this.logPath, "utf8");
+      return tailLines(text.slice(-16_384), lines);
+    } catch {
+      return "";
+    }
+  }
+
+  /** Fast shutdown (waits for it); immediate shutdown when fast does not finish in time. */
+  async stop(): Promise<void> {
+    await this.closeSql();
+    if (!this.isRunning()) {
+      this.child = null;
+      return;
+    }
+    try {
+      await this.o.runner.run([this.bin("pg_ctl"), "stop", "-D", this.dataDir, "-m", "fast", "-w", "-t", String(STOP_TIMEOUT_S)], {
+        timeoutMs: (STOP_TIMEOUT_S + 5) * 1000,
+      });
+    } catch (err) {
+      if (!this.isRunning()) return;
+      this.o.log.warn(`fast shutdown failed, using immediate shutdown: ${(err as Error).message}`);
+      await this.o.runner.run([this.bin("pg_ctl"), "stop", "-D", this.dataDir, "-m", "immediate", "-w", "-t", "30"], { timeoutMs: 35_000 });
+    }
+    const child = this.child;
+    this.child = null;
+    if (child) await child.exited;
+  }
+
+  async restart(signal?: AbortSignal): Promise<void> {
+    await this.stop();
+    await this.start(signal);
+  }
+
+  async reload(): Promise<void> {
+    await this.o.runner.run([this.bin("pg_ctl"), "reload", "-D", this.dataDir], { timeoutMs: 30_000 });
+  }
+
+  async promote(timeoutMs: number): Promise<void> {
+    const t = Math.max(1, Math.ceil(timeoutMs / 1000));
+    await this.o.runner.run([this.bin("pg_ctl"), "promote", "-w", "-t", String(t), "-D", this.dataDir], { timeoutMs: timeoutMs + 5000 });
+  }
+
+  /**
+   * pg_basebackup of the followed instance into the (emptied) data dir, streaming WAL, from the
+   * followed DB's slot. Configuration is written by the caller afterwards.
+   */
+  async basebackup(source: { host: string; port: string; slot: string; applicationName: string }, signal?: AbortSignal): Promise<void> {
+    this.wipe();
+    const pass = this.tempPassfile(this.passLine(this.o.repl));
+    const conninfo: Conninfo = {
+      host: source.host,
+      port: source.port,
+      user: this.o.repl.username,
+      application_name: source.applicationName,
+      sslmode: "prefer",
+      passfile: pass.path,
+      connect_timeout: "10",
+      options: "-c synchronous_commit=off",
+    };
+    try {
+      await this.o.runner.run(
+        [this.bin("pg_basebackup"), "-D", this.dataDir, "-X", "stream", "--checkpoint=fast", "--no-password", `--slot=${source.slot}`, "-d", renderConninfo(conninfo)],
+        { signal },
+      );
+    } finally {
+      pass.remove();
+    }
+  }
+
+  /** pg_rewind against the current master, as the superuser. The data dir must be stopped. */
+  async rewind(source: { host: string; port: string }, signal?: AbortSignal): Promise<void> {
+    const pass = this.tempPassfile(this.passLine(this.o.su));
+    const conninfo: Conninfo = {
+      host: source.host,
+      port: source.port,
+      user: this.o.su.username,
+      dbname: "postgres",
+      sslmode: "prefer",
+      passfile: pass.path,
+      connect_timeout: "10",
+      options: "-c synchronous_commit=off",
+    };
+    // pg_rewind copies the source's files; the link must not be followed into /dev/null.
+    rmSync(join(this.dataDir, "postgresql.auto.conf"), { force: true });
+    try {
+      await this.o.runner.run([this.bin("pg_rewind"), "-D", this.dataDir, "--no-password", `--source-server=${renderConninfo(conninfo)}`], { signal });
+    } finally {
+      pass.remove();
+      this.neutraliseAutoConf();
+    }
+  }
+
+  /** The SQL client on the unix socket, as the superuser. */
+  sql(): Sql {
+    this.sqlPool ??= postgres({
+      path: join(this.o.socketDir, `.s.PGSQL.${this.o.port}`),
+      port: this.o.port,
+      database: "postgres",
+      username: this.o.su.username,
+      password: this.o.su.password ?? "",
+      max: 2,
+      idle_timeout: 30,
+      connect_timeout: 5,
+      fetch_types: false,
+      prepare: false,
+      onnotice: () => {},
+      connection: { application_name: "stolon-keeper" },
+    });
+    return this.sqlPool;
+  }
+
+  async closeSql(): Promise<void> {
+    const s = this.sqlPool;
+    this.sqlPool = null;
+    if (s) await s.end({ timeout: 1 }).catch(() => {});
+  }
+
+  private async query<T>(what: string, f: (sql: Sql) => Promise<T>, timeoutMs: number): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        f(this.sql()),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new PgQueryError(`${what}: timed out after ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      if (err instanceof PgQueryError) {
+        await this.closeSql();
+        throw err;
+      }
+      throw new PgQueryError(`${what}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits until PostgreSQL accepts connections (a standby: once it is consistent). */
+  async waitReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (!signal?.aborted) {
+      if (!this.isRunning()) throw new PgCommandError("postgres", null, this.logTail(), "is not running");
+      try {
+        await this.query("readiness check", (sql) => sql`select 1`, Math.max(1000, Math.min(5000, deadline - Date.now())));
+        return;
+      } catch (err) {
+        last = err;
+        await this.closeSql();
+      }
+      if (Date.now() >= deadline) break;
+      await Bun.sleep(READY_POLL_MS);
+    }
+    throw new StolonError("EPGNOTREADY", `postgres did not accept connections within ${timeoutMs} ms: ${(last as Error)?.message ?? "cancelled"}`, { cause: last });
+  }
+
+  async isInRecovery(timeoutMs: number): Promise<boolean> {
+    const rows = await this.query("pg_is_in_recovery", (sql) => sql`select pg_is_in_recovery() as r`, timeoutMs);
+    return rows[0]!.r === true;
+  }
+
+  /** Creates the superuser's password and the replication role (the same role when names match). */
+  async setupRoles(timeoutMs: number): Promise<void> {
+    const su = this.o.su;
+    const repl = this.o.repl;
+    const ident = (n: string) => `"${n.replace(/"/g, '""')}"`;
+    const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+    const pw = (c: Credentials) => (c.password !== undefined ? ` PASSWORD ${lit(c.password)}` : "");
+    await this.query(
+      "setting up roles",
+      (sql) =>
+        sql.begin(async (tx) => {
+          // Keep the passwords out of the server log.
+          await tx.unsafe("SET LOCAL log_statement = 'none'");
+          await tx.unsafe("SET LOCAL log_min_duration_statement = -1");
+          if (su.username === repl.username) {
+            await tx.unsafe(`ALTER ROLE ${ident(su.username)} WITH LOGIN REPLICATION${pw(su)}`);
+          } else {
+            if (su.password !== undefined) await tx.unsafe(`ALTER ROLE ${ident(su.username)} WITH${pw(su)}`);
+            await tx.unsafe(`CREATE ROLE ${ident(repl.username)} WITH LOGIN REPLICATION${pw(repl)}`);
+          }
+        }),
+      timeoutMs,
+    );
+  }
+
+  /** Parameters set in the configuration files, managed ones excluded (what the keeper reports). */
+  async fileParameters(timeoutMs: number, sourceFile?: string): Promise<Record<string, string>> {
+    const rows = await this.query(
+      "reading pg_file_settings",
+      (sql) => sql`select name, setting, sourcefile from pg_file_settings where error is null order by seqno`,
+      timeoutMs,
+    );
+    const out: Record<string, string> = {};
+    for (const r of rows) {
+      if (sourceFile !== undefined && !String(r.sourcefile).endsWith(sourceFile)) continue;
+      const name = String(r.name);
+      if (!MANAGED_PARAMETERS.has(name)) out[name] = String(r.setting);
+    }
+    return out;
+  }
+
+  async pendingRestart(timeoutMs: number): Promise<string[]> {
+    const rows = await this.query("reading pg_settings", (sql) => sql`select name from pg_settings where pending_restart`, timeoutMs);
+    return rows.map((r) => String(r.name));
+  }
+
+  async physicalSlots(timeoutMs: number): Promise<string[]> {
+    const rows = await this.query(
+      "listing replication slots",
+      (sql) => sql`select slot_name from pg_replication_slots where slot_type = 'physical'`,
+      timeoutMs,
+    );
+    return rows.map((r) => String(r.slot_name));
+  }
+
+  async createSlot(name: string, timeoutMs: number): Promise<void> {
+    await this.query(`creating replication slot ${name}`, (sql) => sql`select pg_create_physical_replication_slot(${name})`, timeoutMs);
+  }
+
+  async dropSlot(name: string, timeoutMs: number): Promise<void> {
+    await this.query(`dropping replication slot ${name}`, (sql) => sql`select pg_drop_replication_slot(${name})`, timeoutMs);
+  }
+
+  /**
+   * The state the keeper reports: identity and position through a replication connection
+   * (IDENTIFY_SYSTEM, TIMELINE_HISTORY, as stolon does), parameters, in-sync standbys, oldest WAL.
+   */
+  async state(timeoutMs: number): Promise<LocalPgState> {
+    const inRecovery = await this.isInRecovery(timeoutMs);
+    const ident = await this.identify(timeoutMs);
+    const pgParameters = await this.fileParameters(timeoutMs);
+    const syncRows = await this.query(
+      "reading pg_stat_replication",
+      (sql) => sql`select application_name from pg_stat_replication where sync_state = 'sync'`,
+      timeoutMs,
+    );
+    const synchronousStandbys = syncRows
+      .map((r) => String(r.application_name))
+      .filter((n) => n.startsWith("stolon_"))
+      .map((n) => n.slice("stolon_".length))
+      .sort();
+    let walNames: string[] = [];
+    try {
+      walNames = readdirSync(join(this.dataDir, "pg_wal"));
+    } catch (err) {
+      throw new PgQueryError(`cannot list pg_wal: ${(err as Error).message}`, { cause: err });
+    }
+    const older = oldestWalFile(walNames);
+    if (older === null) throw new PgQueryError("no WAL file found in pg_wal");
+    return { ...ident, pgParameters, synchronousStandbys, olderWalFile: older, inRecovery };
+  }
+
+  private async identify(timeoutMs: number): Promise<{ systemID: string; timelineID: number; xLogPos: number; timelinesHistory: TimelineHistoryEntry[] }> {
+    const repl = postgres({
+      path: join(this.o.socketDir, `.s.PGSQL.${this.o.port}`),
+      port: this.o.port,
+      database: "replication",
+      username: this.o.repl.username,
+      password: this.o.repl.password ?? "",
+      max: 1,
+      connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+      fetch_types: false,
+      prepare: false,
+      onnotice: () => {},
+      connection: { replication: "true", application_name: "stolon-keeper" },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const work = async () => {
+      const rows = await repl.unsafe("IDENTIFY_SYSTEM").simple();
+      const r = rows[0];
+      if (!r) throw new PgQueryError("IDENTIFY_SYSTEM returned no row");
+      const timelineID = Number(r.timeline);
+      let timelinesHistory: TimelineHistoryEntry[] = [];
+      if (timelineID > 1) {
+        const h = await repl.unsafe(`TIMELINE_HISTORY ${timelineID}`).simple();
+        const content = h[0]?.content;
+        const text = typeof content === "string" ? content : content instanceof Uint8Array ? new TextDecoder().decode(content) : "";
+        timelinesHistory = parseTimelineHistory(text).slice(-2);
+      }
+      return { systemID: String(r.systemid), timelineID, xLogPos: parseLsn(String(r.xlogpos)), timelinesHistory };
+    };
+    try {
+      return await Promise.race([
+        work(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new PgQueryError(`IDENTIFY_SYSTEM timed out after ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      if (err instanceof StolonError) throw err;
+      throw new PgQueryError(`IDENTIFY_SYSTEM: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      await repl.end({ timeout: 1 }).catch(() => {});
+    }
+  }
+}

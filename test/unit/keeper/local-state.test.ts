@@ -1,0 +1,52 @@
+/** keeperstate / dbstate files, uid rules and the data dir lock. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState } from "../../../src/keeper/local-state.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "stolon-test-state-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("local state", () => {
+  test("keeperstate and dbstate round-trip, 0600, with no temp file left", () => {
+    expect(loadKeeperState(dir)).toBeNull();
+    saveKeeperState(dir, { UID: "k1", ClusterUID: "c1" });
+    expect(loadKeeperState(dir)).toEqual({ UID: "k1", ClusterUID: "c1" });
+    const db = { UID: "d1", Generation: 3, Initializing: false, InitPGParameters: { work_mem: "4MB" } };
+    saveDbState(dir, db);
+    expect(loadDbState(dir)).toEqual(db);
+    expect(statSync(join(dir, "dbstate")).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp"))).toEqual([]);
+  });
+
+  test.each([
+    ["not JSON", "{oops", /not valid JSON/],
+    ["a bad uid", '{"UID":"K 1"}', /valid keeper uid/],
+  ])("a keeperstate that is %s is a clear error", (_, content, msg) => {
+    const d = mkdtempSync(join(dir, "bad-"));
+    writeFileSync(join(d, "keeperstate"), content);
+    expect(() => loadKeeperState(d)).toThrow(msg);
+  });
+
+  test.each([
+    ["saved, no flag", { UID: "k1", ClusterUID: "" }, undefined, "k1"],
+    ["saved, same flag", { UID: "k1", ClusterUID: "" }, "k1", "k1"],
+    ["nothing saved, flag", null, "k2", "k2"],
+    ["nothing saved, no flag", null, undefined, "gen"],
+  ] as const)("uid: %s", (_, saved, flag, want) => {
+    expect(resolveKeeperUid(saved, flag, () => "gen")).toBe(want);
+  });
+
+  test("a uid flag that differs from the saved one is refused, naming both", () => {
+    expect(() => resolveKeeperUid({ UID: "k1", ClusterUID: "" }, "k2", () => "x")).toThrow(/--uid k2 does not match the uid k1/);
+  });
+
+  test("the data dir lock is exclusive and released", () => {
+    const l = lockDataDir(dir);
+    // flock locks belong to open files: a second open in the same process conflicts like another process would.
+    expect(() => lockDataDir(dir)).toThrow(/locked by another keeper/);
+    l.release();
+    lockDataDir(dir).release();
+  });
+});

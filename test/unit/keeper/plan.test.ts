@@ -1,0 +1,261 @@
+/**
+ * planKeeper, table-driven: each case states the view and the local observation that matter and
+ * the actions (and the sentences) expected. Inputs are deep-frozen, so a planner that mutates
+ * its input throws.
+ */
+import { describe, expect, test } from "bun:test";
+import type { ClusterData, DB, DBSpec } from "../../../src/cluster/index.ts";
+import { desiredConfig, planKeeper, type KeeperSettings, type LocalObservation } from "../../../src/keeper/plan.ts";
+import type { DbState } from "../../../src/keeper/local-state.ts";
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object") {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+const settings: KeeperSettings = deepFreeze({
+  uid: "k1",
+  bootUUID: "boot-1",
+  pgListenAddress: "10.0.0.1",
+  pgPort: 5432,
+  socketDir: "/d/run",
+  su: { username: "su", authMethod: "md5", hasPassword: true },
+  repl: { username: "repl", authMethod: "md5" },
+  replPassfile: "/d/pgpass",
+});
+
+function makeDb(uid: string, spec: Partial<DBSpec> & Pick<DBSpec, "keeperUID">, extra: Partial<DB> = {}): DB {
+  return {
+    uid,
+    generation: 1,
+    changeTime: "",
+    spec: { requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master", followers: [], ...spec },
+    status: {},
+    ...extra,
+  };
+}
+
+function makeCd(dbs: DB[], o: { keepers?: Record<string, string>; master?: string } = {}): ClusterData {
+  const keepers = o.keepers ?? { k1: "boot-1", k2: "boot-2" };
+  return deepFreeze({
+    formatVersion: 1,
+    changeTime: "",
+    cluster: { uid: "c1", generation: 1, changeTime: "", spec: { initMode: "new" }, status: { phase: "normal", master: o.master } },
+    keepers: Object.fromEntries(Object.entries(keepers).map(([uid, boot]) => [uid, { uid, generation: 1, changeTime: "", spec: {}, status: { bootUUID: boot } }])),
+    dbs: Object.fromEntries(dbs.map((d) => [d.uid, d])),
+    proxy: { generation: 1, changeTime: "", spec: {}, status: {} },
+  } as ClusterData);
+}
+
+const masterOnK2 = (followers: string[] = []) =>
+  makeDb("d2", { keeperUID: "k2", role: "master", followers }, { status: { listenAddress: "10.0.0.2", port: "5432", systemdID: "777" } });
+
+const state = (uid: string, generation = 1, extra: Partial<DbState> = {}): DbState => ({ UID: uid, Generation: generation, Initializing: false, InitPGParameters: null, ...extra });
+
+/** A running, converged local instance whose files match what `cd` asks for. */
+function steady(cd: ClusterData, db: DB, o: Partial<LocalObservation> = {}): LocalObservation {
+  const c = desiredConfig(cd, db, settings, null, []);
+  if ("wait" in c) throw new Error(c.wait);
+  return deepFreeze({
+    dbState: state(db.uid, db.generation),
+    initialized: true,
+    running: true,
+    standbySignal: c.standby,
+    systemID: "777",
+    postgresqlConf: c.postgresqlConf,
+    hba: c.hba,
+    pendingRestart: [],
+    ...o,
+  });
+}
+
+const empty: LocalObservation = deepFreeze({
+  dbState: null,
+  initialized: false,
+  running: false,
+  standbySignal: false,
+  systemID: null,
+  postgresqlConf: null,
+  hba: null,
+  pendingRestart: [],
+});
+
+const kinds = (p: ReturnType<typeof planKeeper>) => p.actions.map((a) => a.kind);
+
+describe("planKeeper: waiting and stopping", () => {
+  test.each([
+    ["not in the view", makeCd([], { keepers: {} }), { ...empty, running: true }, [], /not in the cluster view yet/],
+    ["no db, postgres running", makeCd([]), { ...empty, running: true }, ["stop"], /no db is assigned to keeper k1: stopping postgres/],
+    ["no db, postgres stopped", makeCd([]), empty, [], /no db is assigned/],
+    ["bootUUID not seen yet", makeCd([makeDb("d1", { keeperUID: "k1" })], { keepers: { k1: "old-boot" } }), { ...empty, running: true }, ["stop"], /does not know this keeper process yet/],
+  ] as const)("%s", (_, cd, local, want, note) => {
+    const p = planKeeper({ cd, settings, local });
+    expect(kinds(p)).toEqual([...want]);
+    expect(p.notes.join(" ")).toMatch(note);
+  });
+
+  test("an unfinished init is wiped before anything else", () => {
+    const cd = makeCd([makeDb("d1", { keeperUID: "k1", initMode: "new" })]);
+    const p = planKeeper({ cd, settings, local: deepFreeze({ ...empty, initialized: true, running: true, dbState: state("d1", 0, { Initializing: true }) }) });
+    expect(kinds(p)).toEqual(["stop", "wipe"]);
+    expect(p.notes[0]).toContain("did not finish");
+  });
+});
+
+describe("planKeeper: init", () => {
+  test("initMode new on a fresh data dir: initdb with a master config", () => {
+    const cd = makeCd([makeDb("d1", { keeperUID: "k1", initMode: "new" })]);
+    const p = planKeeper({ cd, settings, local: empty });
+    expect(kinds(p)).toEqual(["init-new"]);
+    const a = p.actions[0]!;
+    if (a.kind !== "init-new") throw new Error();
+    expect(a.config.standby).toBe(false);
+    expect(a.config.postgresqlConf).toContain("listen_addresses = '10.0.0.1'");
+  });
+
+  test("initMode new replaces the data of another db", () => {
+    const cd = makeCd([makeDb("d1", { keeperUID: "k1", initMode: "new" })]);
+    const p = planKeeper({ cd, settings, local: deepFreeze({ ...empty, initialized: true, dbState: state("old") }) });
+    expect(kinds(p)).toEqual(["init-new"]);
+    expect(p.notes[0]).toContain("this data dir held db old");
+  });
+
+  test("initMode existing needs data", () => {
+    const cd = makeCd([makeDb("d1", { keeperUID: "k1", initMode: "existing" })]);
+    expect(kinds(planKeeper({ cd, settings, local: empty }))).toEqual([]);
+    expect(kinds(planKeeper({ cd, settings, local: deepFreeze({ ...empty, initialized: true }) }))).toEqual(["init-existing"]);
+  });
+
+  test.each([
+    ["same system, rewind on", { usePgrewind: true }, "777", true, /rewinding/],
+    ["rewind off", { usePgrewind: false }, "777", false, /pg_basebackup/],
+    ["another system", { usePgrewind: true }, "999", false, /another database system/],
+    ["no local data", { usePgrewind: true }, null, false, /there is no local data/],
+  ] as const)("resync: %s", (_, spec, systemID, rewind, note) => {
+    const db = makeDb("d1", { keeperUID: "k1", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d2" }, ...spec });
+    const cd = makeCd([db, masterOnK2(["d1"])], { master: "d2" });
+    const local = deepFreeze({ ...empty, initialized: systemID !== null, systemID, dbState: state("old") });
+    const p = planKeeper({ cd, settings, local });
+    expect(kinds(p)).toEqual(["resync"]);
+    const a = p.actions[0]!;
+    if (a.kind !== "resync") throw new Error();
+    expect(a.rewind).toBe(rewind);
+    expect(a.source).toEqual({ host: "10.0.0.2", port: "5432" });
+    expect(a.slot).toBe("stolon_d1");
+    expect(a.config.standby).toBe(true);
+    expect(a.config.postgresqlConf).toContain("primary_slot_name = 'stolon_d1'");
+    expect(a.config.postgresqlConf).toContain("application_name=''stolon_d1''");
+    expect(p.notes.join(" ")).toMatch(note);
+  });
+
+  test("resync waits while the master has not reported an address", () => {
+    const db = makeDb("d1", { keeperUID: "k1", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d2" } });
+    const cd = makeCd([db, makeDb("d2", { keeperUID: "k2" })]);
+    const p = planKeeper({ cd, settings, local: empty });
+    expect(kinds(p)).toEqual([]);
+    expect(p.notes[0]).toContain("has not reported its address");
+  });
+
+  test.each([
+    ["pitr", /not support/],
+    ["none", /refusing to guess/],
+  ] as const)("initMode %s on foreign data does nothing and says why", (initMode, note) => {
+    const cd = makeCd([makeDb("d1", { keeperUID: "k1", initMode })]);
+    const p = planKeeper({ cd, settings, local: deepFreeze({ ...empty, initialized: true, dbState: state("old") }) });
+    expect(kinds(p)).toEqual([]);
+    expect(p.notes[0]).toMatch(note);
+  });
+});
+
+describe("planKeeper: a master", () => {
+  const db = makeDb("d1", { keeperUID: "k1", followers: ["d3", "d2"], additionalReplicationSlots: ["backup"] });
+  const cd = makeCd([db]);
+
+  test("converged: slots for each follower and the additional ones, then the generation", () => {
+    const p = planKeeper({ cd, settings, local: steady(cd, db) });
+    expect(kinds(p)).toEqual(["sync-slots", "save-generation"]);
+    expect(p.actions[0]).toEqual({ kind: "sync-slots", slots: ["stolon_backup", "stolon_d2", "stolon_d3"] });
+  });
+
+  test("stopped: write the configuration if needed and start", () => {
+    expect(kinds(planKeeper({ cd, settings, local: steady(cd, db, { running: false }) }))).toEqual(["start"]);
+    expect(kinds(planKeeper({ cd, settings, local: steady(cd, db, { running: false, hba: "old" }) }))).toEqual(["write-config", "start"]);
+  });
+
+  test("a running standby is promoted; a stopped one is started as a standby first", () => {
+    const p = planKeeper({ cd, settings, local: steady(cd, db, { standbySignal: true }) });
+    expect(kinds(p)).toEqual(["promote"]);
+    const q = planKeeper({ cd, settings, local: steady(cd, db, { standbySignal: true, running: false }) });
+    expect(kinds(q)).toEqual(["start"]);
+    expect(q.notes[0]).toContain("starting it as a standby first");
+  });
+
+  test("a configuration change is written and reloaded, the generation saved in the same pass", () => {
+    const newer = { ...db, generation: 2, spec: { ...db.spec, pgParameters: { work_mem: "8MB" } } };
+    const cd2 = makeCd([newer]);
+    const p = planKeeper({ cd: cd2, settings, local: steady(cd, db) });
+    expect(kinds(p)).toEqual(["write-config", "reload", "sync-slots", "save-generation"]);
+    expect(p.notes.join(" ")).toContain("postgresql.conf changed");
+  });
+
+  test("pending restart: restarted only with automaticPgRestart", () => {
+    const local = steady(cd, db, { pendingRestart: ["shared_buffers"] });
+    const p = planKeeper({ cd, settings, local });
+    expect(kinds(p)).toEqual(["sync-slots", "save-generation"]);
+    expect(p.warnings.join(" ")).toContain("shared_buffers need a restart");
+    const auto = makeCd([db]);
+    const cdAuto = deepFreeze({ ...auto, cluster: { ...auto.cluster, spec: { ...auto.cluster.spec, automaticPgRestart: true } } });
+    expect(kinds(planKeeper({ cd: cdAuto, settings, local }))).toEqual(["sync-slots", "restart", "save-generation"]);
+  });
+
+  test("synchronous replication names the sync standbys and the fake one", () => {
+    const sync = makeDb("d1", { keeperUID: "k1", synchronousReplication: true, synchronousStandbys: ["d2"], externalSynchronousStandbys: ["stolonfakestandby"] });
+    const c = desiredConfig(makeCd([sync]), sync, settings, null, []);
+    expect("wait" in c ? c.wait : c.postgresqlConf).toContain(`synchronous_standby_names = '2 ("stolon_d2","stolonfakestandby")'`);
+  });
+
+  test("ignored user parameters come back as warnings", () => {
+    const bad = makeDb("d1", { keeperUID: "k1", pgParameters: { port: "1" }, pgHBA: ["a\nb"] });
+    const p = planKeeper({ cd: makeCd([bad]), settings, local: steady(makeCd([bad]), bad) });
+    expect(p.warnings).toEqual(["pgParameters port: managed by the keeper: ignored", 'pgHBA entry "a\\nb": contains a newline or NUL: ignored']);
+  });
+});
+
+describe("planKeeper: a standby", () => {
+  const db = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "internal", dbuid: "d2" } });
+  const cd = makeCd([db, masterOnK2(["d1"])], { master: "d2" });
+
+  test("converged: drops every stolon slot (a standby has no followers) and saves the generation", () => {
+    const p = planKeeper({ cd, settings, local: steady(cd, db) });
+    expect(p.actions).toEqual([{ kind: "sync-slots", slots: [] }, { kind: "save-generation", db }]);
+  });
+
+  test("the master moved: the new primary_conninfo is written and reloaded", () => {
+    const moved = makeCd([db, { ...masterOnK2(["d1"]), status: { listenAddress: "10.0.0.9", port: "6000" } }]);
+    const p = planKeeper({ cd: moved, settings, local: steady(cd, db) });
+    expect(kinds(p)).toEqual(["write-config", "reload", "sync-slots", "save-generation"]);
+    const a = p.actions[0]!;
+    expect(a.kind === "write-config" && a.config.postgresqlConf).toContain("host=''10.0.0.9'' port=''6000''");
+  });
+
+  test("a local primary is not demoted in place", () => {
+    const p = planKeeper({ cd, settings, local: steady(cd, db, { standbySignal: false }) });
+    expect(kinds(p)).toEqual([]);
+    expect(p.notes[0]).toContain("not demoting it in place");
+  });
+
+  test("the data vanished: stop and wait for the sentinel", () => {
+    const p = planKeeper({ cd, settings, local: steady(cd, db, { initialized: false }) });
+    expect(kinds(p)).toEqual(["stop"]);
+    expect(p.notes[0]).toContain("is gone");
+  });
+
+  test("an external primary (standby cluster) is followed with the spec's settings", () => {
+    const ext = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "external", standbySettings: { primaryConninfo: "host=remote", primarySlotName: "s1" } } });
+    const c = desiredConfig(makeCd([ext]), ext, settings, null, []);
+    expect("wait" in c ? c.wait : c.postgresqlConf).toContain("primary_conninfo = 'host=remote'");
+  });
+});

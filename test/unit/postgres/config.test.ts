@@ -1,0 +1,162 @@
+/** postgresql.conf and pg_hba.conf rendering. */
+import { describe, expect, test } from "bun:test";
+import { buildParameters, quoteParameterValue, renderHba, renderPostgresqlConf, synchronousStandbyNames, type HbaInput, type ParameterInput } from "../../../src/postgres/index.ts";
+
+const base: ParameterInput = Object.freeze({
+  pgParameters: null,
+  listenAddress: "10.0.0.1",
+  port: 5433,
+  socketDir: "/data/run",
+  maxStandbys: 20,
+  additionalWalSenders: 5,
+  usePgrewind: false,
+  synchronousStandbyNames: "",
+  recovery: null,
+});
+
+describe("buildParameters", () => {
+  test("managed parameters are set by the keeper", () => {
+    const { params, ignored } = buildParameters(base);
+    expect(params).toEqual({
+      wal_level: "replica",
+      hot_standby: "on",
+      wal_keep_size: "128MB",
+      unix_socket_directories: "/data/run",
+      listen_addresses: "10.0.0.1",
+      port: "5433",
+      max_replication_slots: "20",
+      max_wal_senders: "47",
+      synchronous_standby_names: "",
+    });
+    expect(ignored).toEqual([]);
+  });
+
+  test.each([
+    ["a user parameter is kept", { work_mem: "4MB" }, { work_mem: "4MB" }, []],
+    ["a managed parameter is ignored and named", { port: "1", listen_addresses: "*" }, { port: "5433", listen_addresses: "10.0.0.1" }, ["port: managed by the keeper", "listen_addresses: managed by the keeper"]],
+    ["recovery parameters are managed", { primary_conninfo: "host=evil" }, {}, ["primary_conninfo: managed by the keeper"]],
+    ["include directives are refused", { include: "/etc/passwd" }, {}, ["include: managed by the keeper"]],
+    ["a bad name is refused", { "a b": "1", "x\n": "2" }, {}, ['"a b": not a parameter name', '"x\\n": not a parameter name']],
+    ["wal_level minimal is raised to replica", { wal_level: "minimal" }, { wal_level: "replica" }, []],
+    ["wal_level logical is kept", { wal_level: "logical" }, { wal_level: "logical" }, []],
+    ["the user's wal_keep_size wins", { wal_keep_size: "1GB" }, { wal_keep_size: "1GB" }, []],
+    ["names are lower-cased", { Work_Mem: "8MB" }, { work_mem: "8MB" }, []],
+  ] as const)("%s", (_, user, want, wantIgnored) => {
+    const { params, ignored } = buildParameters({ ...base, pgParameters: { ...user } });
+    expect(params).toMatchObject(want);
+    expect(ignored).toEqual([...wantIgnored]);
+  });
+
+  test("initdb's parameters are included only when includePreviousConfig, and the spec's win", () => {
+    const init = { datestyle: "iso, mdy", work_mem: "1MB" };
+    expect(buildParameters({ ...base, initParameters: init, includePreviousConfig: false }).params).not.toHaveProperty("datestyle");
+    const p = buildParameters({ ...base, initParameters: init, includePreviousConfig: true, pgParameters: { work_mem: "2MB" } }).params;
+    expect(p).toMatchObject({ datestyle: "iso, mdy", work_mem: "2MB" });
+  });
+
+  test("usePgrewind sets wal_log_hints; a standby gets its recovery settings", () => {
+    const p = buildParameters({
+      ...base,
+      usePgrewind: true,
+      recovery: { primaryConninfo: "host='m' port='5432'", primarySlotName: "stolon_d2", recoveryMinApplyDelay: "5min" },
+    }).params;
+    expect(p).toMatchObject({
+      wal_log_hints: "on",
+      primary_conninfo: "host='m' port='5432'",
+      primary_slot_name: "stolon_d2",
+      recovery_min_apply_delay: "5min",
+      recovery_target_timeline: "latest",
+    });
+  });
+
+  test("a master has no recovery settings", () => {
+    const p = buildParameters(base).params;
+    expect(p).not.toHaveProperty("primary_conninfo");
+    expect(p).not.toHaveProperty("recovery_target_timeline");
+  });
+});
+
+test.each([
+  [[], ""],
+  [["stolon_b", "stolon_a"], '2 ("stolon_a","stolon_b")'],
+  [["stolonfakestandby"], '1 ("stolonfakestandby")'],
+])("synchronous_standby_names of %p", (names, want) => {
+  expect(synchronousStandbyNames(names)).toBe(want);
+});
+
+describe("postgresql.conf values", () => {
+  test.each([
+    ["plain", "4MB", "'4MB'"],
+    ["single quote", "it's", "'it''s'"],
+    ["backslash", "C:\\x", "'C:\\\\x'"],
+    ["newline cannot start a new setting", "x\nport = 1", "'x\\nport = 1'"],
+    ["control characters are dropped", "a\u0001b", "'ab'"],
+  ])("%s", (_, v, want) => {
+    expect(quoteParameterValue(v)).toBe(want);
+  });
+
+  test("the file is sorted, one setting per line, with a header", () => {
+    expect(renderPostgresqlConf({ b: "2", a: "it's" })).toBe(
+      "# Written by stolon-keeper. Every change here is overwritten: use the cluster spec (stolonctl update).\na = 'it''s'\nb = '2'\n",
+    );
+  });
+});
+
+describe("pg_hba.conf", () => {
+  const hba: HbaInput = Object.freeze({
+    suUsername: "su",
+    suAuthMethod: "md5",
+    replUsername: "repl",
+    replAuthMethod: "md5",
+    accessMode: "all",
+    standbyAddresses: [],
+    isMaster: true,
+    pgHBA: null,
+    internalOnly: false,
+  });
+  const body = (h: Partial<HbaInput>) => renderHba({ ...hba, ...h }).text.split("\n").slice(1, -1);
+
+  test("mode all: local and host rules for su and repl, then the md5 defaults when pgHBA is null", () => {
+    expect(body({})).toEqual([
+      'local postgres "su" md5',
+      'local replication "repl" md5',
+      'host all "su" 0.0.0.0/0 md5',
+      'host replication "repl" 0.0.0.0/0 md5',
+      'host all "su" ::0/0 md5',
+      'host replication "repl" ::0/0 md5',
+      "host all all 0.0.0.0/0 md5",
+      "host all all ::0/0 md5",
+    ]);
+  });
+
+  test("mode strict: on the master only the other DBs' addresses, /32 and /128", () => {
+    expect(body({ accessMode: "strict", standbyAddresses: ["10.0.0.3", "fd00::2", "10.0.0.3", "bad host"], pgHBA: [] })).toEqual([
+      'local postgres "su" md5',
+      'local replication "repl" md5',
+      'host all "su" 10.0.0.3/32 md5',
+      'host replication "repl" 10.0.0.3/32 md5',
+      'host all "su" fd00::2/128 md5',
+      'host replication "repl" fd00::2/128 md5',
+    ]);
+    expect(body({ accessMode: "strict", isMaster: false, standbyAddresses: ["10.0.0.3"], pgHBA: [] })).toEqual([
+      'local postgres "su" md5',
+      'local replication "repl" md5',
+    ]);
+  });
+
+  test("an empty pgHBA means no other access; user lines follow the keeper's; bad lines are ignored and named", () => {
+    expect(body({ pgHBA: [] })).toHaveLength(6);
+    const r = renderHba({ ...hba, pgHBA: ["host all app 10.0.0.0/8 scram-sha-256", "host all all 0.0.0.0/0 trust\nlocal all all trust"] });
+    expect(r.text.split("\n").at(-2)).toBe("host all app 10.0.0.0/8 scram-sha-256");
+    expect(r.ignored).toHaveLength(1);
+    expect(r.text).not.toContain("trust");
+  });
+
+  test("internal only: su and repl rules, nothing for other users", () => {
+    expect(body({ internalOnly: true, pgHBA: ["host all app 0.0.0.0/0 md5"] })).toHaveLength(6);
+  });
+
+  test("trust is written as given, names are quoted", () => {
+    expect(body({ suUsername: "my su", suAuthMethod: "trust" })[0]).toBe('local postgres "my su" trust');
+  });
+});
