@@ -11,7 +11,7 @@
  * On abort PostgreSQL is stopped (fast) and the lock released.
  */
 import { randomUUID } from "node:crypto";
-import { accessSync, chownSync, constants, mkdirSync, readdirSync } from "node:fs";
+import { accessSync, chownSync, constants, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { durationMs, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
@@ -387,6 +387,7 @@ export class Keeper {
     } finally {
       await pg.stop();
       pg.writeConfig(config);
+      rmSync(join(pg.dataDir, base), { force: true });
     }
   }
 

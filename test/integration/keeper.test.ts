@@ -5,7 +5,7 @@
  * restarts, and the start-up errors an operator can run into.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ClusterData, ClusterSpec, DB, KeeperInfo } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
@@ -202,6 +202,23 @@ describe("keeper with a cluster view written by the test", () => {
     expect(log).toContain("pg_basebackup from 127.0.0.1");
     expect(log).not.toContain("with pg_rewind");
     await waitFor("4 rows on k2", async () => (await query(ports.k2!, "select count(*)::int as n from t"))[0]?.n === 4);
+  });
+
+  test("a data dir left half made by a crashed init is wiped and the db made again", async () => {
+    const dir = join(root, "k3");
+    mkdirSync(join(dir, "postgres"), { recursive: true });
+    writeFileSync(join(dir, "keeperstate"), JSON.stringify({ UID: "k3", ClusterUID: "c0ffee01" }));
+    writeFileSync(join(dir, "dbstate"), JSON.stringify({ UID: "d5", Generation: 0, Initializing: true, InitPGParameters: null }));
+    writeFileSync(join(dir, "postgres/PG_VERSION"), "15\n");
+    startKeeper("k3");
+    await waitFor("k3's info", async () => (await infos()).k3, 20_000);
+    setDb(makeDb(spec, { uid: "d5", keeperUID: "k3", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d3" } }));
+    cd.dbs.d3!.spec.followers = ["d4", "d5"];
+    cd.dbs.d3!.generation++;
+    await converged("k3", "d5");
+    expect(keepers.k3!.output).toContain("did not finish: wiping the half-made data dir");
+    expect((await query(ports.k3!, "select count(*)::int as n from t"))[0]?.n).toBe(4);
+    await keepers.k3!.stop();
   });
 
   test("a second keeper on a locked data dir and a different uid on a used data dir are refused", async () => {
