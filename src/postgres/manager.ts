@@ -372,22 +372,27 @@ export class PgManager {
     }
   }
 
-  /** The SQL client on the unix socket, as the superuser. */
-  sql(): Sql {
-    this.sqlPool ??= postgres({
+  /** A client on the local unix socket; every setting explicit, so no PG* variable applies. */
+  private localClient(c: Credentials, o: { database: string; max: number; connectTimeoutS: number; replication?: boolean }): Sql {
+    return postgres({
       path: join(this.o.socketDir, `.s.PGSQL.${this.o.port}`),
       port: this.o.port,
-      database: "postgres",
-      username: this.o.su.username,
-      password: this.o.su.password ?? "",
-      max: 2,
+      database: o.database,
+      username: c.username,
+      password: c.password ?? "",
+      max: o.max,
       idle_timeout: 30,
-      connect_timeout: 5,
+      connect_timeout: o.connectTimeoutS,
       fetch_types: false,
       prepare: false,
       onnotice: () => {},
-      connection: { application_name: "stolon-keeper" },
+      connection: { application_name: "stolon-keeper", ...(o.replication ? { replication: "true" } : {}) },
     });
+  }
+
+  /** The SQL client on the unix socket, as the superuser. */
+  sql(): Sql {
+    this.sqlPool ??= this.localClient(this.o.su, { database: "postgres", max: 2, connectTimeoutS: 5 });
     return this.sqlPool;
   }
 
@@ -398,22 +403,15 @@ export class PgManager {
   }
 
   private async query<T>(what: string, f: (sql: Sql) => Promise<T>, timeoutMs: number): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      return await Promise.race([
-        f(this.sql()),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new PgQueryError(`${what}: timed out after ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      return await withTimeout(f(this.sql()), timeoutMs, what);
     } catch (err) {
       if (err instanceof PgQueryError) {
+        // A timed-out connection may be wedged: start from a fresh pool.
         await this.closeSql();
         throw err;
       }
       throw new PgQueryError(`${what}: ${(err as Error).message}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -534,20 +532,12 @@ export class PgManager {
   }
 
   private async identify(timeoutMs: number): Promise<{ systemID: string; timelineID: number; xLogPos: number; timelinesHistory: TimelineHistoryEntry[] }> {
-    const repl = postgres({
-      path: join(this.o.socketDir, `.s.PGSQL.${this.o.port}`),
-      port: this.o.port,
+    const repl = this.localClient(this.o.repl, {
       database: "replication",
-      username: this.o.repl.username,
-      password: this.o.repl.password ?? "",
       max: 1,
-      connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
-      fetch_types: false,
-      prepare: false,
-      onnotice: () => {},
-      connection: { replication: "true", application_name: "stolon-keeper" },
+      connectTimeoutS: Math.max(1, Math.ceil(timeoutMs / 1000)),
+      replication: true,
     });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const work = async () => {
       const rows = await repl.unsafe("IDENTIFY_SYSTEM").simple();
       const r = rows[0];
@@ -563,18 +553,27 @@ export class PgManager {
       return { systemID: String(r.systemid), timelineID, xLogPos: parseLsn(String(r.xlogpos)), timelinesHistory };
     };
     try {
-      return await Promise.race([
-        work(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new PgQueryError(`IDENTIFY_SYSTEM timed out after ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      return await withTimeout(work(), timeoutMs, "IDENTIFY_SYSTEM");
     } catch (err) {
       if (err instanceof StolonError) throw err;
       throw new PgQueryError(`IDENTIFY_SYSTEM: ${(err as Error).message}`, { cause: err });
     } finally {
-      clearTimeout(timer);
       await repl.end({ timeout: 1 }).catch(() => {});
     }
+  }
+}
+
+/** Rejects with a PgQueryError naming `what` when `p` takes longer than `ms`. */
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new PgQueryError(`${what}: timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
