@@ -4,3 +4,5 @@ export * from "./spec.ts";
 export * from "./duration.ts";
 export * from "./cluster-data.ts";
 export * from "./merge-patch.ts";
+export * from "./memory.ts";
+export * from "./decide.ts";

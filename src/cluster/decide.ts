@@ -1,0 +1,731 @@
+/**
+ * The leader sentinel's brain: decide(input) -> { clusterData, memory, notes }.
+ *
+ * Pure: the current cluster data, the keepers' and proxies' published infos, the memory kept from
+ * the previous tick, the time and a uid generator go in; the next cluster data, the next memory and
+ * sentences that explain every change come out. No clock, randomness, store or logging inside.
+ *
+ * It follows stolon's updateCluster (reference §5.1) with these deliberate differences:
+ *  - a keeper whose info key is gone (its lease expired) is failed at once, without failInterval;
+ *  - the new master is the eligible standby with the HIGHEST xlogpos (ties: lowest keeper uid);
+ *  - the proxy barrier's second step (routing to the new master) waits until the new master has
+ *    converged, so proxies never route to a standby that is still promoting;
+ *  - a keeper whose init failed is not picked again for init while another keeper is available.
+ */
+import { FAILED_INIT_MEMORY, type SentinelMemory } from "./memory.ts";
+import { durationMs } from "./duration.ts";
+import { FAKE_STANDBY_NAME, withDefaults, type FullClusterSpec } from "./spec.ts";
+import type { ClusterData, DB, DBSpec, KeeperInfo, ProxyInfo } from "./types.ts";
+
+export interface DecideInput {
+  clusterData: ClusterData;
+  /** Keeper infos as listed in the store (keys that exist, i.e. whose lease is alive). */
+  keepersInfo: Record<string, KeeperInfo>;
+  proxiesInfo: Record<string, ProxyInfo>;
+  memory: SentinelMemory;
+  /** Monotonic milliseconds, for timers. */
+  now: number;
+  /** Wall-clock epoch milliseconds, for the times written into the cluster data. */
+  wallNow: number;
+  sentinelUID: string;
+  newUid: () => string;
+}
+
+/** "none": nothing changed; "status": only reported figures (xlogpos ...); "decision": anything else. */
+export type Change = "none" | "status" | "decision";
+
+export interface DecideOutput {
+  clusterData: ClusterData;
+  memory: SentinelMemory;
+  notes: string[];
+  change: Change;
+}
+
+/** Standbys more than this many checks without WAL progress may be unable to sync (stolon's rule). */
+const NOT_INCREASING_CHECKS = 10;
+/** lastHealthyTime is refreshed at most this often, so a healthy cluster does not rewrite it every tick. */
+const LAST_HEALTHY_REFRESH_MS = 60_000;
+const WAL_SEGMENT_BYTES = 16 * 1024 * 1024;
+
+type DbState = "good" | "converging" | "failed";
+type Validity = "unknown" | "valid" | "invalid";
+
+export function formatBytes(n: number): string {
+  if (Math.abs(n) < 1024) return `${n} B`;
+  if (Math.abs(n) < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+const sorted = (a: Iterable<string>) => [...new Set(a)].sort();
+const sameSet = (a: readonly string[] = [], b: readonly string[] = []) => {
+  const x = sorted(a);
+  const y = sorted(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+};
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/** A copy without the figures that change on every report, to tell a decision from a status update. */
+function withoutVolatile(cd: ClusterData): unknown {
+  const c = structuredClone(cd) as ClusterData;
+  delete c.lastDecision;
+  c.changeTime = "";
+  c.cluster.changeTime = "";
+  c.proxy.changeTime = "";
+  for (const k of Object.values(c.keepers)) {
+    k.changeTime = "";
+    delete k.status.lastHealthyTime;
+  }
+  for (const d of Object.values(c.dbs)) {
+    d.changeTime = "";
+    delete d.status.xLogPos;
+    delete d.status.olderWalFile;
+    delete d.status.timelinesHistory;
+    delete d.status.pgParameters;
+  }
+  return c;
+}
+
+class Tick {
+  readonly notes: string[] = [];
+  readonly spec: FullClusterSpec;
+  readonly failIntervalMs: number;
+  readonly sleepIntervalMs: number;
+  /** In-sync standbys (db uids) each DB's keeper reports now; not persisted. */
+  readonly curSync = new Map<string, string[]>();
+
+  constructor(
+    readonly cd: ClusterData,
+    readonly prev: ClusterData,
+    readonly input: DecideInput,
+    readonly mem: SentinelMemory,
+  ) {
+    this.spec = withDefaults(cd.cluster.spec);
+    this.failIntervalMs = durationMs(this.spec.failInterval);
+    this.sleepIntervalMs = durationMs(this.spec.sleepInterval);
+  }
+
+  note(s: string): void {
+    this.notes.push(s);
+  }
+
+  get now(): number {
+    return this.input.now;
+  }
+
+  keeperOf(db: DB): string {
+    return db.spec.keeperUID;
+  }
+
+  /** "db d1 (keeper k1)" */
+  name(db: DB): string {
+    return `db ${db.uid} (keeper ${db.spec.keeperUID})`;
+  }
+
+  master(): DB | undefined {
+    const m = this.cd.cluster.status.master;
+    return m ? this.cd.dbs[m] : undefined;
+  }
+
+  // ---- health -------------------------------------------------------------------------------
+
+  updateKeepersStatus(): void {
+    const { cd, mem, now } = this;
+    const infos: Record<string, KeeperInfo> = {};
+    for (const [uid, info] of Object.entries(this.input.keepersInfo)) if (info.clusterUID === cd.cluster.uid) infos[uid] = info;
+
+    for (const [uid, info] of Object.entries(infos)) {
+      const h = mem.keeperHistories[uid];
+      if (!h || h.infoUID !== info.infoUID) mem.keeperHistories[uid] = { infoUID: info.infoUID, since: now };
+      if (!cd.keepers[uid]) {
+        cd.keepers[uid] = {
+          uid,
+          generation: 1,
+          changeTime: "",
+          spec: {},
+          status: { healthy: true, lastHealthyTime: new Date(this.input.wallNow).toISOString() },
+        };
+        this.note(`keeper ${uid} joined the cluster`);
+      }
+    }
+    for (const uid of Object.keys(mem.keeperHistories)) if (!infos[uid]) delete mem.keeperHistories[uid];
+
+    for (const [uid, k] of Object.entries(cd.keepers)) {
+      const info = infos[uid];
+      const h = mem.keeperHistories[uid];
+      let healthy: boolean;
+      let why = "";
+      if (!info) {
+        // The info key lives under the keeper's lease: no key means the lease expired.
+        delete mem.keeperErrorSince[uid];
+        healthy = false;
+        why = "its info key expired (no report within its lease)";
+      } else {
+        k.status.bootUUID = info.bootUUID;
+        k.status.postgresBinaryVersion = info.postgresBinaryVersion;
+        k.status.canBeMaster = info.canBeMaster;
+        k.status.canBeSynchronousReplica = info.canBeSynchronousReplica;
+        const stale = h !== undefined && now - h.since > this.sleepIntervalMs;
+        if (stale) mem.keeperErrorSince[uid] ??= now;
+        else delete mem.keeperErrorSince[uid];
+        const since = mem.keeperErrorSince[uid];
+        healthy = since === undefined || now - since <= this.failIntervalMs;
+        if (!healthy) why = `its info has not changed for ${((now - h!.since) / 1000).toFixed(1)}s`;
+      }
+      if (k.status.forceFail) {
+        healthy = false;
+        why = "failkeeper was asked for it";
+        k.status.forceFail = false;
+      }
+      if (k.status.healthy !== healthy) this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
+      k.status.healthy = healthy;
+      if (healthy) {
+        const last = k.status.lastHealthyTime ? Date.parse(k.status.lastHealthyTime) : NaN;
+        if (!(this.input.wallNow - last < LAST_HEALTHY_REFRESH_MS)) k.status.lastHealthyTime = new Date(this.input.wallNow).toISOString();
+      }
+    }
+
+    for (const db of Object.values(cd.dbs)) {
+      const keeper = cd.keepers[this.keeperOf(db)];
+      const st = infos[this.keeperOf(db)]?.postgresState;
+      if (!st || st.uid !== db.uid) {
+        mem.dbErrorSince[db.uid] ??= now;
+      } else {
+        const x = mem.dbXlog[db.uid];
+        mem.dbXlog[db.uid] = x && x.xlogpos === st.xLogPos ? { xlogpos: x.xlogpos, count: x.count + 1 } : { xlogpos: st.xLogPos, count: 0 };
+        db.status.listenAddress = st.listenAddress;
+        db.status.port = st.port;
+        db.status.currentGeneration = st.generation;
+        if (st.healthy) {
+          delete mem.dbErrorSince[db.uid];
+          db.status.systemdID = st.systemID;
+          db.status.timelineID = st.timelineID;
+          db.status.xLogPos = st.xLogPos;
+          db.status.timelinesHistory = st.timelinesHistory;
+          db.status.pgParameters = st.pgParameters;
+          db.status.olderWalFile = st.olderWalFile;
+          this.curSync.set(db.uid, st.synchronousStandbys ?? []);
+        } else {
+          mem.dbErrorSince[db.uid] ??= now;
+        }
+      }
+      const since = mem.dbErrorSince[db.uid];
+      const healthy = (since === undefined || now - since <= this.failIntervalMs) && keeper?.status.healthy === true;
+      if (db.status.healthy !== healthy && db.status.healthy !== undefined)
+        this.note(`${this.name(db)} is ${healthy ? "healthy" : "unhealthy"}`);
+      db.status.healthy = healthy;
+    }
+    for (const uid of Object.keys(mem.dbErrorSince)) if (!cd.dbs[uid]) delete mem.dbErrorSince[uid];
+  }
+
+  /** Proxies that reported a new infoUID within twice their own proxyTimeout. */
+  activeProxies(): string[] {
+    const { mem, now } = this;
+    const active: string[] = [];
+    for (const [uid, p] of Object.entries(this.input.proxiesInfo)) {
+      const h = mem.proxyHistories[uid];
+      if (!h || h.infoUID !== p.infoUID) mem.proxyHistories[uid] = { infoUID: p.infoUID, since: now };
+      const timeoutMs = Math.max(1, (p.ProxyTimeout ?? 0) / 1e6);
+      if (now - mem.proxyHistories[uid]!.since <= 2 * timeoutMs) active.push(uid);
+    }
+    for (const uid of Object.keys(mem.proxyHistories)) if (!this.input.proxiesInfo[uid]) delete mem.proxyHistories[uid];
+    return active.sort();
+  }
+
+  convergence(db: DB, timeoutMs: number): "converged" | "converging" | "failed" {
+    if (db.status.currentGeneration === db.generation) return "converged";
+    const c = this.mem.dbConvergence[db.uid];
+    if (timeoutMs > 0 && c && c.generation === db.generation && this.now - c.since > timeoutMs) return "failed";
+    return "converging";
+  }
+
+  dbState(db: DB): DbState {
+    if (this.cd.keepers[this.keeperOf(db)]?.status.healthy !== true) return "failed";
+    const timeout =
+      db.generation === 1 && db.spec.initMode === "resync" ? durationMs(this.spec.syncTimeout) : durationMs(this.spec.convergenceTimeout);
+    const c = this.convergence(db, timeout);
+    if (c === "failed") return "failed";
+    if (c === "converging") return "converging";
+    return db.status.healthy ? "good" : "failed";
+  }
+
+  validity(db: DB, master: DB): Validity {
+    if (!db.status.currentGeneration) return "unknown";
+    if (db.status.systemdID && master.status.systemdID && db.status.systemdID !== master.status.systemdID) return "invalid";
+    if (isDifferentTimelineBranch(master, db)) return "invalid";
+    return "valid";
+  }
+
+  /** False when a standby's WAL position is older than anything the master still has. */
+  canSync(db: DB, master: DB): boolean {
+    const older = master.status.olderWalFile;
+    if (!older || db.uid === master.uid || db.spec.role !== "standby" || db.spec.followConfig?.type !== "internal") return true;
+    if (db.generation <= 1 || !db.status.healthy) return true;
+    const x = this.mem.dbXlog[db.uid];
+    if (db.status.xLogPos === master.status.xLogPos || !x || x.count <= NOT_INCREASING_CHECKS) return true;
+    return walSegmentName(db.status.xLogPos ?? 0) >= older.slice(8);
+  }
+
+  isStandbyType(db: DB): boolean {
+    return db.spec.role === "standby" && db.spec.followConfig?.type !== "external";
+  }
+
+  // ---- phases -------------------------------------------------------------------------------
+
+  initialize(): void {
+    const { cd, spec } = this;
+    if (spec.initMode === "pitr") {
+      this.note("initMode pitr is not supported by this sentinel yet: nothing done");
+      return;
+    }
+    let master = this.master();
+    if (!master) {
+      let keeperUID: string | undefined;
+      if (spec.initMode === "existing") {
+        keeperUID = spec.existingConfig?.keeperUID;
+        if (!keeperUID || !cd.keepers[keeperUID]) {
+          this.note(`initMode existing: keeper ${keeperUID ?? "(unset)"} is not known yet: waiting for it to report`);
+          return;
+        }
+      } else {
+        const healthy = Object.keys(cd.keepers)
+          .sort()
+          .filter((k) => cd.keepers[k]!.status.healthy && cd.keepers[k]!.status.canBeMaster !== false);
+        keeperUID = healthy.find((k) => !this.mem.failedInit.includes(k)) ?? healthy[0];
+        if (!keeperUID) {
+          this.note("initializing: no healthy keeper that can be master yet: waiting");
+          return;
+        }
+      }
+      const uid = this.input.newUid();
+      master = {
+        uid,
+        generation: 1,
+        changeTime: "",
+        spec: this.baseDbSpec(keeperUID, {
+          initMode: spec.initMode === "existing" ? "existing" : "new",
+          role: "master",
+          newConfig: spec.newConfig,
+          includePreviousConfig: spec.mergePgParameters,
+        }),
+        status: {},
+      };
+      cd.dbs[uid] = master;
+      cd.cluster.status.master = uid;
+      this.note(`initializing the cluster (initMode ${spec.initMode}): db ${uid} on keeper ${keeperUID} will be the first master`);
+      return;
+    }
+    const timeout = spec.initMode === "existing" ? durationMs(spec.convergenceTimeout) : durationMs(spec.initTimeout);
+    const c = this.convergence(master, timeout);
+    if (c === "converged" && master.status.healthy) {
+      master.spec.initMode = "none";
+      master.spec.includePreviousConfig = false;
+      if (spec.mergePgParameters && master.status.pgParameters) {
+        cd.cluster.spec.pgParameters = { ...master.status.pgParameters };
+      }
+      cd.cluster.status.phase = "normal";
+      this.note(`db ${master.uid} on keeper ${master.spec.keeperUID} is initialized: the cluster is ready (phase normal)`);
+    } else if (c === "failed" && spec.initMode !== "existing") {
+      this.note(`db ${master.uid} on keeper ${master.spec.keeperUID} did not initialize within initTimeout ${spec.initTimeout}: trying again`);
+      this.mem.failedInit = [...this.mem.failedInit.filter((k) => k !== master!.spec.keeperUID), master.spec.keeperUID].slice(-FAILED_INIT_MEMORY);
+      cd.dbs = {};
+      delete cd.cluster.status.master;
+    }
+  }
+
+  normal(): void {
+    const { cd, spec } = this;
+    this.removeDeadKeepers();
+    let master = this.master();
+    if (!master) {
+      this.note("no master db in the cluster data: nothing can be decided (re-initialize with stolonctl init)");
+      return;
+    }
+    const masterConvergence = this.convergence(master, durationMs(spec.convergenceTimeout));
+    const masterOK = master.status.healthy === true && masterConvergence !== "failed";
+    if (!masterOK) {
+      const why = !master.status.healthy ? "is unhealthy" : `did not converge within convergenceTimeout ${spec.convergenceTimeout}`;
+      const next = this.chooseNewMaster(master, why);
+      if (next) {
+        this.switchMaster(master, next);
+        this.setFollowers(next);
+        return;
+      }
+    }
+    master = this.master()!;
+    this.proxyBarrier(master);
+    if (spec.role === "master" && master.spec.followConfig) {
+      master.spec.role = "master";
+      master.spec.followConfig = null;
+      this.note(`db ${master.uid} is promoted: the cluster role is master`);
+    }
+    if (master.status.healthy && this.convergence(master, durationMs(spec.convergenceTimeout)) === "converged") {
+      this.arrangeStandbys(master);
+    }
+    this.setFollowers(master);
+  }
+
+  removeDeadKeepers(): void {
+    const interval = durationMs(this.spec.deadKeeperRemovalInterval);
+    const withDb = new Set(Object.values(this.cd.dbs).map((d) => this.keeperOf(d)));
+    for (const [uid, k] of Object.entries(this.cd.keepers)) {
+      if (k.status.healthy || withDb.has(uid)) continue;
+      const last = k.status.lastHealthyTime ? Date.parse(k.status.lastHealthyTime) : NaN;
+      if (Number.isFinite(last) && last + interval < this.input.wallNow) {
+        delete this.cd.keepers[uid];
+        this.note(`keeper ${uid} removed: unhealthy and without a db since ${k.status.lastHealthyTime} (deadKeeperRemovalInterval ${this.spec.deadKeeperRemovalInterval})`);
+      }
+    }
+  }
+
+  /** The best new master, with a note on every candidate; undefined (and why) when none. */
+  chooseNewMaster(master: DB, why: string): DB | undefined {
+    const sync = master.spec.synchronousReplication === true;
+    const inSync = new Set(
+      (master.status.synchronousStandbys ?? []).filter((u) => (master.spec.synchronousStandbys ?? []).includes(u)),
+    );
+    const candidates: DB[] = [];
+    const reasons: string[] = [];
+    for (const db of Object.values(this.cd.dbs).sort((a, b) => a.uid.localeCompare(b.uid))) {
+      if (db.uid === master.uid) continue;
+      const keeper = this.cd.keepers[this.keeperOf(db)];
+      const who = `keeper ${this.keeperOf(db)} (db ${db.uid})`;
+      const state = this.dbState(db);
+      const validity = this.validity(db, master);
+      const lag = (master.status.xLogPos ?? 0) - (db.status.xLogPos ?? 0);
+      let exclude: string | null = null;
+      if (keeper?.status.canBeMaster === false) exclude = "--can-be-master=false";
+      else if (state !== "good") exclude = state === "converging" ? "still converging" : "unhealthy";
+      else if (validity !== "valid") exclude = validity === "unknown" ? "never converged" : "on another database system or timeline branch";
+      else if (db.status.timelineID !== master.status.timelineID)
+        exclude = `on timeline ${db.status.timelineID}, the master on ${master.status.timelineID}`;
+      else if (sync && !inSync.has(db.uid)) exclude = "not known to be in sync (synchronous replication)";
+      else if (!sync && lag > this.spec.maxStandbyLag)
+        exclude = `lag ${formatBytes(lag)} > maxStandbyLag ${formatBytes(this.spec.maxStandbyLag)}`;
+      if (exclude) reasons.push(`${who} excluded: ${exclude}`);
+      else candidates.push(db);
+    }
+    candidates.sort((a, b) => (b.status.xLogPos ?? 0) - (a.status.xLogPos ?? 0) || this.keeperOf(a).localeCompare(this.keeperOf(b)));
+    const best = candidates[0];
+    const considered = candidates.map((c) => `${this.keeperOf(c)} at ${c.status.xLogPos ?? 0}`).join(", ");
+    if (!best) {
+      this.note(`master ${this.name(master)} ${why}, but no standby can replace it: ${reasons.join("; ") || "there is no standby"}`);
+      return undefined;
+    }
+    this.note(
+      `master ${this.name(master)} ${why}: electing ${this.name(best)}, the eligible standby with the highest WAL position (${considered})${reasons.length ? `; ${reasons.join("; ")}` : ""}`,
+    );
+    return best;
+  }
+
+  switchMaster(old: DB, next: DB): void {
+    const { cd, spec } = this;
+    old.spec.followers = [];
+    next.spec.role = "master";
+    next.spec.followConfig = null;
+    cd.cluster.status.master = next.uid;
+    if (cd.proxy.spec.masterDbUid) {
+      delete cd.proxy.spec.masterDbUid;
+      cd.proxy.generation++;
+      this.note(`proxies told to close their connections to the old master (proxy generation ${cd.proxy.generation})`);
+    }
+    if (spec.synchronousReplication && spec.role === "master") {
+      // Synchronous from its first configuration: no commit is acknowledged by the new master
+      // before a standby has it.
+      next.spec.synchronousReplication = true;
+      const list = (old.spec.synchronousStandbys ?? []).map((u) => (u === next.uid ? old.uid : u));
+      next.spec.synchronousStandbys = sorted(list);
+      next.spec.externalSynchronousStandbys = list.length === 0 && spec.minSynchronousStandbys > 0 ? [FAKE_STANDBY_NAME] : [];
+      next.status.synchronousStandbys = [];
+    } else {
+      next.spec.synchronousReplication = false;
+      next.spec.synchronousStandbys = [];
+      next.spec.externalSynchronousStandbys = [];
+    }
+  }
+
+  /**
+   * The two-step barrier: after a master change masterDbUid is empty; it is set to the new master
+   * only once every active proxy acknowledged the generation that emptied it (so none still routes
+   * to the old master) and the new master has converged.
+   */
+  proxyBarrier(master: DB): void {
+    const { cd } = this;
+    const active = this.activeProxies();
+    if (!cd.proxy.spec.masterDbUid) {
+      const lagging = active.filter((p) => this.input.proxiesInfo[p]!.Generation !== cd.proxy.generation);
+      if (lagging.length > 0) {
+        this.note(`waiting for proxies ${lagging.join(", ")} to acknowledge proxy generation ${cd.proxy.generation} before routing to the new master`);
+        return;
+      }
+      if (this.convergence(master, 0) !== "converged" || !master.status.healthy) {
+        this.note(`waiting for master ${this.name(master)} to converge before proxies route to it`);
+        return;
+      }
+      cd.proxy.spec.masterDbUid = master.uid;
+      cd.proxy.spec.enabledProxies = active;
+      cd.proxy.generation++;
+      this.note(`proxies route to master ${this.name(master)} (proxy generation ${cd.proxy.generation}; enabled: ${active.join(", ") || "none yet"})`);
+      return;
+    }
+    if (!sameSet(cd.proxy.spec.enabledProxies, active) || (cd.proxy.spec.enabledProxies ?? []).length !== active.length) {
+      cd.proxy.spec.enabledProxies = active;
+      cd.proxy.generation++;
+      this.note(`enabled proxies: ${active.join(", ") || "none"} (proxy generation ${cd.proxy.generation})`);
+    }
+  }
+
+  arrangeStandbys(master: DB): void {
+    const { cd, spec } = this;
+    for (const db of Object.values(cd.dbs)) {
+      if (db.uid === master.uid) continue;
+      if (!this.isStandbyType(db)) {
+        delete cd.dbs[db.uid];
+        this.note(`${this.name(db)} removed: old master (the master is now db ${master.uid})`);
+      } else if (this.validity(db, master) === "invalid") {
+        delete cd.dbs[db.uid];
+        this.note(`${this.name(db)} removed: its data diverged from the master's (other system or timeline branch); the keeper will get a new db`);
+      } else if (!this.canSync(db, master)) {
+        delete cd.dbs[db.uid];
+        this.note(`${this.name(db)} removed: it needs WAL the master no longer has (oldest ${master.status.olderWalFile}); the keeper will get a new db`);
+      }
+    }
+    const standbys = Object.values(cd.dbs).filter((d) => d.uid !== master.uid && this.isStandbyType(d));
+    const good: DB[] = [];
+    const converging: DB[] = [];
+    const failed: DB[] = [];
+    for (const db of standbys) {
+      const s = this.dbState(db);
+      (s === "good" ? good : s === "converging" ? converging : failed).push(db);
+      if (s === "good" && db.spec.initMode !== "none") db.spec.initMode = "none";
+    }
+
+    this.manageSyncStandbys(master, good);
+
+    const syncSet = new Set(master.spec.synchronousStandbys ?? []);
+    const max = spec.maxStandbysPerSender;
+    if (good.length >= max) {
+      for (const db of [...failed, ...converging]) {
+        if (syncSet.has(db.uid)) continue;
+        delete cd.dbs[db.uid];
+        this.note(`${this.name(db)} removed: ${max} good standbys are enough (maxStandbysPerSender)`);
+      }
+      const extra = good.filter((d) => !syncSet.has(d.uid)).sort((a, b) => (a.status.xLogPos ?? 0) - (b.status.xLogPos ?? 0));
+      let n = good.length - max;
+      for (const db of extra) {
+        if (n-- <= 0) break;
+        delete cd.dbs[db.uid];
+        this.note(`${this.name(db)} removed: more standbys than maxStandbysPerSender ${max}`);
+      }
+    } else {
+      const busy = new Set(Object.values(cd.dbs).map((d) => this.keeperOf(d)));
+      const free = Object.keys(cd.keepers)
+        .sort()
+        .filter((k) => !busy.has(k) && cd.keepers[k]!.status.healthy);
+      let want = max - good.length - converging.length;
+      for (const keeperUID of free) {
+        if (want-- <= 0) break;
+        const uid = this.input.newUid();
+        cd.dbs[uid] = {
+          uid,
+          generation: 1,
+          changeTime: "",
+          spec: this.baseDbSpec(keeperUID, { initMode: "resync", role: "standby", followConfig: { type: "internal", dbuid: master.uid } }),
+          status: {},
+        };
+        this.note(`new standby db ${uid} on free keeper ${keeperUID}, following db ${master.uid}${failed.length ? ` (replacing failed ${failed.map((d) => this.name(d)).join(", ")})` : ""}`);
+      }
+    }
+
+    for (const db of Object.values(cd.dbs)) {
+      if (db.uid === master.uid || !this.isStandbyType(db)) continue;
+      db.spec.role = "standby";
+      db.spec.synchronousReplication = false;
+      db.spec.followers = [];
+      db.spec.followConfig = { type: "internal", dbuid: master.uid };
+      db.spec.synchronousStandbys = [];
+      db.spec.externalSynchronousStandbys = [];
+      db.status.synchronousStandbys = [];
+    }
+  }
+
+  /**
+   * Synchronous standbys (stolon's rules): the spec list changes only when every member is known
+   * to be in sync, a new member is added before an old one is removed, and the fake standby fills
+   * any shortfall below minSynchronousStandbys.
+   */
+  manageSyncStandbys(master: DB, good: DB[]): void {
+    const { cd, spec } = this;
+    if (!(spec.synchronousReplication && spec.role === "master")) {
+      master.spec.synchronousReplication = false;
+      master.spec.synchronousStandbys = [];
+      master.spec.externalSynchronousStandbys = [];
+      master.status.synchronousStandbys = [];
+      return;
+    }
+    master.spec.synchronousReplication = true;
+    const min = spec.minSynchronousStandbys;
+    const max = spec.maxSynchronousStandbys;
+    const isGood = new Set(good.map((d) => d.uid));
+    let specSync = sorted(master.spec.synchronousStandbys ?? []);
+    let statusSync = sorted((master.status.synchronousStandbys ?? []).filter((u) => specSync.includes(u)));
+    if (!sameSet(statusSync, specSync)) {
+      const reported = this.curSync.get(master.uid) ?? [];
+      statusSync = sorted([...statusSync, ...reported.filter((u) => specSync.includes(u))]);
+      const hopeless = specSync.filter((u) => !statusSync.includes(u) && (!cd.dbs[u] || !isGood.has(u)));
+      if (hopeless.length > 0) {
+        this.note(`synchronous standbys ${hopeless.join(", ")} gone or failed before being in sync: no longer waiting for them`);
+        specSync = statusSync;
+      }
+      master.status.synchronousStandbys = statusSync;
+      master.spec.synchronousStandbys = specSync;
+    }
+    if (!sameSet(statusSync, specSync)) {
+      this.note(`waiting for synchronous standbys ${specSync.filter((u) => !statusSync.includes(u)).join(", ")} to be in sync`);
+      return;
+    }
+    const prev = specSync;
+    let next = prev.filter((u) => cd.dbs[u] && isGood.has(u)).slice(0, max);
+    const best = good
+      .filter((d) => cd.keepers[this.keeperOf(d)]?.status.canBeSynchronousReplica !== false)
+      .filter((d) => d.status.timelineID === master.status.timelineID)
+      .sort((a, b) => (b.status.xLogPos ?? 0) - (a.status.xLogPos ?? 0) || a.uid.localeCompare(b.uid));
+    for (const d of best) if (next.length < max && !next.includes(d.uid)) next.push(d.uid);
+    for (const u of prev) if (next.length < min && !next.includes(u) && cd.dbs[u]) next.push(u);
+    if (next.some((u) => !prev.includes(u))) for (const u of prev) if (cd.dbs[u] && !next.includes(u)) next.push(u);
+    next = sorted(next);
+    const external = next.length < min ? [FAKE_STANDBY_NAME] : [];
+    if (!sameSet(next, prev) || !sameSet(external, master.spec.externalSynchronousStandbys ?? [])) {
+      this.note(
+        `synchronous standbys: ${next.join(", ") || "none"}${external.length ? ` plus ${FAKE_STANDBY_NAME} (fewer than minSynchronousStandbys ${min})` : ""} (were ${prev.join(", ") || "none"})`,
+      );
+    }
+    master.spec.synchronousStandbys = next;
+    master.spec.externalSynchronousStandbys = external;
+    master.status.synchronousStandbys = statusSync.filter((u) => next.includes(u));
+  }
+
+  setFollowers(master: DB): void {
+    master.spec.followers = sorted(
+      Object.values(this.cd.dbs)
+        .filter((d) => d.spec.followConfig?.type === "internal" && d.spec.followConfig.dbuid === master.uid)
+        .map((d) => d.uid),
+    );
+  }
+
+  baseDbSpec(keeperUID: string, o: Pick<DBSpec, "initMode" | "role"> & Partial<DBSpec>): DBSpec {
+    return {
+      keeperUID,
+      requestTimeout: this.spec.requestTimeout,
+      maxStandbys: this.spec.maxStandbys,
+      synchronousReplication: false,
+      usePgrewind: this.spec.usePgrewind,
+      additionalWalSenders: this.spec.additionalWalSenders,
+      followers: [],
+      ...o,
+    };
+  }
+
+  /** Copies the cluster spec's fields into every DB spec (stolon's step 7). */
+  copySpec(): void {
+    const { cd } = this;
+    // Re-read: initialization may have merged the instance's parameters into the spec.
+    const spec = withDefaults(cd.cluster.spec);
+    for (const db of Object.values(cd.dbs)) {
+      db.spec.requestTimeout = spec.requestTimeout;
+      db.spec.maxStandbys = spec.maxStandbys;
+      db.spec.usePgrewind = spec.usePgrewind;
+      db.spec.additionalWalSenders = spec.additionalWalSenders;
+      db.spec.pgParameters = { ...spec.pgParameters };
+      db.spec.pgHBA = spec.pgHBA === null ? null : [...spec.pgHBA];
+      const masterType = db.spec.role === "master" || db.spec.followConfig?.type === "external";
+      db.spec.additionalReplicationSlots = masterType ? [...(spec.additionalMasterReplicationSlots ?? [])] : [];
+      if (db.spec.followConfig?.type === "external") {
+        db.spec.followConfig.standbySettings = spec.standbyConfig?.standbySettings;
+        db.spec.followConfig.archiveRecoverySettings = spec.standbyConfig?.archiveRecoverySettings;
+      }
+    }
+  }
+
+  /** Generations, convergence timers and change times for what differs from the previous data. */
+  finish(): void {
+    const { cd, prev, mem } = this;
+    const iso = new Date(this.input.wallNow).toISOString();
+    for (const db of Object.values(cd.dbs)) {
+      const before = prev.dbs[db.uid];
+      if (before && !deepEqual(before.spec, db.spec)) db.generation = before.generation + 1;
+      if (!before || !deepEqual(before, db)) db.changeTime = iso;
+      if (db.status.currentGeneration !== db.generation) {
+        const c = mem.dbConvergence[db.uid];
+        if (!c || c.generation !== db.generation) mem.dbConvergence[db.uid] = { generation: db.generation, since: this.now };
+      } else delete mem.dbConvergence[db.uid];
+    }
+    for (const uid of Object.keys(mem.dbConvergence)) if (!cd.dbs[uid]) delete mem.dbConvergence[uid];
+    for (const uid of Object.keys(mem.dbXlog)) if (!cd.dbs[uid]) delete mem.dbXlog[uid];
+    for (const [uid, k] of Object.entries(cd.keepers)) if (!prev.keepers[uid] || !deepEqual(prev.keepers[uid], k)) k.changeTime = iso;
+    if (!deepEqual(prev.proxy, cd.proxy)) cd.proxy.changeTime = iso;
+    if (!deepEqual(prev.cluster, cd.cluster)) cd.cluster.changeTime = iso;
+  }
+}
+
+/** The WAL segment file name (timeline left out) that holds `pos`, with 16 MiB segments. */
+export function walSegmentName(pos: number): string {
+  const seg = Math.floor(pos / WAL_SEGMENT_BYTES);
+  const perId = 2 ** 32 / WAL_SEGMENT_BYTES;
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, "0");
+  return hex(Math.floor(seg / perId)) + hex(seg % perId);
+}
+
+/** stolon's isDifferentTimelineBranch: true when `db` cannot follow `followed` by streaming. */
+export function isDifferentTimelineBranch(followed: DB, db: DB): boolean {
+  const ftl = followed.status.timelineID ?? 0;
+  const tl = db.status.timelineID ?? 0;
+  if (ftl < tl) return true;
+  if (ftl === tl) {
+    if (tl <= 1) return false;
+    const a = followed.status.timelinesHistory?.find((h) => h.timelineID === tl - 1);
+    const b = db.status.timelinesHistory?.find((h) => h.timelineID === tl - 1);
+    return a !== undefined && b !== undefined && a.switchPoint !== b.switchPoint;
+  }
+  const h = followed.status.timelinesHistory?.find((e) => e.timelineID === tl);
+  return h !== undefined && h.switchPoint < (db.status.xLogPos ?? 0);
+}
+
+export function decide(input: DecideInput): DecideOutput {
+  const prev = input.clusterData;
+  const cd = structuredClone(prev);
+  const mem = structuredClone(input.memory);
+  if (mem.fresh) {
+    // A new leader: timers start now, from what the cluster data says.
+    for (const db of Object.values(cd.dbs))
+      if (db.status.currentGeneration !== db.generation) mem.dbConvergence[db.uid] = { generation: db.generation, since: input.now };
+    mem.fresh = false;
+  }
+  const t = new Tick(cd, prev, input, mem);
+  t.updateKeepersStatus();
+  if (cd.cluster.status.phase === "initializing") {
+    t.activeProxies();
+    t.initialize();
+  } else {
+    t.normal();
+  }
+  t.copySpec();
+  t.finish();
+
+  let change: Change = "none";
+  if (!deepEqual(withoutVolatile(prev), withoutVolatile(cd))) change = "decision";
+  else if (!deepEqual(prev, cd)) change = "status";
+  if (change === "decision") {
+    cd.changeTime = new Date(input.wallNow).toISOString();
+    if (t.notes.length > 0) cd.lastDecision = { time: cd.changeTime, sentinelUID: input.sentinelUID, notes: t.notes };
+  }
+  return { clusterData: cd, memory: mem, notes: t.notes, change };
+}
