@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
 import { Keeper, keeperArgs, prepareKeeper, resolveKeeperConfig } from "../src/keeper/index.ts";
 import { checkFlags, runCli } from "../src/lib/cli.ts";
+import { shutdownSignal } from "../src/lib/lifecycle.ts";
 import { createLogger } from "../src/lib/log.ts";
 import { currentUser } from "../src/postgres/os-user.ts";
 import { openStore } from "../src/store/index.ts";
@@ -25,16 +26,9 @@ const main = defineCommand({
     for (const w of cfg.warnings) log.warn(w);
     const rt = await prepareKeeper(cfg, log);
     const { store } = openStore(cfg.common);
-    const ac = new AbortController();
-    const onSignal = (sig: string) => {
-      if (ac.signal.aborted) return;
-      log.info(`${sig} received: shutting down`);
-      ac.abort();
-    };
-    process.on("SIGINT", () => onSignal("SIGINT"));
-    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    const signal = shutdownSignal(log);
     try {
-      await new Keeper(cfg, rt, store, log).run(ac.signal);
+      await new Keeper(cfg, rt, store, log).run(signal);
     } finally {
       await store.close();
     }

@@ -1,19 +1,42 @@
 #!/usr/bin/env bun
 /**
- * stolon-sentinel. Only the common flags exist so far; the component itself is tracked in issue #4.
+ * stolon-sentinel: campaigns for leadership in etcd; the leader computes the cluster view.
+ * Thin: flags -> SentinelConfig -> Sentinel.run until SIGINT/SIGTERM.
  */
+import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
 import { checkFlags, runCli } from "../src/lib/cli.ts";
-import { commonArgs, resolveCommonConfig } from "../src/lib/config.ts";
-import { StolonError } from "../src/lib/errors.ts";
+import { systemClock } from "../src/lib/clock.ts";
+import { newUid } from "../src/lib/ids.ts";
+import { shutdownSignal } from "../src/lib/lifecycle.ts";
+import { createLogger } from "../src/lib/log.ts";
+import { resolveSentinelConfig, Sentinel, SENTINEL_ELECTION_TTL_MS, sentinelArgs } from "../src/sentinel/index.ts";
+import { openStore } from "../src/store/index.ts";
 
 const main = defineCommand({
-  meta: { name: "stolon-sentinel", description: "stolon sentinel (not implemented yet)" },
-  args: commonArgs,
-  run: (ctx) => {
-    checkFlags(ctx.rawArgs, commonArgs);
-    resolveCommonConfig(ctx.args, process.env, "STSENTINEL");
-    throw new StolonError("ENOTIMPL", "stolon-sentinel is not implemented yet (issue #4)");
+  meta: { name: "stolon-sentinel", description: "elect a leader and compute the cluster view" },
+  args: sentinelArgs,
+  run: async (ctx) => {
+    checkFlags(ctx.rawArgs, sentinelArgs);
+    const cfg = resolveSentinelConfig(ctx.args, process.env, (p) => readFileSync(p, "utf8"));
+    const uid = newUid();
+    const log = createLogger(cfg.common.logLevel).withTag(`sentinel ${uid}`);
+    const opened = openStore(cfg.common);
+    const signal = shutdownSignal(log);
+    log.info(`sentinel ${uid} starting (${opened.store.description})`);
+    try {
+      await new Sentinel({
+        uid,
+        store: opened.store,
+        election: opened.election(SENTINEL_ELECTION_TTL_MS),
+        log,
+        clock: systemClock,
+        newUid,
+        initialSpec: cfg.initialSpec,
+      }).run(signal);
+    } finally {
+      await opened.store.close();
+    }
   },
 });
 

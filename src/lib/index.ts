@@ -6,3 +6,4 @@ export * from "./ids.ts";
 export * from "./version.ts";
 export * from "./files.ts";
 export * from "./trigger.ts";
+export * from "./lifecycle.ts";

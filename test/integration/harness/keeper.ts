@@ -87,19 +87,21 @@ export function passwordArgs(root: string): string[] {
   return ["--pg-su-username", "stolon", "--pg-su-passwordfile", su, "--pg-repl-username", "repl", "--pg-repl-passwordfile", repl];
 }
 
-export class KeeperProcess {
+/** One of our daemons (bun cmd/<name>.ts) whose output is kept for assertions. */
+export class DaemonProcess {
   private out = "";
   readonly exited: Promise<number>;
 
-  private constructor(
-    readonly opts: KeeperOptions,
+  constructor(
+    readonly name: string,
     private readonly proc: Subprocess<"ignore", "pipe", "pipe">,
   ) {
     const drain = async (s: ReadableStream<Uint8Array>) => {
       const dec = new TextDecoder();
       for await (const chunk of s) {
-        this.out += dec.decode(chunk);
-        if (process.env.STOLON_TEST_VERBOSE) process.stderr.write(`[${opts.uid}] ${dec.decode(chunk)}`);
+        const text = dec.decode(chunk);
+        this.out += text;
+        if (process.env.STOLON_TEST_VERBOSE) process.stderr.write(`[${name}] ${text}`);
       }
     };
     const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
@@ -110,28 +112,15 @@ export class KeeperProcess {
     });
   }
 
-  static start(opts: KeeperOptions, root: string): KeeperProcess {
-    const args = [
-      "--cluster-name", opts.cluster,
-      "--store-backend", "etcdv3",
-      "--store-endpoints", opts.etcd,
-      "--uid", opts.uid,
-      "--data-dir", opts.dataDir,
-      "--pg-listen-address", "127.0.0.1",
-      "--pg-port", String(opts.pgPort),
-      "--pg-bin-path", PG_BIN,
-      ...(opts.authArgs ?? passwordArgs(root)),
-      "--log-level", "debug",
-      ...(opts.extraArgs ?? []),
-    ];
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../../cmd/keeper.ts"), ...args], {
+  static start(cmd: "keeper" | "sentinel" | "proxy", name: string, args: string[]): DaemonProcess {
+    const proc = Bun.spawn([process.execPath, join(import.meta.dir, `../../../cmd/${cmd}.ts`), ...args], {
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" },
     });
     own(proc);
-    return new KeeperProcess(opts, proc);
+    return new DaemonProcess(name, proc);
   }
 
   get output(): string {
@@ -150,6 +139,36 @@ export class KeeperProcess {
   async stop(): Promise<number> {
     this.proc.kill("SIGTERM");
     return this.exited;
+  }
+}
+
+export type KeeperProcess = DaemonProcess;
+export const KeeperProcess = {
+  /** Starts stolon-keeper on 127.0.0.1 with the test's passwords and debug logs. */
+  start(o: KeeperOptions, root: string): KeeperProcess {
+    return DaemonProcess.start("keeper", o.uid, [
+      "--cluster-name", o.cluster,
+      "--store-backend", "etcdv3",
+      "--store-endpoints", o.etcd,
+      "--uid", o.uid,
+      "--data-dir", o.dataDir,
+      "--pg-listen-address", "127.0.0.1",
+      "--pg-port", String(o.pgPort),
+      "--pg-bin-path", PG_BIN,
+      ...(o.authArgs ?? passwordArgs(root)),
+      "--log-level", "debug",
+      ...(o.extraArgs ?? []),
+    ]);
+  },
+};
+
+/** The pid of the postmaster running on a keeper's data dir, if any. */
+export function postmasterPid(dataDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dataDir, "postgres", "postmaster.pid"), "utf8").split("\n")[0]);
+    return pid > 0 ? pid : null;
+  } catch {
+    return null;
   }
 }
 
