@@ -460,6 +460,13 @@ class Tick {
   proxyBarrier(master: DB): void {
     const { cd } = this;
     const active = this.activeProxies();
+    if (cd.proxy.spec.masterDbUid && cd.proxy.spec.masterDbUid !== master.uid) {
+      // Proxies route to a db that is not the master (the master changed some other way): step 1.
+      this.note(`proxies route to db ${cd.proxy.spec.masterDbUid}, which is not the master: telling them to close their connections`);
+      delete cd.proxy.spec.masterDbUid;
+      cd.proxy.generation++;
+      return;
+    }
     if (!cd.proxy.spec.masterDbUid) {
       const lagging = active.filter((p) => this.input.proxiesInfo[p]!.Generation !== cd.proxy.generation);
       if (lagging.length > 0) {

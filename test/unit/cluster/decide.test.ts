@@ -450,6 +450,13 @@ describe("failover", () => {
     expect(notes(wait2)).toContain("waiting for proxies p2 to acknowledge proxy generation 4");
   });
 
+  test("proxies routed to a db that is not the master are told to stop first", () => {
+    const cd = cluster({ keepers: ["k1", "k2"], master: "s", proxy: { masterDbUid: "m", gen: 7 }, dbs: [db("s", "k2", { role: "master" })] });
+    const r = run(cd, { proxies: { p1: proxy("p1", 7) } });
+    expect(r.clusterData.proxy.spec.masterDbUid).toBeUndefined();
+    expect(r.clusterData.proxy.generation).toBe(8);
+  });
+
   test("#8 a converging standby is not elected; no candidate means no change, with the reason", () => {
     const r = failed(steady({ standby: { gen: 2, curGen: 1 } }));
     expect(r.clusterData.cluster.status.master).toBe("m");
