@@ -1,19 +1,34 @@
 #!/usr/bin/env bun
 /**
- * stolon-proxy. Only the common flags exist so far; the component itself is tracked in issue #5.
+ * stolon-proxy: the clients' entry point; forwards to the current master only.
+ * Thin: flags -> ProxyConfig -> Proxy.run until SIGINT/SIGTERM.
  */
 import { defineCommand } from "citty";
 import { checkFlags, runCli } from "../src/lib/cli.ts";
-import { commonArgs, resolveCommonConfig } from "../src/lib/config.ts";
-import { StolonError } from "../src/lib/errors.ts";
+import { systemClock } from "../src/lib/clock.ts";
+import { newUid } from "../src/lib/ids.ts";
+import { shutdownSignal } from "../src/lib/lifecycle.ts";
+import { createLogger } from "../src/lib/log.ts";
+import { Proxy, proxyArgs, resolveProxyConfig } from "../src/proxy/index.ts";
+import { openStore } from "../src/store/index.ts";
 
 const main = defineCommand({
-  meta: { name: "stolon-proxy", description: "stolon proxy (not implemented yet)" },
-  args: commonArgs,
-  run: (ctx) => {
-    checkFlags(ctx.rawArgs, commonArgs);
-    resolveCommonConfig(ctx.args, process.env, "STPROXY");
-    throw new StolonError("ENOTIMPL", "stolon-proxy is not implemented yet (issue #5)");
+  meta: { name: "stolon-proxy", description: "forward client connections to the current master" },
+  args: proxyArgs,
+  run: async (ctx) => {
+    checkFlags(ctx.rawArgs, proxyArgs);
+    const cfg = resolveProxyConfig(ctx.args, process.env);
+    const uid = newUid();
+    const log = createLogger(cfg.common.logLevel).withTag(`proxy ${uid}`);
+    for (const w of cfg.warnings) log.warn(w);
+    const { store } = openStore(cfg.common);
+    const signal = shutdownSignal(log);
+    log.info(`proxy ${uid} starting (${store.description})`);
+    try {
+      await new Proxy(uid, cfg, store, log, systemClock, newUid).run(signal);
+    } finally {
+      await store.close();
+    }
   },
 });
 

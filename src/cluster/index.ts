@@ -6,3 +6,4 @@ export * from "./cluster-data.ts";
 export * from "./merge-patch.ts";
 export * from "./memory.ts";
 export * from "./decide.ts";
+export * from "./proxy-target.ts";

@@ -169,7 +169,17 @@ export class EtcdProcess {
     clearTimeout(timer);
   }
 
+  /** SIGSTOP: etcd stops answering (requests time out) without closing anything. */
+  freeze(): void {
+    this.proc.kill("SIGSTOP");
+  }
+
+  thaw(): void {
+    this.proc.kill("SIGCONT");
+  }
+
   async stop(): Promise<void> {
+    this.thaw();
     await this.stopProcess();
     owned.delete(this.proc);
     rmSync(this.dataDir, { recursive: true, force: true });

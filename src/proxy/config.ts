@@ -1,0 +1,48 @@
+/**
+ * stolon-proxy's flags (reference §3.4) plus --hold-timeout, each also from STPROXY_*.
+ */
+import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
+import { ConfigError } from "../lib/errors.ts";
+
+export const proxyArgs = {
+  ...commonArgs,
+  "listen-address": { type: "string", description: "address to listen on (default: 127.0.0.1)" },
+  port: { type: "string", description: "port to listen on (default: 5432)" },
+  "stop-listening": { type: "boolean", description: "stop listening while the store cannot be read for proxyTimeout (default: true)" },
+  "tcp-keepalive-idle": { type: "string", description: "seconds of idle before TCP keepalive probes (default: 0 = OS default)" },
+  "tcp-keepalive-count": { type: "string", description: "accepted for stolon compatibility; Bun fixes it at 10" },
+  "tcp-keepalive-interval": { type: "string", description: "accepted for stolon compatibility; Bun fixes it at 1 s" },
+  "hold-timeout": { type: "string", description: "how long a client that connects while no master is routed waits for one (default: 5s)" },
+} as const;
+
+export interface ProxyConfig {
+  common: CommonConfig;
+  listenAddress: string;
+  port: number;
+  stopListening: boolean;
+  keepAliveIdleMs: number;
+  holdMs: number;
+  warnings: string[];
+}
+
+export function resolveProxyConfig(args: Record<string, unknown>, env: Record<string, string | undefined>): ProxyConfig {
+  const src = new FlagSource(args, env, "STPROXY");
+  const common = resolveCommon(src);
+  const warnings: string[] = [];
+  const idle = src.integer("tcp-keepalive-idle", 0, 0, 86_400);
+  for (const flag of ["tcp-keepalive-count", "tcp-keepalive-interval"]) {
+    const v = src.integer(flag, 0, 0, 86_400);
+    if (v !== 0) warnings.push(`--${flag} ${v} is ignored: Bun's sockets always use 10 probes 1 s apart after --tcp-keepalive-idle`);
+  }
+  const cfg: ProxyConfig = {
+    common,
+    listenAddress: src.string("listen-address") ?? "127.0.0.1",
+    port: src.integer("port", 5432, 1, 65535),
+    stopListening: src.bool("stop-listening", true),
+    keepAliveIdleMs: idle * 1000,
+    holdMs: src.durationMs("hold-timeout", "5s", { positive: false }),
+    warnings,
+  };
+  if (src.problems.length > 0) throw new ConfigError(src.problems);
+  return cfg;
+}

@@ -1,0 +1,305 @@
+/**
+ * The TCP forwarder, on Bun.listen and Bun.connect. Each client connection gets its own
+ * connection to the current target. Received buffers are written on as they are; only the part
+ * the other side's socket did not take is copied and queued, and the side that produced it is
+ * paused until `drain`, so a slow reader holds at most one chunk per direction in memory.
+ *
+ * Any change of target (to another one or to none) cuts every connection at once. While there
+ * is no target, new clients are held (up to holdMs) and connected as soon as one appears.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import type { ProxyTarget } from "../cluster/proxy-target.ts";
+import { sameTarget } from "../cluster/proxy-target.ts";
+import type { Logger } from "../lib/log.ts";
+
+export interface ForwarderOptions {
+  hostname: string;
+  port: number;
+  /** How long a client that arrives while there is no target is held before it is closed. */
+  holdMs: number;
+  /** TCP keepalive idle time (ms) on both sides; 0 = the OS default. */
+  keepAliveIdleMs: number;
+  log: Logger;
+}
+
+/** Bytes from a client queued while its backend connection is being made, before the client is paused. */
+const MAX_EARLY_BYTES = 256 * 1024;
+
+interface Conn {
+  client: Socket<Conn>;
+  backend: Socket<Conn> | null;
+  /** Client bytes the backend has not taken yet (or that arrived before it connected). */
+  toBackend: Uint8Array[];
+  toBackendBytes: number;
+  /** Backend bytes the client has not taken yet. */
+  toClient: Uint8Array[];
+  /** The peer sent FIN: end the other side once its queue is flushed. */
+  clientEnded: boolean;
+  backendEnded: boolean;
+  /** The backend socket closed. */
+  backendGone: boolean;
+  closed: boolean;
+  holdTimer: ReturnType<typeof setTimeout> | null;
+}
+
+export class Forwarder {
+  private listener: TCPSocketListener<Conn> | null = null;
+  private target: ProxyTarget | null = null;
+  private readonly conns = new Set<Conn>();
+  private readonly held = new Set<Conn>();
+
+  constructor(private readonly o: ForwarderOptions) {}
+
+  get listening(): boolean {
+    return this.listener !== null;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  get currentTarget(): ProxyTarget | null {
+    return this.target;
+  }
+
+  /** Starts listening. @throws when the address cannot be bound */
+  listen(): void {
+    if (this.listener) return;
+    this.listener = Bun.listen<Conn>({
+      hostname: this.o.hostname,
+      port: this.o.port,
+      allowHalfOpen: true,
+      socket: {
+        open: (s) => this.onClientOpen(s),
+        data: (s, buf) => this.onClientData(s.data, buf),
+        drain: (s) => this.flushToClient(s.data),
+        end: (s) => this.onClientEnd(s.data),
+        close: (s) => this.onClose(s.data, "client"),
+        error: (s, err) => {
+          this.o.log.debug(`client socket error: ${err.message}`);
+          this.close(s.data);
+        },
+      },
+    });
+  }
+
+  /** Stops listening; existing connections are not touched (see cutAll). */
+  stopListening(): void {
+    this.listener?.stop(false);
+    this.listener = null;
+  }
+
+  /** Routes to `t` (null: nowhere). A change cuts every connection; held clients follow a new target. */
+  setTarget(t: ProxyTarget | null): boolean {
+    if (sameTarget(this.target, t)) return false;
+    this.target = t;
+    this.cutAll(true);
+    if (t) {
+      for (const c of [...this.held]) {
+        this.release(c);
+        this.connectBackend(c, t);
+      }
+    }
+    return true;
+  }
+
+  /** Closes every connection, both sides, at once. Held clients stay held unless `held` is set. */
+  cutAll(keepHeld = false): void {
+    for (const c of [...this.conns]) {
+      if (keepHeld && this.held.has(c)) continue;
+      this.close(c, true);
+    }
+  }
+
+  private onClientOpen(client: Socket<Conn>): void {
+    const c: Conn = {
+      client,
+      backend: null,
+      toBackend: [],
+      toBackendBytes: 0,
+      toClient: [],
+      clientEnded: false,
+      backendEnded: false,
+      backendGone: false,
+      closed: false,
+      holdTimer: null,
+    };
+    client.data = c;
+    client.setNoDelay(true);
+    client.setKeepAlive(true, this.o.keepAliveIdleMs);
+    this.conns.add(c);
+    if (this.target) {
+      this.connectBackend(c, this.target);
+    } else {
+      this.held.add(c);
+      c.holdTimer = setTimeout(() => {
+        this.o.log.debug("closing a held client: no master within the hold time");
+        this.close(c, true);
+      }, this.o.holdMs);
+    }
+  }
+
+  private release(c: Conn): void {
+    this.held.delete(c);
+    if (c.holdTimer) clearTimeout(c.holdTimer);
+    c.holdTimer = null;
+  }
+
+  private connectBackend(c: Conn, t: ProxyTarget): void {
+    Bun.connect<Conn>({
+      hostname: t.host,
+      port: t.port,
+      data: c,
+      allowHalfOpen: true,
+      socket: {
+        open: (b) => {
+          if (c.closed) return b.terminate();
+          c.backend = b;
+          b.setNoDelay(true);
+          b.setKeepAlive(true, this.o.keepAliveIdleMs);
+          this.flushToBackend(c);
+        },
+        data: (_b, buf) => this.onBackendData(c, buf),
+        drain: () => this.flushToBackend(c),
+        end: () => this.onBackendEnd(c),
+        close: () => this.onClose(c, "backend"),
+        error: (_b, err) => {
+          this.o.log.debug(`backend socket error: ${err.message}`);
+          this.close(c);
+        },
+        connectError: (_b, err) => {
+          this.o.log.warn(`cannot connect to the master at ${t.host}:${t.port}: ${err.message}`);
+          this.close(c, true);
+        },
+      },
+    }).catch(() => {
+      // reported by connectError
+    });
+  }
+
+  private onClientData(c: Conn, buf: Buffer): void {
+    if (c.closed) return;
+    if (!c.backend || c.toBackend.length > 0) {
+      // Not connected yet, or earlier bytes still waiting: keep the order, hold a copy.
+      c.toBackend.push(copyFrom(buf, 0));
+      c.toBackendBytes += buf.byteLength;
+      if (c.toBackendBytes > MAX_EARLY_BYTES || c.backend) c.client.pause();
+      return;
+    }
+    const n = c.backend.write(buf);
+    if (n < 0) return this.close(c);
+    if (n < buf.byteLength) {
+      c.toBackend.push(copyFrom(buf, n));
+      c.toBackendBytes += buf.byteLength - n;
+      c.client.pause();
+    }
+  }
+
+  private onBackendData(c: Conn, buf: Buffer): void {
+    if (c.closed) return;
+    if (c.toClient.length > 0) {
+      c.toClient.push(copyFrom(buf, 0));
+      c.backend?.pause();
+      return;
+    }
+    const n = c.client.write(buf);
+    if (n < 0) return this.close(c);
+    if (n < buf.byteLength) {
+      c.toClient.push(copyFrom(buf, n));
+      c.backend?.pause();
+    }
+  }
+
+  private flushToBackend(c: Conn): void {
+    const b = c.backend;
+    if (!b || c.closed) return;
+    if (!drainQueue(b, c.toBackend)) return;
+    c.toBackendBytes = 0;
+    c.client.resume();
+    if (c.clientEnded) b.shutdown();
+    this.closeIfDone(c);
+  }
+
+  private flushToClient(c: Conn): void {
+    if (c.closed) return;
+    if (!drainQueue(c.client, c.toClient)) return;
+    c.backend?.resume();
+    if (c.backendEnded) c.client.shutdown();
+    this.closeIfDone(c);
+  }
+
+  /** The client sent FIN: pass it on once its bytes are through. */
+  private onClientEnd(c: Conn): void {
+    c.clientEnded = true;
+    if (!c.backend) {
+      if (this.held.has(c)) this.close(c, true);
+      return;
+    }
+    if (c.toBackend.length === 0) c.backend.shutdown();
+    this.closeIfDone(c);
+  }
+
+  private onBackendEnd(c: Conn): void {
+    c.backendEnded = true;
+    if (c.toClient.length === 0) c.client.shutdown();
+    this.closeIfDone(c);
+  }
+
+  private onClose(c: Conn, side: "client" | "backend"): void {
+    if (c.closed) return;
+    if (side === "backend") {
+      // What the backend sent and the client has not taken yet is still delivered.
+      c.backendEnded = true;
+      c.backendGone = true;
+      if (c.toClient.length > 0) return;
+    }
+    this.close(c);
+  }
+
+  /** Both directions finished (FIN each way, queues empty), or the backend is gone and all is delivered. */
+  private closeIfDone(c: Conn): void {
+    const flushed = c.toClient.length === 0 && c.toBackend.length === 0;
+    if (flushed && ((c.clientEnded && c.backendEnded) || c.backendGone)) this.close(c);
+  }
+
+  /** Closes both sides; `cut` drops them at once (a target change), otherwise ends them. */
+  private close(c: Conn, cut = false): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.release(c);
+    this.conns.delete(c);
+    c.toBackend = [];
+    c.toClient = [];
+    if (cut) {
+      c.client.terminate();
+      c.backend?.terminate();
+    } else {
+      c.client.end();
+      c.backend?.end();
+    }
+  }
+}
+
+/** Writes queued chunks until the socket takes no more. True when the queue is empty. */
+function drainQueue(s: Socket<Conn>, q: Uint8Array[]): boolean {
+  while (q.length > 0) {
+    const chunk = q[0]!;
+    const n = s.write(chunk);
+    if (n < 0) return false;
+    if (n < chunk.byteLength) {
+      q[0] = chunk.subarray(n);
+      return false;
+    }
+    q.shift();
+  }
+  return true;
+}
+
+/** A copy of buf[from..]: Bun may reuse a received buffer once its callback returns. */
+function copyFrom(buf: Uint8Array, from: number): Uint8Array {
+  return buf.slice(from);
+}

@@ -1,0 +1,3 @@
+export * from "./config.ts";
+export * from "./forwarder.ts";
+export * from "./proxy.ts";
