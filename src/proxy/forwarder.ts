@@ -74,6 +74,8 @@ export class Forwarder {
       port: this.o.port,
       allowHalfOpen: true,
       socket: {
+        // Plain Uint8Array views: no Buffer object per received chunk.
+        binaryType: "uint8array",
         open: (s) => this.onClientOpen(s),
         data: (s, buf) => this.onClientData(s.data, buf),
         drain: (s) => this.flushToClient(s.data),
@@ -156,6 +158,7 @@ export class Forwarder {
       data: c,
       allowHalfOpen: true,
       socket: {
+        binaryType: "uint8array",
         open: (b) => {
           if (c.closed) return b.terminate();
           c.backend = b;
@@ -181,7 +184,7 @@ export class Forwarder {
     });
   }
 
-  private onClientData(c: Conn, buf: Buffer): void {
+  private onClientData(c: Conn, buf: Uint8Array): void {
     if (c.closed) return;
     if (!c.backend || c.toBackend.length > 0) {
       // Not connected yet, or earlier bytes still waiting: keep the order, hold a copy.
@@ -199,7 +202,7 @@ export class Forwarder {
     }
   }
 
-  private onBackendData(c: Conn, buf: Buffer): void {
+  private onBackendData(c: Conn, buf: Uint8Array): void {
     if (c.closed) return;
     if (c.toClient.length > 0) {
       c.toClient.push(copyFrom(buf, 0));
