@@ -7,7 +7,10 @@
 import { createInterface } from "node:readline/promises";
 import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import {
+  failKeeper,
   initCluster,
+  promoteCluster,
+  removeKeeper,
   readClusterData,
   showSpec,
   showStatus,
@@ -106,6 +109,23 @@ const status = sub("status", "Show the cluster status", { format: { type: "strin
   return withStore(a, ({ store, election }) => showStatus(store, election(20_000), io, { format }));
 });
 
+const keeperArg = { keeper: { type: "positional", required: true, description: "keeper uid" } } as const;
+
+const failkeeper = sub("failkeeper", "Force a keeper to be considered failed (a master is failed over)", keeperArg, (a, pos) => {
+  noExtra("failkeeper", pos, 1);
+  return withStore(a, ({ store }) => failKeeper(store, io, a.keeper));
+});
+
+const removekeeper = sub("removekeeper", "Remove a keeper and its db from the cluster (not the master's)", keeperArg, (a, pos) => {
+  noExtra("removekeeper", pos, 1);
+  return withStore(a, ({ store }) => removeKeeper(store, io, a.keeper));
+});
+
+const promote = sub("promote", "Promote a standby cluster to a master cluster", { ...yes }, (a, pos) => {
+  noExtra("promote", pos, 0);
+  return withStore(a, ({ store }) => promoteCluster(store, io, { yes: a.yes === true }));
+});
+
 const clusterdataRead = sub("read", "Print the cluster data as stored", { pretty: { type: "boolean", description: "indent the JSON" } }, (a, pos) => {
   noExtra("clusterdata read", pos, 0);
   return withStore(a, ({ store }) => readClusterData(store, io, { pretty: a.pretty === true }));
@@ -146,6 +166,6 @@ const version = defineCommand({
 });
 
 const clusterdata = group("clusterdata", "Read or write the raw cluster data", { read: clusterdataRead, write: clusterdataWrite });
-const root = group("stolonctl", "stolon command line client", { init, spec, update, status, clusterdata, version }, true);
+const root = group("stolonctl", "stolon command line client", { init, spec, update, status, failkeeper, removekeeper, promote, clusterdata, version }, true);
 
 await runCli("stolonctl", root, process.argv.slice(2));

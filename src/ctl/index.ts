@@ -5,3 +5,4 @@ export * from "./spec.ts";
 export * from "./update.ts";
 export * from "./status.ts";
 export * from "./clusterdata.ts";
+export * from "./ops.ts";

@@ -1,4 +1,4 @@
-import type { ClusterData, DB, KeeperInfo } from "../cluster/index.ts";
+import { formatBytes, type ClusterData, type DB, type KeeperInfo } from "../cluster/index.ts";
 import type { Election, Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
 
@@ -18,6 +18,8 @@ export interface StatusReport {
     role: string | null;
     wantedGeneration: number | null;
     currentGeneration: number | null;
+    /** Bytes of WAL behind the master, from the last reported positions (standbys only). */
+    lagBytes: number | null;
   }[];
   cluster: null | {
     uid: string;
@@ -77,6 +79,10 @@ export async function collectStatus(store: Store, election: Election): Promise<S
         role: db?.spec.role ?? null,
         wantedGeneration: db?.generation ?? null,
         currentGeneration: db ? (db.status.currentGeneration ?? 0) : null,
+        lagBytes:
+          db && masterDb && db.uid !== masterDb.uid && db.status.xLogPos !== undefined && masterDb.status.xLogPos !== undefined
+            ? Math.max(0, masterDb.status.xLogPos - db.status.xLogPos)
+            : null,
       };
     }),
     cluster: cd && {
@@ -136,7 +142,7 @@ export function renderStatusText(r: StatusReport): string {
   out.push(
     r.keepers.length
       ? table(
-          ["UID", "HEALTHY", "PUBLISHING", "PG LISTENADDRESS", "PG HEALTHY", "ROLE", "PG WANTEDGENERATION", "PG CURRENTGENERATION"],
+          ["UID", "HEALTHY", "PUBLISHING", "PG LISTENADDRESS", "PG HEALTHY", "ROLE", "LAG", "PG WANTEDGENERATION", "PG CURRENTGENERATION"],
           r.keepers.map((k) => [
             k.uid,
             yn(k.healthy),
@@ -144,6 +150,7 @@ export function renderStatusText(r: StatusReport): string {
             k.listenAddress ?? "-",
             yn(k.pgHealthy),
             k.role ?? "-",
+            k.lagBytes === null ? "-" : formatBytes(k.lagBytes),
             num(k.wantedGeneration),
             num(k.currentGeneration),
           ]),

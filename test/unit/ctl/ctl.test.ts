@@ -2,6 +2,9 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { newClusterData } from "../../../src/cluster/index.ts";
 import {
   collectStatus,
+  failKeeper,
+  promoteCluster,
+  removeKeeper,
   followerTree,
   initCluster,
   readClusterData,
@@ -281,5 +284,54 @@ describe("status", () => {
     const err = await caught(collectStatus(store, election()));
     expect(err).toBeInstanceOf(StolonError);
     expect(err.message).toContain("not valid JSON");
+  });
+});
+
+describe("failkeeper, removekeeper, promote", () => {
+  async function seed(role: "master" | "standby" = "master") {
+    const cd = newClusterData("c1", role === "standby" ? { initMode: "pitr", role: "standby", pitrConfig: { dataRestoreCommand: "x" }, standbyConfig: { standbySettings: { primaryConninfo: "host=a" } } } : { initMode: "new" }, io.now());
+    cd.cluster.status = { phase: "normal", master: "d1" };
+    const k = (uid: string) => ({ uid, generation: 1, changeTime: "", spec: {}, status: { healthy: true } });
+    cd.keepers = { k1: k("k1"), k2: k("k2") };
+    const spec = { requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none" as const };
+    cd.dbs = {
+      d1: { uid: "d1", generation: 3, changeTime: "", spec: { ...spec, keeperUID: "k1", role: "master", followers: ["d2"] }, status: {} },
+      d2: { uid: "d2", generation: 1, changeTime: "", spec: { ...spec, keeperUID: "k2", role: "standby", followConfig: { type: "internal", dbuid: "d1" } }, status: {} },
+    };
+    await store.putClusterData(cd, 0);
+  }
+  const read = async () => (await store.getClusterData())!.clusterData;
+
+  test("failkeeper marks the keeper failed; an unknown keeper is named in the error", async () => {
+    await seed();
+    await failKeeper(store, io, "k1");
+    expect((await read()).keepers.k1!.status.forceFail).toBe(true);
+    expect(io.lines.at(-1)).toContain("the sentinel will elect another master");
+    const err = await caught(failKeeper(store, io, "k9"));
+    expect(err).toBeInstanceOf(StolonError);
+    expect((err as Error).message).toBe("keeper k9 is not in the cluster (keepers: k1, k2)");
+  });
+
+  test("removekeeper removes a standby's keeper and db, and refuses the master's", async () => {
+    await seed();
+    const refused = await caught(removeKeeper(store, io, "k1"));
+    expect((refused as Error).message).toContain("keeper k1 holds the master db d1: fail it over first");
+    await removeKeeper(store, io, "k2");
+    const cd = await read();
+    expect(Object.keys(cd.keepers)).toEqual(["k1"]);
+    expect(Object.keys(cd.dbs)).toEqual(["d1"]);
+    expect(cd.dbs.d1!.spec.followers).toEqual([]);
+    expect(cd.dbs.d1!.generation).toBe(4);
+  });
+
+  test("promote: only a standby cluster, after confirmation or -y", async () => {
+    await seed();
+    expect(((await caught(promoteCluster(store, io, { yes: true }))) as Error).message).toContain("not a standby cluster");
+    await kv.delete("stolon/cluster/c1/clusterdata");
+    await seed("standby");
+    io.answer = false;
+    expect(((await caught(promoteCluster(store, io, { yes: false }))) as Error).message).toContain("promote cancelled");
+    await promoteCluster(store, io, { yes: true });
+    expect((await read()).cluster.spec.role).toBe("master");
   });
 });
