@@ -46,6 +46,12 @@ const NOT_INCREASING_CHECKS = 10;
 /** lastHealthyTime is refreshed at most this often, so a healthy cluster does not rewrite it every tick. */
 const LAST_HEALTHY_REFRESH_MS = 60_000;
 const WAL_SEGMENT_BYTES = 16 * 1024 * 1024;
+/**
+ * A master keeper silent this long (keepers report every 500 ms) is failed at once when every
+ * standby that reported since says its WAL receiver lost the master too: two independent views
+ * of the same death, so no failInterval needs to pass.
+ */
+export const MASTER_SILENT_MS = 1500;
 
 type DbState = "good" | "converging" | "failed";
 type Validity = "unknown" | "valid" | "invalid";
@@ -180,6 +186,12 @@ class Tick {
         healthy = since === undefined || now - since <= this.failIntervalMs;
         if (!healthy) why = `its info has not changed for ${((now - h!.since) / 1000).toFixed(1)}s`;
       }
+      if (info && mem.keeperSilent[uid] !== undefined) {
+        if (mem.keeperSilent[uid] === info.infoUID) {
+          healthy = false;
+          why = "still silent";
+        } else delete mem.keeperSilent[uid];
+      }
       if (k.status.forceFail) {
         healthy = false;
         why = "failkeeper was asked for it";
@@ -192,6 +204,8 @@ class Tick {
         if (!(this.input.wallNow - last < LAST_HEALTHY_REFRESH_MS)) k.status.lastHealthyTime = new Date(this.input.wallNow).toISOString();
       }
     }
+
+    this.confirmMasterLoss(infos);
 
     for (const db of Object.values(cd.dbs)) {
       const keeper = cd.keepers[this.keeperOf(db)];
@@ -224,6 +238,28 @@ class Tick {
       db.status.healthy = healthy;
     }
     for (const uid of Object.keys(mem.dbErrorSince)) if (!cd.dbs[uid]) delete mem.dbErrorSince[uid];
+  }
+
+  /** The fast path for a dead master: see MASTER_SILENT_MS. */
+  confirmMasterLoss(infos: Record<string, KeeperInfo>): void {
+    const { cd, mem, now } = this;
+    const master = this.master();
+    const mk = master ? cd.keepers[this.keeperOf(master)] : undefined;
+    const h = master ? mem.keeperHistories[this.keeperOf(master)] : undefined;
+    if (!master || !mk?.status.healthy || !h || now - h.since <= MASTER_SILENT_MS) return;
+    const witnesses = Object.values(cd.dbs).filter((d) => {
+      if (d.spec.followConfig?.type !== "internal" || d.spec.followConfig.dbuid !== master.uid) return false;
+      const info = infos[this.keeperOf(d)];
+      const wh = mem.keeperHistories[this.keeperOf(d)];
+      return cd.keepers[this.keeperOf(d)]?.status.healthy && info?.postgresState?.uid === d.uid && info.postgresState.healthy && wh && wh.since > h.since;
+    });
+    if (witnesses.length === 0) return;
+    if (!witnesses.every((w) => infos[this.keeperOf(w)]!.postgresState!.receivingWal === false)) return;
+    mk.status.healthy = false;
+    mem.keeperSilent[mk.uid] = h.infoUID;
+    this.note(
+      `keeper ${mk.uid} is unhealthy: silent for ${((now - h.since) / 1000).toFixed(1)}s and its standbys (${witnesses.map((w) => this.keeperOf(w)).join(", ")}) lost their replication connection to it`,
+    );
   }
 
   /** Proxies that reported a new infoUID within twice their own proxyTimeout. */

@@ -161,6 +161,11 @@ export interface PostgresState {
   /** Standby names reported in sync, without the stolon_ prefix. */
   synchronousStandbys: string[] | null;
   olderWalFile: string;
+  /**
+   * A standby's WAL receiver is streaming from its primary. Not in stolon's format: the sentinel
+   * uses it to confirm, from the standbys' side, that a silent master is really gone.
+   */
+  receivingWal?: boolean;
 }
 
 export interface KeeperInfo {

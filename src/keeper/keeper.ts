@@ -29,7 +29,7 @@ import { planKeeper, slotName, type DesiredConfig, type KeeperAction, type Keepe
 const PG_PROGRAMS = ["postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata"];
 const MIN_PG_MAJOR = 13;
 /** KeeperInfo is published this often, whatever the sleepInterval. */
-const INFO_INTERVAL_MS = 1000;
+const INFO_INTERVAL_MS = 500;
 /** Unix socket paths are limited to 107 bytes. */
 const MAX_SOCKET_PATH = 100;
 
@@ -144,6 +144,7 @@ export class Keeper {
   private requestTimeoutMs = durationMs("10s");
   private dbWaitReadyTimeoutMs = durationMs("60s");
   private initTimeoutMs = durationMs("5m");
+  private failIntervalMs = durationMs("5s");
   private lastNotes = "";
   private lastWarnings = "";
   private lastError = "";
@@ -239,6 +240,7 @@ export class Keeper {
     this.requestTimeoutMs = t.requestTimeoutMs;
     this.dbWaitReadyTimeoutMs = t.dbWaitReadyTimeoutMs;
     this.initTimeoutMs = t.initTimeoutMs;
+    this.failIntervalMs = t.failIntervalMs;
 
     const local = await this.observe();
     const plan = planKeeper({ cd, settings: this.settings, local });
@@ -471,7 +473,8 @@ export class Keeper {
       canBeMaster: this.cfg.canBeMaster,
       canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
     };
-    await this.store.setKeeperInfo(info, Math.max(10_000, 2 * this.sleepIntervalMs));
+    // The lease is failInterval: a keeper that stops reporting is gone from etcd after it.
+    await this.store.setKeeperInfo(info, Math.max(2000, this.failIntervalMs));
   }
 
   private async postgresState(): Promise<PostgresState> {
@@ -504,6 +507,7 @@ export class Keeper {
         pgParameters: s.pgParameters,
         synchronousStandbys: s.synchronousStandbys,
         olderWalFile: s.olderWalFile,
+        receivingWal: s.receivingWal,
       };
     } catch (err) {
       this.log.debug(`postgres state: ${describeError(err)}`);

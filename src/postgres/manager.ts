@@ -44,6 +44,8 @@ export interface LocalPgState {
   synchronousStandbys: string[];
   olderWalFile: string;
   inRecovery: boolean;
+  /** A standby's WAL receiver is streaming from its primary (undefined on a primary). */
+  receivingWal?: boolean;
 }
 
 /** A PostgreSQL connection or query that failed. */
@@ -66,6 +68,7 @@ export class PgManager {
   readonly logPath: string;
   private child: SpawnedProcess | null = null;
   private sqlPool: Sql | null = null;
+  private replPool: Sql | null = null;
 
   constructor(private readonly o: PgManagerOptions) {
     this.dataDir = join(o.stateDir, "postgres");
@@ -397,9 +400,10 @@ export class PgManager {
   }
 
   async closeSql(): Promise<void> {
-    const s = this.sqlPool;
+    const pools = [this.sqlPool, this.replPool];
     this.sqlPool = null;
-    if (s) await s.end({ timeout: 1 }).catch(() => {});
+    this.replPool = null;
+    await Promise.all(pools.map((p) => p?.end({ timeout: 1 }).catch(() => {})));
   }
 
   private async query<T>(what: string, f: (sql: Sql) => Promise<T>, timeoutMs: number): Promise<T> {
@@ -528,16 +532,23 @@ export class PgManager {
     }
     const older = oldestWalFile(walNames);
     if (older === null) throw new PgQueryError("no WAL file found in pg_wal");
-    return { ...ident, pgParameters, synchronousStandbys, olderWalFile: older, inRecovery };
+    let receivingWal: boolean | undefined;
+    if (inRecovery) {
+      const wr = await this.query("reading pg_stat_wal_receiver", (sql) => sql`select status from pg_stat_wal_receiver`, timeoutMs);
+      receivingWal = wr[0]?.status === "streaming";
+    }
+    return { ...ident, pgParameters, synchronousStandbys, olderWalFile: older, inRecovery, receivingWal };
   }
 
   private async identify(timeoutMs: number): Promise<{ systemID: string; timelineID: number; xLogPos: number; timelinesHistory: TimelineHistoryEntry[] }> {
-    const repl = this.localClient(this.o.repl, {
+    // Kept open between reports: a new walsender per report would cost a backend start each time.
+    this.replPool ??= this.localClient(this.o.repl, {
       database: "replication",
       max: 1,
       connectTimeoutS: Math.max(1, Math.ceil(timeoutMs / 1000)),
       replication: true,
     });
+    const repl = this.replPool;
     const work = async () => {
       const rows = await repl.unsafe("IDENTIFY_SYSTEM").simple();
       const r = rows[0];
@@ -555,10 +566,10 @@ export class PgManager {
     try {
       return await withTimeout(work(), timeoutMs, "IDENTIFY_SYSTEM");
     } catch (err) {
+      if (this.replPool === repl) this.replPool = null;
+      await repl.end({ timeout: 1 }).catch(() => {});
       if (err instanceof StolonError) throw err;
       throw new PgQueryError(`IDENTIFY_SYSTEM: ${(err as Error).message}`, { cause: err });
-    } finally {
-      await repl.end({ timeout: 1 }).catch(() => {});
     }
   }
 }

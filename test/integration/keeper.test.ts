@@ -136,7 +136,7 @@ describe("keeper with a cluster view written by the test", () => {
     expect(keepers.k2!.output).toContain("pg_basebackup from 127.0.0.1");
     await query(ports.k1!, "insert into t values (2, 'streamed')");
     await waitFor("row 2 on the standby", async () => (await query(ports.k2!, "select note from t where id = 2"))[0]?.note === "streamed");
-    const rep = await query<{ application_name: string; state: string }>(ports.k1!, "select application_name, state from pg_stat_replication");
+    const rep = await query<{ application_name: string; state: string }>(ports.k1!, "select application_name, state from pg_stat_replication where application_name like 'stolon\\_%'");
     expect(rep).toEqual([{ application_name: "stolon_d2", state: "streaming" }]);
     const slots = await query<{ slot_name: string; active: boolean }>(ports.k1!, "select slot_name, active from pg_replication_slots order by 1");
     expect(slots).toEqual([{ slot_name: "stolon_d2", active: true }, { slot_name: "stolon_extra", active: false }]);

@@ -14,7 +14,7 @@ import { DaemonProcess, KeeperProcess, makeTestRoot, postmasterPid, query, requi
 requirePostgres();
 
 const CLUSTER = "st";
-const spec: ClusterSpec = { initMode: "new", sleepInterval: "1s", failInterval: "3s", maxStandbysPerSender: 2, pgParameters: {} };
+const spec: ClusterSpec = { initMode: "new", maxStandbysPerSender: 2, pgParameters: {} };
 
 let etcd: EtcdProcess;
 let backend: EtcdBackend;
@@ -73,7 +73,7 @@ describe("sentinels and keepers", () => {
       return settled(c) ? c : null;
     }, 90_000, 250);
     const masterKeeper = keeperOf(c, c.cluster.status.master)!;
-    const rep = await query<{ application_name: string; state: string }>(ports[masterKeeper]!, "select application_name, state from pg_stat_replication order by 1");
+    const rep = await query<{ application_name: string; state: string }>(ports[masterKeeper]!, "select application_name, state from pg_stat_replication where application_name like 'stolon\\_%' order by 1");
     expect(rep).toHaveLength(2);
     expect(rep.every((r) => r.state === "streaming")).toBe(true);
     expect(c.lastDecision?.notes.length).toBeGreaterThan(0);
@@ -132,7 +132,7 @@ describe("sentinels and keepers", () => {
     expect(sentinels.map((s) => s.output).join("\n")).toMatch(new RegExp(`electing db ${c.cluster.status.master} \\(keeper ${newKeeper}\\), the eligible standby with the highest WAL position`));
     const otherStandby = ["k1", "k2", "k3"].find((k) => k !== oldKeeper && k !== newKeeper)!;
     await waitFor("the other standby streaming from the new master", async () => {
-      const rep = await query<{ application_name: string; state: string }>(ports[newKeeper]!, "select application_name, state from pg_stat_replication");
+      const rep = await query<{ application_name: string; state: string }>(ports[newKeeper]!, "select application_name, state from pg_stat_replication where application_name like 'stolon\\_%'");
       const c = await cd();
       const dbOf = Object.values(c.dbs).find((d) => d.spec.keeperUID === otherStandby)!;
       return rep.some((r) => r.application_name === `stolon_${dbOf.uid}` && r.state === "streaming");

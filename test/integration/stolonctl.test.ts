@@ -54,7 +54,7 @@ describe("stolonctl against a real etcd", () => {
     const spec = await ctl([...flags, "spec", "--defaults"]);
     expect(spec.code).toBe(0);
     const full = JSON.parse(spec.stdout);
-    expect(full).toMatchObject({ initMode: "new", failInterval: "20s", sleepInterval: "5s", maxStandbyLag: 1048576, proxyTimeout: "15s" });
+    expect(full).toMatchObject({ initMode: "new", failInterval: "5s", sleepInterval: "1s", maxStandbyLag: 1048576, proxyTimeout: "5s" });
 
     const upd = await ctl([...flags, "update", "--patch", '{"failInterval":"10s"}']);
     expect(upd.stderr).toBe("");

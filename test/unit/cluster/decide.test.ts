@@ -365,6 +365,24 @@ describe("health", () => {
     expect(notes(r)).toContain("keeper k1 is unhealthy: its info key expired");
   });
 
+  test("a silent master whose standbys lost their replication connection is failed at once", () => {
+    const cd = steady();
+    const mem = (standbySince: number) => ({ fresh: false, keeperHistories: { k1: { infoUID: "i-k1", since: NOW - 2000 }, k2: { infoUID: "i-k2", since: standbySince } } });
+    const lost = run(cd, { infos: infosFor(cd, { k2: { receivingWal: false } }), memory: mem(NOW) });
+    expect(lost.clusterData.cluster.status.master).toBe("s");
+    expect(notes(lost)).toContain("keeper k1 is unhealthy: silent for 2.0s and its standbys (k2) lost their replication connection to it");
+    // It stays failed while its info does not change, and recovers when it reports again.
+    const again = run(lost.clusterData, { infos: infosFor(cd, { k2: { receivingWal: false } }), memory: lost.memory });
+    expect(again.clusterData.keepers.k1!.status.healthy).toBe(false);
+    const back = run(again.clusterData, { infos: infosFor(cd, { k1: { infoUID: "i-k1-new" } }), memory: again.memory });
+    expect(back.clusterData.keepers.k1!.status.healthy).toBe(true);
+    // Standbys still streaming, a standby that has not reported since, or a short silence: no.
+    expect(run(cd, { infos: infosFor(cd, { k2: { receivingWal: true } }), memory: mem(NOW) }).clusterData.cluster.status.master).toBe("m");
+    expect(run(cd, { infos: infosFor(cd, { k2: { receivingWal: false } }), memory: mem(NOW - 3000) }).clusterData.cluster.status.master).toBe("m");
+    const short = { fresh: false, keeperHistories: { k1: { infoUID: "i-k1", since: NOW - 1000 }, k2: { infoUID: "i-k2", since: NOW } } };
+    expect(run(cd, { infos: infosFor(cd, { k2: { receivingWal: false } }), memory: short }).clusterData.cluster.status.master).toBe("m");
+  });
+
   test("stale info is tolerated for failInterval, then the keeper is unhealthy", () => {
     const cd = steady();
     const mem = { fresh: false, keeperHistories: { k1: { infoUID: "i-k1", since: NOW - 3000 }, k2: { infoUID: "i-k2", since: NOW } } };

@@ -14,9 +14,9 @@ describe("withDefaults", () => {
   test("fills every default and keeps what was set", () => {
     const s = withDefaults({ initMode: "new", failInterval: "10s" });
     expect(s.failInterval).toBe("10s");
-    expect(s.sleepInterval).toBe("5s");
+    expect(s.sleepInterval).toBe("1s");
     expect(s.maxStandbyLag).toBe(1048576);
-    expect(s.proxyTimeout).toBe("15s");
+    expect(s.proxyTimeout).toBe("5s");
     expect(s.pgParameters).toEqual({});
     expect(s.pgHBA).toBeNull();
     expect(s.mergePgParameters).toBe(true);

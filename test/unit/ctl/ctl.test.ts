@@ -118,7 +118,7 @@ describe("spec and update", () => {
     expect(JSON.parse(io.lines.at(-1)!)).toEqual({ initMode: "new", pgParameters: { work_mem: "4MB", max_connections: "100" } });
     await showSpec(store, io, { defaults: true });
     const full = JSON.parse(io.lines.at(-1)!);
-    expect(full.failInterval).toBe("20s");
+    expect(full.failInterval).toBe("5s");
     expect(full.maxStandbyLag).toBe(1048576);
   });
 
@@ -147,7 +147,7 @@ describe("spec and update", () => {
     ["a non-object patch", { patch: true, spec: "[1]" }, "the patch must be a JSON object"],
     ["an unknown field", { patch: true, spec: '{"failIntreval":"1s"}' }, `unknown field "failIntreval"`],
     ["a bad enum", { patch: true, spec: '{"defaultSUReplAccessMode":"none"}' }, "defaultSUReplAccessMode: must be one of"],
-    ["proxyCheckInterval >= proxyTimeout", { patch: true, spec: '{"proxyCheckInterval":"15s"}' }, "proxyCheckInterval: must be less than proxyTimeout"],
+    ["proxyCheckInterval >= proxyTimeout", { patch: true, spec: '{"proxyCheckInterval":"5s"}' }, "proxyCheckInterval: must be less than proxyTimeout"],
     ["a change of initMode", { patch: true, spec: '{"initMode":"existing","existingConfig":{"keeperUID":"k1"}}' }, "initMode: cannot be changed"],
     ["master -> standby", { patch: false, spec: '{"initMode":"new","role":"standby","standbyConfig":{"standbySettings":{}}}' }, `role: "standby" cannot be used with initMode "new"`],
     ["no spec at all", { patch: true }, "no spec given"],
