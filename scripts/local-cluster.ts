@@ -1,0 +1,199 @@
+/**
+ * A local cluster on 127.0.0.1 made of the project's own commands (one etcd, keepers, two
+ * sentinels, one proxy), for the demo and the failover benchmark. Every process logs to
+ * <dir>/logs/<name>.log and has its pid in <dir>/pids/<name>, so a later run can clean up.
+ */
+import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import type { ClusterData, ClusterSpec } from "../src/cluster/index.ts";
+import { EtcdBackend, KvStore } from "../src/store/index.ts";
+
+export interface LocalClusterOptions {
+  dir: string;
+  basePort: number;
+  keepers?: number;
+  spec?: ClusterSpec;
+  log?: (msg: string) => void;
+}
+
+export const SU_PASSWORD = "demo-su-password";
+
+export class LocalCluster {
+  readonly cluster = "demo";
+  readonly ports: { proxy: number; pg: number[]; etcd: number; etcdPeer: number };
+  readonly endpoint: string;
+  readonly common: string[];
+  readonly store: KvStore;
+  private readonly procs = new Map<string, Subprocess>();
+  private readonly root = join(import.meta.dir, "..");
+  private readonly say: (msg: string) => void;
+
+  constructor(readonly o: LocalClusterOptions) {
+    const n = o.keepers ?? 3;
+    const b = o.basePort;
+    this.ports = { proxy: b + 2, pg: Array.from({ length: n }, (_, i) => b + 11 + i), etcd: b + 20, etcdPeer: b + 21 };
+    this.endpoint = `http://127.0.0.1:${this.ports.etcd}`;
+    this.common = ["--cluster-name", this.cluster, "--store-backend", "etcdv3", "--store-endpoints", this.endpoint];
+    this.store = new KvStore(new EtcdBackend({ endpoints: [this.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName: this.cluster });
+    this.say = o.log ?? (() => {});
+  }
+
+  get keeperNames(): string[] {
+    return this.ports.pg.map((_, i) => `keeper${i + 1}`);
+  }
+
+  pid(name: string): number | undefined {
+    return this.procs.get(name)?.pid;
+  }
+
+  /** The pid of the postmaster on a keeper's data dir, if it runs. */
+  postmasterPid(keeper: string): number | null {
+    try {
+      return Number(readFileSync(join(this.o.dir, keeper, "postgres", "postmaster.pid"), "utf8").split("\n")[0]) || null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Stops what an earlier run in the same dir left behind and removes the dir. */
+  cleanEarlierRun(): void {
+    const dir = this.o.dir;
+    const pidDir = join(dir, "pids");
+    if (existsSync(pidDir)) {
+      for (const f of readdirSync(pidDir)) {
+        try {
+          process.kill(Number(readFileSync(join(pidDir, f), "utf8")), "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+    }
+    for (const k of this.keeperNames) {
+      const pid = this.postmasterPid(k);
+      try {
+        if (pid) process.kill(pid, "SIGQUIT");
+      } catch {
+        // gone already
+      }
+    }
+    if (existsSync(dir)) {
+      this.say(`recreating ${dir} (the data of the earlier run is removed)`);
+      Bun.sleepSync(500);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private spawn(name: string, argv: string[]): Subprocess {
+    const log = openSync(join(this.o.dir, "logs", `${name}.log`), "a");
+    const proc = Bun.spawn(argv, { stdin: "ignore", stdout: log, stderr: log, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" } });
+    writeFileSync(join(this.o.dir, "pids", name), String(proc.pid));
+    this.procs.set(name, proc);
+    return proc;
+  }
+
+  cmd(cmd: string, extra: string[]): string[] {
+    return [process.execPath, join(this.root, "cmd", `${cmd}.ts`), ...this.common, ...extra];
+  }
+
+  startKeeper(name: string): void {
+    const i = this.keeperNames.indexOf(name);
+    this.spawn(name, this.cmd("keeper", [
+      "--uid", name, "--data-dir", join(this.o.dir, name),
+      "--pg-listen-address", "127.0.0.1", "--pg-port", String(this.ports.pg[i]),
+      "--pg-su-username", "stolon", "--pg-su-passwordfile", join(this.o.dir, "su.pw"),
+      "--pg-repl-username", "repl", "--pg-repl-passwordfile", join(this.o.dir, "repl.pw"),
+    ]));
+  }
+
+  /** Starts etcd, initializes the cluster and starts every component. */
+  async start(): Promise<void> {
+    const dir = this.o.dir;
+    const busy = [this.ports.proxy, ...this.ports.pg, this.ports.etcd, this.ports.etcdPeer].filter((p) => !portFree(p));
+    if (busy.length > 0) throw new Error(`ports ${busy.join(", ")} on 127.0.0.1 are in use: stop what uses them or pass --base-port N`);
+    for (const d of ["", "logs", "pids"]) mkdirSync(join(dir, d), { recursive: true });
+    // World-searchable, so that the unprivileged PostgreSQL user can reach the keepers' data dirs.
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, "su.pw"), `${SU_PASSWORD}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, "repl.pw"), "demo-repl-password\n", { mode: 0o600 });
+
+    this.say(`starting etcd on ${this.endpoint}`);
+    const peer = `http://127.0.0.1:${this.ports.etcdPeer}`;
+    this.spawn("etcd", [
+      "etcd", "--name", "demo", "--data-dir", join(dir, "etcd"),
+      "--listen-client-urls", this.endpoint, "--advertise-client-urls", this.endpoint,
+      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `demo=${peer}`, "--log-level", "error",
+    ]);
+    for (let i = 0; ; i++) {
+      if (await fetch(`${this.endpoint}/health`).then((r) => r.ok, () => false)) break;
+      if (i > 100) throw new Error(`etcd did not start; see ${join(dir, "logs", "etcd.log")}`);
+      await Bun.sleep(100);
+    }
+    this.say("initializing the cluster (stolonctl init)");
+    const spec = this.o.spec ?? { initMode: "new" };
+    const init = Bun.spawnSync([...this.cmd("stolonctl", []), "init", "-y", JSON.stringify(spec)], { stdout: "pipe", stderr: "pipe" });
+    if (init.exitCode !== 0) throw new Error(`stolonctl init failed: ${init.stderr.toString()}`);
+    this.say(`starting ${this.keeperNames.length} keepers, 2 sentinels and a proxy`);
+    for (const k of this.keeperNames) this.startKeeper(k);
+    this.spawn("sentinel1", this.cmd("sentinel", []));
+    this.spawn("sentinel2", this.cmd("sentinel", []));
+    this.spawn("proxy", this.cmd("proxy", ["--port", String(this.ports.proxy)]));
+  }
+
+  /** Waits for a routed master with every other keeper's db a healthy, converged standby of it. */
+  async waitSettled(timeoutMs: number): Promise<ClusterData> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    while (Date.now() < deadline) {
+      const dead = [...this.procs].find(([, p]) => p.exitCode !== null && p.signalCode === null);
+      if (dead) throw new Error(`${dead[0]} exited with code ${dead[1].exitCode}; see ${join(this.o.dir, "logs", `${dead[0]}.log`)}`);
+      const cd = (await this.store.getClusterData().catch(() => null))?.clusterData;
+      const m = cd?.cluster.status.master;
+      if (cd && m && cd.proxy.spec.masterDbUid === m) {
+        const standbys = Object.values(cd.dbs).filter(
+          (d) => d.uid !== m && d.status.healthy && d.status.currentGeneration === d.generation && d.spec.followConfig?.dbuid === m,
+        );
+        const state = `master on ${cd.dbs[m]?.spec.keeperUID}, ${standbys.length} standby(s) ready`;
+        if (state !== last) this.say(state);
+        last = state;
+        if (standbys.length === this.keeperNames.length - 1 && (cd.proxy.spec.enabledProxies ?? []).length > 0) return cd;
+      }
+      await Bun.sleep(200);
+    }
+    throw new Error(`the cluster did not settle within ${timeoutMs / 1000} s; see the logs in ${join(this.o.dir, "logs")}`);
+  }
+
+  kill(name: string, signal: NodeJS.Signals = "SIGKILL"): void {
+    this.procs.get(name)?.kill(signal);
+  }
+
+  async exited(name: string): Promise<void> {
+    await this.procs.get(name)?.exited;
+  }
+
+  /** Stops everything: the proxy first, PostgreSQL's owners before etcd. */
+  async stop(): Promise<void> {
+    await this.store.close().catch(() => {});
+    for (const group of [["proxy"], ["sentinel1", "sentinel2"], this.keeperNames, ["etcd"]]) {
+      const ps = group.map((n) => this.procs.get(n)).filter((p): p is Subprocess => p !== undefined);
+      for (const p of ps) p.kill("SIGTERM");
+      await Promise.all(
+        ps.map(async (p) => {
+          const t = setTimeout(() => p.kill("SIGKILL"), 20_000);
+          await p.exited;
+          clearTimeout(t);
+        }),
+      );
+    }
+    rmSync(join(this.o.dir, "pids"), { recursive: true, force: true });
+  }
+}
+
+function portFree(port: number): boolean {
+  try {
+    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
