@@ -363,8 +363,11 @@ export class Keeper {
         await this.syncSlots(a.slots);
         return;
       case "save-generation":
-        if (this.dbState && (this.dbState.Generation !== a.db.generation || this.dbState.UID !== a.db.uid))
+        if (this.dbState && (this.dbState.Generation !== a.db.generation || this.dbState.UID !== a.db.uid)) {
           this.saveDbState({ ...this.dbState, UID: a.db.uid, Generation: a.db.generation });
+          // Converged: the sentinel is waiting for exactly this (e.g. to route to a new master).
+          this.reportTrigger.fire();
+        }
         return;
     }
   }
