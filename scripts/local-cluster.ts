@@ -26,6 +26,7 @@ export class LocalCluster {
   readonly common: string[];
   readonly store: KvStore;
   private readonly procs = new Map<string, Subprocess>();
+  private readonly argvs = new Map<string, string[]>();
   private readonly root = join(import.meta.dir, "..");
   private readonly say: (msg: string) => void;
 
@@ -89,7 +90,15 @@ export class LocalCluster {
     const proc = Bun.spawn(argv, { stdin: "ignore", stdout: log, stderr: log, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" } });
     writeFileSync(join(this.o.dir, "pids", name), String(proc.pid));
     this.procs.set(name, proc);
+    this.argvs.set(name, argv);
     return proc;
+  }
+
+  /** Starts a component again with the arguments it was first started with. */
+  restart(name: string): void {
+    const argv = this.argvs.get(name);
+    if (!argv) throw new Error(`${name} was never started`);
+    this.spawn(name, argv);
   }
 
   cmd(cmd: string, extra: string[]): string[] {

@@ -1,0 +1,274 @@
+/**
+ * Stories of a whole cluster, with real processes (the local cluster of `npm run demo`: etcd, three
+ * keepers, two sentinels, a proxy) and the default spec plus usePgrewind. Each failover story
+ * writes rows through the proxy, waits until the standbys have them, injects the fault, and checks
+ * that every one of those rows is on the new master.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import postgres from "postgres";
+import type { ClusterData } from "../../src/cluster/index.ts";
+import { LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { runCmd, waitFor } from "./harness/etcd.ts";
+import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
+
+requirePostgres();
+
+const root = makeTestRoot("stories");
+const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: 30000 + Math.floor(Math.random() * 300) * 100, spec: { initMode: "new", usePgrewind: true } });
+let nextId = 1;
+const written: number[] = [];
+
+beforeAll(async () => {
+  await lc.start();
+});
+afterAll(async () => {
+  await lc.stop();
+});
+
+const sqlTo = (port: number) =>
+  postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 15, idle_timeout: 5, fetch_types: false, onnotice: () => {} });
+
+async function q<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
+  const sql = sqlTo(port);
+  try {
+    return (await sql.unsafe(text)) as unknown as T[];
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
+const portOf = (keeper: string) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!;
+const ctl = (...args: string[]) => runCmd("stolonctl", [...lc.common, ...args]);
+
+async function master(): Promise<{ keeper: string; db: string }> {
+  const c = await lc.waitSettled(90_000);
+  const db = c.cluster.status.master!;
+  return { keeper: c.dbs[db]!.spec.keeperUID, db };
+}
+
+/** Writes `n` rows through the proxy and waits until every standby has all rows written so far. */
+async function writeReplicated(n: number): Promise<void> {
+  const ids = Array.from({ length: n }, () => nextId++);
+  await q(lc.ports.proxy, `insert into t select unnest(array[${ids.join(",")}])`);
+  written.push(...ids);
+  const { keeper } = await master();
+  for (const k of lc.keeperNames.filter((x) => x !== keeper))
+    await waitFor(`${written.length} rows on ${k}`, async () => (await q<{ n: number }>(portOf(k), "select count(*)::int as n from t"))[0]!.n === written.length, 20_000, 100);
+}
+
+/** Every row written so far is on the master the proxy routes to. */
+async function allRowsThroughProxy(): Promise<void> {
+  const rows = await q<{ n: number; port: number }>(lc.ports.proxy, "select count(*)::int as n, inet_server_port() as port from t");
+  expect(rows[0]!.n).toBe(written.length);
+}
+
+/** Waits for a master other than `old` that the proxy routes to and that takes writes. */
+async function newMaster(old: string): Promise<string> {
+  return waitFor("a new master behind the proxy", async () => {
+    const c = await cd();
+    const m = c.cluster.status.master;
+    const k = m ? c.dbs[m]?.spec.keeperUID : undefined;
+    if (!k || k === old || c.proxy.spec.masterDbUid !== m) return null;
+    const r = await q<{ r: boolean; port: number }>(lc.ports.proxy, "select pg_is_in_recovery() as r, inet_server_port() as port");
+    return r[0]!.r === false && r[0]!.port === portOf(k) ? k : null;
+  }, 60_000, 100);
+}
+
+describe("stories", () => {
+  test("three keepers initialize: one master, two streaming standbys, rows replicate", async () => {
+    const { keeper } = await master();
+    await q(lc.ports.proxy, "create table t (id bigint primary key)");
+    await writeReplicated(100);
+    const rep = await q<{ state: string }>(portOf(keeper), "select state from pg_stat_replication where application_name like 'stolon\\_%'");
+    expect(rep.map((r) => r.state)).toEqual(["streaming", "streaming"]);
+  });
+
+  test("SIGKILL of the master keeper and its postgres: the best standby takes over, the proxy follows, no replicated row is lost; the old master rejoins with pg_rewind", async () => {
+    const old = await master();
+    await writeReplicated(100);
+    const pm = lc.postmasterPid(old.keeper);
+    lc.kill(old.keeper, "SIGKILL");
+    if (pm) process.kill(pm, "SIGKILL");
+    const k = await newMaster(old.keeper);
+    await allRowsThroughProxy();
+    await q(lc.ports.proxy, `insert into t values (${nextId})`);
+    written.push(nextId++);
+    await lc.exited(old.keeper);
+    lc.startKeeper(old.keeper);
+    await lc.waitSettled(90_000);
+    await writeReplicated(10);
+    expect((await master()).keeper).toBe(k);
+    expect(await Bun.file(join(lc.o.dir, "logs", `${old.keeper}.log`)).text()).toContain("with pg_rewind");
+  });
+
+  test("with usePgrewind off, a killed and restarted old master is copied again with pg_basebackup", async () => {
+    expect((await ctl("update", "--patch", '{"usePgrewind": false}')).code).toBe(0);
+    const old = await master();
+    await writeReplicated(20);
+    const pm = lc.postmasterPid(old.keeper);
+    lc.kill(old.keeper, "SIGKILL");
+    if (pm) process.kill(pm, "SIGKILL");
+    await newMaster(old.keeper);
+    await allRowsThroughProxy();
+    await lc.exited(old.keeper);
+    const logFile = Bun.file(join(lc.o.dir, "logs", `${old.keeper}.log`));
+    const before = (await logFile.text()).length;
+    lc.startKeeper(old.keeper);
+    await lc.waitSettled(90_000);
+    await writeReplicated(10);
+    const log = (await logFile.text()).slice(before);
+    expect(log).toContain("pg_basebackup from 127.0.0.1");
+    expect(log).not.toContain("with pg_rewind");
+    expect((await ctl("update", "--patch", '{"usePgrewind": true}')).code).toBe(0);
+  });
+
+  test("stolonctl failkeeper of a healthy master fails it over; the old master becomes a standby with the new rows", async () => {
+    const old = await master();
+    await writeReplicated(50);
+    const r = await ctl("failkeeper", old.keeper);
+    expect(r.code).toBe(0);
+    await newMaster(old.keeper);
+    await allRowsThroughProxy();
+    await lc.waitSettled(90_000);
+    await writeReplicated(10);
+    const c = await cd();
+    const oldDb = Object.values(c.dbs).find((d) => d.spec.keeperUID === old.keeper)!;
+    expect(oldDb.spec.role).toBe("standby");
+  });
+
+  test("a frozen master (SIGSTOP of keeper and postgres) is replaced; after SIGCONT it rejoins as a standby with the new rows", async () => {
+    const old = await master();
+    await writeReplicated(50);
+    const pm = lc.postmasterPid(old.keeper)!;
+    const kp = lc.pid(old.keeper)!;
+    process.kill(kp, "SIGSTOP");
+    process.kill(pm, "SIGSTOP");
+    try {
+      await newMaster(old.keeper);
+      await allRowsThroughProxy();
+      await q(lc.ports.proxy, `insert into t values (${nextId})`);
+      written.push(nextId++);
+    } finally {
+      process.kill(pm, "SIGCONT");
+      process.kill(kp, "SIGCONT");
+    }
+    await lc.waitSettled(90_000);
+    await writeReplicated(10);
+    const c = await cd();
+    expect(Object.values(c.dbs).find((d) => d.spec.keeperUID === old.keeper)!.spec.role).toBe("standby");
+    expect((await q<{ r: boolean }>(portOf(old.keeper), "select pg_is_in_recovery() as r"))[0]!.r).toBe(true);
+  });
+
+  test("a failed standby is not elected: with one standby down, the master's death elects the other", async () => {
+    const old = await master();
+    await writeReplicated(20);
+    const [down, candidate] = lc.keeperNames.filter((k) => k !== old.keeper);
+    const pmDown = lc.postmasterPid(down!);
+    lc.kill(down!, "SIGKILL");
+    if (pmDown) process.kill(pmDown, "SIGKILL");
+    await waitFor(`keeper ${down} unhealthy`, async () => (await cd()).keepers[down!]?.status.healthy === false, 20_000, 100);
+    const pm = lc.postmasterPid(old.keeper);
+    lc.kill(old.keeper, "SIGKILL");
+    if (pm) process.kill(pm, "SIGKILL");
+    expect(await newMaster(old.keeper)).toBe(candidate!);
+    await allRowsThroughProxy();
+    for (const k of [down!, old.keeper]) {
+      await lc.exited(k);
+      lc.startKeeper(k);
+    }
+    await lc.waitSettled(120_000);
+    await writeReplicated(10);
+  });
+
+  test("no failover to a standby that lags more than maxStandbyLag", async () => {
+    expect((await ctl("update", "--patch", '{"maxStandbyLag": 65536}')).code).toBe(0);
+    const old = await master();
+    await writeReplicated(10);
+    // Freeze the standbys' WAL receivers: their keepers and servers stay healthy, their WAL does not move.
+    const receivers: number[] = [];
+    for (const k of lc.keeperNames.filter((x) => x !== old.keeper)) {
+      const r = await q<{ pid: number }>(portOf(k), "select pid from pg_stat_wal_receiver");
+      receivers.push(r[0]!.pid);
+    }
+    for (const pid of receivers) process.kill(pid, "SIGSTOP");
+    try {
+      await q(lc.ports.proxy, "create table filler as select g, repeat('x', 500) as pad from generate_series(1, 2000) g");
+      await Bun.sleep(1500); // let the standbys report their (stuck) positions
+      const pm = lc.postmasterPid(old.keeper);
+      lc.kill(old.keeper, "SIGKILL");
+      if (pm) process.kill(pm, "SIGKILL");
+      await waitFor("the sentinel to refuse the lagging standbys", async () => {
+        const c = await cd();
+        return c.keepers[old.keeper]?.status.healthy === false && (c.lastDecision?.notes.join(" ") ?? "").includes("no standby can replace it");
+      }, 30_000, 200);
+      const c = await cd();
+      expect(c.dbs[c.cluster.status.master!]!.spec.keeperUID).toBe(old.keeper);
+      expect(c.lastDecision!.notes.join(" ")).toMatch(/lag .* > maxStandbyLag 64\.0 KiB/);
+    } finally {
+      for (const pid of receivers) process.kill(pid, "SIGCONT");
+    }
+    // The old master comes back and stays master.
+    await lc.exited(old.keeper);
+    lc.startKeeper(old.keeper);
+    expect((await master()).keeper).toBe(old.keeper);
+    expect((await ctl("update", "--patch", '{"maxStandbyLag": null}')).code).toBe(0);
+    await q(lc.ports.proxy, "drop table filler");
+    await writeReplicated(10);
+  });
+
+  test("a sentinel restart keeps the enabled proxies", async () => {
+    const before = (await cd()).proxy.spec;
+    expect(before.enabledProxies).toHaveLength(1);
+    for (const s of ["sentinel1", "sentinel2"]) {
+      lc.kill(s, "SIGTERM");
+      await lc.exited(s);
+      lc.restart(s);
+      await Bun.sleep(1000);
+    }
+    await Bun.sleep(6000);
+    const after = (await cd()).proxy.spec;
+    expect(after.enabledProxies).toEqual(before.enabledProxies);
+    expect(after.masterDbUid).toBe(before.masterDbUid);
+    await writeReplicated(5);
+  });
+
+  test("removekeeper: refused for the master; a stopped standby's keeper and db are removed, and it comes back with a new db", async () => {
+    const m = await master();
+    const refused = await ctl("removekeeper", m.keeper);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`keeper ${m.keeper} holds the master db`);
+    const standby = lc.keeperNames.find((k) => k !== m.keeper)!;
+    const oldDb = Object.values((await cd()).dbs).find((d) => d.spec.keeperUID === standby)!.uid;
+    lc.kill(standby, "SIGTERM");
+    await lc.exited(standby);
+    const r = await ctl("removekeeper", standby);
+    expect(r.code).toBe(0);
+    const c = await cd();
+    expect(c.keepers[standby]).toBeUndefined();
+    expect(c.dbs[oldDb]).toBeUndefined();
+    lc.startKeeper(standby);
+    const back = await lc.waitSettled(90_000);
+    const newDb = Object.values(back.dbs).find((d) => d.spec.keeperUID === standby)!;
+    expect(newDb.uid).not.toBe(oldDb);
+    await writeReplicated(5);
+  });
+
+  test("dead keeper removal: a keeper without a db that stays down is removed after deadKeeperRemovalInterval", async () => {
+    expect((await ctl("update", "--patch", '{"maxStandbysPerSender": 1, "deadKeeperRemovalInterval": "3s"}')).code).toBe(0);
+    const free = await waitFor("a keeper without a db", async () => {
+      const c = await cd();
+      const withDb = new Set(Object.values(c.dbs).map((d) => d.spec.keeperUID));
+      return lc.keeperNames.find((k) => !withDb.has(k)) ?? null;
+    }, 30_000, 200);
+    lc.kill(free, "SIGTERM");
+    await lc.exited(free);
+    await waitFor(`keeper ${free} removed`, async () => (await cd()).keepers[free] === undefined, 30_000, 200);
+    expect((await ctl("update", "--patch", '{"maxStandbysPerSender": null, "deadKeeperRemovalInterval": null}')).code).toBe(0);
+    lc.startKeeper(free);
+    await lc.waitSettled(90_000);
+    await writeReplicated(5);
+    await allRowsThroughProxy();
+  });
+});
