@@ -195,6 +195,8 @@ export class Keeper {
       } catch (err) {
         this.log.error(`cannot stop PostgreSQL: ${describeError(err)}`);
       }
+      // Gone at once for the sentinel, rather than when the lease expires.
+      await this.store.deleteKeeperInfo(this.rt.uid).catch((err) => this.log.debug(`cannot delete the keeper info: ${describeError(err)}`));
       this.rt.release();
     }
   }

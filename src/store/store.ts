@@ -45,6 +45,8 @@ export interface Store {
   /** Same as putClusterData for an already validated raw value. */
   putRawClusterData(value: string, prevRevision: number): Promise<number>;
   setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<void>;
+  /** Deletes a keeper's info at once (a keeper that stops), revoking its lease. */
+  deleteKeeperInfo(uid: string): Promise<void>;
   getKeepersInfo(): Promise<InfoList<KeeperInfo>>;
   setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<void>;
   getSentinelsInfo(): Promise<InfoList<SentinelInfo>>;
@@ -107,6 +109,13 @@ export class KvStore implements Store {
 
   setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<void> {
     return this.setInfo("keepers", info.uid, info, ttlMs);
+  }
+  async deleteKeeperInfo(uid: string): Promise<void> {
+    const key = `${this.basePath}/keepers/info/${uid}`;
+    await this.kv.delete(key);
+    const lease = this.infoLeases.get(key);
+    this.infoLeases.delete(key);
+    if (lease) await this.kv.revokeLease(lease).catch(() => {});
   }
   getKeepersInfo(): Promise<InfoList<KeeperInfo>> {
     return this.getInfos<KeeperInfo>("keepers", "uid");

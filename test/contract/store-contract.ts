@@ -93,6 +93,14 @@ export function storeContract(t: ContractTarget): void {
       expect((await store.getProxiesInfo()).items.p1?.Generation).toBe(3);
     });
 
+    test("a deleted keeper info is gone at once", async () => {
+      await store.setKeeperInfo(keeperInfo("k1"), 30_000);
+      await store.setKeeperInfo(keeperInfo("k2"), 30_000);
+      await store.deleteKeeperInfo("k1");
+      expect(Object.keys((await store.getKeepersInfo()).items)).toEqual(["k2"]);
+      await store.deleteKeeperInfo("k9");
+    });
+
     test("an info vanishes once its TTL passes without a new write", async () => {
       await store.setKeeperInfo(keeperInfo("k1"), 1000);
       await store.setKeeperInfo(keeperInfo("k2"), 60_000);
