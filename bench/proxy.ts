@@ -8,16 +8,15 @@
  * Everything runs on 127.0.0.1 in a temp dir that is removed at the end. As root, haproxy is
  * installed with apt when missing and PostgreSQL runs as the postgres user.
  */
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { newClusterData } from "../src/cluster/index.ts";
-import { createLogger } from "../src/lib/log.ts";
-import { BunCommandRunner, lookupUserByName, PgManager, renderPostgresqlConf } from "../src/postgres/index.ts";
+import { lookupUserByName, type PgManager } from "../src/postgres/index.ts";
+import { PG_BIN, startStandalonePostgres } from "../scripts/standalone-postgres.ts";
 import { EtcdBackend, KvStore } from "../src/store/index.ts";
 
-const PG_BIN = "/usr/lib/postgresql/15/bin";
 const args = process.argv.slice(2);
 const opt = (name: string, def: number) => {
   const i = args.indexOf(`--${name}`);
@@ -67,37 +66,8 @@ function ensureHaproxy(): string {
 
 async function startPostgres(port: number): Promise<void> {
   const osUser = process.getuid?.() === 0 ? lookupUserByName("postgres") : null;
-  const stateDir = join(root, "pg");
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  if (osUser) {
-    chownSync(root, osUser.uid, osUser.gid);
-    chownSync(stateDir, osUser.uid, osUser.gid);
-  }
-  pg = new PgManager({
-    binDir: PG_BIN,
-    stateDir,
-    socketDir: join(stateDir, "run"),
-    port,
-    runner: new BunCommandRunner(osUser),
-    su: { username: "stolon" },
-    repl: { username: "stolon" },
-    log: createLogger("warn"),
-  });
-  await pg.initdb({});
-  pg.writeConfig({
-    postgresqlConf: renderPostgresqlConf({
-      listen_addresses: "127.0.0.1",
-      port: String(port),
-      unix_socket_directories: join(stateDir, "run"),
-      max_connections: String(IDLE + 100),
-      shared_buffers: "256MB",
-      fsync: "off",
-    }),
-    hba: "local all all trust\nhost all all 127.0.0.1/32 trust\n",
-    standby: false,
-  });
-  await pg.start();
-  await pg.waitReady(30_000);
+  if (osUser) chownSync(root, osUser.uid, osUser.gid);
+  pg = await startStandalonePostgres(join(root, "pg"), port, { max_connections: String(IDLE + 100), shared_buffers: "256MB" });
 }
 
 function spawn(cmd: string[]): Subprocess {

@@ -3,15 +3,15 @@
  * whose output is kept for assertions, and the PostgreSQL instances they start, all torn down
  * after the test file even when a test fails half way.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import postgres from "postgres";
 import type { ClusterData, DB, DBSpec } from "../../../src/cluster/index.ts";
 import { withDefaults, type ClusterSpec } from "../../../src/cluster/index.ts";
-import { createLogger } from "../../../src/lib/log.ts";
-import { BunCommandRunner, lookupUserByName, PgManager, renderPostgresqlConf } from "../../../src/postgres/index.ts";
+import type { PgManager } from "../../../src/postgres/index.ts";
+import { startStandalonePostgres as startServer } from "../../../scripts/standalone-postgres.ts";
 import { atEnd, disown, findBinary, own, waitFor } from "./etcd.ts";
 
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -241,34 +241,9 @@ export async function query<T = Record<string, unknown>>(port: number, text: str
 
 export { waitFor };
 
-/**
- * A PostgreSQL instance made and run directly with PgManager (no keeper), for tests that only need
- * a server: superuser "stolon", trust from 127.0.0.1. Stopped after the test file.
- */
+/** A server without a keeper (see scripts/standalone-postgres.ts), stopped after the test file. */
 export async function startStandalonePostgres(root: string, name: string, port: number): Promise<PgManager> {
-  const osUser = process.getuid?.() === 0 ? lookupUserByName("postgres") : null;
-  const stateDir = join(root, name);
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  if (osUser) chownSync(stateDir, osUser.uid, osUser.gid);
-  const log = createLogger("warn");
-  const pg = new PgManager({
-    binDir: PG_BIN,
-    stateDir,
-    socketDir: join(stateDir, "run"),
-    port,
-    runner: new BunCommandRunner(osUser),
-    su: { username: "stolon" },
-    repl: { username: "stolon" },
-    log,
-  });
-  await pg.initdb({});
-  pg.writeConfig({
-    postgresqlConf: renderPostgresqlConf({ listen_addresses: "127.0.0.1", port: String(port), unix_socket_directories: join(stateDir, "run"), max_connections: "200", fsync: "off" }),
-    hba: "local all all trust\nhost all all 127.0.0.1/32 trust\n",
-    standby: false,
-  });
-  await pg.start();
-  await pg.waitReady(30_000);
+  const pg = await startServer(join(root, name), port, { max_connections: "200" });
   atEnd(() => pg.stop());
   return pg;
 }
