@@ -8,7 +8,9 @@
  * (asynchronous replication: a write acknowledged just before a SIGKILL may not have reached a
  * standby).
  *
- *   npm run bench:failover -- [--runs 10] [--planned 5] [--base-port 26430]
+ *   npm run bench:failover -- [--runs 10] [--planned 5] [--base-port 26430] [--keep]
+ *
+ * --keep leaves the cluster's dir (logs included) in place and prints where it is.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
   for (let i = 1; i <= PLANNED; i++) {
     const ms = await failover(w, true);
     planned.push(ms);
-    console.log(`planned ${i}: stolonctl failkeeper of the master -> first write acknowledged by the new master in ${fmt(ms)}`);
+    console.log(`planned ${i}: stolonctl failkeeper of the master -> first write acknowledged by the new master in ${fmt(ms)} (${new Date().toISOString()})`);
   }
   await lc.waitSettled(120_000);
   await w.stop();
@@ -153,5 +155,6 @@ try {
   await main();
 } finally {
   await lc.stop();
-  rmSync(dir, { recursive: true, force: true });
+  if (args.includes("--keep")) console.log(`cluster dir kept: ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 }
