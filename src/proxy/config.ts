@@ -12,7 +12,7 @@ export const proxyArgs = {
   "tcp-keepalive-idle": { type: "string", description: "seconds of idle before TCP keepalive probes (default: 0 = OS default)" },
   "tcp-keepalive-count": { type: "string", description: "accepted for stolon compatibility; Bun fixes it at 10" },
   "tcp-keepalive-interval": { type: "string", description: "accepted for stolon compatibility; Bun fixes it at 1 s" },
-  "hold-timeout": { type: "string", description: "how long a client that connects while no master is routed waits for one (default: 5s)" },
+  "hold-timeout": { type: "string", description: "how long a client that connects while no master is routed waits for one (default: 4s, below the default proxyTimeout)" },
 } as const;
 
 export interface ProxyConfig {
@@ -40,7 +40,7 @@ export function resolveProxyConfig(args: Record<string, unknown>, env: Record<st
     port: src.integer("port", 5432, 1, 65535),
     stopListening: src.bool("stop-listening", true),
     keepAliveIdleMs: idle * 1000,
-    holdMs: src.durationMs("hold-timeout", "5s", { positive: false }),
+    holdMs: src.durationMs("hold-timeout", "4s", { positive: false }),
     warnings,
   };
   if (src.problems.length > 0) throw new ConfigError(src.problems);

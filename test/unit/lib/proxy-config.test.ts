@@ -6,7 +6,7 @@ import { resolveProxyConfig } from "../../../src/proxy/config.ts";
 const base = { "cluster-name": "c1", "store-backend": "etcdv3" };
 
 test("defaults are stolon's", () => {
-  expect(resolveProxyConfig(base, {})).toMatchObject({ listenAddress: "127.0.0.1", port: 5432, stopListening: true, keepAliveIdleMs: 0, holdMs: 5000, warnings: [] });
+  expect(resolveProxyConfig(base, {})).toMatchObject({ listenAddress: "127.0.0.1", port: 5432, stopListening: true, keepAliveIdleMs: 0, holdMs: 4000, warnings: [] });
 });
 
 test("STPROXY_ variables apply when the flag is absent", () => {
