@@ -15,6 +15,8 @@ export interface LocalClusterOptions {
   keepers?: number;
   spec?: ClusterSpec;
   log?: (msg: string) => void;
+  /** etcd endpoints for individual keepers (e.g. through a fault-injecting relay). */
+  keeperEndpoints?: Record<string, string>;
 }
 
 export const SU_PASSWORD = "demo-su-password";
@@ -112,6 +114,8 @@ export class LocalCluster {
       "--pg-listen-address", "127.0.0.1", "--pg-port", String(this.ports.pg[i]),
       "--pg-su-username", "stolon", "--pg-su-passwordfile", join(this.o.dir, "su.pw"),
       "--pg-repl-username", "repl", "--pg-repl-passwordfile", join(this.o.dir, "repl.pw"),
+      // A later flag wins: a keeper may reach etcd another way.
+      ...(this.o.keeperEndpoints?.[name] ? ["--store-endpoints", this.o.keeperEndpoints[name]] : []),
     ]));
   }
 

@@ -52,6 +52,12 @@ const WAL_SEGMENT_BYTES = 16 * 1024 * 1024;
  * of the same death, so no failInterval needs to pass.
  */
 export const MASTER_SILENT_MS = 1500;
+/**
+ * A master keeper that has not renewed its info for this long fences its PostgreSQL (see the
+ * keeper). It must stay below every delay after which the sentinel can elect another master:
+ * MASTER_SILENT_MS, the info lease (failInterval, at least 2 s) and staleness + failInterval.
+ */
+export const KEEPER_FENCE_MS = 1000;
 
 type DbState = "good" | "converging" | "failed";
 type Validity = "unknown" | "valid" | "invalid";

@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto";
 import { accessSync, chownSync, constants, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { durationMs, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
+import { durationMs, KEEPER_FENCE_MS, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
 import { ClusterDataError, ConfigError, describeError, StolonError } from "../lib/errors.ts";
 import { newUid } from "../lib/ids.ts";
 import type { Logger } from "../lib/log.ts";
@@ -30,6 +30,12 @@ const PG_PROGRAMS = ["postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind
 const MIN_PG_MAJOR = 13;
 /** KeeperInfo is published this often, whatever the sleepInterval. */
 const INFO_INTERVAL_MS = 500;
+/** A report waits this long for the PostgreSQL state, then publishes the last known one. */
+const STATE_WAIT_MS = 300;
+/** A last known PostgreSQL state older than this is reported as unhealthy. */
+const STATE_STALE_MS = 2000;
+/** How often the fencing deadline is checked. */
+const FENCE_CHECK_MS = 100;
 /** Unix socket paths are limited to 107 bytes. */
 const MAX_SOCKET_PATH = 100;
 
@@ -146,6 +152,12 @@ export class Keeper {
   private initTimeoutMs = durationMs("5m");
   private failIntervalMs = durationMs("5s");
   private lastNotes = "";
+  /** When the last successful report started: the lease it created cannot expire before this + TTL. */
+  private lastReportStart = 0;
+  private fenced = false;
+  private fencing: Promise<void> | null = null;
+  private stateInFlight: Promise<PostgresState> | null = null;
+  private lastState: { st: PostgresState; at: number } | null = null;
   private lastWarnings = "";
   private lastError = "";
 
@@ -185,9 +197,12 @@ export class Keeper {
       },
       (err) => this.log.debug(`watch: ${describeError(err)}`),
     );
+    const fenceTimer = setInterval(() => void this.fenceIfCut(), FENCE_CHECK_MS);
     try {
       await Promise.all([this.reconcileLoop(signal), this.reportLoop(signal)]);
     } finally {
+      clearInterval(fenceTimer);
+      await this.fencing;
       unwatch();
       this.log.info("stopping PostgreSQL");
       try {
@@ -296,6 +311,7 @@ export class Keeper {
       postgresqlConf: initialized ? pg.readText("postgresql.conf") : null,
       hba: initialized ? pg.readText("pg_hba.conf") : null,
       pendingRestart,
+      fenced: this.fenced,
     };
   }
 
@@ -465,26 +481,80 @@ export class Keeper {
     }
   }
 
+  /**
+   * Fencing: a master whose keeper could not renew its info for KEEPER_FENCE_MS (cut from etcd)
+   * stops taking writes before the sentinel can elect another master: pg_hba.conf keeps only
+   * replication and the keeper's local superuser, and every client session is terminated.
+   * Lifted when a report succeeds again; the next pass then writes the normal pg_hba.conf, or
+   * whatever the cluster view asks by then.
+   */
+  private async fenceIfCut(): Promise<void> {
+    if (this.fenced || this.fencing || this.lastReportStart === 0) return;
+    const bound = Math.min(KEEPER_FENCE_MS, this.failIntervalMs / 2);
+    const silentMs = performance.now() - this.lastReportStart;
+    const pg = this.rt.pg;
+    if (silentMs <= bound || !pg.isRunning() || pg.hasStandbySignal()) return;
+    this.fencing = (async () => {
+      this.fenced = true;
+      this.log.warn(`no info renewed in etcd for ${Math.round(silentMs)} ms: fencing the master (no client can write until etcd answers again)`);
+      try {
+        await pg.fence(this.settings.su.username, this.settings.su.authMethod, this.settings.repl.username, this.settings.repl.authMethod, this.requestTimeoutMs);
+      } catch (err) {
+        // Cannot fence by configuration: stop it, which fences for sure.
+        this.log.error(`fencing by pg_hba.conf failed (${describeError(err)}): stopping PostgreSQL`);
+        await pg.stop().catch((e) => this.log.error(`cannot stop PostgreSQL: ${describeError(e)}`));
+      }
+    })().finally(() => {
+      this.fencing = null;
+    });
+    await this.fencing;
+  }
+
+  /** The PostgreSQL state for a report, without letting a slow PostgreSQL delay the report. */
+  private async currentState(): Promise<PostgresState> {
+    this.stateInFlight ??= this.postgresState()
+      .then((st) => {
+        this.lastState = { st, at: performance.now() };
+        return st;
+      })
+      .finally(() => {
+        this.stateInFlight = null;
+      });
+    const quick = await Promise.race([this.stateInFlight, Bun.sleep(STATE_WAIT_MS).then(() => null)]);
+    if (quick) return quick;
+    const last = this.lastState;
+    if (last && performance.now() - last.at < STATE_STALE_MS) return last.st;
+    return { ...(last?.st ?? (await this.baseState())), healthy: false };
+  }
+
   /** Publishes KeeperInfo; only once the cluster is known (its uid goes into the info). */
   private async report(): Promise<void> {
     if (this.clusterUID === "") return;
+    const state = await this.currentState();
+    const start = performance.now();
     const info: KeeperInfo = {
       infoUID: newUid(),
       uid: this.rt.uid,
       clusterUID: this.clusterUID,
       bootUUID: this.bootUUID,
       postgresBinaryVersion: this.rt.binaryVersion,
-      postgresState: await this.postgresState(),
+      postgresState: state,
       canBeMaster: this.cfg.canBeMaster,
       canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
     };
     // The lease is failInterval: a keeper that stops reporting is gone from etcd after it.
     await this.store.setKeeperInfo(info, Math.max(2000, this.failIntervalMs));
+    this.lastReportStart = start;
+    if (this.fenced && !this.fencing) {
+      this.fenced = false;
+      this.log.info("etcd answers again: the fence is lifted at the next pass");
+      this.reconcileTrigger.fire();
+    }
   }
 
-  private async postgresState(): Promise<PostgresState> {
+  private async baseState(): Promise<PostgresState> {
     const db = this.dbState;
-    const st: PostgresState = {
+    return {
       uid: db?.UID ?? "",
       generation: db?.Generation ?? 0,
       listenAddress: this.cfg.pgAdvertiseAddress,
@@ -498,6 +568,11 @@ export class Keeper {
       synchronousStandbys: null,
       olderWalFile: "",
     };
+  }
+
+  private async postgresState(): Promise<PostgresState> {
+    const db = this.dbState;
+    const st = await this.baseState();
     // A half-made instance (init or resync running) is not healthy, whatever it answers.
     if (!db || db.Initializing || db.UID === "" || !this.rt.pg.isRunning()) return st;
     try {

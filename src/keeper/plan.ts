@@ -43,6 +43,8 @@ export interface LocalObservation {
   hba: string | null;
   /** Parameters whose change waits for a restart (only known while running). */
   pendingRestart: string[];
+  /** The keeper fenced its master (cut from etcd): pg_hba.conf must stay fenced. */
+  fenced?: boolean;
 }
 
 export interface DesiredConfig {
@@ -108,6 +110,7 @@ export function desiredConfig(
   settings: KeeperSettings,
   initParameters: Record<string, string> | null,
   warnings: string[],
+  fenced = false,
 ): DesiredConfig | { wait: string } {
   const spec = db.spec;
   const isMaster = spec.role === "master";
@@ -173,6 +176,7 @@ export function desiredConfig(
     isMaster,
     pgHBA: spec.pgHBA,
     internalOnly: false,
+    fenced: fenced && isMaster,
   });
   warnings.push(...hba.ignored.map((i) => `${i}: ignored`));
   return { postgresqlConf: renderPostgresqlConf(params.params), hba: hba.text, standby: !isMaster };
@@ -215,7 +219,7 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   }
 
   const initParams = local.dbState?.UID === db.uid ? local.dbState.InitPGParameters : null;
-  const config = desiredConfig(cd, db, settings, initParams, warnings);
+  const config = desiredConfig(cd, db, settings, initParams, warnings, local.fenced === true);
 
   if (local.dbState?.UID !== db.uid) {
     const was = local.dbState ? `db ${local.dbState.UID}` : "no db";

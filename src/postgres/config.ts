@@ -133,6 +133,11 @@ export interface HbaInput {
   pgHBA: string[] | null | undefined;
   /** Only the superuser and the replication user may connect (sync-repl master restart). */
   internalOnly: boolean;
+  /**
+   * Fenced (a master cut from etcd): replication, and the superuser on the local socket only (the
+   * keeper), nothing else; no client can write, whatever its role.
+   */
+  fenced?: boolean;
 }
 
 function hbaName(n: string): string {
@@ -156,6 +161,10 @@ export function renderHba(input: HbaInput): { text: string; ignored: string[] } 
     `local postgres ${su} ${input.suAuthMethod}`,
     `local replication ${repl} ${input.replAuthMethod}`,
   ];
+  if (input.fenced) {
+    for (const net of ["0.0.0.0/0", "::0/0"]) lines.push(`host replication ${repl} ${net} ${input.replAuthMethod}`);
+    return { text: lines.join("\n") + "\n", ignored: [] };
+  }
   if (input.accessMode === "all") {
     for (const net of ["0.0.0.0/0", "::0/0"]) {
       lines.push(`host all ${su} ${net} ${input.suAuthMethod}`);

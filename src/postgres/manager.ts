@@ -13,7 +13,7 @@ import { StolonError } from "../lib/errors.ts";
 import { writeFileAtomic } from "../lib/files.ts";
 import type { Logger } from "../lib/log.ts";
 import { renderConninfo, renderPgpassLine, type Conninfo } from "./conninfo.ts";
-import { MANAGED_PARAMETERS } from "./config.ts";
+import { MANAGED_PARAMETERS, renderHba, type AuthMethod } from "./config.ts";
 import { oldestWalFile, parseLsn, parsePostgresVersion, parseTimelineHistory, type TimelineHistoryEntry } from "./lsn.ts";
 import { PgCommandError, tailLines, type CommandRunner, type SpawnedProcess } from "./runner.ts";
 
@@ -436,6 +436,36 @@ export class PgManager {
       await Bun.sleep(READY_POLL_MS);
     }
     throw new StolonError("EPGNOTREADY", `postgres did not accept connections within ${timeoutMs} ms: ${(last as Error)?.message ?? "cancelled"}`, { cause: last });
+  }
+
+  /**
+   * Stops a primary from taking writes without stopping it: pg_hba.conf keeps only replication and
+   * the local superuser (the keeper), the configuration is reloaded, and every client session that
+   * is not the keeper's own or a WAL sender is terminated.
+   */
+  async fence(suUsername: string, suAuth: AuthMethod, replUsername: string, replAuth: AuthMethod, timeoutMs: number): Promise<number> {
+    const hba = renderHba({
+      suUsername,
+      suAuthMethod: suAuth,
+      replUsername,
+      replAuthMethod: replAuth,
+      accessMode: "all",
+      standbyAddresses: [],
+      isMaster: true,
+      pgHBA: [],
+      internalOnly: true,
+      fenced: true,
+    });
+    this.writeOwned(join(this.dataDir, "pg_hba.conf"), hba.text);
+    await this.reload();
+    const rows = await this.query(
+      "terminating client sessions",
+      (sql) =>
+        sql`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+            where backend_type = 'client backend' and pid <> pg_backend_pid() and application_name <> 'stolon-keeper'`,
+      timeoutMs,
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 
   async isInRecovery(timeoutMs: number): Promise<boolean> {

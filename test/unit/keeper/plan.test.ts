@@ -211,6 +211,12 @@ describe("planKeeper: a master", () => {
     expect(kinds(planKeeper({ cd: cdAuto, settings, local }))).toEqual(["sync-slots", "restart", "save-generation"]);
   });
 
+  test("while fenced, the configuration a pass writes keeps the master fenced", () => {
+    const p = planKeeper({ cd, settings, local: steady(cd, db, { fenced: true }) });
+    const w = p.actions.find((a) => a.kind === "write-config");
+    expect(w?.kind === "write-config" && w.config.hba).not.toContain("host all");
+  });
+
   test("synchronous replication names the sync standbys and the fake one", () => {
     const sync = makeDb("d1", { keeperUID: "k1", synchronousReplication: true, synchronousStandbys: ["d2"], externalSynchronousStandbys: ["stolonfakestandby"] });
     const c = desiredConfig(makeCd([sync]), sync, settings, null, []);

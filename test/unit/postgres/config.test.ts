@@ -152,6 +152,15 @@ describe("pg_hba.conf", () => {
     expect(r.text).not.toContain("trust");
   });
 
+  test("fenced: replication and the local superuser only; no client can connect over TCP", () => {
+    expect(body({ fenced: true, internalOnly: true, pgHBA: ["host all app 0.0.0.0/0 md5"] })).toEqual([
+      'local postgres "su" md5',
+      'local replication "repl" md5',
+      'host replication "repl" 0.0.0.0/0 md5',
+      'host replication "repl" ::0/0 md5',
+    ]);
+  });
+
   test("internal only: su and repl rules, nothing for other users", () => {
     expect(body({ internalOnly: true, pgHBA: ["host all app 0.0.0.0/0 md5"] })).toHaveLength(6);
   });

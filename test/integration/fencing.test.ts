@@ -1,0 +1,110 @@
+/**
+ * A master keeper cut from etcd (its etcd traffic goes through a relay the test cuts) fences its
+ * PostgreSQL before another master can be elected: a client connected directly to the old master
+ * loses its session and cannot reconnect, while the standbys keep replicating. The sentinel then
+ * elects a new master; once the relay heals, the old master rejoins as a standby.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import postgres from "postgres";
+import type { ClusterData } from "../../src/cluster/index.ts";
+import { createLogger } from "../../src/lib/log.ts";
+import { Forwarder } from "../../src/proxy/forwarder.ts";
+import { LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { waitFor } from "./harness/etcd.ts";
+import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
+
+requirePostgres();
+
+const root = makeTestRoot("fencing");
+const basePort = 37000 + Math.floor(Math.random() * 200) * 100;
+const relays: Record<string, { fw: Forwarder; port: number }> = {};
+for (const [i, k] of ["keeper1", "keeper2", "keeper3"].entries()) {
+  // Inside the cluster's own port window, so the relays never take one of its ports.
+  const port = basePort + 30 + i;
+  const fw = new Forwarder({ hostname: "127.0.0.1", port, holdMs: 1000, keepAliveIdleMs: 0, log: createLogger("error") });
+  fw.setTarget({ dbUid: "etcd", host: "127.0.0.1", port: basePort + 20 });
+  fw.listen();
+  relays[k] = { fw, port };
+}
+const lc = new LocalCluster({
+  dir: join(root, "cluster"),
+  basePort,
+  spec: { initMode: "new", usePgrewind: true },
+  keeperEndpoints: Object.fromEntries(Object.entries(relays).map(([k, r]) => [k, `http://127.0.0.1:${r.port}`])),
+});
+
+beforeAll(async () => {
+  await lc.start();
+});
+afterAll(async () => {
+  for (const r of Object.values(relays)) {
+    r.fw.stopListening();
+    r.fw.cutAll();
+  }
+  await lc.stop();
+});
+
+const sqlTo = (port: number) =>
+  postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 5, idle_timeout: 30, fetch_types: false, onnotice: () => {} });
+const portOf = (keeper: string) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!;
+const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
+
+describe("fencing a master cut from etcd", () => {
+  test("the old master stops taking writes before a new master is elected, and rejoins after", async () => {
+    const settled = await lc.waitSettled(90_000);
+    const oldDb = settled.cluster.status.master!;
+    const oldKeeper = settled.dbs[oldDb]!.spec.keeperUID;
+    const viaProxy = sqlTo(lc.ports.proxy);
+    await viaProxy`create table t (id int primary key)`;
+    await viaProxy`insert into t select generate_series(1, 100)`;
+    await viaProxy.end({ timeout: 1 });
+
+    // A client that bypasses the proxy and talks to the master directly.
+    const direct = sqlTo(portOf(oldKeeper));
+    await direct`insert into t values (1000)`;
+
+    const t0 = Date.now();
+    relays[oldKeeper]!.fw.stopListening();
+    relays[oldKeeper]!.fw.cutAll();
+
+    // Fenced: the direct session is gone and no new one is accepted, even for the superuser.
+    let id = 1001;
+    const cutErr = await waitFor("the direct session to be cut", async () => {
+      const e = await direct`insert into t values (${id++})`.then(() => null, (err: Error) => err);
+      return e ? e.message : null;
+    }, 10_000, 100);
+    const acceptedDirect = id - 1001 - 1;
+    const fencedAt = Date.now() - t0;
+    const again = sqlTo(portOf(oldKeeper));
+    const refused = await again`select 1`.then(() => "accepted", (e: Error) => e.message);
+    await again.end({ timeout: 1 });
+    expect(refused).toMatch(/pg_hba\.conf/);
+    await direct.end({ timeout: 1 });
+
+    // The sentinel elects another master only later.
+    const c = await waitFor("a new master", async () => {
+      const c = await cd();
+      return c.cluster.status.master !== oldDb ? c : null;
+    }, 30_000, 100);
+    const electedAt = Date.now() - t0;
+    console.log(`master cut from etcd: direct writes refused after ${fencedAt} ms (${acceptedDirect} accepted before; "${cutErr}"), new master elected after ${electedAt} ms`);
+    expect(fencedAt).toBeLessThan(electedAt);
+    const newKeeper = c.dbs[c.cluster.status.master!]!.spec.keeperUID;
+    expect(newKeeper).not.toBe(oldKeeper);
+
+    // Heal: the old master becomes a standby of the new one, with every row.
+    relays[oldKeeper]!.fw.listen();
+    const back = await lc.waitSettled(90_000);
+    expect(back.dbs[back.cluster.status.master!]!.spec.keeperUID).toBe(newKeeper);
+    const check = sqlTo(portOf(oldKeeper));
+    try {
+      await waitFor("the rows on the old master, now a standby", async () => {
+        const r = await check`select count(*)::int as n, pg_is_in_recovery() as rec from t`;
+        return r[0]!.rec === true && r[0]!.n >= 101;
+      }, 30_000, 200);
+    } finally {
+      await check.end({ timeout: 1 });
+    }
+  });
+});
