@@ -155,6 +155,7 @@ export class Keeper {
   /** When the last successful report started: the lease it created cannot expire before this + TTL. */
   private lastReportStart = 0;
   private fenced = false;
+  private internalOnly = false;
   private fencing: Promise<void> | null = null;
   private stateInFlight: Promise<PostgresState> | null = null;
   private lastState: { st: PostgresState; at: number } | null = null;
@@ -270,7 +271,7 @@ export class Keeper {
     for (const action of plan.actions) {
       if (signal.aborted) return false;
       await this.execute(action, signal);
-      if (!["sync-slots", "save-generation", "write-config", "reload"].includes(action.kind)) structural = true;
+      if (!["sync-slots", "save-generation", "write-config", "reload", "set-internal-only"].includes(action.kind)) structural = true;
     }
     if (structural) this.reportTrigger.fire();
     return structural;
@@ -295,11 +296,13 @@ export class Keeper {
       if (dropped) this.log.warn(`postgresql.auto.conf (ALTER SYSTEM) is not supported; dropped: ${dropped}`);
     }
     let pendingRestart: string[] = [];
+    let inSyncStandbys: string[] = [];
     if (running) {
       try {
         pendingRestart = await pg.pendingRestart(this.requestTimeoutMs);
+        if (this.internalOnly) inSyncStandbys = await pg.inSyncStandbys(this.requestTimeoutMs);
       } catch (err) {
-        this.log.debug(`cannot read pending_restart: ${describeError(err)}`);
+        this.log.debug(`cannot read pending_restart or pg_stat_replication: ${describeError(err)}`);
       }
     }
     return {
@@ -312,6 +315,8 @@ export class Keeper {
       hba: initialized ? pg.readText("pg_hba.conf") : null,
       pendingRestart,
       fenced: this.fenced,
+      internalOnly: this.internalOnly,
+      inSyncStandbys,
     };
   }
 
@@ -379,6 +384,9 @@ export class Keeper {
         return;
       case "sync-slots":
         await this.syncSlots(a.slots);
+        return;
+      case "set-internal-only":
+        this.internalOnly = a.on;
         return;
       case "save-generation":
         if (this.dbState && (this.dbState.Generation !== a.db.generation || this.dbState.UID !== a.db.uid)) {

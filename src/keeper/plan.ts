@@ -45,6 +45,10 @@ export interface LocalObservation {
   pendingRestart: string[];
   /** The keeper fenced its master (cut from etcd): pg_hba.conf must stay fenced. */
   fenced?: boolean;
+  /** Only the superuser and replication may connect until the sync standbys are in sync again. */
+  internalOnly?: boolean;
+  /** DB uids of the standbys the local primary reports in sync (only known while running). */
+  inSyncStandbys?: string[];
 }
 
 export interface DesiredConfig {
@@ -70,6 +74,7 @@ export type KeeperAction =
   | { kind: "restart"; why: string }
   | { kind: "promote" }
   | { kind: "sync-slots"; slots: string[] }
+  | { kind: "set-internal-only"; on: boolean }
   | { kind: "save-generation"; db: DB };
 
 export interface KeeperPlan {
@@ -111,6 +116,7 @@ export function desiredConfig(
   initParameters: Record<string, string> | null,
   warnings: string[],
   fenced = false,
+  internalOnly = false,
 ): DesiredConfig | { wait: string } {
   const spec = db.spec;
   const isMaster = spec.role === "master";
@@ -175,7 +181,7 @@ export function desiredConfig(
     standbyAddresses: others,
     isMaster,
     pgHBA: spec.pgHBA,
-    internalOnly: false,
+    internalOnly: internalOnly && isMaster,
     fenced: fenced && isMaster,
   });
   warnings.push(...hba.ignored.map((i) => `${i}: ignored`));
@@ -219,7 +225,26 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   }
 
   const initParams = local.dbState?.UID === db.uid ? local.dbState.InitPGParameters : null;
-  const config = desiredConfig(cd, db, settings, initParams, warnings, local.fenced === true);
+  // stolon's rule for a synchronous master that was down: on restart it lets in only the
+  // superuser and replication until its synchronous standbys are in sync again, so no client
+  // sees a commit that was written locally but never acknowledged.
+  const syncMaster = db.spec.role === "master" && db.spec.synchronousReplication;
+  let internalOnly = local.internalOnly === true && syncMaster;
+  let flag: KeeperAction | null = local.internalOnly && !syncMaster ? { kind: "set-internal-only", on: false } : null;
+  if (syncMaster && local.dbState?.UID === db.uid && local.initialized && !local.running && !local.standbySignal) {
+    internalOnly = true;
+    flag = { kind: "set-internal-only", on: true };
+    notes.push(`db ${db.uid} is a synchronous master starting again: only the superuser and replication may connect until its synchronous standbys are in sync`);
+  } else if (internalOnly && local.running) {
+    const wanted = db.spec.synchronousStandbys ?? [];
+    const missing = wanted.filter((u) => !(local.inSyncStandbys ?? []).includes(u));
+    if (missing.length === 0) {
+      internalOnly = false;
+      flag = { kind: "set-internal-only", on: false };
+      notes.push(`the synchronous standbys of db ${db.uid} are in sync: clients may connect again`);
+    } else notes.push(`waiting for synchronous standbys ${missing.join(", ")} to be in sync before letting clients in`);
+  }
+  const config = desiredConfig(cd, db, settings, initParams, warnings, local.fenced === true, internalOnly);
 
   if (local.dbState?.UID !== db.uid) {
     const was = local.dbState ? `db ${local.dbState.UID}` : "no db";
@@ -297,7 +322,7 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
     }
     if (!local.running) {
       notes.push(`db ${db.uid} is master and postgres is not running: starting it`);
-      return done(db, [...(changed.length ? [{ kind: "write-config", config } as const] : []), { kind: "start" }]);
+      return done(db, [...(flag ? [flag] : []), ...(changed.length ? [{ kind: "write-config", config } as const] : []), { kind: "start" }]);
     }
   } else {
     if (!local.standbySignal && local.running) {
@@ -312,7 +337,7 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
     }
   }
 
-  const actions: KeeperAction[] = [];
+  const actions: KeeperAction[] = flag ? [flag] : [];
   if (changed.length > 0) {
     notes.push(`${changed.join(", ")} changed: writing the configuration and reloading`);
     actions.push({ kind: "write-config", config }, { kind: "reload", why: `${changed.join(", ")} changed` });

@@ -514,6 +514,20 @@ export class PgManager {
     return out;
   }
 
+  /** DB uids of the standbys pg_stat_replication reports in sync (stolon_<uid> application names). */
+  async inSyncStandbys(timeoutMs: number): Promise<string[]> {
+    const rows = await this.query(
+      "reading pg_stat_replication",
+      (sql) => sql`select application_name from pg_stat_replication where sync_state = 'sync'`,
+      timeoutMs,
+    );
+    return rows
+      .map((r) => String(r.application_name))
+      .filter((n) => n.startsWith("stolon_"))
+      .map((n) => n.slice("stolon_".length))
+      .sort();
+  }
+
   async pendingRestart(timeoutMs: number): Promise<string[]> {
     const rows = await this.query("reading pg_settings", (sql) => sql`select name from pg_settings where pending_restart`, timeoutMs);
     return rows.map((r) => String(r.name));
@@ -544,16 +558,7 @@ export class PgManager {
     const inRecovery = await this.isInRecovery(timeoutMs);
     const ident = await this.identify(timeoutMs);
     const pgParameters = await this.fileParameters(timeoutMs);
-    const syncRows = await this.query(
-      "reading pg_stat_replication",
-      (sql) => sql`select application_name from pg_stat_replication where sync_state = 'sync'`,
-      timeoutMs,
-    );
-    const synchronousStandbys = syncRows
-      .map((r) => String(r.application_name))
-      .filter((n) => n.startsWith("stolon_"))
-      .map((n) => n.slice("stolon_".length))
-      .sort();
+    const synchronousStandbys = await this.inSyncStandbys(timeoutMs);
     let walNames: string[] = [];
     try {
       walNames = readdirSync(join(this.dataDir, "pg_wal"));

@@ -130,4 +130,46 @@ describe("synchronous replication", () => {
       await sql.end({ timeout: 1 });
     }
   });
+
+  test("a synchronous master restarted while its sync standby is down lets only su and replication in until the standby is in sync", async () => {
+    const c = await lc.waitSettled(90_000);
+    const m = c.dbs[c.cluster.status.master!]!.spec.keeperUID;
+    const s = lc.keeperNames.find((k) => k !== m)!;
+    const su = sqlTo(lc.ports.proxy);
+    await su.unsafe("create role app login password 'app-pass'");
+    await su.end({ timeout: 1 });
+    const app = () =>
+      postgres({ host: "127.0.0.1", port: portOf(m), database: "postgres", username: "app", password: "app-pass", max: 1, connect_timeout: 5, fetch_types: false, onnotice: () => {} });
+    const appSelect = async () => {
+      const sql = app();
+      try {
+        await sql`select 1`;
+        return "ok";
+      } catch (e) {
+        return (e as Error).message;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    };
+    expect(await appSelect()).toBe("ok");
+    for (const k of [s, m]) {
+      const pm = lc.postmasterPid(k);
+      lc.kill(k, "SIGKILL");
+      if (pm) process.kill(pm, "SIGKILL");
+      await lc.exited(k);
+    }
+    lc.startKeeper(m);
+    // The master is up (the superuser gets in) but the application user does not.
+    await waitFor("the master up again", async () => {
+      const sql = sqlTo(portOf(m));
+      try {
+        return (await sql`select pg_is_in_recovery() as r`)[0]!.r === false;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    }, 60_000, 200);
+    expect(await appSelect()).toMatch(/pg_hba\.conf/);
+    lc.startKeeper(s);
+    await waitFor("the application user let in", async () => (await appSelect()) === "ok", 60_000, 200);
+  });
 });

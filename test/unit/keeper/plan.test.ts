@@ -217,6 +217,25 @@ describe("planKeeper: a master", () => {
     expect(w?.kind === "write-config" && w.config.hba).not.toContain("host all");
   });
 
+  test("a synchronous master that starts again lets in only su and replication until its sync standbys are in sync", () => {
+    const sync = makeDb("d1", { keeperUID: "k1", synchronousReplication: true, synchronousStandbys: ["d2"] });
+    const c = makeCd([sync]);
+    const start = planKeeper({ cd: c, settings, local: steady(c, sync, { running: false }) });
+    expect(kinds(start)).toEqual(["set-internal-only", "write-config", "start"]);
+    const w = start.actions[1]!;
+    expect(w.kind === "write-config" && w.config.hba).not.toContain("host all all");
+    expect(start.notes.join(" ")).toContain("only the superuser and replication may connect");
+    // Still waiting: the internal-only configuration stays.
+    const wait = planKeeper({ cd: c, settings, local: steady(c, sync, { internalOnly: true, inSyncStandbys: [], hba: w.kind === "write-config" ? w.config.hba : "" }) });
+    expect(kinds(wait)).toEqual(["sync-slots", "save-generation"]);
+    expect(wait.notes.join(" ")).toContain("waiting for synchronous standbys d2 to be in sync");
+    // In sync: clients are let in.
+    const open = planKeeper({ cd: c, settings, local: steady(c, sync, { internalOnly: true, inSyncStandbys: ["d2"], hba: w.kind === "write-config" ? w.config.hba : "" }) });
+    expect(kinds(open)).toEqual(["set-internal-only", "write-config", "reload", "sync-slots", "save-generation"]);
+    // An asynchronous master starts as usual.
+    expect(kinds(planKeeper({ cd, settings, local: steady(cd, db, { running: false }) }))).toEqual(["start"]);
+  });
+
   test("synchronous replication names the sync standbys and the fake one", () => {
     const sync = makeDb("d1", { keeperUID: "k1", synchronousReplication: true, synchronousStandbys: ["d2"], externalSynchronousStandbys: ["stolonfakestandby"] });
     const c = desiredConfig(makeCd([sync]), sync, settings, null, []);
