@@ -7,7 +7,8 @@ import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { ClusterData, ClusterSpec } from "../src/cluster/index.ts";
-import { EtcdBackend, KvStore } from "../src/store/index.ts";
+import { systemClock } from "../src/lib/clock.ts";
+import { EtcdBackend, KvElection, KvStore } from "../src/store/index.ts";
 
 export interface LocalClusterOptions {
   dir: string;
@@ -27,6 +28,7 @@ export class LocalCluster {
   readonly endpoint: string;
   readonly common: string[];
   readonly store: KvStore;
+  private readonly backend: EtcdBackend;
   private readonly procs = new Map<string, Subprocess>();
   private readonly argvs = new Map<string, string[]>();
   private readonly root = join(import.meta.dir, "..");
@@ -38,12 +40,27 @@ export class LocalCluster {
     this.ports = { proxy: b + 2, pg: Array.from({ length: n }, (_, i) => b + 11 + i), etcd: b + 20, etcdPeer: b + 21 };
     this.endpoint = `http://127.0.0.1:${this.ports.etcd}`;
     this.common = ["--cluster-name", this.cluster, "--store-backend", "etcdv3", "--store-endpoints", this.endpoint];
-    this.store = new KvStore(new EtcdBackend({ endpoints: [this.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName: this.cluster });
+    this.backend = new EtcdBackend({ endpoints: [this.endpoint], timeoutMs: 5000 });
+    this.store = new KvStore(this.backend, { prefix: "stolon/cluster", clusterName: this.cluster });
     this.say = o.log ?? (() => {});
   }
 
   get keeperNames(): string[] {
     return this.ports.pg.map((_, i) => `keeper${i + 1}`);
+  }
+
+  /** The uid of the leader sentinel. */
+  leader(): Promise<string | null> {
+    return new KvElection(this.backend, `${this.store.basePath}/sentinel-leader`, systemClock, 5000).leader();
+  }
+
+  /** What a component has logged so far. */
+  logOf(name: string): string {
+    try {
+      return readFileSync(join(this.o.dir, "logs", `${name}.log`), "utf8");
+    } catch {
+      return "";
+    }
   }
 
   pid(name: string): number | undefined {

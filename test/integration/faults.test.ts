@@ -1,0 +1,27 @@
+/**
+ * The short fault-injection run (the full one: npm run faults): synchronous replication, a
+ * workload through the proxy, the master killed, the master cut from etcd, the proxy killed; no
+ * acknowledged write may be lost, none may be there twice, and one master must remain.
+ */
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { renderFaultTable, runFaults } from "../../bench/faults.ts";
+import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
+
+requirePostgres();
+
+test("synchronous replication loses no acknowledged write under faults", async () => {
+  const dir = join(makeTestRoot("faults"), "cluster");
+  const r = await runFaults({
+    dir,
+    basePort: 42000 + Math.floor(Math.random() * 150) * 100,
+    sync: true,
+    faults: ["kill-master", "partition-master", "kill-proxy"],
+    repeat: 1,
+  });
+  console.log(renderFaultTable(r));
+  expect(r.acknowledged).toBeGreaterThan(100);
+  expect(r.lost).toBe(0);
+  expect(r.duplicates).toBe(0);
+  expect(r.masters).toBe(1);
+}, 300_000);
