@@ -235,6 +235,7 @@ if (import.meta.main) {
     if (sync && r.lost > 0) process.exitCode = 1;
     if (r.duplicates > 0 || r.masters !== 1) process.exitCode = 1;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (args.includes("--keep")) console.log(`cluster dir kept: ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }

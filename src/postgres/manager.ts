@@ -368,7 +368,8 @@ export class PgManager {
     // pg_rewind copies the source's files; the link must not be followed into /dev/null.
     rmSync(join(this.dataDir, "postgresql.auto.conf"), { force: true });
     try {
-      await this.o.runner.run([this.bin("pg_rewind"), "-D", this.dataDir, "--no-password", `--source-server=${renderConninfo(conninfo)}`], { signal });
+      // pg_rewind has no --no-password; the passfile in the conninfo is the only password source.
+      await this.o.runner.run([this.bin("pg_rewind"), "-D", this.dataDir, `--source-server=${renderConninfo(conninfo)}`], { signal });
     } finally {
       pass.remove();
       this.neutraliseAutoConf();

@@ -175,7 +175,9 @@ describe("keeper with a cluster view written by the test", () => {
     d2.generation++;
     await converged("k1", "d3");
     await converged("k2", "d2");
-    expect(keepers.k1!.output).toContain("with pg_rewind");
+    // Rewound, not copied: the completion line, and no fallback.
+    expect(keepers.k1!.output).toMatch(/resynced from 127\.0\.0\.1:\d+ with pg_rewind/);
+    expect(keepers.k1!.output).not.toContain("pg_rewind did not work");
     await waitFor("row 3 on k1", async () => (await query(ports.k1!, "select count(*)::int as n from t"))[0]?.n === 3);
     // pg_rewind copied k2's configuration; k1's own came back (its own port, its standby setup).
     expect((await query<{ port: string }>(ports.k1!, "show port"))[0]!.port).toBe(String(ports.k1));
@@ -200,7 +202,7 @@ describe("keeper with a cluster view written by the test", () => {
     await converged("k2", "d4");
     const log = keepers.k2!.output.slice(before);
     expect(log).toContain("pg_basebackup from 127.0.0.1");
-    expect(log).not.toContain("with pg_rewind");
+    expect(log).not.toMatch(/resynced from .* with pg_rewind/);
     await waitFor("4 rows on k2", async () => (await query(ports.k2!, "select count(*)::int as n from t"))[0]?.n === 4);
   });
 
