@@ -112,16 +112,16 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
             break;
           }
           case "stop-master": {
-            const pm = lc.postmasterPid(m)!;
-            const kp = lc.pid(m)!;
-            process.kill(kp, "SIGSTOP");
-            process.kill(pm, "SIGSTOP");
+            // The keeper and every process of its server: SIGSTOP of the postmaster alone would
+            // leave the backends serving.
+            const pids = [lc.pid(m)!, ...lc.postgresPids(m)];
+            for (const pid of pids) process.kill(pid, "SIGSTOP");
             await Bun.sleep(8000);
-            for (const [what, pid] of [["postgres", pm], ["keeper", kp]] as const) {
+            for (const pid of pids.reverse()) {
               try {
                 process.kill(pid, "SIGCONT");
               } catch {
-                log(`  the ${what} of ${m} (pid ${pid}) was gone after the freeze`);
+                log(`  process ${pid} of ${m} was gone after the freeze`);
               }
             }
             break;

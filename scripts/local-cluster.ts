@@ -76,6 +76,14 @@ export class LocalCluster {
     }
   }
 
+  /** The postmaster and all its children (backends, WAL writer, WAL senders ...): to freeze a server whole. */
+  postgresPids(keeper: string): number[] {
+    const pm = this.postmasterPid(keeper);
+    if (!pm) return [];
+    const children = Bun.spawnSync(["pgrep", "-P", String(pm)], { stdout: "pipe" }).stdout.toString().split("\n").filter(Boolean).map(Number);
+    return [pm, ...children];
+  }
+
   /** Stops what an earlier run in the same dir left behind and removes the dir. */
   cleanEarlierRun(): void {
     const dir = this.o.dir;

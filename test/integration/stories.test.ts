@@ -143,18 +143,16 @@ describe("stories", () => {
   test("a frozen master (SIGSTOP of keeper and postgres) is replaced; after SIGCONT it rejoins as a standby with the new rows", async () => {
     const old = await master();
     await writeReplicated(50);
-    const pm = lc.postmasterPid(old.keeper)!;
-    const kp = lc.pid(old.keeper)!;
-    process.kill(kp, "SIGSTOP");
-    process.kill(pm, "SIGSTOP");
+    // The keeper and every process of its server (the postmaster alone would leave backends serving).
+    const pids = [lc.pid(old.keeper)!, ...lc.postgresPids(old.keeper)];
+    for (const pid of pids) process.kill(pid, "SIGSTOP");
     try {
       await newMaster(old.keeper);
       await allRowsThroughProxy();
       await q(lc.ports.proxy, `insert into t values (${nextId})`);
       written.push(nextId++);
     } finally {
-      process.kill(pm, "SIGCONT");
-      process.kill(kp, "SIGCONT");
+      for (const pid of [...pids].reverse()) process.kill(pid, "SIGCONT");
     }
     await lc.waitSettled(90_000);
     await writeReplicated(10);
