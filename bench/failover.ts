@@ -104,9 +104,7 @@ async function failover(w: Writer, planned: boolean): Promise<number> {
     const r = Bun.spawnSync([...lc.cmd("stolonctl", []), "failkeeper", keeper], { stdout: "pipe", stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`failkeeper failed: ${r.stderr.toString()}`);
   } else {
-    const pm = lc.postmasterPid(keeper);
-    lc.kill(keeper, "SIGKILL");
-    if (pm) process.kill(pm, "SIGKILL");
+    await lc.crashKeeper(keeper);
   }
   const ack = await w.firstAckElsewhere(t0, oldPort, 60_000);
   if (!planned) {

@@ -104,10 +104,7 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
         log(`${fault} (master ${m})`);
         switch (fault) {
           case "kill-master": {
-            const pm = lc.postmasterPid(m);
-            lc.kill(m, "SIGKILL");
-            if (pm) process.kill(pm, "SIGKILL");
-            await lc.exited(m);
+            await lc.crashKeeper(m);
             lc.startKeeper(m);
             break;
           }

@@ -201,6 +201,18 @@ export class LocalCluster {
     throw new Error(`the cluster did not settle within ${timeoutMs / 1000} s; see the logs in ${join(this.o.dir, "logs")}`);
   }
 
+  /** SIGKILL of a keeper and of its PostgreSQL (a node's hard crash); waits for the keeper to exit. */
+  async crashKeeper(name: string): Promise<void> {
+    const pm = this.postmasterPid(name);
+    this.kill(name, "SIGKILL");
+    try {
+      if (pm) process.kill(pm, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    await this.exited(name);
+  }
+
   kill(name: string, signal: NodeJS.Signals = "SIGKILL"): void {
     this.procs.get(name)?.kill(signal);
   }

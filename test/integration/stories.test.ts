@@ -88,9 +88,7 @@ describe("stories", () => {
   test("SIGKILL of the master keeper and its postgres: the best standby takes over, the proxy follows, no replicated row is lost; the old master rejoins with pg_rewind", async () => {
     const old = await master();
     await writeReplicated(100);
-    const pm = lc.postmasterPid(old.keeper);
-    lc.kill(old.keeper, "SIGKILL");
-    if (pm) process.kill(pm, "SIGKILL");
+    await lc.crashKeeper(old.keeper);
     const k = await newMaster(old.keeper);
     await allRowsThroughProxy();
     await q(lc.ports.proxy, `insert into t values (${nextId})`);
@@ -111,9 +109,7 @@ describe("stories", () => {
     expect((await ctl("update", "--patch", '{"usePgrewind": false}')).code).toBe(0);
     const old = await master();
     await writeReplicated(20);
-    const pm = lc.postmasterPid(old.keeper);
-    lc.kill(old.keeper, "SIGKILL");
-    if (pm) process.kill(pm, "SIGKILL");
+    await lc.crashKeeper(old.keeper);
     await newMaster(old.keeper);
     await allRowsThroughProxy();
     await lc.exited(old.keeper);
@@ -167,13 +163,9 @@ describe("stories", () => {
     const old = await master();
     await writeReplicated(20);
     const [down, candidate] = lc.keeperNames.filter((k) => k !== old.keeper);
-    const pmDown = lc.postmasterPid(down!);
-    lc.kill(down!, "SIGKILL");
-    if (pmDown) process.kill(pmDown, "SIGKILL");
+    await lc.crashKeeper(down!);
     await waitFor(`keeper ${down} unhealthy`, async () => (await cd()).keepers[down!]?.status.healthy === false, 20_000, 100);
-    const pm = lc.postmasterPid(old.keeper);
-    lc.kill(old.keeper, "SIGKILL");
-    if (pm) process.kill(pm, "SIGKILL");
+    await lc.crashKeeper(old.keeper);
     expect(await newMaster(old.keeper)).toBe(candidate!);
     await allRowsThroughProxy();
     for (const k of [down!, old.keeper]) {
@@ -198,9 +190,7 @@ describe("stories", () => {
     try {
       await q(lc.ports.proxy, "create table filler as select g, repeat('x', 500) as pad from generate_series(1, 2000) g");
       await Bun.sleep(1500); // let the standbys report their (stuck) positions
-      const pm = lc.postmasterPid(old.keeper);
-      lc.kill(old.keeper, "SIGKILL");
-      if (pm) process.kill(pm, "SIGKILL");
+      await lc.crashKeeper(old.keeper);
       await waitFor("the sentinel to refuse the lagging standbys", async () => {
         const c = await cd();
         return c.keepers[old.keeper]?.status.healthy === false && (c.lastDecision?.notes.join(" ") ?? "").includes("no standby can replace it");

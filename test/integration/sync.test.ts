@@ -55,10 +55,7 @@ describe("synchronous replication", () => {
   });
 
   test("minSynchronousStandbys 1: with the sync standby dead, a commit waits; it completes when the standby is back", async () => {
-    const pm = lc.postmasterPid(standbyKeeper);
-    lc.kill(standbyKeeper, "SIGKILL");
-    if (pm) process.kill(pm, "SIGKILL");
-    await lc.exited(standbyKeeper);
+    await lc.crashKeeper(standbyKeeper);
     const sql = sqlTo(lc.ports.proxy);
     try {
       let done = false;
@@ -77,10 +74,7 @@ describe("synchronous replication", () => {
     await lc.waitSettled(90_000);
     const r = await runCmd("stolonctl", [...lc.common, "update", "--patch", '{"minSynchronousStandbys": 0}']);
     expect(r.code).toBe(0);
-    const pm = lc.postmasterPid(standbyKeeper);
-    lc.kill(standbyKeeper, "SIGKILL");
-    if (pm) process.kill(pm, "SIGKILL");
-    await lc.exited(standbyKeeper);
+    await lc.crashKeeper(standbyKeeper);
     const sql = sqlTo(lc.ports.proxy);
     try {
       // Once the sentinel has dropped the dead standby from the list, commits do not wait.
@@ -106,9 +100,7 @@ describe("synchronous replication", () => {
       const c = (await lc.store.getClusterData())!.clusterData;
       return (c.dbs[m.uid]?.status.synchronousStandbys ?? []).includes(standby.uid);
     }, 30_000, 200);
-    const pm = lc.postmasterPid(m.spec.keeperUID);
-    lc.kill(m.spec.keeperUID, "SIGKILL");
-    if (pm) process.kill(pm, "SIGKILL");
+    await lc.crashKeeper(m.spec.keeperUID);
     const after = await waitFor("the standby elected", async () => {
       const c = (await lc.store.getClusterData())!.clusterData;
       return c.cluster.status.master === standby.uid && c.proxy.spec.masterDbUid === standby.uid ? c : null;
@@ -153,10 +145,7 @@ describe("synchronous replication", () => {
     };
     expect(await appSelect()).toBe("ok");
     for (const k of [s, m]) {
-      const pm = lc.postmasterPid(k);
-      lc.kill(k, "SIGKILL");
-      if (pm) process.kill(pm, "SIGKILL");
-      await lc.exited(k);
+      await lc.crashKeeper(k);
     }
     lc.startKeeper(m);
     // The master is up (the superuser gets in) but the application user does not.
