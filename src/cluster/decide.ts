@@ -58,6 +58,12 @@ export const MASTER_SILENT_MS = 1500;
  * MASTER_SILENT_MS, the info lease (failInterval, at least 2 s) and staleness + failInterval.
  */
 export const KEEPER_FENCE_MS = 1000;
+/**
+ * A standby must look diverged (other system or timeline branch) this long before it is removed:
+ * a standby just rewound still reports the old timeline past the fork until it replays onto the
+ * new one, which takes a moment.
+ */
+export const DIVERGED_GRACE_MS = 5000;
 
 type DbState = "good" | "converging" | "failed";
 type Validity = "unknown" | "valid" | "invalid";
@@ -540,8 +546,11 @@ class Tick {
         delete cd.dbs[db.uid];
         this.note(`${this.name(db)} removed: old master (the master is now db ${master.uid})`);
       } else if (this.validity(db, master) === "invalid") {
-        delete cd.dbs[db.uid];
-        this.note(`${this.name(db)} removed: its data diverged from the master's (other system or timeline branch); the keeper will get a new db`);
+        const since = (this.mem.dbInvalidSince[db.uid] ??= this.now);
+        if (this.now - since >= DIVERGED_GRACE_MS || db.status.systemdID !== master.status.systemdID) {
+          delete cd.dbs[db.uid];
+          this.note(`${this.name(db)} removed: its data diverged from the master's (other system or timeline branch); the keeper will get a new db`);
+        }
       } else if (!this.canSync(db, master)) {
         delete cd.dbs[db.uid];
         this.note(`${this.name(db)} removed: it needs WAL the master no longer has (oldest ${master.status.olderWalFile}); the keeper will get a new db`);
@@ -719,6 +728,9 @@ class Tick {
     }
     for (const uid of Object.keys(mem.dbConvergence)) if (!cd.dbs[uid]) delete mem.dbConvergence[uid];
     for (const uid of Object.keys(mem.dbXlog)) if (!cd.dbs[uid]) delete mem.dbXlog[uid];
+    const master = this.master();
+    for (const uid of Object.keys(mem.dbInvalidSince))
+      if (!cd.dbs[uid] || !master || this.validity(cd.dbs[uid]!, master) !== "invalid") delete mem.dbInvalidSince[uid];
     for (const [uid, k] of Object.entries(cd.keepers)) if (!prev.keepers[uid] || !deepEqual(prev.keepers[uid], k)) k.changeTime = iso;
     if (!deepEqual(prev.proxy, cd.proxy)) cd.proxy.changeTime = iso;
     if (!deepEqual(prev.cluster, cd.cluster)) cd.cluster.changeTime = iso;

@@ -19,6 +19,8 @@ export interface SentinelMemory {
   dbConvergence: Record<string, { generation: number; since: number }>;
   /** Per proxy: the last infoUID seen and when it first appeared. */
   proxyHistories: Record<string, { infoUID: string; since: number }>;
+  /** Per DB: since when it has looked diverged from the master (removed once that lasts). */
+  dbInvalidSince: Record<string, number>;
   /** Keepers failed by the silent-master rule, with the infoUID they were silent on: failed until it changes. */
   keeperSilent: Record<string, string>;
   /** Keepers whose initdb did not complete in time, most recent last. */
@@ -38,6 +40,7 @@ export function freshMemory(): SentinelMemory {
     dbConvergence: {},
     proxyHistories: {},
     keeperSilent: {},
+    dbInvalidSince: {},
     failedInit: [],
   };
 }

@@ -341,6 +341,18 @@ describe("normal phase: steady state and standbys", () => {
     expect(r.clusterData.dbs.s!.spec.additionalReplicationSlots).toEqual([]);
   });
 
+  test("a standby on a diverged timeline branch is removed only once that lasts (a rewound standby catches up first)", () => {
+    const cd = steady({ master: { tl: 2 }, standby: { tl: 1, xlog: 1500 } });
+    const forked = structuredClone(cd) as ClusterData;
+    forked.dbs.m!.status.timelinesHistory = [{ timelineID: 1, switchPoint: 1200, reason: "" }];
+    const c = deepFreeze(forked);
+    const first = run(c, { memory: { fresh: false } });
+    expect(first.clusterData.dbs.s).toBeDefined();
+    const later = run(c, { memory: first.memory, now: NOW + 5000 });
+    expect(later.clusterData.dbs.s).toBeUndefined();
+    expect(notes(later)).toContain("diverged");
+  });
+
   test("a db on another database system is removed; the keeper then gets a new one", () => {
     const r = run(steady({ standby: { sys: "other" } }));
     expect(r.clusterData.dbs.s).toBeUndefined();
