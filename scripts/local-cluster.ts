@@ -239,6 +239,20 @@ export class LocalCluster {
   }
 }
 
+/**
+ * A base port for a LocalCluster whose whole window (base .. base+40) is free now, in `[lo, hi)`.
+ * Keep the range below the kernel's ephemeral ports (32768 and up), which client sockets take.
+ */
+export function freeBasePort(lo: number, hi: number): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = lo + Math.floor(Math.random() * Math.floor((hi - lo) / 50)) * 50;
+    let free = true;
+    for (let p = base; p < base + 40 && free; p++) free = portFree(p);
+    if (free) return base;
+  }
+  throw new Error(`no free window of 40 ports between ${lo} and ${hi}`);
+}
+
 function portFree(port: number): boolean {
   try {
     Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);

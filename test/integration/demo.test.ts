@@ -4,13 +4,14 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { freeBasePort } from "../../scripts/local-cluster.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
 requirePostgres();
 
 test("the demo brings up a cluster, prints how to use it, and stops cleanly", async () => {
   const dir = join(makeTestRoot("demo"), "demo");
-  const base = 40000 + Math.floor(Math.random() * 200) * 100;
+  const base = freeBasePort(17000, 20000);
   const p = Bun.spawn([process.execPath, join(import.meta.dir, "../../scripts/demo.ts"), "--once", "--base-port", String(base), "--dir", dir], {
     stdout: "pipe",
     stderr: "pipe",

@@ -6,6 +6,7 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { renderFaultTable, runFaults } from "../../bench/faults.ts";
+import { freeBasePort } from "../../scripts/local-cluster.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
 requirePostgres();
@@ -14,7 +15,7 @@ test("synchronous replication loses no acknowledged write under faults", async (
   const dir = join(makeTestRoot("faults"), "cluster");
   const r = await runFaults({
     dir,
-    basePort: 42000 + Math.floor(Math.random() * 150) * 100,
+    basePort: freeBasePort(29000, 32000),
     sync: true,
     faults: ["kill-master", "partition-master", "kill-proxy"],
     repeat: 1,

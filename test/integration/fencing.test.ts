@@ -10,14 +10,14 @@ import postgres from "postgres";
 import type { ClusterData } from "../../src/cluster/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { Forwarder } from "../../src/proxy/forwarder.ts";
-import { LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
 import { waitFor } from "./harness/etcd.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
 requirePostgres();
 
 const root = makeTestRoot("fencing");
-const basePort = 37000 + Math.floor(Math.random() * 200) * 100;
+const basePort = freeBasePort(26000, 29000);
 const relays: Record<string, { fw: Forwarder; port: number }> = {};
 for (const [i, k] of ["keeper1", "keeper2", "keeper3"].entries()) {
   // Inside the cluster's own port window, so the relays never take one of its ports.

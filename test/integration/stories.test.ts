@@ -8,14 +8,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import postgres from "postgres";
 import type { ClusterData } from "../../src/cluster/index.ts";
-import { LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
 requirePostgres();
 
 const root = makeTestRoot("stories");
-const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: 30000 + Math.floor(Math.random() * 300) * 100, spec: { initMode: "new", usePgrewind: true } });
+const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: freeBasePort(20000, 23000), spec: { initMode: "new", usePgrewind: true } });
 let nextId = 1;
 const written: number[] = [];
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import postgres from "postgres";
-import { LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
@@ -15,7 +15,7 @@ requirePostgres();
 const root = makeTestRoot("sync");
 const lc = new LocalCluster({
   dir: join(root, "cluster"),
-  basePort: 35000 + Math.floor(Math.random() * 200) * 100,
+  basePort: freeBasePort(23000, 26000),
   keepers: 2,
   spec: { initMode: "new", synchronousReplication: true, minSynchronousStandbys: 1, maxSynchronousStandbys: 1 },
 });
