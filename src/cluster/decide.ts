@@ -561,7 +561,8 @@ class Tick {
     const converging: DB[] = [];
     const failed: DB[] = [];
     for (const db of standbys) {
-      const s = this.dbState(db);
+      // A standby that looks diverged (within its grace period) is neither good nor electable.
+      const s = this.validity(db, master) === "invalid" ? "converging" : this.dbState(db);
       (s === "good" ? good : s === "converging" ? converging : failed).push(db);
       if (s === "good" && db.spec.initMode !== "none") db.spec.initMode = "none";
     }
