@@ -10,17 +10,20 @@ import { afterAll } from "bun:test";
 
 /**
  * Every process the harness started. A test that forgets (or fails before) its teardown still
- * leaves nothing running: whatever is left is killed after the test file's last test.
+ * leaves nothing running: whatever is left is killed, and every registered cleanup run, after the
+ * first test file that loads this module and, for the files after it (Bun loads a module once per
+ * run), after the whole run (test/preload.ts).
  */
 const owned = new Map<Subprocess, string | null>();
-afterAll(async () => {
+const cleanups: (() => void | Promise<void>)[] = [];
+export async function cleanUpHarness(): Promise<void> {
   for (const p of owned.keys()) p.kill("SIGKILL");
   await Promise.all([...owned.keys()].map((p) => p.exited));
   for (const dir of owned.values()) if (dir) rmSync(dir, { recursive: true, force: true });
   owned.clear();
   for (const f of cleanups.splice(0)) await f();
-});
-const cleanups: (() => void | Promise<void>)[] = [];
+}
+afterAll(cleanUpHarness);
 
 /** Registers a process (and optionally a dir to remove) to be killed after the file's last test. */
 export function own(proc: Subprocess, dir: string | null = null): void {
