@@ -19,7 +19,7 @@ import { ClusterDataError, ConfigError, describeError, StolonError } from "../li
 import { newUid } from "../lib/ids.ts";
 import type { Logger } from "../lib/log.ts";
 import { Trigger } from "../lib/trigger.ts";
-import { BunCommandRunner, lookupUserByName, PgManager, type CommandRunner, type OsUser } from "../postgres/index.ts";
+import { BunCommandRunner, lookupUserByName, PgManager, type OsUser } from "../postgres/index.ts";
 import type { Store } from "../store/store.ts";
 import type { KeeperConfig } from "./config.ts";
 import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
@@ -72,8 +72,6 @@ function isExecutable(path: string): boolean {
 export interface KeeperRuntime {
   uid: string;
   dataDir: string;
-  osUser: OsUser | null;
-  runner: CommandRunner;
   pg: PgManager;
   binaryVersion: PostgresBinaryVersion;
   release(): void;
@@ -132,7 +130,7 @@ export async function prepareKeeper(cfg: KeeperConfig, log: Logger): Promise<Kee
     if (binaryVersion.Maj < MIN_PG_MAJOR)
       throw new ConfigError(`PostgreSQL ${binaryVersion.Maj} in ${binDir} is not supported: PostgreSQL ${MIN_PG_MAJOR} or newer is required`);
     log.info(`keeper ${uid}: data dir ${dataDir}, PostgreSQL ${binaryVersion.Maj}.${binaryVersion.Min} in ${binDir}${osUser ? `, run as OS user ${osUser.name}` : ""}`);
-    return { uid, dataDir, osUser, runner, pg, binaryVersion, release: () => lock.release() };
+    return { uid, dataDir, pg, binaryVersion, release: () => lock.release() };
   } catch (err) {
     lock.release();
     throw err;
