@@ -16,6 +16,12 @@
  * twice, and prints: fault, count, acknowledged, lost, time to recover (what a client saw
  * acknowledged after it: the longest pause between two acknowledged writes around the fault).
  *
+ * Two masters: besides the workload through the proxy, a prober writes to every node directly
+ * (as an ordinary role, the way a client that bypasses the proxy would), about 10 times a second,
+ * and records which node acknowledged each write on which timeline. A write acknowledged on a
+ * timeline after a write was acknowledged on a newer timeline, or one timeline written on two
+ * nodes, means two masters took writes at the same time (see findTwoMasters).
+ *
  *   npm run faults -- [--sync] [--repeat 2] [--only kill-master,partition-master]
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -26,6 +32,9 @@ import { createLogger } from "../src/lib/log.ts";
 import { Forwarder } from "../src/proxy/forwarder.ts";
 import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
 
+export const APP_USER = "app";
+const APP_PASSWORD = "app-password";
+
 export const FAULTS = ["kill-master", "stop-master", "partition-master", "kill-sentinel", "restart-etcd", "kill-proxy"] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -35,6 +44,8 @@ export interface FaultRow {
   acknowledged: number;
   lost: number;
   recoverMs: number[];
+  /** Direct writes acknowledged by a deposed master (see findTwoMasters) in this fault's windows. */
+  twoMasters: number;
 }
 
 export interface FaultReport {
@@ -43,6 +54,48 @@ export interface FaultReport {
   lost: number;
   duplicates: number;
   masters: number;
+  /** Direct writes acknowledged, on all nodes. */
+  probes: number;
+  twoMasters: TwoMasters[];
+}
+
+/** A write acknowledged by a node when written to directly; start and end bracket its commit. */
+export interface ProbeAck {
+  node: string;
+  timeline: number;
+  start: number;
+  end: number;
+}
+
+export interface TwoMasters {
+  ack: ProbeAck;
+  /** The write on a newer timeline (or on the same timeline, another node) that it conflicts with. */
+  newer: ProbeAck;
+}
+
+/**
+ * Writes that prove two masters took writes at once. Every promotion starts a new timeline, so
+ * writes must move to ever newer timelines, each on one node:
+ * - a write on timeline T whose request started after a write on a newer timeline was
+ *   acknowledged: the old master committed it after the new one had taken writes;
+ * - a timeline acknowledged writes on two nodes: two promotions from the same timeline.
+ * Only definite cases count: a commit happens somewhere between the request's start and its end.
+ */
+export function findTwoMasters(acks: readonly ProbeAck[]): TwoMasters[] {
+  const out: TwoMasters[] = [];
+  const owner = new Map<number, ProbeAck>();
+  for (const a of [...acks].sort((x, y) => x.end - y.end)) {
+    const first = owner.get(a.timeline);
+    if (!first) owner.set(a.timeline, a);
+    else if (first.node !== a.node) {
+      out.push({ ack: a, newer: first });
+      continue;
+    }
+    let newer: ProbeAck | undefined;
+    for (const [tl, f] of owner) if (tl > a.timeline && f.end < a.start && (!newer || f.end < newer.end)) newer = f;
+    if (newer) out.push({ ack: a, newer });
+  }
+  return out;
 }
 
 interface Ack {
@@ -67,12 +120,40 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
     keeperEndpoints: Object.fromEntries(names.map((k, i) => [k, `http://127.0.0.1:${o.basePort + 30 + i}`])),
   });
   const acks: Ack[] = [];
+  const probes: ProbeAck[] = [];
+  const probeErrors = new Map<string, number>();
   let stop = false;
-  const sql = postgres({ host: "127.0.0.1", port: lc.ports.proxy, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 10, fetch_types: false, onnotice: () => {} });
+  const connect = (port: number, user: string, password: string) =>
+    postgres({ host: "127.0.0.1", port, database: "postgres", username: user, password, max: 1, connect_timeout: 5, fetch_types: false, onnotice: () => {} });
+  const su = connect(lc.ports.proxy, "stolon", SU_PASSWORD);
+  const sql = connect(lc.ports.proxy, APP_USER, APP_PASSWORD);
+  const direct = lc.keeperNames.map((node, i) => ({ node, sql: connect(lc.ports.pg[i]!, APP_USER, APP_PASSWORD) }));
   try {
     await lc.start();
     await lc.waitSettled(120_000);
-    await sql`create table w (id bigint primary key)`;
+    await su.unsafe(`create role ${APP_USER} login password '${APP_PASSWORD}'`);
+    await su`create table w (id bigint primary key)`;
+    await su`create table p (id bigint primary key, node text not null)`;
+    await su.unsafe(`grant select, insert on w, p to ${APP_USER}`);
+    await su.end({ timeout: 1 });
+    // Direct writes to every node; only a master can acknowledge one. No statement timeout: a
+    // cancelled wait for a synchronous standby still commits (with a warning).
+    let probeId = 0;
+    const probers = direct.map(async ({ node, sql: d }) => {
+      while (!stop) {
+        const start = performance.now();
+        try {
+          const [r] = await d`insert into p values (${++probeId}, ${node}) returning pg_walfile_name(pg_current_wal_lsn()) as f`;
+          probes.push({ node, timeline: parseInt(String(r!.f).slice(0, 8), 16), start, end: performance.now() });
+        } catch (err) {
+          // a standby, a fenced or stopped node: not a master
+          const msg = `${node}: ${(err as Error).message}`;
+          if (!probeErrors.has(msg)) log(`  direct write refused: ${msg}`);
+          probeErrors.set(msg, (probeErrors.get(msg) ?? 0) + 1);
+        }
+        await Bun.sleep(100);
+      }
+    });
     const writer = (async () => {
       let id = 0;
       while (!stop) {
@@ -163,6 +244,8 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
     }
     stop = true;
     await writer;
+    for (const { sql: d } of direct) await d.end({ timeout: 1 }).catch(() => {});
+    await Promise.all(probers);
     let present: number[] = [];
     for (let i = 0; ; i++) {
       try {
@@ -177,23 +260,32 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
     const lostIds = acks.filter((a) => !distinct.has(a.id));
     const c = await lc.waitSettled(120_000);
     const masters = Object.values(c.dbs).filter((d) => d.spec.role === "master").length;
+    for (const node of lc.keeperNames) {
+      const mine = probes.filter((p) => p.node === node);
+      log(`direct writes acknowledged by ${node}: ${mine.length}${mine.length ? ` on timelines ${[...new Set(mine.map((p) => p.timeline))].join(", ")}` : ""}`);
+    }
+    for (const [msg, n] of probeErrors) log(`direct writes refused, ${n}x: ${msg}`);
+    const twoMasters = findTwoMasters(probes);
     const rows: FaultRow[] = [];
     for (const f of o.faults) {
       const ws = windows.filter((w) => w.fault === f);
       // An acknowledged id belongs to the fault in whose window (since the previous fault ended) it was acknowledged.
-      const inWindow = (a: Ack) => ws.some((w) => a.at <= w.to && a.at > (windows[windows.indexOf(w) - 1]?.to ?? 0));
+      const inWindow = (a: { at: number }) => ws.some((w) => a.at <= w.to && a.at > (windows[windows.indexOf(w) - 1]?.to ?? 0));
       rows.push({
         fault: f,
         count: ws.length,
         acknowledged: acks.filter(inWindow).length,
         lost: lostIds.filter(inWindow).length,
         recoverMs: ws.map((w) => w.recoverMs),
+        twoMasters: twoMasters.filter((t) => inWindow({ at: t.ack.end })).length,
       });
     }
-    return { rows, acknowledged: acks.length, lost: lostIds.length, duplicates: present.length - distinct.size, masters };
+    return { rows, acknowledged: acks.length, lost: lostIds.length, duplicates: present.length - distinct.size, masters, probes: probes.length, twoMasters };
   } finally {
     stop = true;
     await sql.end({ timeout: 1 }).catch(() => {});
+    await su.end({ timeout: 1 }).catch(() => {});
+    for (const { sql: d } of direct) await d.end({ timeout: 1 }).catch(() => {});
     for (const fw of Object.values(relays)) {
       fw.stopListening();
       fw.cutAll();
@@ -205,12 +297,16 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
 export function renderFaultTable(r: FaultReport): string {
   const fmt = (ms: number[]) => ms.map((x) => (Number.isNaN(x) ? "never" : `${(x / 1000).toFixed(1)}s`)).join(" ");
   return [
-    "| fault | count | acknowledged | lost | time to recover |",
-    "|---|---|---|---|---|",
-    ...r.rows.map((x) => `| ${x.fault} | ${x.count} | ${x.acknowledged} | ${x.lost} | ${fmt(x.recoverMs)} |`),
-    `| total | ${r.rows.reduce((n, x) => n + x.count, 0)} | ${r.acknowledged} | ${r.lost} | |`,
+    "| fault | count | acknowledged | lost | two masters | time to recover |",
+    "|---|---|---|---|---|---|",
+    ...r.rows.map((x) => `| ${x.fault} | ${x.count} | ${x.acknowledged} | ${x.lost} | ${x.twoMasters} | ${fmt(x.recoverMs)} |`),
+    `| total | ${r.rows.reduce((n, x) => n + x.count, 0)} | ${r.acknowledged} | ${r.lost} | ${r.twoMasters.length} | |`,
     "",
-    `duplicate ids: ${r.duplicates}; masters at the end: ${r.masters}`,
+    `duplicate ids: ${r.duplicates}; masters at the end: ${r.masters}; direct writes acknowledged: ${r.probes}`,
+    ...r.twoMasters.map(
+      (t) =>
+        `two masters: ${t.ack.node} acknowledged a write on timeline ${t.ack.timeline} ${((t.ack.start - t.newer.end) / 1000).toFixed(2)}s after ${t.newer.node} had acknowledged one on timeline ${t.newer.timeline}`,
+    ),
   ].join("\n");
 }
 
@@ -230,7 +326,7 @@ if (import.meta.main) {
     const r = await runFaults({ dir, basePort: Number(opt("base-port") ?? 27430), sync, faults, repeat: Number(opt("repeat") ?? 1), log: (m) => console.log(`  ${m}`) });
     console.log(renderFaultTable(r));
     if (sync && r.lost > 0) process.exitCode = 1;
-    if (r.duplicates > 0 || r.masters !== 1) process.exitCode = 1;
+    if (r.duplicates > 0 || r.masters !== 1 || (sync && r.twoMasters.length > 0)) process.exitCode = 1;
   } finally {
     if (args.includes("--keep")) console.log(`cluster dir kept: ${dir}`);
     else rmSync(dir, { recursive: true, force: true });

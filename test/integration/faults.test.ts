@@ -1,7 +1,8 @@
 /**
  * The short fault-injection run (the full one: npm run faults): synchronous replication, a
  * workload through the proxy, the master killed, the master cut from etcd, the proxy killed; no
- * acknowledged write may be lost, none may be there twice, and one master must remain.
+ * acknowledged write may be lost, none may be there twice, no two masters may take direct writes at
+ * once, and one master must remain.
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
@@ -25,4 +26,6 @@ test("synchronous replication loses no acknowledged write under faults", async (
   expect(r.lost).toBe(0);
   expect(r.duplicates).toBe(0);
   expect(r.masters).toBe(1);
+  expect(r.probes).toBeGreaterThan(10);
+  expect(r.twoMasters).toEqual([]);
 }, 300_000);
