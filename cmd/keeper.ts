@@ -12,7 +12,7 @@ import { createLogger } from "../src/lib/log.ts";
 import { currentUser } from "../src/postgres/os-user.ts";
 import { openStore } from "../src/store/index.ts";
 
-const main = defineCommand({
+export const main = defineCommand({
   meta: { name: "stolon-keeper", description: "manage a PostgreSQL instance and converge it to the cluster view" },
   args: keeperArgs,
   run: async (ctx) => {
@@ -35,4 +35,7 @@ const main = defineCommand({
   },
 });
 
-await runCli("stolon-keeper", main, process.argv.slice(2));
+/** Runs stolon-keeper with these arguments (the multi-call executable, cmd/stolon.ts, calls this too). */
+export const run = (argv: string[]): Promise<void> => runCli("stolon-keeper", main, argv);
+
+if (import.meta.main) await run(process.argv.slice(2));

@@ -12,7 +12,7 @@ import { createLogger } from "../src/lib/log.ts";
 import { Proxy, proxyArgs, resolveProxyConfig } from "../src/proxy/index.ts";
 import { openStore } from "../src/store/index.ts";
 
-const main = defineCommand({
+export const main = defineCommand({
   meta: { name: "stolon-proxy", description: "forward client connections to the current master" },
   args: proxyArgs,
   run: async (ctx) => {
@@ -32,4 +32,7 @@ const main = defineCommand({
   },
 });
 
-await runCli("stolon-proxy", main, process.argv.slice(2));
+/** Runs stolon-proxy with these arguments (the multi-call executable, cmd/stolon.ts, calls this too). */
+export const run = (argv: string[]): Promise<void> => runCli("stolon-proxy", main, argv);
+
+if (import.meta.main) await run(process.argv.slice(2));

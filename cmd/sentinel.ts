@@ -13,7 +13,7 @@ import { createLogger } from "../src/lib/log.ts";
 import { resolveSentinelConfig, Sentinel, SENTINEL_ELECTION_TTL_MS, sentinelArgs } from "../src/sentinel/index.ts";
 import { openStore } from "../src/store/index.ts";
 
-const main = defineCommand({
+export const main = defineCommand({
   meta: { name: "stolon-sentinel", description: "elect a leader and compute the cluster view" },
   args: sentinelArgs,
   run: async (ctx) => {
@@ -40,4 +40,7 @@ const main = defineCommand({
   },
 });
 
-await runCli("stolon-sentinel", main, process.argv.slice(2));
+/** Runs stolon-sentinel with these arguments (the multi-call executable, cmd/stolon.ts, calls this too). */
+export const run = (argv: string[]): Promise<void> => runCli("stolon-sentinel", main, argv);
+
+if (import.meta.main) await run(process.argv.slice(2));

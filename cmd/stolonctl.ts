@@ -82,9 +82,10 @@ const noExtra = (what: string, positionals: string[], max: number) => {
 const yes = { yes: { type: "boolean", alias: "y", description: "do not ask for confirmation" } } as const;
 const file = { file: { type: "string", alias: "f", description: "read the JSON from this file (- for stdin)" } } as const;
 
-const init = sub("init", "Initialize a new cluster", { spec: { type: "positional", required: false, description: "cluster spec JSON (default {\"initMode\":\"new\"})" }, ...file, ...yes }, (a, pos) => {
+const ifAbsent = { "if-absent": { type: "boolean", description: "only if no cluster exists; an existing one is left as it is (exit 0)" } } as const;
+const init = sub("init", "Initialize a new cluster", { spec: { type: "positional", required: false, description: "cluster spec JSON (default {\"initMode\":\"new\"})" }, ...file, ...yes, ...ifAbsent }, (a, pos) => {
   noExtra("init", pos, 1);
-  return withStore(a, ({ store }) => initCluster(store, io, { spec: a.spec, file: a.file, yes: a.yes === true }));
+  return withStore(a, ({ store }) => initCluster(store, io, { spec: a.spec, file: a.file, yes: a.yes === true, ifAbsent: a["if-absent"] === true }));
 });
 
 const spec = sub("spec", "Show the cluster spec", { defaults: { type: "boolean", description: "show every field, defaults included" } }, (a, pos) => {
@@ -166,6 +167,9 @@ const version = defineCommand({
 });
 
 const clusterdata = group("clusterdata", "Read or write the raw cluster data", { read: clusterdataRead, write: clusterdataWrite });
-const root = group("stolonctl", "stolon command line client", { init, spec, update, status, failkeeper, removekeeper, promote, clusterdata, version }, true);
+export const root = group("stolonctl", "stolon command line client", { init, spec, update, status, failkeeper, removekeeper, promote, clusterdata, version }, true);
 
-await runCli("stolonctl", root, process.argv.slice(2));
+/** Runs stolonctl with these arguments (the multi-call executable, cmd/stolon.ts, calls this too). */
+export const run = (argv: string[]): Promise<void> => runCli("stolonctl", root, argv);
+
+if (import.meta.main) await run(process.argv.slice(2));

@@ -4,7 +4,8 @@
 //  1. node_modules (Bun included, through npm) when missing or stale;
 //  2. etcd and PostgreSQL 15 from Debian's packages when missing: installed with apt when running
 //     as root, otherwise it says exactly what to install and fails.
-// It takes well under a second when everything is already there.
+// It takes well under a second when everything is already there. With --node-only (npm run build)
+// it stops after step 1: building needs Bun, not etcd or PostgreSQL.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -64,6 +65,11 @@ if (!upToDate) {
     process.exit(1);
   }
   writeFileSync(stampFile, stamp);
+}
+
+if (process.argv.includes("--node-only")) {
+  log(`node_modules ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  process.exit(0);
 }
 
 // --- 2. etcd and PostgreSQL 15 -----------------------------------------------------------------

@@ -115,7 +115,13 @@ export class DaemonProcess {
   }
 
   static start(cmd: "keeper" | "sentinel" | "proxy", name: string, args: string[]): DaemonProcess {
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, `../../../cmd/${cmd}.ts`), ...args], {
+    return DaemonProcess.spawn(name, [process.execPath, join(import.meta.dir, `../../../cmd/${cmd}.ts`), ...args]);
+  }
+
+  /** Any program as a daemon (for example a compiled executable), with a minimal environment. */
+  static spawn(name: string, argv: string[], cwd?: string): DaemonProcess {
+    const proc = Bun.spawn(argv, {
+      cwd,
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
