@@ -60,6 +60,16 @@ afterEach(() => kv.close());
 const snapshot = () => store.getRawClusterData();
 
 describe("init", () => {
+  test("--if-absent creates a cluster without asking, and leaves an existing one untouched", async () => {
+    await initCluster(store, io, { yes: false, ifAbsent: true, spec: '{"initMode":"new","sleepInterval":"2s"}' });
+    expect(io.questions).toEqual([]);
+    const first = await snapshot();
+    expect((await store.getClusterData())!.clusterData.cluster.spec).toEqual({ initMode: "new", sleepInterval: "2s" });
+    await initCluster(store, io, { yes: true, ifAbsent: true });
+    expect(await snapshot()).toEqual(first);
+    expect(io.lines[1]).toContain("left as it is");
+  });
+
   test("with -y writes a new initializing cluster with the default spec", async () => {
     await initCluster(store, io, { yes: true });
     const cd = (await store.getClusterData())!.clusterData;
