@@ -56,6 +56,8 @@ export interface FaultReport {
   masters: number;
   /** Direct writes acknowledged, on all nodes. */
   probes: number;
+  /** Standbys copied again with pg_basebackup during the faults (pg_rewind is meant to do). */
+  fullCopies: number;
   twoMasters: TwoMasters[];
 }
 
@@ -81,6 +83,11 @@ export interface TwoMasters {
  * - a timeline acknowledged writes on two nodes: two promotions from the same timeline.
  * Only definite cases count: a commit happens somewhere between the request's start and its end.
  */
+/** pg_basebackup copies the keepers have logged so far. */
+function fullCopies(lc: LocalCluster): number {
+  return lc.keeperNames.reduce((n, k) => n + (lc.logOf(k).match(/copying it with pg_basebackup|copying the data with pg_basebackup instead/g)?.length ?? 0), 0);
+}
+
 export function findTwoMasters(acks: readonly ProbeAck[]): TwoMasters[] {
   const out: TwoMasters[] = [];
   const owner = new Map<number, ProbeAck>();
@@ -131,6 +138,7 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
   try {
     await lc.start();
     await lc.waitSettled(120_000);
+    const fullCopiesAtStart = fullCopies(lc);
     await su.unsafe(`create role ${APP_USER} login password '${APP_PASSWORD}'`);
     await su`create table w (id bigint primary key)`;
     await su`create table p (id bigint primary key, node text not null)`;
@@ -280,7 +288,16 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
         twoMasters: twoMasters.filter((t) => inWindow({ at: t.ack.end })).length,
       });
     }
-    return { rows, acknowledged: acks.length, lost: lostIds.length, duplicates: present.length - distinct.size, masters, probes: probes.length, twoMasters };
+    return {
+      rows,
+      acknowledged: acks.length,
+      lost: lostIds.length,
+      duplicates: present.length - distinct.size,
+      masters,
+      probes: probes.length,
+      twoMasters,
+      fullCopies: fullCopies(lc) - fullCopiesAtStart,
+    };
   } finally {
     stop = true;
     await sql.end({ timeout: 1 }).catch(() => {});
@@ -302,7 +319,7 @@ export function renderFaultTable(r: FaultReport): string {
     ...r.rows.map((x) => `| ${x.fault} | ${x.count} | ${x.acknowledged} | ${x.lost} | ${x.twoMasters} | ${fmt(x.recoverMs)} |`),
     `| total | ${r.rows.reduce((n, x) => n + x.count, 0)} | ${r.acknowledged} | ${r.lost} | ${r.twoMasters.length} | |`,
     "",
-    `duplicate ids: ${r.duplicates}; masters at the end: ${r.masters}; direct writes acknowledged: ${r.probes}`,
+    `duplicate ids: ${r.duplicates}; masters at the end: ${r.masters}; direct writes acknowledged: ${r.probes}; full copies (pg_basebackup) after the start: ${r.fullCopies}`,
     ...r.twoMasters.map(
       (t) =>
         `two masters: ${t.ack.node} acknowledged a write on timeline ${t.ack.timeline} ${((t.ack.start - t.newer.end) / 1000).toFixed(2)}s after ${t.newer.node} had acknowledged one on timeline ${t.newer.timeline}`,

@@ -64,6 +64,14 @@ export const KEEPER_FENCE_MS = 1000;
  * new one, which takes a moment.
  */
 export const DIVERGED_GRACE_MS = 5000;
+/**
+ * A proxy whose info has not changed for its proxyTimeout plus this margin is no longer waited
+ * for. A proxy counts its proxyTimeout from the start of its last successful check, which came
+ * before the info write the sentinel saw, so by then it has cut its connections and stopped
+ * routing (it checks every 100 ms). stolon waits twice proxyTimeout, which delays a failover by
+ * up to 10 s (with the defaults here) after a proxy died.
+ */
+export const PROXY_SILENT_MARGIN_MS = 1000;
 
 type DbState = "good" | "converging" | "failed";
 type Validity = "unknown" | "valid" | "invalid";
@@ -274,7 +282,7 @@ class Tick {
     );
   }
 
-  /** Proxies that reported a new infoUID within twice their own proxyTimeout. */
+  /** Proxies that reported a new infoUID within their own proxyTimeout plus PROXY_SILENT_MARGIN_MS. */
   activeProxies(): string[] {
     const { mem, now } = this;
     const active: string[] = [];
@@ -282,7 +290,7 @@ class Tick {
       const h = mem.proxyHistories[uid];
       if (!h || h.infoUID !== p.infoUID) mem.proxyHistories[uid] = { infoUID: p.infoUID, since: now };
       const timeoutMs = Math.max(1, (p.ProxyTimeout ?? 0) / 1e6);
-      if (now - mem.proxyHistories[uid]!.since <= 2 * timeoutMs) active.push(uid);
+      if (now - mem.proxyHistories[uid]!.since <= timeoutMs + PROXY_SILENT_MARGIN_MS) active.push(uid);
     }
     for (const uid of Object.keys(mem.proxyHistories)) if (!this.input.proxiesInfo[uid]) delete mem.proxyHistories[uid];
     return active.sort();

@@ -365,6 +365,7 @@ export class PgManager {
       connect_timeout: "10",
       options: "-c synchronous_commit=off",
     };
+    await this.checkpointSource(source);
     // pg_rewind copies the source's files; the link must not be followed into /dev/null.
     rmSync(join(this.dataDir, "postgresql.auto.conf"), { force: true });
     try {
@@ -373,6 +374,36 @@ export class PgManager {
     } finally {
       pass.remove();
       this.neutraliseAutoConf();
+    }
+  }
+
+  /**
+   * CHECKPOINT on the rewind source. A standby promoted moments ago has not written a checkpoint
+   * yet, so its control file still names the old timeline; pg_rewind reads that, sees no
+   * divergence and does nothing ("no rewind required"), and the standby then cannot follow (seen
+   * in the fault-injection runs, which ended in a full copy). PostgreSQL's pg_rewind page says to
+   * checkpoint a recently promoted source first. A failure here is left to pg_rewind to report.
+   */
+  private async checkpointSource(source: { host: string; port: string }): Promise<void> {
+    const sql = postgres({
+      host: source.host,
+      port: Number(source.port),
+      database: "postgres",
+      username: this.o.su.username,
+      password: this.o.su.password ?? "",
+      max: 1,
+      connect_timeout: 10,
+      fetch_types: false,
+      prepare: false,
+      onnotice: () => {},
+      connection: { application_name: "stolon-keeper" },
+    });
+    try {
+      await sql`checkpoint`;
+    } catch (err) {
+      this.o.log.warn(`CHECKPOINT on the rewind source ${source.host}:${source.port} failed: ${(err as Error).message}`);
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => {});
     }
   }
 

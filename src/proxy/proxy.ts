@@ -98,6 +98,9 @@ export class Proxy {
   }
 
   private async checkOnce(): Promise<void> {
+    // proxyTimeout counts from the start of the last successful check: earlier than the info
+    // write the sentinel sees, as its PROXY_SILENT_MARGIN_MS argument needs.
+    const started = this.clock.now();
     let cd: ClusterData | null;
     try {
       cd = (await this.store.getClusterData())?.clusterData ?? null;
@@ -125,7 +128,7 @@ export class Proxy {
     }
     this.lastReason = route.reason;
     if (!cd) {
-      this.succeeded();
+      this.succeeded(started);
       return;
     }
     const t = specTimings(cd.cluster.spec);
@@ -137,11 +140,11 @@ export class Proxy {
     // New timings only once the sentinel can see them.
     this.checkIntervalMs = t.proxyCheckIntervalMs;
     this.timeoutMs = t.proxyTimeoutMs;
-    this.succeeded();
+    this.succeeded(started);
   }
 
-  private succeeded(): void {
-    this.lastSuccess = this.clock.now();
+  private succeeded(started: number): void {
+    this.lastSuccess = started;
     if (this.fenced) {
       this.fenced = false;
       this.log.info("the store answers again");

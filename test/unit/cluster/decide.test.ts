@@ -620,13 +620,17 @@ describe("synchronous standbys", () => {
 });
 
 describe("proxies", () => {
-  test("a new proxy is enabled; one that stops reporting for 2 x proxyTimeout is dropped", () => {
+  test.each([
+    [14_000, ["p1"]],
+    [15_900, ["p1"]],
+    [16_100, []],
+  ])("a new proxy is enabled; silent for %d ms (proxyTimeout 15 s + 1 s margin) it is enabled: %p", (silentMs, want) => {
     const cd = steady();
     const r = run(cd, { proxies: { p1: proxy("p1", 3) }, memory: { fresh: false } });
     expect(r.clusterData.proxy.spec.enabledProxies).toEqual(["p1"]);
     expect(r.clusterData.proxy.generation).toBe(4);
-    const later = run(r.clusterData, { proxies: { p1: proxy("p1", 4) }, memory: r.memory, now: NOW + 31_000 });
-    expect(later.clusterData.proxy.spec.enabledProxies).toEqual([]);
+    const later = run(r.clusterData, { proxies: { p1: proxy("p1", 4) }, memory: r.memory, now: NOW + silentMs });
+    expect(later.clusterData.proxy.spec.enabledProxies).toEqual(want);
   });
 });
 
