@@ -67,6 +67,8 @@ export class PgManager {
   readonly dataDir: string;
   readonly logPath: string;
   private child: SpawnedProcess | null = null;
+  /** Keeps the watchdog (and so the write end of its stdin pipe) referenced while PostgreSQL runs. */
+  private watchdog: SpawnedProcess | null = null;
   private sqlPool: Sql | null = null;
   private replPool: Sql | null = null;
 
@@ -264,12 +266,38 @@ export class PgManager {
     const deadline = Date.now() + POSTMASTER_START_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (exited !== null) throw new PgCommandError("postgres", exited, this.logTail(), `exited at start with code ${exited}`);
-      if (this.runningPid() === child.pid) return;
+      if (this.runningPid() === child.pid) {
+        this.armWatchdog(child);
+        return;
+      }
       if (signal?.aborted) break;
       await Bun.sleep(20);
     }
     child.kill("SIGQUIT");
     throw new PgCommandError("postgres", null, this.logTail(), signal?.aborted ? "start was cancelled" : "did not write postmaster.pid within 60 s");
+  }
+
+  /**
+   * PostgreSQL does not outlive its keeper: a `sh` tied to this process (see CommandRunner.spawn)
+   * waits for end-of-file on its stdin, which comes when the keeper dies in any way (SIGKILL, OOM,
+   * a crash), and then asks the postmaster for a fast shutdown. Without it a master whose keeper
+   * died would go on taking writes from clients connected directly while the sentinel, once the
+   * keeper's lease expired, elected another master. A keeper that starts again finds PostgreSQL
+   * stopped and starts it as the cluster view says. The watchdog goes when the postmaster exits.
+   */
+  private armWatchdog(child: SpawnedProcess): void {
+    let dog: SpawnedProcess;
+    try {
+      dog = this.o.runner.spawn(["/bin/sh", "-c", 'read -r _; kill -INT "$1" 2>/dev/null', "stolon-pg-watchdog", String(child.pid)], { tied: true });
+    } catch (err) {
+      this.o.log.warn(`PostgreSQL (pid ${child.pid}) has no watchdog and will outlive a dead keeper: ${(err as Error).message}`);
+      return;
+    }
+    this.watchdog = dog;
+    void child.exited.then(() => {
+      dog.kill("SIGKILL");
+      if (this.watchdog === dog) this.watchdog = null;
+    });
   }
 
   private rotateLog(): void {

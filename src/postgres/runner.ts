@@ -41,11 +41,21 @@ export interface SpawnedProcess {
   kill(signal?: NodeJS.Signals | number): void;
 }
 
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  logFd?: number;
+  tied?: boolean;
+}
+
 export interface CommandRunner {
   /** Runs a program to completion. @throws PgCommandError on a non-zero exit, a timeout or an abort. */
   run(argv: string[], opts?: RunOptions): Promise<RunResult>;
-  /** Starts a long-running program (the postmaster) with stdout and stderr going to `logFd`. */
-  spawn(argv: string[], opts: { env?: Record<string, string>; logFd: number }): SpawnedProcess;
+  /**
+   * Starts a long-running program (the postmaster) with stdout and stderr going to `logFd` (or
+   * nowhere). With `tied`, its stdin is a pipe whose only writer is this process and that is never
+   * written: it reads end-of-file when this process dies, however it dies.
+   */
+  spawn(argv: string[], opts: SpawnOptions): SpawnedProcess;
   /** The OS user programs run as, when different from the keeper's own. */
   readonly asUser: OsUser | null;
 }
@@ -113,13 +123,13 @@ export class BunCommandRunner implements CommandRunner {
     }
   }
 
-  spawn(argv: string[], opts: { env?: Record<string, string>; logFd: number }): SpawnedProcess {
+  spawn(argv: string[], opts: SpawnOptions): SpawnedProcess {
     try {
       const proc = Bun.spawn(argv, {
         env: { ...baseEnv(this.asUser), ...opts.env },
-        stdin: "ignore",
-        stdout: opts.logFd,
-        stderr: opts.logFd,
+        stdin: opts.tied ? "pipe" : "ignore",
+        stdout: opts.logFd ?? "ignore",
+        stderr: opts.logFd ?? "ignore",
         ...(this.asUser ? { uid: this.asUser.uid, gid: this.asUser.gid } : {}),
       });
       return proc;

@@ -2,7 +2,8 @@
  * A master keeper cut from etcd (its etcd traffic goes through a relay the test cuts) fences its
  * PostgreSQL before another master can be elected: a client connected directly to the old master
  * loses its session and cannot reconnect, while the standbys keep replicating. The sentinel then
- * elects a new master; once the relay heals, the old master rejoins as a standby.
+ * elects a new master; once the relay heals, the old master rejoins as a standby. A master whose
+ * keeper is SIGKILLed is shut down by the keeper's watchdog.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -106,5 +107,32 @@ describe("fencing a master cut from etcd", () => {
     } finally {
       await check.end({ timeout: 1 });
     }
+  });
+
+  test("a master whose keeper dies (SIGKILL of the keeper alone) stops taking writes at once; the keeper restarted brings it back", async () => {
+    const settled = await lc.waitSettled(90_000);
+    const masterKeeper = settled.dbs[settled.cluster.status.master!]!.spec.keeperUID;
+    const pm = lc.postmasterPid(masterKeeper)!;
+    expect(pm).toBeGreaterThan(0);
+    const direct = sqlTo(portOf(masterKeeper));
+    await direct`insert into t values (5000)`;
+    const t0 = Date.now();
+    lc.kill(masterKeeper, "SIGKILL");
+    let id = 5001;
+    await waitFor("direct writes refused", async () => (await direct`insert into t values (${id++})`.then(() => false, () => true)), 10_000, 50);
+    const refusedAt = Date.now() - t0;
+    await direct.end({ timeout: 1 });
+    await waitFor("the postmaster gone", () => {
+      try {
+        process.kill(pm, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 30_000, 100);
+    console.log(`keeper SIGKILLed: direct writes refused after ${refusedAt} ms (the watchdog's fast shutdown)`);
+    await lc.exited(masterKeeper);
+    lc.startKeeper(masterKeeper);
+    await lc.waitSettled(90_000);
   });
 });
