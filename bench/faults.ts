@@ -246,7 +246,13 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
         const to = performance.now();
         const seen = acks.filter((a) => a.at >= from - 1000 && a.at <= to).map((a) => a.at);
         let pause = seen.length === 0 ? NaN : 0;
-        for (let i = 1; i < seen.length; i++) pause = Math.max(pause, seen[i]! - seen[i - 1]!);
+        let resumed = 0;
+        for (let i = 1; i < seen.length; i++) {
+          if (seen[i]! - seen[i - 1]! > pause) [pause, resumed] = [seen[i]! - seen[i - 1]!, seen[i]!];
+        }
+        // Wall-clock times, to line up with the components' logs (--keep).
+        const wall = (t: number) => new Date(Date.now() - (performance.now() - t)).toISOString();
+        log(`  longest pause ${(pause / 1000).toFixed(1)}s, from ${wall(resumed - pause)} to ${wall(resumed)}`);
         windows.push({ fault, from, to, recoverMs: pause });
       }
     }

@@ -318,7 +318,13 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
         return done(db, [{ kind: "start" }]);
       }
       notes.push(`db ${db.uid} is to become master: promoting the standby`);
-      return done(db, [{ kind: "promote" }]);
+      // The master's configuration first (kept in standby mode until the promotion), so that
+      // the new master never runs a moment without its synchronous_standby_names.
+      const asStandby = { ...config, standby: true };
+      const before: KeeperAction[] = configDiffers(local, asStandby).length
+        ? [{ kind: "write-config", config: asStandby }, { kind: "reload", why: "the master's configuration, before the promotion" }]
+        : [];
+      return done(db, [...before, { kind: "promote" }]);
     }
     if (!local.running) {
       notes.push(`db ${db.uid} is master and postgres is not running: starting it`);

@@ -16,6 +16,7 @@ export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
 ]);
 
 /** Parameters managed with a default, where the user's value wins when given. */
+const DEFAULT_WAL_RECEIVER_STATUS_INTERVAL = "1s";
 const DEFAULT_WAL_KEEP_SIZE = "128MB";
 
 const PARAM_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
@@ -71,6 +72,11 @@ export function buildParameters(input: ParameterInput): Parameters {
   params.wal_level = params.wal_level === "logical" ? "logical" : "replica";
   params.hot_standby = "on";
   params.wal_keep_size ??= DEFAULT_WAL_KEEP_SIZE;
+  // A walsender learns that its standby was named synchronous from its own configuration, but it
+  // releases waiting commits only on the standby's next reply. With nothing else written (the
+  // commits are the ones waiting) that reply came after wal_receiver_status_interval, 10 s by
+  // default: a failover in synchronous mode paused writes for 5 to 10 s more than needed.
+  params.wal_receiver_status_interval ??= DEFAULT_WAL_RECEIVER_STATUS_INTERVAL;
   params.unix_socket_directories = input.socketDir;
   params.listen_addresses = input.listenAddress;
   params.port = String(input.port);

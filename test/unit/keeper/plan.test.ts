@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { ClusterData, DB, DBSpec } from "../../../src/cluster/index.ts";
-import { desiredConfig, planKeeper, type KeeperSettings, type LocalObservation } from "../../../src/keeper/plan.ts";
+import { desiredConfig, planKeeper, type KeeperAction, type KeeperSettings, type LocalObservation } from "../../../src/keeper/plan.ts";
 import type { DbState } from "../../../src/keeper/local-state.ts";
 
 function deepFreeze<T>(o: T): T {
@@ -191,6 +191,15 @@ describe("planKeeper: a master", () => {
     const q = planKeeper({ cd, settings, local: steady(cd, db, { standbySignal: true, running: false }) });
     expect(kinds(q)).toEqual(["start"]);
     expect(q.notes[0]).toContain("starting it as a standby first");
+  });
+
+  test("a standby whose configuration is still a standby's gets the master's (synchronous_standby_names included) before the promotion, standby.signal kept", () => {
+    const local = { ...steady(cd, db, { standbySignal: true }), postgresqlConf: "# a standby's\nprimary_conninfo = 'host=x'\n" };
+    const p = planKeeper({ cd, settings, local });
+    expect(kinds(p)).toEqual(["write-config", "reload", "promote"]);
+    const w = p.actions[0] as Extract<KeeperAction, { kind: "write-config" }>;
+    expect(w.config.standby).toBe(true);
+    expect(w.config.postgresqlConf).not.toContain("primary_conninfo");
   });
 
   test("a configuration change is written and reloaded, the generation saved in the same pass", () => {

@@ -21,6 +21,7 @@ describe("buildParameters", () => {
       wal_level: "replica",
       hot_standby: "on",
       wal_keep_size: "128MB",
+      wal_receiver_status_interval: "1s",
       unix_socket_directories: "/data/run",
       listen_addresses: "10.0.0.1",
       port: "5433",
@@ -40,6 +41,7 @@ describe("buildParameters", () => {
     ["wal_level minimal is raised to replica", { wal_level: "minimal" }, { wal_level: "replica" }, []],
     ["wal_level logical is kept", { wal_level: "logical" }, { wal_level: "logical" }, []],
     ["the user's wal_keep_size wins", { wal_keep_size: "1GB" }, { wal_keep_size: "1GB" }, []],
+    ["the user's wal_receiver_status_interval wins", { wal_receiver_status_interval: "10s" }, { wal_receiver_status_interval: "10s" }, []],
     ["names are lower-cased", { Work_Mem: "8MB" }, { work_mem: "8MB" }, []],
   ] as const)("%s", (_, user, want, wantIgnored) => {
     const { params, ignored } = buildParameters({ ...base, pgParameters: { ...user } });
