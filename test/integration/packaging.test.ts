@@ -129,6 +129,8 @@ describe("docker compose demo cluster", () => {
     expect(s.etcd.healthcheck).toBeDefined();
     expect(s.init.depends_on.etcd.condition).toBe("service_healthy");
     for (const sec of Object.values(compose.secrets ?? {})) expect(existsSync(join(docker, sec.file))).toBe(true);
+    // Our image is built, never pulled: every service that uses it names the build.
+    for (const [name, svc] of Object.entries(s)) if (svc.image === "stolon-bun:demo") expect([name, svc.build?.dockerfile]).toEqual([name, "docker/Dockerfile"]);
   });
 
   test("every command and flag it uses exists in our CLIs", () => {
