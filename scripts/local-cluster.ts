@@ -187,11 +187,13 @@ export class LocalCluster {
       if (dead) throw new Error(`${dead[0]} exited with code ${dead[1].exitCode}; see ${join(this.o.dir, "logs", `${dead[0]}.log`)}`);
       const cd = (await this.store.getClusterData().catch(() => null))?.clusterData;
       const m = cd?.cluster.status.master;
-      if (cd && m && cd.proxy.spec.masterDbUid === m) {
+      const master = m ? cd?.dbs[m] : undefined;
+      // The master too: healthy (its keeper reports a PostgreSQL that answers) and converged.
+      if (cd && m && cd.proxy.spec.masterDbUid === m && master?.status.healthy && master.status.currentGeneration === master.generation) {
         const standbys = Object.values(cd.dbs).filter(
           (d) => d.uid !== m && d.status.healthy && d.status.currentGeneration === d.generation && d.spec.followConfig?.dbuid === m,
         );
-        const state = `master on ${cd.dbs[m]?.spec.keeperUID}, ${standbys.length} standby(s) ready`;
+        const state = `master on ${master.spec.keeperUID}, ${standbys.length} standby(s) ready`;
         if (state !== last) this.say(state);
         last = state;
         if (standbys.length === this.keeperNames.length - 1 && (cd.proxy.spec.enabledProxies ?? []).length > 0) return cd;

@@ -5,7 +5,8 @@
  * paused until `drain`, so a slow reader holds at most one chunk per direction in memory.
  *
  * Any change of target (to another one or to none) cuts every connection at once. While there
- * is no target, new clients are held (up to holdMs) and connected as soon as one appears.
+ * is no target, new clients are held (up to holdMs) and connected as soon as one appears; a
+ * target that refuses the connection is tried again within the same hold time.
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { ProxyTarget } from "../cluster/proxy-target.ts";
@@ -39,8 +40,14 @@ interface Conn {
   /** The backend socket closed. */
   backendGone: boolean;
   closed: boolean;
+  /** When the client connected (performance.now()): the hold time counts from there. */
+  openedAt: number;
   holdTimer: ReturnType<typeof setTimeout> | null;
+  retryTimer: ReturnType<typeof setTimeout> | null;
 }
+
+/** Between two attempts to reach a master that refused the connection (restarting, say). */
+const CONNECT_RETRY_MS = 100;
 
 export class Forwarder {
   private listener: TCPSocketListener<Conn> | null = null;
@@ -128,27 +135,34 @@ export class Forwarder {
       backendEnded: false,
       backendGone: false,
       closed: false,
+      openedAt: performance.now(),
       holdTimer: null,
+      retryTimer: null,
     };
     client.data = c;
     client.setNoDelay(true);
     client.setKeepAlive(true, this.o.keepAliveIdleMs);
     this.conns.add(c);
-    if (this.target) {
-      this.connectBackend(c, this.target);
-    } else {
-      this.held.add(c);
-      c.holdTimer = setTimeout(() => {
-        this.o.log.debug("closing a held client: no master within the hold time");
-        this.close(c, true);
-      }, this.o.holdMs);
-    }
+    if (this.target) this.connectBackend(c, this.target);
+    else this.hold(c);
+  }
+
+  /** Holds a client until a target appears (setTarget connects it) or its hold time is over. */
+  private hold(c: Conn): void {
+    this.held.add(c);
+    const left = Math.max(0, this.o.holdMs - (performance.now() - c.openedAt));
+    c.holdTimer = setTimeout(() => {
+      this.o.log.debug("closing a held client: no master within the hold time");
+      this.close(c, true);
+    }, left);
   }
 
   private release(c: Conn): void {
     this.held.delete(c);
     if (c.holdTimer) clearTimeout(c.holdTimer);
+    if (c.retryTimer) clearTimeout(c.retryTimer);
     c.holdTimer = null;
+    c.retryTimer = null;
   }
 
   private connectBackend(c: Conn, t: ProxyTarget): void {
@@ -175,6 +189,21 @@ export class Forwarder {
           this.close(c);
         },
         connectError: (_b, err) => {
+          if (c.closed) return;
+          // A master that refuses connections for a moment (PostgreSQL restarting after a
+          // crash, its keeper restarting it) costs the client latency, not an error: it is held
+          // and tried again within its hold time, and goes to a new master if one is routed.
+          if (performance.now() - c.openedAt + CONNECT_RETRY_MS < this.o.holdMs) {
+            this.o.log.debug(`cannot connect to the master at ${t.host}:${t.port} (${err.message}): trying again`);
+            this.hold(c);
+            c.retryTimer = setTimeout(() => {
+              c.retryTimer = null;
+              if (!this.held.has(c) || !this.target) return;
+              this.release(c);
+              this.connectBackend(c, this.target);
+            }, CONNECT_RETRY_MS);
+            return;
+          }
           this.o.log.warn(`cannot connect to the master at ${t.host}:${t.port}: ${err.message}`);
           this.close(c, true);
         },

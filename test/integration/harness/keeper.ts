@@ -30,7 +30,9 @@ export function makeTestRoot(name: string): string {
   chmodSync(root, 0o755);
   atEnd(() => {
     stopLeftoverPostgres(root);
-    rmSync(root, { recursive: true, force: true });
+    // STOLON_TEST_KEEP=1 keeps the dir (logs, data dirs) to look at after a failure.
+    if (process.env.STOLON_TEST_KEEP) console.log(`kept ${root}`);
+    else rmSync(root, { recursive: true, force: true });
   });
   return root;
 }

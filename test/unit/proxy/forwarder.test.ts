@@ -1,6 +1,7 @@
 /**
  * The Forwarder with real loopback sockets (no PostgreSQL): bytes both ways, half-close passed on,
- * a target change cutting connections, a held client connected when a target appears.
+ * a target change cutting connections, a held client connected when a target appears, a refusing
+ * target tried again within the hold time.
  */
 import { afterAll, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
@@ -107,5 +108,33 @@ test("a held client is closed after the hold time", async () => {
   const st = { closed: false };
   await Bun.connect({ hostname: "127.0.0.1", port: (short as unknown as { o: { port: number } }).o.port, socket: { data() {}, close: () => void (st.closed = true) } });
   await until(() => st.closed, 1000);
+  short.stopListening();
+});
+
+test("a target that refuses connections is tried again within the hold time: the client is served once it listens", async () => {
+  const later = freePort();
+  fw.setTarget({ dbUid: "d3", host: "127.0.0.1", port: later });
+  const c = await client();
+  c.s.write("early");
+  await Bun.sleep(350); // several refused attempts
+  expect(c.st.closed).toBe(false);
+  const b3 = Bun.listen({ hostname: "127.0.0.1", port: later, socket: { data: (s, d) => void s.write(`b3:${d.toString()}`) } });
+  try {
+    await until(() => c.st.got === "b3:early");
+  } finally {
+    c.s.end();
+    b3.stop(true);
+  }
+});
+
+test("a target that keeps refusing: the client is closed when its hold time is over", async () => {
+  const short = new Forwarder({ hostname: "127.0.0.1", port: freePort(), holdMs: 300, keepAliveIdleMs: 0, log: createLogger("error") });
+  short.listen();
+  short.setTarget({ dbUid: "d4", host: "127.0.0.1", port: freePort() });
+  const st = { closed: false };
+  const t0 = performance.now();
+  await Bun.connect({ hostname: "127.0.0.1", port: (short as unknown as { o: { port: number } }).o.port, socket: { data() {}, close: () => void (st.closed = true) } });
+  await until(() => st.closed, 2000);
+  expect(performance.now() - t0).toBeGreaterThan(150);
   short.stopListening();
 });
