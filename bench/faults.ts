@@ -32,7 +32,7 @@ import { createLogger } from "../src/lib/log.ts";
 import { Forwarder } from "../src/proxy/forwarder.ts";
 import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
 
-export const APP_USER = "app";
+const APP_USER = "app";
 const APP_PASSWORD = "app-password";
 
 export const FAULTS = ["kill-master", "stop-master", "partition-master", "kill-sentinel", "restart-etcd", "kill-proxy"] as const;
@@ -75,6 +75,11 @@ export interface TwoMasters {
   newer: ProbeAck;
 }
 
+/** pg_basebackup copies the keepers have logged so far. */
+function fullCopies(lc: LocalCluster): number {
+  return lc.keeperNames.reduce((n, k) => n + (lc.logOf(k).match(/copying it with pg_basebackup|copying the data with pg_basebackup instead/g)?.length ?? 0), 0);
+}
+
 /**
  * Writes that prove two masters took writes at once. Every promotion starts a new timeline, so
  * writes must move to ever newer timelines, each on one node:
@@ -83,11 +88,6 @@ export interface TwoMasters {
  * - a timeline acknowledged writes on two nodes: two promotions from the same timeline.
  * Only definite cases count: a commit happens somewhere between the request's start and its end.
  */
-/** pg_basebackup copies the keepers have logged so far. */
-function fullCopies(lc: LocalCluster): number {
-  return lc.keeperNames.reduce((n, k) => n + (lc.logOf(k).match(/copying it with pg_basebackup|copying the data with pg_basebackup instead/g)?.length ?? 0), 0);
-}
-
 export function findTwoMasters(acks: readonly ProbeAck[]): TwoMasters[] {
   const out: TwoMasters[] = [];
   const owner = new Map<number, ProbeAck>();
