@@ -4,30 +4,14 @@
  * writes rows through the proxy, waits until the standbys have them, injects the fault, and checks
  * that every one of those rows is on the new master.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import postgres from "postgres";
+import { describe, expect, test } from "bun:test";
 import type { ClusterData } from "../../src/cluster/index.ts";
-import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { clusterForFile } from "./harness/cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
-import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
-requirePostgres();
-
-const root = makeTestRoot("stories");
-const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: freeBasePort(20000, 23000), spec: { initMode: "new", usePgrewind: true } });
+const { lc, sqlTo, portOf } = clusterForFile("stories", { ports: [20000, 23000], spec: { initMode: "new", usePgrewind: true } });
 let nextId = 1;
 const written: number[] = [];
-
-beforeAll(async () => {
-  await lc.start();
-});
-afterAll(async () => {
-  await lc.stop();
-});
-
-const sqlTo = (port: number) =>
-  postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 15, idle_timeout: 5, fetch_types: false, onnotice: () => {} });
 
 async function q<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
   const sql = sqlTo(port);
@@ -39,7 +23,6 @@ async function q<T = Record<string, unknown>>(port: number, text: string): Promi
 }
 
 const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
-const portOf = (keeper: string) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!;
 const ctl = (...args: string[]) => runCmd("stolonctl", [...lc.common, ...args]);
 
 async function master(): Promise<{ keeper: string; db: string }> {
@@ -100,7 +83,7 @@ describe("stories", () => {
     expect((await master()).keeper).toBe(k);
     // Rewound, and kept: no second db copied with pg_basebackup (a rewound standby reports the old
     // timeline for a moment, which must not get it replaced).
-    const log = await Bun.file(join(lc.o.dir, "logs", `${old.keeper}.log`)).text();
+    const log = lc.logOf(old.keeper);
     expect(log).toMatch(/resynced from 127\.0\.0\.1:\d+ with pg_rewind/);
     expect(log).not.toContain("pg_basebackup from");
   });
@@ -113,12 +96,11 @@ describe("stories", () => {
     await newMaster(old.keeper);
     await allRowsThroughProxy();
     await lc.exited(old.keeper);
-    const logFile = Bun.file(join(lc.o.dir, "logs", `${old.keeper}.log`));
-    const before = (await logFile.text()).length;
+    const before = lc.logOf(old.keeper).length;
     lc.startKeeper(old.keeper);
     await lc.waitSettled(90_000);
     await writeReplicated(10);
-    const log = (await logFile.text()).slice(before);
+    const log = lc.logOf(old.keeper).slice(before);
     expect(log).toContain("pg_basebackup from 127.0.0.1");
     expect(log).not.toMatch(/resynced from .* with pg_rewind/);
     expect((await ctl("update", "--patch", '{"usePgrewind": true}')).code).toBe(0);

@@ -4,33 +4,16 @@
  * synchronous_standby_names, and after the master dies the new master is the former sync standby,
  * not the async one.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import postgres from "postgres";
+import { describe, expect, test } from "bun:test";
 import type { ClusterData } from "../../src/cluster/index.ts";
-import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { clusterForFile } from "./harness/cluster.ts";
 import { waitFor } from "./harness/etcd.ts";
-import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
-requirePostgres();
-
-const root = makeTestRoot("sync-failover");
-const lc = new LocalCluster({
-  dir: join(root, "cluster"),
-  basePort: freeBasePort(23000, 26000),
+const { lc, sqlTo, portOf } = clusterForFile("sync-failover", {
+  ports: [23000, 26000],
   keepers: 3,
   spec: { initMode: "new", synchronousReplication: true, minSynchronousStandbys: 1, maxSynchronousStandbys: 1 },
 });
-beforeAll(async () => {
-  await lc.start();
-});
-afterAll(async () => {
-  await lc.stop();
-});
-
-const sqlTo = (port: number) =>
-  postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 15, idle_timeout: 5, fetch_types: false, onnotice: () => {} });
-const portOf = (keeper: string) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!;
 const current = async () => (await lc.store.getClusterData())!.clusterData;
 
 /** A settled cluster whose master has a standby known in sync; its sync and async standbys. */

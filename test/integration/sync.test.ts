@@ -3,32 +3,16 @@
  * synchronous_standby_names; with minSynchronousStandbys 1 a dead sync standby blocks commits,
  * with 0 it does not.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
-import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { clusterForFile } from "./harness/cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
-import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
-requirePostgres();
-
-const root = makeTestRoot("sync");
-const lc = new LocalCluster({
-  dir: join(root, "cluster"),
-  basePort: freeBasePort(23000, 26000),
+const { lc, sqlTo, portOf } = clusterForFile("sync", {
+  ports: [23000, 26000],
   keepers: 2,
   spec: { initMode: "new", synchronousReplication: true, minSynchronousStandbys: 1, maxSynchronousStandbys: 1 },
 });
-beforeAll(async () => {
-  await lc.start();
-});
-afterAll(async () => {
-  await lc.stop();
-});
-
-const sqlTo = (port: number) =>
-  postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 15, idle_timeout: 5, fetch_types: false, onnotice: () => {} });
-const portOf = (keeper: string) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!;
 
 describe("synchronous replication", () => {
   let masterKeeper = "";

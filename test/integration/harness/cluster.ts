@@ -1,0 +1,36 @@
+/**
+ * A whole local cluster (the demo's: etcd, keepers, two sentinels, a proxy) for one test file:
+ * started before its tests, stopped after them, in a test dir of its own.
+ */
+import { afterAll, beforeAll } from "bun:test";
+import { join } from "node:path";
+import postgres from "postgres";
+import type { ClusterSpec } from "../../../src/cluster/index.ts";
+import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../../scripts/local-cluster.ts";
+import { makeTestRoot, requirePostgres } from "./keeper.ts";
+
+export interface FileCluster {
+  lc: LocalCluster;
+  /** A client as the superuser on 127.0.0.1:port (the proxy's or a keeper's). */
+  sqlTo: (port: number) => postgres.Sql;
+  /** The PostgreSQL port of a keeper. */
+  portOf: (keeper: string) => number;
+}
+
+export function clusterForFile(name: string, o: { ports: [number, number]; keepers?: number; spec: ClusterSpec }): FileCluster {
+  requirePostgres();
+  const root = makeTestRoot(name);
+  const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: freeBasePort(...o.ports), keepers: o.keepers, spec: o.spec });
+  beforeAll(async () => {
+    await lc.start();
+  });
+  afterAll(async () => {
+    await lc.stop();
+  });
+  return {
+    lc,
+    sqlTo: (port) =>
+      postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 15, idle_timeout: 5, fetch_types: false, onnotice: () => {} }),
+    portOf: (keeper) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!,
+  };
+}
