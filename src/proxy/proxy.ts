@@ -71,6 +71,9 @@ export class Proxy {
       unwatch();
       this.forwarder.stopListening();
       this.forwarder.cutAll();
+      // Nothing routes any more: the sentinel need not wait for this proxy's info to go stale
+      // before it routes to a new master.
+      await this.store.deleteProxyInfo(this.uid).catch((err) => this.log.debug(`cannot delete the proxy info: ${describeError(err)}`));
     }
   }
 

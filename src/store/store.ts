@@ -52,6 +52,8 @@ export interface Store {
   getSentinelsInfo(): Promise<InfoList<SentinelInfo>>;
   setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<void>;
   getProxiesInfo(): Promise<InfoList<ProxyInfo>>;
+  /** A proxy that has stopped routing says so at once, instead of letting its info expire. */
+  deleteProxyInfo(uid: string): Promise<void>;
   /** Calls onChange(key) for every change under the base path. Returns a cancel function. */
   watch(onChange: (key: string) => void, onError?: (err: Error) => void): () => void;
   close(): Promise<void>;
@@ -110,8 +112,14 @@ export class KvStore implements Store {
   setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<void> {
     return this.setInfo("keepers", info.uid, info, ttlMs);
   }
-  async deleteKeeperInfo(uid: string): Promise<void> {
-    const key = `${this.basePath}/keepers/info/${uid}`;
+  deleteKeeperInfo(uid: string): Promise<void> {
+    return this.deleteInfo("keepers", uid);
+  }
+  deleteProxyInfo(uid: string): Promise<void> {
+    return this.deleteInfo("proxies", uid);
+  }
+  private async deleteInfo(kind: "keepers" | "proxies", uid: string): Promise<void> {
+    const key = `${this.basePath}/${kind}/info/${uid}`;
     await this.kv.delete(key);
     const lease = this.infoLeases.get(key);
     this.infoLeases.delete(key);

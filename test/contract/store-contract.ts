@@ -101,6 +101,14 @@ export function storeContract(t: ContractTarget): void {
       await store.deleteKeeperInfo("k9");
     });
 
+    test("a deleted proxy info is gone at once", async () => {
+      await store.setProxyInfo({ infoUID: "x", UID: "p1", Generation: 3, ProxyTimeout: 15e9 }, 30_000);
+      await store.setProxyInfo({ infoUID: "y", UID: "p2", Generation: 3, ProxyTimeout: 15e9 }, 30_000);
+      await store.deleteProxyInfo("p1");
+      expect(Object.keys((await store.getProxiesInfo()).items)).toEqual(["p2"]);
+      await store.deleteProxyInfo("p9");
+    });
+
     test("an info vanishes once its TTL passes without a new write", async () => {
       await store.setKeeperInfo(keeperInfo("k1"), 1000);
       await store.setKeeperInfo(keeperInfo("k2"), 60_000);

@@ -199,4 +199,13 @@ describe("stolon-proxy", () => {
     expect(await sql`select 1`.then(() => "ok", () => "refused")).toBe("refused");
     await sql.end();
   });
+
+  test("SIGTERM: the proxy stops listening and removes its info, so no sentinel waits for it", async () => {
+    expect(Object.keys((await store.getProxiesInfo()).items)).toContain(proxyUid);
+    expect(await proxy.stop()).toBe(0);
+    expect(Object.keys((await store.getProxiesInfo()).items)).not.toContain(proxyUid);
+    const sql = client();
+    expect(await sql`select 1`.then(() => "ok", () => "refused")).toBe("refused");
+    await sql.end();
+  });
 });
