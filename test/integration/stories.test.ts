@@ -165,8 +165,10 @@ describe("stories", () => {
     // Freeze the standbys' WAL receivers: their keepers and servers stay healthy, their WAL does not move.
     const receivers: number[] = [];
     for (const k of lc.keeperNames.filter((x) => x !== old.keeper)) {
-      const r = await q<{ pid: number }>(portOf(k), "select pid from pg_stat_wal_receiver");
-      receivers.push(r[0]!.pid);
+      // A standby the cluster view calls healthy may still be starting (the sentinel writes
+      // status changes at most once per sleepInterval): wait for its WAL receiver.
+      const pid = await waitFor(`the WAL receiver of ${k}`, async () => (await q<{ pid: number }>(portOf(k), "select pid from pg_stat_wal_receiver"))[0]?.pid, 20_000, 100);
+      receivers.push(pid);
     }
     for (const pid of receivers) process.kill(pid, "SIGSTOP");
     try {
