@@ -5,7 +5,7 @@
  */
 import { ClusterDataError } from "../lib/errors.ts";
 import { validateSpec, type ClusterSpec } from "./spec.ts";
-import { CURRENT_FORMAT_VERSION, type ClusterData } from "./types.ts";
+import { CURRENT_FORMAT_VERSION, type ClusterData, type DB } from "./types.ts";
 
 /** A new cluster in phase "initializing" (stolon's NewClusterData(NewCluster(uid, spec))). */
 export function newClusterData(uid: string, spec: ClusterSpec, now: Date): ClusterData {
@@ -18,6 +18,12 @@ export function newClusterData(uid: string, spec: ClusterSpec, now: Date): Clust
     dbs: {},
     proxy: { generation: 1, changeTime: t, spec: {}, status: {} },
   };
+}
+
+/** The master's DB, when the cluster has one. */
+export function masterDb(cd: ClusterData): DB | undefined {
+  const uid = cd.cluster.status.master;
+  return uid ? cd.dbs[uid] : undefined;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

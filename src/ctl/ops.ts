@@ -2,7 +2,7 @@
  * stolonctl failkeeper, removekeeper and promote: small changes of the cluster data, each written
  * by compare-and-swap and re-applied to fresh data when another writer got there first.
  */
-import type { ClusterData } from "../cluster/index.ts";
+import { masterDb, type ClusterData } from "../cluster/index.ts";
 import { ConfigError, KeyModifiedError, StolonError } from "../lib/errors.ts";
 import type { Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
@@ -39,7 +39,7 @@ export function failKeeper(store: Store, io: CtlIO, uid: string): Promise<void> 
   return modify(store, io, (cd) => {
     requireKeeper(cd, uid);
     cd.keepers[uid]!.status.forceFail = true;
-    const master = cd.cluster.status.master ? cd.dbs[cd.cluster.status.master] : undefined;
+    const master = masterDb(cd);
     return master?.spec.keeperUID === uid
       ? `keeper ${uid} marked failed: the sentinel will elect another master if a standby is eligible`
       : `keeper ${uid} marked failed`;
@@ -50,7 +50,7 @@ export function failKeeper(store: Store, io: CtlIO, uid: string): Promise<void> 
 export function removeKeeper(store: Store, io: CtlIO, uid: string): Promise<void> {
   return modify(store, io, (cd) => {
     requireKeeper(cd, uid);
-    const master = cd.cluster.status.master ? cd.dbs[cd.cluster.status.master] : undefined;
+    const master = masterDb(cd);
     if (master?.spec.keeperUID === uid)
       throw new StolonError("EMASTERKEEPER", `keeper ${uid} holds the master db ${master.uid}: fail it over first (stolonctl failkeeper ${uid})`);
     delete cd.keepers[uid];

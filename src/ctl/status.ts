@@ -1,4 +1,4 @@
-import { formatBytes, type ClusterData, type DB, type KeeperInfo } from "../cluster/index.ts";
+import { formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo } from "../cluster/index.ts";
 import type { Election, Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
 
@@ -48,7 +48,7 @@ export async function collectStatus(store: Store, election: Election): Promise<S
   const dbByKeeper = new Map<string, DB>();
   for (const db of Object.values(cd?.dbs ?? {})) dbByKeeper.set(db.spec.keeperUID, db);
   const keeperUids = [...new Set([...Object.keys(cd?.keepers ?? {}), ...Object.keys(keepers.items)])].sort();
-  const masterDb = cd?.cluster.status.master ? cd.dbs[cd.cluster.status.master] : undefined;
+  const master = cd ? masterDb(cd) : undefined;
 
   return {
     basePath: store.basePath,
@@ -80,16 +80,16 @@ export async function collectStatus(store: Store, election: Election): Promise<S
         wantedGeneration: db?.generation ?? null,
         currentGeneration: db ? (db.status.currentGeneration ?? 0) : null,
         lagBytes:
-          db && masterDb && db.uid !== masterDb.uid && db.status.xLogPos !== undefined && masterDb.status.xLogPos !== undefined
-            ? Math.max(0, masterDb.status.xLogPos - db.status.xLogPos)
+          db && master && db.uid !== master.uid && db.status.xLogPos !== undefined && master.status.xLogPos !== undefined
+            ? Math.max(0, master.status.xLogPos - db.status.xLogPos)
             : null,
       };
     }),
     cluster: cd && {
       uid: cd.cluster.uid,
       phase: cd.cluster.status.phase,
-      masterDb: masterDb?.uid ?? null,
-      masterKeeper: masterDb?.spec.keeperUID ?? null,
+      masterDb: master?.uid ?? null,
+      masterKeeper: master?.spec.keeperUID ?? null,
       initMode: cd.cluster.spec.initMode,
     },
     tree: cd ? followerTree(cd) : [],
@@ -100,7 +100,7 @@ export async function collectStatus(store: Store, election: Election): Promise<S
 
 /** The master and, below it, every DB that follows it, recursively, as text lines. */
 export function followerTree(cd: ClusterData): string[] {
-  const master = cd.cluster.status.master ? cd.dbs[cd.cluster.status.master] : undefined;
+  const master = masterDb(cd);
   if (!master) return [];
   const lines: string[] = [];
   const seen = new Set<string>();

@@ -7,6 +7,7 @@
  * shape (init, resync, start, promote) ends there and the next pass, run at once, re-observes. The
  * converged generation is saved only by a pass in which everything else already held.
  */
+import { masterDb } from "../cluster/cluster-data.ts";
 import type { ClusterData, DB } from "../cluster/types.ts";
 import { renderConninfo } from "../postgres/conninfo.ts";
 import {
@@ -270,7 +271,7 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
           return done(db);
         }
         // pg_rewind needs the same database system and the superuser on the master.
-        const master = cd.cluster.status.master ? (cd.dbs[cd.cluster.status.master] ?? null) : null;
+        const master = masterDb(cd) ?? null;
         const rewindSource = dbAddress(master);
         let rewind = false;
         if (db.spec.usePgrewind) {
