@@ -530,7 +530,7 @@ export class Keeper {
     if (quick) return quick;
     const last = this.lastState;
     if (last && performance.now() - last.at < STATE_STALE_MS) return last.st;
-    return { ...(last?.st ?? (await this.baseState())), healthy: false };
+    return { ...(last?.st ?? this.baseState()), healthy: false };
   }
 
   /** Publishes KeeperInfo; only once the cluster is known (its uid goes into the info). */
@@ -558,7 +558,7 @@ export class Keeper {
     }
   }
 
-  private async baseState(): Promise<PostgresState> {
+  private baseState(): PostgresState {
     const db = this.dbState;
     return {
       uid: db?.UID ?? "",
@@ -578,7 +578,7 @@ export class Keeper {
 
   private async postgresState(): Promise<PostgresState> {
     const db = this.dbState;
-    const st = await this.baseState();
+    const st = this.baseState();
     // A half-made instance (init or resync running) is not healthy, whatever it answers.
     if (!db || db.Initializing || db.UID === "" || !this.rt.pg.isRunning()) return st;
     try {

@@ -63,6 +63,13 @@ const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 
 type Sql = ReturnType<typeof postgres>;
 
+interface ClientOptions {
+  database: string;
+  max: number;
+  connectTimeoutS: number;
+  replication?: boolean;
+}
+
 export class PgManager {
   readonly dataDir: string;
   readonly logPath: string;
@@ -413,19 +420,7 @@ export class PgManager {
    * checkpoint a recently promoted source first. A failure here is left to pg_rewind to report.
    */
   private async checkpointSource(source: { host: string; port: string }): Promise<void> {
-    const sql = postgres({
-      host: source.host,
-      port: Number(source.port),
-      database: "postgres",
-      username: this.o.su.username,
-      password: this.o.su.password ?? "",
-      max: 1,
-      connect_timeout: 10,
-      fetch_types: false,
-      prepare: false,
-      onnotice: () => {},
-      connection: { application_name: "stolon-keeper" },
-    });
+    const sql = this.client(this.o.su, { host: source.host, port: Number(source.port) }, { database: "postgres", max: 1, connectTimeoutS: 10 });
     try {
       await sql`checkpoint`;
     } catch (err) {
@@ -435,11 +430,15 @@ export class PgManager {
     }
   }
 
-  /** A client on the local unix socket; every setting explicit, so no PG* variable applies. */
-  private localClient(c: Credentials, o: { database: string; max: number; connectTimeoutS: number; replication?: boolean }): Sql {
+  /** A client on the local unix socket. */
+  private localClient(c: Credentials, o: ClientOptions): Sql {
+    return this.client(c, { path: join(this.o.socketDir, `.s.PGSQL.${this.o.port}`), port: this.o.port }, o);
+  }
+
+  /** A client of the keeper's, on a unix socket or over TCP; every setting explicit, so no PG* variable applies. */
+  private client(c: Credentials, where: { path: string; port: number } | { host: string; port: number }, o: ClientOptions): Sql {
     return postgres({
-      path: join(this.o.socketDir, `.s.PGSQL.${this.o.port}`),
-      port: this.o.port,
+      ...where,
       database: o.database,
       username: c.username,
       password: c.password ?? "",
