@@ -1,8 +1,14 @@
 /**
- * stolon-proxy's flags (reference §3.4) plus --hold-timeout, each also from STPROXY_*.
+ * stolon-proxy's flags (reference §3.4) plus --hold-timeout, --max-connections and
+ * --max-held-connections, each also from STPROXY_*.
  */
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
+
+export const DEFAULT_MAX_CONNECTIONS = 1000;
+export const DEFAULT_MAX_HELD = 100;
+/** Each connection costs two sockets: past this the proxy would run out of descriptors first. */
+export const MAX_CONNECTIONS_LIMIT = 100_000;
 
 export const proxyArgs = {
   ...commonArgs,
@@ -13,6 +19,14 @@ export const proxyArgs = {
   "tcp-keepalive-count": { type: "string", description: "accepted for stolon compatibility; Bun fixes it at 10" },
   "tcp-keepalive-interval": { type: "string", description: "accepted for stolon compatibility; Bun fixes it at 1 s" },
   "hold-timeout": { type: "string", description: "how long a client that connects while no master is routed waits for one (default: 4s, below the default proxyTimeout)" },
+  "max-connections": {
+    type: "string",
+    description: `client connections forwarded, waiting for a master or being refused, past which a new client gets SQLSTATE 53300 "too many clients" (default: ${DEFAULT_MAX_CONNECTIONS}, at most ${MAX_CONNECTIONS_LIMIT}; env STPROXY_MAX_CONNECTIONS)`,
+  },
+  "max-held-connections": {
+    type: "string",
+    description: `clients waiting for a master (see --hold-timeout), past which a new one gets SQLSTATE 53300 at once (default: ${DEFAULT_MAX_HELD}; 0: nobody waits, a client gets 57P03 "no master available" at once; env STPROXY_MAX_HELD_CONNECTIONS)`,
+  },
 } as const;
 
 export interface ProxyConfig {
@@ -22,6 +36,10 @@ export interface ProxyConfig {
   stopListening: boolean;
   keepAliveIdleMs: number;
   holdMs: number;
+  /** Forwarded + held + being refused, past which a new client is refused. */
+  maxConnections: number;
+  /** Held clients, past which a new one is refused. */
+  maxHeld: number;
   warnings: string[];
 }
 
@@ -41,8 +59,12 @@ export function resolveProxyConfig(args: Record<string, unknown>, env: Record<st
     stopListening: src.bool("stop-listening", true),
     keepAliveIdleMs: idle * 1000,
     holdMs: src.durationMs("hold-timeout", "4s", { positive: false }),
+    maxConnections: src.integer("max-connections", DEFAULT_MAX_CONNECTIONS, 1, MAX_CONNECTIONS_LIMIT),
+    maxHeld: src.integer("max-held-connections", DEFAULT_MAX_HELD, 0, MAX_CONNECTIONS_LIMIT),
     warnings,
   };
+  if (cfg.maxHeld > cfg.maxConnections)
+    warnings.push(`--max-held-connections ${cfg.maxHeld} is above --max-connections ${cfg.maxConnections}: at most ${cfg.maxConnections} clients can wait`);
   if (src.problems.length > 0) throw new ConfigError(src.problems);
   return cfg;
 }

@@ -7,11 +7,22 @@
  * Any change of target (to another one or to none) cuts every connection at once. While there
  * is no target, new clients are held (up to holdMs) and connected as soon as one appears; a
  * target that refuses the connection is tried again within the same hold time.
+ *
+ * Under pressure it refuses instead of forwarding, and says so in PostgreSQL's own words (see
+ * pg-wire.ts): a client past --max-connections gets SQLSTATE 53300, one that would be held past
+ * --max-held-connections gets 53300 too, one whose hold time runs out gets 57P03. A refused client
+ * leaves the forwarded set and is read by a StartupReader until its startup message is in, then
+ * answered and closed; the reading only happens on the not-yet-connected path of onClientData,
+ * so forwarded connections pay nothing for it. Refusals in progress count against
+ * --max-connections, are at most MAX_REFUSING at a time (past that a client is closed at once)
+ * and last at most REFUSAL_MS each, so silent or slow clients cannot pile up.
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { ProxyTarget } from "../cluster/proxy-target.ts";
 import { sameTarget } from "../cluster/proxy-target.ts";
 import type { Logger } from "../lib/log.ts";
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HELD } from "./config.ts";
+import { errorResponse, NO_ENCRYPTION, SQLSTATE, StartupReader, type PgError } from "./pg-wire.ts";
 
 export interface ForwarderOptions {
   hostname: string;
@@ -20,6 +31,13 @@ export interface ForwarderOptions {
   holdMs: number;
   /** TCP keepalive idle time (ms) on both sides; 0 = the OS default. */
   keepAliveIdleMs: number;
+  /** Connections forwarded, held or being refused, past which a new client is refused (53300). Default: --max-connections's. */
+  maxConnections?: number;
+  /** Clients held while there is no master, past which a new one is refused (53300). Default: --max-held-connections's. */
+  maxHeld?: number;
+  /** Default REFUSAL_MS and MAX_REFUSING; tests make them small. */
+  refusalMs?: number;
+  maxRefusing?: number;
   log: Logger;
 }
 
@@ -44,18 +62,48 @@ interface Conn {
   openedAt: number;
   holdTimer: ReturnType<typeof setTimeout> | null;
   retryTimer: ReturnType<typeof setTimeout> | null;
+  /** Set while the client is being refused: reads its first packets, then it gets `error`. */
+  refusal: { reader: StartupReader; error: PgError; timer: ReturnType<typeof setTimeout> } | null;
 }
 
 /** Between two attempts to reach a master that refused the connection (restarting, say). */
 const CONNECT_RETRY_MS = 100;
+
+/**
+ * How long a refused client has to send its startup message and take the error, from the moment
+ * it is refused: libpq and postgres.js need a few milliseconds; past this the socket is dropped,
+ * so a client that says nothing holds a refusal slot for this long at most.
+ */
+export const REFUSAL_MS = 5000;
+/**
+ * Refusals in progress at one time (each holds a socket for up to REFUSAL_MS). Past this a new
+ * client is closed without a word: under a flood, the sockets the proxy holds stay bounded by
+ * --max-connections plus this.
+ */
+export const MAX_REFUSING = 100;
+/** At most one warning about refused clients per this long: a flood must not flood the log. */
+const REFUSAL_WARN_EVERY_MS = 10_000;
 
 export class Forwarder {
   private listener: TCPSocketListener<Conn> | null = null;
   private target: ProxyTarget | null = null;
   private readonly conns = new Set<Conn>();
   private readonly held = new Set<Conn>();
+  private readonly refusing = new Set<Conn>();
+  private refusedSinceWarn = 0;
+  private lastRefusalWarn = -Infinity;
 
-  constructor(private readonly o: ForwarderOptions) {}
+  private readonly maxConnections: number;
+  private readonly maxHeld: number;
+  private readonly refusalMs: number;
+  private readonly maxRefusing: number;
+
+  constructor(private readonly o: ForwarderOptions) {
+    this.maxConnections = o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.maxHeld = o.maxHeld ?? DEFAULT_MAX_HELD;
+    this.refusalMs = o.refusalMs ?? REFUSAL_MS;
+    this.maxRefusing = o.maxRefusing ?? MAX_REFUSING;
+  }
 
   get listening(): boolean {
     return this.listener !== null;
@@ -67,6 +115,10 @@ export class Forwarder {
 
   get heldCount(): number {
     return this.held.size;
+  }
+
+  get refusingCount(): number {
+    return this.refusing.size;
   }
 
   get currentTarget(): ProxyTarget | null {
@@ -116,12 +168,16 @@ export class Forwarder {
     return true;
   }
 
-  /** Closes every connection, both sides, at once. Held clients stay held unless `held` is set. */
+  /**
+   * Closes every connection, both sides, at once. Held clients stay held, and refusals go on,
+   * when `keepHeld` is set (a target change); otherwise (fencing, shutdown) they go too.
+   */
   cutAll(keepHeld = false): void {
     for (const c of [...this.conns]) {
       if (keepHeld && this.held.has(c)) continue;
       this.close(c, true);
     }
+    if (!keepHeld) for (const c of [...this.refusing]) this.endRefusal(c, "");
   }
 
   private onClientOpen(client: Socket<Conn>): void {
@@ -138,23 +194,111 @@ export class Forwarder {
       openedAt: performance.now(),
       holdTimer: null,
       retryTimer: null,
+      refusal: null,
     };
     client.data = c;
     client.setNoDelay(true);
     client.setKeepAlive(true, this.o.keepAliveIdleMs);
     this.conns.add(c);
+    // Refusals in progress count: a flood of clients that never finish their startup takes
+    // slots like any other (and is bounded apart, by MAX_REFUSING and REFUSAL_MS).
+    if (this.conns.size - 1 + this.refusing.size >= this.maxConnections) {
+      return this.refuse(c, {
+        code: SQLSTATE.tooManyConnections,
+        message: `sorry, too many clients already (stolon-proxy --max-connections ${this.maxConnections})`,
+      });
+    }
     if (this.target) this.connectBackend(c, this.target);
     else this.hold(c);
   }
 
   /** Holds a client until a target appears (setTarget connects it) or its hold time is over. */
   private hold(c: Conn): void {
+    if (this.maxHeld === 0) return this.refuse(c, noMaster("none routed, and nobody waits for one (stolon-proxy --max-held-connections 0)"));
+    if (this.held.size >= this.maxHeld) {
+      return this.refuse(c, {
+        code: SQLSTATE.tooManyConnections,
+        message: `sorry, too many clients already waiting for a master (stolon-proxy --max-held-connections ${this.maxHeld})`,
+      });
+    }
     this.held.add(c);
     const left = Math.max(0, this.o.holdMs - (performance.now() - c.openedAt));
     c.holdTimer = setTimeout(() => {
-      this.o.log.debug("closing a held client: no master within the hold time");
-      this.close(c, true);
+      c.holdTimer = null;
+      this.refuse(c, noMaster(`none within the hold time (stolon-proxy --hold-timeout ${this.o.holdMs} ms)`));
     }, left);
+  }
+
+  /**
+   * Stops treating `c` as a connection to forward and refuses it: what it has sent so far and
+   * what it sends next goes to a StartupReader; its startup message is answered with `error`.
+   * Never called once a backend is connected (a client is refused before it is forwarded).
+   */
+  private refuse(c: Conn, error: PgError): void {
+    if (c.closed) return;
+    this.release(c);
+    this.conns.delete(c);
+    this.noteRefusal(error);
+    if (this.refusing.size >= this.maxRefusing) {
+      c.closed = true;
+      c.client.terminate();
+      return;
+    }
+    const early = c.toBackend;
+    c.toBackend = [];
+    c.toBackendBytes = 0;
+    const timer = setTimeout(() => this.endRefusal(c, `no startup message within ${this.refusalMs} ms`), this.refusalMs);
+    c.refusal = { reader: new StartupReader(), error, timer };
+    this.refusing.add(c);
+    if (c.clientEnded) return this.endRefusal(c, "the client closed its side");
+    c.client.resume();
+    for (const chunk of early) this.feedRefusal(c, chunk);
+  }
+
+  /** The refused client's bytes: answer its SSL/GSS request with N, its startup with the error. */
+  private feedRefusal(c: Conn, buf: Uint8Array): void {
+    const r = c.refusal;
+    if (!r || c.closed) return;
+    for (const step of r.reader.feed(buf)) {
+      if (step.kind === "answer-no") {
+        // One byte into an empty socket buffer: a client that cannot take it is not reading.
+        if (c.client.write(NO_ENCRYPTION) !== 1) return this.endRefusal(c, "the client does not read");
+      } else if (step.kind === "startup") {
+        const msg = errorResponse(r.error);
+        if (c.client.write(msg) !== msg.byteLength) return this.endRefusal(c, "the client does not read");
+        this.o.log.debug(`refused a client: ${r.error.code} ${r.error.message}`);
+        // Ended, not dropped, so the error is delivered; the timer still bounds a client that
+        // never closes its side.
+        c.closed = true;
+        c.client.end();
+      } else {
+        return this.endRefusal(c, step.reason);
+      }
+    }
+  }
+
+  /**
+   * Ends a refusal at once and drops its socket, unless `terminate` is off (it closed already).
+   * An empty reason: nothing worth a debug line.
+   */
+  private endRefusal(c: Conn, reason: string, terminate = true): void {
+    if (!c.refusal) return;
+    clearTimeout(c.refusal.timer);
+    c.refusal = null;
+    this.refusing.delete(c);
+    if (reason) this.o.log.debug(`closing a refused client: ${reason}`);
+    c.closed = true;
+    if (terminate) c.client.terminate();
+  }
+
+  /** A warning now and then with how many clients were refused, and the latest reason. */
+  private noteRefusal(error: PgError): void {
+    this.refusedSinceWarn++;
+    const now = performance.now();
+    if (now - this.lastRefusalWarn < REFUSAL_WARN_EVERY_MS) return;
+    this.o.log.warn(`refused ${this.refusedSinceWarn} client(s) (${error.code}: ${error.message})${this.refusing.size >= this.maxRefusing ? `; ${this.maxRefusing} refusals in progress, the rest closed at once` : ""}`);
+    this.lastRefusalWarn = now;
+    this.refusedSinceWarn = 0;
   }
 
   private release(c: Conn): void {
@@ -196,6 +340,7 @@ export class Forwarder {
           if (performance.now() - c.openedAt + CONNECT_RETRY_MS < this.o.holdMs) {
             this.o.log.debug(`cannot connect to the master at ${t.host}:${t.port} (${err.message}): trying again`);
             this.hold(c);
+            if (!this.held.has(c)) return; // refused: too many held already
             c.retryTimer = setTimeout(() => {
               c.retryTimer = null;
               if (!this.held.has(c) || !this.target) return;
@@ -205,7 +350,7 @@ export class Forwarder {
             return;
           }
           this.o.log.warn(`cannot connect to the master at ${t.host}:${t.port}: ${err.message}`);
-          this.close(c, true);
+          this.refuse(c, noMaster(`the master refuses connections (tried for stolon-proxy --hold-timeout ${this.o.holdMs} ms)`));
         },
       },
     }).catch(() => {
@@ -216,6 +361,8 @@ export class Forwarder {
   private onClientData(c: Conn, buf: Uint8Array): void {
     if (c.closed) return;
     if (!c.backend || c.toBackend.length > 0) {
+      // Not forwarded: the only place a refusal costs a check, off the forwarding path.
+      if (c.refusal) return this.feedRefusal(c, buf);
       // Not connected yet, or earlier bytes still waiting: keep the order, hold a copy.
       c.toBackend.push(copyFrom(buf, 0));
       c.toBackendBytes += buf.byteLength;
@@ -267,6 +414,10 @@ export class Forwarder {
   /** The client sent FIN: pass it on once its bytes are through. */
   private onClientEnd(c: Conn): void {
     c.clientEnded = true;
+    if (c.refusal) {
+      if (!c.closed) this.endRefusal(c, "the client closed its side before its startup message");
+      return;
+    }
     if (!c.backend) {
       if (this.held.has(c)) this.close(c, true);
       return;
@@ -282,6 +433,7 @@ export class Forwarder {
   }
 
   private onClose(c: Conn, side: "client" | "backend"): void {
+    if (c.refusal) return this.endRefusal(c, "", false);
     if (c.closed) return;
     if (side === "backend") {
       // What the backend sent and the client has not taken yet is still delivered.
@@ -300,6 +452,7 @@ export class Forwarder {
 
   /** Closes both sides; `cut` drops them at once (a target change), otherwise ends them. */
   private close(c: Conn, cut = false): void {
+    if (c.refusal) return this.endRefusal(c, "");
     if (c.closed) return;
     c.closed = true;
     this.release(c);
@@ -334,4 +487,9 @@ function drainQueue(s: Socket<Conn>, q: Uint8Array[]): boolean {
 /** A copy of buf[from..]: Bun may reuse a received buffer once its callback returns. */
 function copyFrom(buf: Uint8Array, from: number): Uint8Array {
   return buf.slice(from);
+}
+
+/** 57P03, PostgreSQL's "cannot connect now", with why there is no master to forward to. */
+function noMaster(why: string): PgError {
+  return { code: SQLSTATE.cannotConnectNow, message: `no master available: ${why}` };
 }

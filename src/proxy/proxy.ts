@@ -45,6 +45,8 @@ export class Proxy {
       port: cfg.port,
       holdMs: cfg.holdMs,
       keepAliveIdleMs: cfg.keepAliveIdleMs,
+      maxConnections: cfg.maxConnections,
+      maxHeld: cfg.maxHeld,
       log,
     });
     // Not listening yet: the first successful check opens the listener.

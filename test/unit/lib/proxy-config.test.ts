@@ -6,12 +6,23 @@ import { resolveProxyConfig } from "../../../src/proxy/config.ts";
 const base = { "cluster-name": "c1", "store-backend": "etcdv3" };
 
 test("defaults are stolon's", () => {
-  expect(resolveProxyConfig(base, {})).toMatchObject({ listenAddress: "127.0.0.1", port: 5432, stopListening: true, keepAliveIdleMs: 0, holdMs: 4000, warnings: [] });
+  expect(resolveProxyConfig(base, {})).toMatchObject({ listenAddress: "127.0.0.1", port: 5432, stopListening: true, keepAliveIdleMs: 0, holdMs: 4000, maxConnections: 1000, maxHeld: 100, warnings: [] });
 });
 
 test("STPROXY_ variables apply when the flag is absent", () => {
   const c = resolveProxyConfig({ ...base, port: "6000" }, { STPROXY_PORT: "7000", STPROXY_STOP_LISTENING: "false", STPROXY_TCP_KEEPALIVE_IDLE: "30" });
   expect(c).toMatchObject({ port: 6000, stopListening: false, keepAliveIdleMs: 30_000 });
+});
+
+test("--max-connections and --max-held-connections, from flags or STPROXY_ variables", () => {
+  expect(resolveProxyConfig({ ...base, "max-connections": "2", "max-held-connections": "0" }, {})).toMatchObject({ maxConnections: 2, maxHeld: 0 });
+  expect(resolveProxyConfig(base, { STPROXY_MAX_CONNECTIONS: "50", STPROXY_MAX_HELD_CONNECTIONS: "7" })).toMatchObject({ maxConnections: 50, maxHeld: 7 });
+});
+
+test("more held clients than connections is allowed with a warning: the smaller limit applies", () => {
+  expect(resolveProxyConfig({ ...base, "max-connections": "10" }, {}).warnings).toEqual([
+    "--max-held-connections 100 is above --max-connections 10: at most 10 clients can wait",
+  ]);
 });
 
 test("keepalive count and interval are accepted with a warning (Bun fixes them)", () => {
@@ -22,6 +33,12 @@ test.each([
   [{ port: "0" }, /--port: must be an integer from 1 to 65535/],
   [{ "tcp-keepalive-idle": "-1" }, /--tcp-keepalive-idle: must be an integer from 0/],
   [{ "hold-timeout": "soon" }, /--hold-timeout/],
+  [{ "max-connections": "0" }, /--max-connections: must be an integer from 1 to 100000, got "0"/],
+  [{ "max-connections": "100001" }, /--max-connections: must be an integer from 1 to 100000/],
+  [{ "max-connections": "1e3" }, /--max-connections: must be an integer/],
+  [{ "max-connections": "12abc" }, /--max-connections: must be an integer/],
+  [{ "max-held-connections": "-1" }, /--max-held-connections: must be an integer from 0 to 100000, got "-1"/],
+  [{ "max-held-connections": "many" }, /--max-held-connections: must be an integer/],
 ])("%p is refused", (over, msg) => {
   expect(() => resolveProxyConfig({ ...base, ...over }, {})).toThrow(ConfigError);
   expect(() => resolveProxyConfig({ ...base, ...over }, {})).toThrow(msg);
