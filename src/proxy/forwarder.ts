@@ -208,8 +208,9 @@ export class Forwarder {
         message: `sorry, too many clients already (stolon-proxy --max-connections ${this.maxConnections})`,
       });
     }
-    if (this.target) this.connectBackend(c, this.target);
-    else this.hold(c);
+    if (this.target) return this.connectBackend(c, this.target);
+    this.hold(c);
+    if (this.held.has(c)) this.o.log.debug(`holding a client until a master is routed (${this.held.size} held)`);
   }
 
   /** Holds a client until a target appears (setTarget connects it) or its hold time is over. */

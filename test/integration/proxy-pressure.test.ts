@@ -1,0 +1,151 @@
+/**
+ * stolon-proxy under pressure, against real etcd and a real PostgreSQL, with the clients
+ * applications use (postgres.js and psql, both with sslmode=prefer so the SSLRequest is answered
+ * first): a client the proxy refuses reads why, with PostgreSQL's SQLSTATE, instead of "server
+ * closed the connection unexpectedly".
+ *
+ * No master routed -> after --hold-timeout the client gets 57P03 "no master available".
+ * More clients waiting than --max-held-connections -> the next one gets 53300 at once.
+ * Master routed, --max-connections clients connected -> the next one gets 53300; the others go on.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import postgres from "postgres";
+import { newClusterData, type ClusterData } from "../../src/cluster/index.ts";
+import { EtcdBackend, KvStore } from "../../src/store/index.ts";
+import { EtcdProcess, freePort, waitFor } from "./harness/etcd.ts";
+import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
+
+requirePostgres();
+
+const CLUSTER = "pp";
+const HOLD_MS = 1500;
+const pgPort = freePort();
+let etcd: EtcdProcess;
+let store: KvStore;
+let proxy: DaemonProcess;
+let proxyPort: number;
+let proxyUid: string;
+let cd: ClusterData;
+
+/** A postgres.js client through the proxy, asking for TLS if the server has it (it is told "N"). */
+function client() {
+  return postgres({
+    host: "127.0.0.1",
+    port: proxyPort,
+    database: "postgres",
+    username: "stolon",
+    ssl: "prefer",
+    max: 1,
+    connect_timeout: 10,
+    idle_timeout: 30,
+    fetch_types: false,
+    onnotice: () => {},
+  });
+}
+
+/** What a failed first query says: the driver's error code and message. */
+async function failure(sql: ReturnType<typeof client>): Promise<{ code: string; message: string }> {
+  const err = await sql`select 1`.then(
+    () => null,
+    (e: { code?: string; message?: string }) => e,
+  );
+  await sql.end({ timeout: 1 });
+  expect(err).not.toBeNull();
+  return { code: String(err?.code), message: String(err?.message) };
+}
+
+/** psql through the proxy with sslmode=prefer: exit code and stderr. */
+async function psql(): Promise<{ exitCode: number; stderr: string }> {
+  const p = Bun.spawn(
+    [`${PG_BIN}/psql`, "-X", "-c", "select 1", `host=127.0.0.1 port=${proxyPort} user=stolon dbname=postgres sslmode=prefer connect_timeout=10`],
+    { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } },
+  );
+  const [exitCode, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()]);
+  return { exitCode, stderr };
+}
+
+async function route(masterDbUid: string | undefined): Promise<void> {
+  cd.proxy.spec = masterDbUid ? { masterDbUid, enabledProxies: [proxyUid] } : {};
+  cd.proxy.generation++;
+  const cur = await store.getClusterData();
+  await store.putClusterData(cd, cur!.revision);
+  await waitFor("the proxy's acknowledgement", async () => (await store.getProxiesInfo()).items[proxyUid]?.Generation === cd.proxy.generation, 10_000, 20);
+}
+
+beforeAll(async () => {
+  etcd = await EtcdProcess.start();
+  store = new KvStore(new EtcdBackend({ endpoints: [etcd.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName: CLUSTER });
+  await startStandalonePostgres(makeTestRoot("proxy-pressure"), "d1", pgPort);
+  cd = newClusterData("c0ffee13", { initMode: "new", proxyCheckInterval: "1s", proxyTimeout: "5s" }, new Date());
+  cd.cluster.status.phase = "normal";
+  cd.dbs.d1 = {
+    uid: "d1",
+    generation: 1,
+    changeTime: "",
+    spec: { keeperUID: "d1", requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master" },
+    status: { listenAddress: "127.0.0.1", port: String(pgPort), healthy: true },
+  };
+  // No master routed yet: cd.proxy.spec is empty.
+  await store.putClusterData(cd, 0);
+  proxyPort = freePort();
+  proxy = DaemonProcess.start("proxy", "proxy", [
+    "--cluster-name", CLUSTER, "--store-backend", "etcdv3", "--store-endpoints", etcd.endpoint,
+    "--port", String(proxyPort), "--hold-timeout", `${HOLD_MS}ms`,
+    "--max-connections", "2", "--max-held-connections", "1", "--log-level", "debug",
+  ]);
+  const info = await waitFor("the proxy's info", async () => Object.values((await store.getProxiesInfo()).items)[0], 15_000);
+  proxyUid = info.UID;
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await store?.close();
+  await etcd?.stop();
+});
+
+describe("stolon-proxy under pressure", () => {
+  test("no master within the hold time: postgres.js and psql show 57P03 \"no master available\"", async () => {
+    const t0 = Date.now();
+    const js = await failure(client());
+    const waited = Date.now() - t0;
+    expect(js.code).toBe("57P03");
+    expect(js.message).toMatch(/^no master available: none within the hold time/);
+    expect(waited).toBeGreaterThanOrEqual(HOLD_MS - 100);
+    const cli = await psql();
+    expect(cli.exitCode).toBe(2);
+    expect(cli.stderr).toContain("FATAL:  no master available: none within the hold time");
+  });
+
+  test("past --max-held-connections a client is refused at once with 53300; the held one gets 57P03 later", async () => {
+    const held = client();
+    const heldOutcome = failure(held);
+    const seen = proxy.output.length;
+    await waitFor("the first client to be held", () => proxy.output.slice(seen).includes("(1 held)"), 5000, 20);
+    const t0 = Date.now();
+    const js = await failure(client());
+    expect(js.code).toBe("53300");
+    expect(js.message).toBe("sorry, too many clients already waiting for a master (stolon-proxy --max-held-connections 1)");
+    const cli = await psql();
+    expect(Date.now() - t0).toBeLessThan(HOLD_MS);
+    expect(cli.exitCode).toBe(2);
+    expect(cli.stderr).toContain("FATAL:  sorry, too many clients already waiting for a master");
+    expect((await heldOutcome).code).toBe("57P03");
+  });
+
+  test("past --max-connections postgres.js and psql show 53300 while the connected clients keep working", async () => {
+    await route("d1");
+    const a = client();
+    const b = client();
+    expect(await Promise.all([a`select 1 as x`, b`select 2 as x`]).then((r) => r.map((rows) => rows[0]!.x))).toEqual([1, 2]);
+    const js = await failure(client());
+    expect(js).toEqual({ code: "53300", message: "sorry, too many clients already (stolon-proxy --max-connections 2)" });
+    const cli = await psql();
+    expect(cli.exitCode).toBe(2);
+    expect(cli.stderr).toContain("FATAL:  sorry, too many clients already (stolon-proxy --max-connections 2)");
+    expect(await Promise.all([a`select 3 as x`, b`select 4 as x`]).then((r) => r.map((rows) => rows[0]!.x))).toEqual([3, 4]);
+    // A slot that frees up is taken by the next client.
+    await b.end();
+    const c = client();
+    await waitFor("a freed slot", () => c`select 5 as x`.then((r) => r[0]!.x === 5).catch(() => false), 5000, 100);
+    await Promise.all([a.end(), c.end()]);
+  });
+});
