@@ -27,7 +27,7 @@ import { errorResponse, NO_ENCRYPTION, SQLSTATE, StartupReader, type PgError } f
 export interface ForwarderOptions {
   hostname: string;
   port: number;
-  /** How long a client that arrives while there is no target is held before it is closed. */
+  /** How long a client that arrives while there is no target is held before it is refused (57P03). */
   holdMs: number;
   /** TCP keepalive idle time (ms) on both sides; 0 = the OS default. */
   keepAliveIdleMs: number;
@@ -292,12 +292,12 @@ export class Forwarder {
     if (terminate) c.client.terminate();
   }
 
-  /** A warning now and then with how many clients were refused, and the latest reason. */
+  /** A warning at most every REFUSAL_WARN_EVERY_MS: how many clients were refused since the last one, and why the latest was. */
   private noteRefusal(error: PgError): void {
     this.refusedSinceWarn++;
     const now = performance.now();
     if (now - this.lastRefusalWarn < REFUSAL_WARN_EVERY_MS) return;
-    this.o.log.warn(`refused ${this.refusedSinceWarn} client(s) (${error.code}: ${error.message})${this.refusing.size >= this.maxRefusing ? `; ${this.maxRefusing} refusals in progress, the rest closed at once` : ""}`);
+    this.o.log.warn(`refused ${this.refusedSinceWarn} client(s) since the last such warning; the latest: ${error.code} ${error.message}${this.refusing.size >= this.maxRefusing ? `; ${this.maxRefusing} refusals in progress, the rest closed at once` : ""}`);
     this.lastRefusalWarn = now;
     this.refusedSinceWarn = 0;
   }

@@ -82,15 +82,15 @@ describe("stolon-proxy", () => {
     await sql.end();
   });
 
-  test("a proxy that is not enabled does not route: a held client is closed after the hold time", async () => {
+  test("a proxy that is not enabled does not route: a held client gets 57P03 after the hold time", async () => {
     await write((c) => {
       c.proxy.spec = { masterDbUid: "d1", enabledProxies: ["someoneelse"] };
     });
     await acked();
     const sql = client(proxyPort, { connect_timeout: 10 });
     const t0 = Date.now();
-    const err = await sql`select 1`.then(() => null, (e: Error) => e);
-    expect(err).not.toBeNull();
+    const err = await sql`select 1`.then(() => null, (e: Error & { code?: string }) => e);
+    expect(err?.code).toBe("57P03");
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1800);
     expect(proxy.output).toContain("is not enabled yet");
     await sql.end();
