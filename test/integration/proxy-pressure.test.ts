@@ -7,12 +7,17 @@
  * No master routed -> after --hold-timeout the client gets 57P03 "no master available".
  * More clients waiting than --max-held-connections -> the next one gets 53300 at once.
  * Master routed, --max-connections clients connected -> the next one gets 53300; the others go on.
+ * A flood of clients that say nothing, garbage or a startup -> the proxy's sockets stay bounded,
+ * every flood client is closed within the refusal time, the connected client keeps working.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { newClusterData, type ClusterData } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { EtcdProcess, freePort, waitFor } from "./harness/etcd.ts";
+import { readdirSync } from "node:fs";
+import { MAX_REFUSING, REFUSAL_MS } from "../../src/proxy/forwarder.ts";
+import { parseErrorResponse, startupMessage } from "../unit/proxy/pg-packets.ts";
 import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
 
 requirePostgres();
@@ -147,5 +152,99 @@ describe("stolon-proxy under pressure", () => {
     const c = client();
     await waitFor("a freed slot", () => c`select 5 as x`.then((r) => r[0]!.x === 5).catch(() => false), 5000, 100);
     await Promise.all([a.end(), c.end()]);
+  });
+
+  test("a flood of refused clients (silent, garbage, startup): sockets bounded, all closed in time, the connected client keeps working", async () => {
+    // Both slots taken: every flood client is refused.
+    const a = client();
+    const b = client();
+    await Promise.all([a`select 1`, b`select 1`]);
+    const fds = () => readdirSync(`/proc/${proxy.pid}/fd`).length;
+    const baseFds = fds();
+    /** Queries per second on `a` for `ms`. */
+    const rate = async (ms: number) => {
+      let n = 0;
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        await a`select 1`;
+        n++;
+      }
+      return (n * 1000) / ms;
+    };
+    await rate(300); // warm-up
+    const quiet = await rate(1000);
+
+    // Waves of 15 clients every 10 ms for 1.2 s: silent ones (held for the refusal time if a
+    // refusal slot is free), garbage, and well-formed startups (53300, or closed at once when
+    // every refusal slot is taken).
+    const kinds = ["silent", "garbage", "startup"] as const;
+    const outcome = { clients: 0, errors: 0, codes: new Set<string>(), closedSilently: 0, connectFailed: 0, open: 0 };
+    let lastClose = 0;
+    const t0 = Date.now();
+    const sockets: Promise<unknown>[] = [];
+    const connectOne = (kind: (typeof kinds)[number]) => {
+      outcome.clients++;
+      outcome.open++;
+      let got = new Uint8Array(0);
+      return Bun.connect({
+        hostname: "127.0.0.1",
+        port: proxyPort,
+        socket: {
+          binaryType: "uint8array",
+          open: (s) => {
+            if (kind === "garbage") s.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            if (kind === "startup") s.write(startupMessage({ user: "stolon", database: "postgres" }));
+          },
+          data: (_s, d) => {
+            const joined = new Uint8Array(got.byteLength + d.byteLength);
+            joined.set(got);
+            joined.set(d, got.byteLength);
+            got = joined;
+          },
+          close: () => {
+            outcome.open--;
+            lastClose = Date.now() - t0;
+            if (got.byteLength > 0) {
+              outcome.errors++;
+              outcome.codes.add(parseErrorResponse(got).fields.C ?? "");
+            } else outcome.closedSilently++;
+          },
+        },
+      }).then(
+        (s) => sockets.push(Promise.resolve(s)),
+        () => {
+          // The proxy dropped it before Bun reported the connection as open.
+          outcome.open--;
+          outcome.connectFailed++;
+        },
+      );
+    };
+    const flood = (async () => {
+      for (let wave = 0; Date.now() - t0 < 1200; wave++) {
+        for (let i = 0; i < 15; i++) void connectOne(kinds[(wave + i) % 3]!);
+        await Bun.sleep(10);
+      }
+    })();
+    let peakFds = 0;
+    const sampler = setInterval(() => void (peakFds = Math.max(peakFds, fds())), 20);
+    const busy = await rate(1000);
+    await flood;
+    await waitFor("every flood client to be closed", () => outcome.open === 0, REFUSAL_MS + 5000, 50).catch((err) => {
+      throw new Error(`${err}: ${JSON.stringify({ ...outcome, codes: [...outcome.codes] })}`);
+    });
+    clearInterval(sampler);
+    console.log(
+      `flood of ${outcome.clients} clients in 1.2 s: ${outcome.errors} answered (${[...outcome.codes].join(", ")}), ${outcome.closedSilently} closed without a word, ${outcome.connectFailed} not connected, the last after ${lastClose} ms; ` +
+        `proxy fds ${baseFds} before, peak ${peakFds}; select 1 on a connected client: ${quiet.toFixed(0)}/s quiet, ${busy.toFixed(0)}/s during the flood`,
+    );
+    expect(outcome.errors).toBeGreaterThan(0);
+    expect([...outcome.codes]).toEqual(["53300"]);
+    expect(lastClose).toBeLessThan(REFUSAL_MS + 3000);
+    // One socket per refusal in progress at most, plus some slack for the flood's accept backlog.
+    expect(peakFds - baseFds).toBeLessThanOrEqual(MAX_REFUSING + 20);
+    expect(busy).toBeGreaterThan(0);
+    expect((await a`select 42 as x`)[0]!.x).toBe(42);
+    for (const s of (await Promise.all(sockets)) as { end(): void }[]) s.end();
+    await Promise.all([a.end(), b.end()]);
   });
 });
