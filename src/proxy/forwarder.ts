@@ -44,6 +44,21 @@ export interface ForwarderOptions {
 /** Bytes from a client queued while its backend connection is being made, before the client is paused. */
 const MAX_EARLY_BYTES = 256 * 1024;
 
+/**
+ * How long a refused client has to send its startup message and take the error, from the moment
+ * it is refused: libpq and postgres.js need a few milliseconds; past this the socket is dropped,
+ * so a client that says nothing holds a refusal slot for this long at most.
+ */
+export const REFUSAL_MS = 5000;
+/**
+ * Refusals in progress at one time (each holds a socket for up to REFUSAL_MS). Past this a new
+ * client is closed without a word: under a flood, the sockets the proxy holds stay bounded by
+ * --max-connections plus this.
+ */
+export const MAX_REFUSING = 100;
+/** At most one warning about refused clients per this long: a flood must not flood the log. */
+const REFUSAL_WARN_EVERY_MS = 10_000;
+
 interface Conn {
   client: Socket<Conn>;
   backend: Socket<Conn> | null;
@@ -68,21 +83,6 @@ interface Conn {
 
 /** Between two attempts to reach a master that refused the connection (restarting, say). */
 const CONNECT_RETRY_MS = 100;
-
-/**
- * How long a refused client has to send its startup message and take the error, from the moment
- * it is refused: libpq and postgres.js need a few milliseconds; past this the socket is dropped,
- * so a client that says nothing holds a refusal slot for this long at most.
- */
-export const REFUSAL_MS = 5000;
-/**
- * Refusals in progress at one time (each holds a socket for up to REFUSAL_MS). Past this a new
- * client is closed without a word: under a flood, the sockets the proxy holds stay bounded by
- * --max-connections plus this.
- */
-export const MAX_REFUSING = 100;
-/** At most one warning about refused clients per this long: a flood must not flood the log. */
-const REFUSAL_WARN_EVERY_MS = 10_000;
 
 export class Forwarder {
   private listener: TCPSocketListener<Conn> | null = null;

@@ -227,12 +227,16 @@ describe("stolon-proxy under pressure", () => {
     })();
     let peakFds = 0;
     const sampler = setInterval(() => void (peakFds = Math.max(peakFds, fds())), 20);
-    const busy = await rate(1000);
-    await flood;
-    await waitFor("every flood client to be closed", () => outcome.open === 0, REFUSAL_MS + 5000, 50).catch((err) => {
-      throw new Error(`${err}: ${JSON.stringify({ ...outcome, codes: [...outcome.codes] })}`);
-    });
-    clearInterval(sampler);
+    let busy: number;
+    try {
+      busy = await rate(1000);
+      await flood;
+      await waitFor("every flood client to be closed", () => outcome.open === 0, REFUSAL_MS + 5000, 50).catch((err) => {
+        throw new Error(`${err}: ${JSON.stringify({ ...outcome, codes: [...outcome.codes] })}`);
+      });
+    } finally {
+      clearInterval(sampler);
+    }
     console.log(
       `flood of ${outcome.clients} clients in 1.2 s: ${outcome.errors} answered (${[...outcome.codes].join(", ")}), ${outcome.closedSilently} closed without a word, ${outcome.connectFailed} not connected, the last after ${lastClose} ms; ` +
         `proxy fds ${baseFds} before, peak ${peakFds}; select 1 on a connected client: ${quiet.toFixed(0)}/s quiet, ${busy.toFixed(0)}/s during the flood`,
