@@ -282,6 +282,28 @@ test("refused clients that send garbage, a CancelRequest or nothing are closed w
   blocker.end();
 });
 
+test("a refused client that trickles its startup message is dropped when the refusal time is over, however it keeps sending", async () => {
+  const f = forwarder({ maxConnections: 1, refusalMs: 300 });
+  const blocker = await Bun.connect({ hostname: "127.0.0.1", port: f.port, socket: { data() {} } });
+  await until(() => f.heldCount === 1);
+  const c = pgClient(f.port, { send: new Uint8Array(0) });
+  const s = await c.socket;
+  const t0 = performance.now();
+  const bytes = startupMessage();
+  void (async () => {
+    for (const byte of bytes) {
+      if (c.st.closed) return;
+      s.write(new Uint8Array([byte]));
+      await Bun.sleep(50);
+    }
+  })();
+  expect(await c.error()).toBeNull();
+  const took = performance.now() - t0;
+  expect(took).toBeGreaterThan(250);
+  expect(took).toBeLessThan(bytes.byteLength * 50);
+  blocker.end();
+});
+
 test("refusals in progress count against --max-connections, and are bounded: past the limit a client is closed at once", async () => {
   const f = forwarder({ maxConnections: 3, maxRefusing: 3, refusalMs: 5000, holdMs: 10_000 });
   const silent = () => pgClient(f.port, { send: new Uint8Array(0) });
