@@ -120,7 +120,9 @@ export class Proxy {
     if (!this.forwarder.listening) {
       try {
         this.forwarder.listen();
-        this.log.info(`listening on ${this.cfg.listenAddress}:${this.cfg.port}`);
+        this.log.info(
+          `listening on ${this.cfg.listenAddress}:${this.cfg.port} (at most ${this.cfg.maxConnections} clients, ${Math.min(this.cfg.maxHeld, this.cfg.maxConnections)} of them waiting for a master)`,
+        );
       } catch (err) {
         throw new Error(`cannot listen on ${this.cfg.listenAddress}:${this.cfg.port}: ${describeError(err)}`);
       }
