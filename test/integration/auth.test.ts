@@ -127,5 +127,9 @@ describe("authentication", () => {
       return db?.spec.role === "standby" && db.status.healthy && db.status.currentGeneration === db.generation ? true : null;
     }, 90_000, 300);
     expect(readFileSync(join(root, "k1", "postgres.log"), "utf8")).not.toContain(REPL_PASSWORD);
+    // What the opt-in means in pg_hba.conf: trust for the superuser from anywhere on k2 only.
+    const hba = (k: string) => readFileSync(join(root, k, "postgres", "pg_hba.conf"), "utf8").split("\n");
+    expect(hba("k2")).toContain('host all "stolon" 0.0.0.0/0 trust');
+    expect(hba("k1").filter((l) => l.endsWith(" trust"))).toEqual([]);
   }, 150_000);
 });
