@@ -30,6 +30,7 @@ describe("hostProblem and listensOnLoopbackOnly", () => {
   test("host names pass, numbers that are not an IPv4 address do not", () => {
     expect(hostProblem("db-1.example.com")).toBeNull();
     expect(hostProblem("localhost")).toBeNull();
+    expect(hostProblem("stolon_keeper_1")).toBeNull();
     expect(hostProblem("127.1")).toMatch(/not a valid IPv4 address/);
     expect(hostProblem("0x7f000001")).toMatch(/not a valid IPv4 address/);
     expect(hostProblem("-bad-.example")).toMatch(/neither an IP address nor a host name/);
