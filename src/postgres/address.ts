@@ -82,9 +82,9 @@ const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])
  * host name: resolvers read some of those as numbers.
  */
 export function hostProblem(s: string): string | null {
-  const ip = parseIpAddress(s);
-  if (!("error" in ip)) return null;
-  if (s.includes(":")) return `"${s}" is not a valid IPv6 address${s.includes("%") ? " (zone indexes are not supported)" : ""}`;
+  // A zone index (fe80::1%eth0) is fine to listen on and to connect to, only not in pg_hba.conf.
+  if (isIP(s) !== 0) return null;
+  if (s.includes(":")) return `"${s}" is not a valid IPv6 address`;
   if (/^[0-9.]+$/.test(s) || /^0x/i.test(s)) return `"${s}" is not a valid IPv4 address (four decimal numbers 0 to 255 without leading zeros)`;
   if (!HOSTNAME_RE.test(s)) return `"${s}" is neither an IP address nor a host name`;
   return null;

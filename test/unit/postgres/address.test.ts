@@ -31,6 +31,7 @@ describe("hostProblem and listensOnLoopbackOnly", () => {
     expect(hostProblem("db-1.example.com")).toBeNull();
     expect(hostProblem("localhost")).toBeNull();
     expect(hostProblem("stolon_keeper_1")).toBeNull();
+    expect(hostProblem("fe80::1%eth0")).toBeNull();
     expect(hostProblem("127.1")).toMatch(/not a valid IPv4 address/);
     expect(hostProblem("0x7f000001")).toMatch(/not a valid IPv4 address/);
     expect(hostProblem("-bad-.example")).toMatch(/neither an IP address nor a host name/);
