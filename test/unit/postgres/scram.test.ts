@@ -7,10 +7,16 @@ import { parseScramVerifier, SCRAM_ITERATIONS, scramPasswordProblem, scramSha256
 const FROM_POSTGRES = [
   ["pencil", "SCRAM-SHA-256$4096:iIh2w4jvg0N8R9YE46pgiQ==$Loq8FozuPgHZFhY36zriqjmZU7stAmFWIdx3ofTC0zM=:xDXFMQUPrmcSadTchYiduG/BfftOlIE4RdYYytynsxE="],
   ["su'pass:word", "SCRAM-SHA-256$4096:B4WVm/r4bDq/HaTSsP4kbQ==$86vIDqiqt/7E81L/sh2GfCKcVB+oI4mXifXv9Oyleto=:Mvl2o7jUo9o75sPr7OXv/KwdPErMB+s/ZvoY8iHe+TI="],
+  // Non-ASCII in NFKC form: SASLprep leaves it as it is (or, for the emoji, unassigned in Unicode
+  // 3.2, refuses it and PostgreSQL hashes the raw bytes): the same bytes either way.
+  ["pässwörd", "SCRAM-SHA-256$4096:Oxvvri4G7W/8u6affvc4nw==$hpcNnAoCr9wPoLtk5WxeiWYp6mriWXuXNYpAH1Wjm30=:I1iwvBqD5vbR3fjF+DCtFGsAWSl2odLaRdBD8SZyPhw="],
+  ["密码", "SCRAM-SHA-256$4096:ncRyXk9biQbO+iblxHdAOA==$Zy+Vzreza/j1WHa9Il8+ICKmUVpqWhDcUnRmJaueMvA=:xJdzN6Y8ueRpANUou93nUMPTj8FnsY9SZTQiG3j9AGA="],
+  ["🔑key", "SCRAM-SHA-256$4096:4ztgSwKf//zbl6LEGVCmUQ==$U3YV/pZR2dDyz567NO8uxcqXW4+uRol+IzN2Pj/kgBc=:tqIubRL97uE/GYDh5vrk4Lut8dEYNdCTXQO5BT5LIro="],
 ] as const;
 
 describe("scramSha256Verifier", () => {
   test.each(FROM_POSTGRES)("known answer from PostgreSQL: %p", (password, expected) => {
+    expect(scramPasswordProblem(password)).toBeNull();
     const { salt, iterations } = parseScramVerifier(expected)!;
     expect(scramSha256Verifier(password, salt, iterations)).toBe(expected);
   });
