@@ -123,12 +123,20 @@ const TRUST_RISK = {
 } as const;
 
 /**
- * trust on host lines is refused unless PostgreSQL listens on loopback addresses only or the
- * operator opts in; the local (Unix socket) lines may always use it.
+ * trust on host lines is refused unless the operator opts in, or PostgreSQL listens on loopback
+ * addresses only and is advertised on one: a loopback listener advertised on a network address is
+ * reached through a relay (a port forward, a service mesh's sidecar), so its loopback connections
+ * come from the network. The local (Unix socket) lines may always use trust.
  */
 function checkTrust(
   src: FlagSource,
-  o: { allow: boolean; listen: string | undefined; port: number; users: { who: "su" | "repl"; name: string | undefined; auth: AuthMethod }[] },
+  o: {
+    allow: boolean;
+    listen: string | undefined;
+    advertise: string | undefined;
+    port: number;
+    users: { who: "su" | "repl"; name: string | undefined; auth: AuthMethod }[];
+  },
   warnings: string[],
 ): boolean {
   const trusted = o.users.filter((u) => u.auth === "trust");
@@ -143,10 +151,15 @@ function checkTrust(
       );
     return true;
   }
-  if (o.listen === undefined || listensOnLoopbackOnly(o.listen)) return false;
+  if (o.listen === undefined) return false;
+  let where: string;
+  if (!listensOnLoopbackOnly(o.listen)) where = `PostgreSQL listens on ${o.listen}`;
+  else if (o.advertise !== undefined && !listensOnLoopbackOnly(o.advertise))
+    where = `PostgreSQL listens on ${o.listen} but is advertised on ${o.advertise} (a relay brings it connections from the network)`;
+  else return false;
   for (const u of trusted)
     src.problems.push(
-      `--pg-${u.who}-auth-method trust: PostgreSQL listens on ${o.listen}, so trust would let anyone who can reach port ${o.port} ` +
+      `--pg-${u.who}-auth-method trust: ${where}, so trust would let anyone who can reach port ${o.port} ` +
         `connect with no password as the ${TRUST_RISK[u.who]}; give a password with --pg-${u.who}-passwordfile and the md5 method, ` +
         `listen on a loopback address only, or, if every host that can reach the port is trusted, add --allow-trust-on-network`,
     );
@@ -233,6 +246,7 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
     {
       allow: src.bool("allow-trust-on-network", false),
       listen: pgListenAddress,
+      advertise: pgAdvertiseAddress,
       port: pgPort,
       users: [
         { who: "su", name: suUsername, auth: suAuth },

@@ -112,6 +112,12 @@ describe("resolveKeeperConfig", () => {
       ["repl trust, listening on *", { ...trustRepl, "pg-listen-address": "*", "pg-advertise-address": "10.0.0.1" }, "repl", /as the replication user, who can copy every database/],
       ["repl trust, loopback and a network address", { ...trustRepl, "pg-listen-address": "127.0.0.1,10.0.0.1", "pg-advertise-address": "10.0.0.1" }, "repl", /listens on 127\.0\.0\.1,10\.0\.0\.1/],
       ["su trust, listening on a host name", { ...trustSu, "pg-listen-address": "db1.example" }, "su", /listens on db1\.example/],
+      [
+        "su trust, listening on loopback but advertised on the network (a relay)",
+        { ...trustSu, "pg-listen-address": "127.0.0.1", "pg-advertise-address": "10.0.0.1" },
+        "su",
+        /listens on 127\.0\.0\.1 but is advertised on 10\.0\.0\.1 \(a relay brings it connections from the network\), so trust would/,
+      ],
     ])("refused without the opt-in: %s", (_, args, who, msg) => {
       const p = problems(args);
       expect(p).toHaveLength(1);
