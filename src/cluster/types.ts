@@ -179,6 +179,11 @@ export interface KeeperInfo {
   postgresState: PostgresState | null;
   canBeMaster?: boolean;
   canBeSynchronousReplica?: boolean;
+  /**
+   * The keeper runs with --allow-trust-on-network and a trust auth method: anyone who can reach
+   * its PostgreSQL port connects as that user with no password. Absent means no.
+   */
+  trustOnNetwork?: boolean;
 }
 
 export interface SentinelInfo {

@@ -20,6 +20,8 @@ export interface StatusReport {
     currentGeneration: number | null;
     /** Bytes of WAL behind the master, from the last reported positions (standbys only). */
     lagBytes: number | null;
+    /** The keeper publishes that it runs with --allow-trust-on-network and a trust auth method. */
+    trustOnNetwork: boolean;
   }[];
   cluster: null | {
     uid: string;
@@ -83,6 +85,7 @@ export async function collectStatus(store: Store, election: Election): Promise<S
           db && master && db.uid !== master.uid && db.status.xLogPos !== undefined && master.status.xLogPos !== undefined
             ? Math.max(0, master.status.xLogPos - db.status.xLogPos)
             : null,
+        trustOnNetwork: info?.trustOnNetwork === true,
       };
     }),
     cluster: cd && {
@@ -157,6 +160,8 @@ export function renderStatusText(r: StatusReport): string {
         )
       : "No keepers",
   );
+  for (const k of r.keepers.filter((k) => k.trustOnNetwork))
+    out.push(`WARNING: keeper ${k.uid} runs with --allow-trust-on-network: anyone who can reach its PostgreSQL port connects with no password`);
   out.push("", "=== Cluster Info ===");
   if (!r.cluster) out.push(`Cluster not initialized at ${r.basePath} (run "stolonctl init")`);
   else {

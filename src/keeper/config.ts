@@ -5,6 +5,8 @@
  */
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
+import { hostProblem, listensOnLoopbackOnly, parseIpAddress } from "../postgres/address.ts";
+import { scramPasswordProblem } from "../postgres/scram.ts";
 
 export const keeperArgs = {
   ...commonArgs,
@@ -23,6 +25,10 @@ export const keeperArgs = {
   "pg-su-password": { type: "string", description: "superuser password" },
   "pg-su-passwordfile": { type: "string", description: "file holding the superuser password" },
   "pg-su-auth-method": { type: "string", description: "superuser auth method: md5 or trust (default: md5)" },
+  "allow-trust-on-network": {
+    type: "boolean",
+    description: "let a trust auth method apply to connections from other hosts, not only the local socket and loopback (default: false; stolonctl status shows it)",
+  },
   "pg-os-user": { type: "string", description: "OS user that runs PostgreSQL when the keeper runs as root (default: postgres)" },
   "can-be-master": { type: "boolean", description: "this keeper may be elected master (default: true)" },
   "can-be-synchronous-replica": { type: "boolean", description: "this keeper may be a synchronous standby (default: true)" },
@@ -53,6 +59,11 @@ export interface KeeperConfig {
   canBeMaster: boolean;
   canBeSynchronousReplica: boolean;
   disableDataDirLocking: boolean;
+  /**
+   * --allow-trust-on-network given and a user has the trust method: pg_hba.conf has trust on host
+   * lines for every address. Published in the keeper's info so that stolonctl status shows it.
+   */
+  trustOnNetwork: boolean;
   /** Non-fatal remarks about the configuration (logged at start). */
   warnings: string[];
 }
@@ -92,11 +103,67 @@ function readPassword(src: FlagSource, who: "repl" | "su", env: KeeperConfigEnv)
     p.push(`--pg-${who}-password: empty password`);
     return undefined;
   }
+  const flag = `--pg-${who}-password${file !== undefined ? "file" : ""}`;
   if (pw !== undefined && /[\r\n\0]/.test(pw)) {
-    p.push(`--pg-${who}-password${file !== undefined ? "file" : ""}: the password contains a newline or NUL`);
+    p.push(`${flag}: the password contains a newline or NUL`);
+    return undefined;
+  }
+  const scram = pw === undefined ? null : scramPasswordProblem(pw);
+  if (scram !== null) {
+    p.push(`${flag}: the keeper cannot compute the SCRAM verifier PostgreSQL would for this password: ${scram}`);
     return undefined;
   }
   return pw;
+}
+
+/** What anyone who can reach the port gets with trust for each user. */
+const TRUST_RISK = {
+  su: "superuser, who can read and change every database and run programs as the PostgreSQL OS user",
+  repl: "replication user, who can copy every database with pg_basebackup",
+} as const;
+
+/**
+ * trust on host lines is refused unless the operator opts in, or PostgreSQL listens on loopback
+ * addresses only and is advertised on one: a loopback listener advertised on a network address is
+ * reached through a relay (a port forward, a service mesh's sidecar), so its loopback connections
+ * come from the network. The local (Unix socket) lines may always use trust.
+ */
+function checkTrust(
+  src: FlagSource,
+  o: {
+    allow: boolean;
+    listen: string | undefined;
+    advertise: string | undefined;
+    port: number;
+    users: { who: "su" | "repl"; name: string | undefined; auth: AuthMethod }[];
+  },
+  warnings: string[],
+): boolean {
+  const trusted = o.users.filter((u) => u.auth === "trust");
+  if (trusted.length === 0) {
+    if (o.allow) warnings.push("--allow-trust-on-network has no effect: neither --pg-su-auth-method nor --pg-repl-auth-method is trust");
+    return false;
+  }
+  if (o.allow) {
+    for (const u of trusted)
+      warnings.push(
+        `--allow-trust-on-network: anyone who can reach port ${o.port} from any host connects with no password as the ${TRUST_RISK[u.who]} ("${u.name ?? ""}")`,
+      );
+    return true;
+  }
+  if (o.listen === undefined) return false;
+  let where: string;
+  if (!listensOnLoopbackOnly(o.listen)) where = `PostgreSQL listens on ${o.listen}`;
+  else if (o.advertise !== undefined && !listensOnLoopbackOnly(o.advertise))
+    where = `PostgreSQL listens on ${o.listen} but is advertised on ${o.advertise} (a relay brings it connections from the network)`;
+  else return false;
+  for (const u of trusted)
+    src.problems.push(
+      `--pg-${u.who}-auth-method trust: ${where}, so trust would let anyone who can reach port ${o.port} ` +
+        `connect with no password as the ${TRUST_RISK[u.who]}; give a password with --pg-${u.who}-passwordfile and the md5 method, ` +
+        `listen on a loopback address only, or, if every host that can reach the port is trusted, add --allow-trust-on-network`,
+    );
+  return false;
 }
 
 function authMethod(src: FlagSource, flag: string): AuthMethod {
@@ -123,13 +190,23 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
 
   const pgListenAddress = src.string("pg-listen-address");
   if (pgListenAddress === undefined) p.push("--pg-listen-address is required (or set STKEEPER_PG_LISTEN_ADDRESS)");
+  else
+    for (const e of pgListenAddress.split(",").map((x) => x.trim())) {
+      const problem = e === "*" ? null : hostProblem(e);
+      if (problem !== null) p.push(`--pg-listen-address: ${problem}`);
+    }
   let pgAdvertiseAddress = src.string("pg-advertise-address");
   if (pgAdvertiseAddress === undefined && pgListenAddress !== undefined) {
-    if (["*", "0.0.0.0", "::"].includes(pgListenAddress))
+    const single = parseIpAddress(pgListenAddress);
+    if (pgListenAddress === "*" || pgListenAddress.includes(",") || (!("error" in single) && single.unspecified))
       p.push(`--pg-advertise-address is required when --pg-listen-address is "${pgListenAddress}": the other nodes need an address they can reach`);
     else pgAdvertiseAddress = pgListenAddress;
+  } else if (pgAdvertiseAddress !== undefined) {
+    // Published in etcd: the other keepers connect to it and the proxy forwards to it.
+    const problem = hostProblem(pgAdvertiseAddress);
+    if (problem !== null) p.push(`--pg-advertise-address: ${problem}`);
   }
-  if (pgAdvertiseAddress !== undefined && /^(localhost|127\.|::1$)/.test(pgAdvertiseAddress))
+  if (pgAdvertiseAddress !== undefined && listensOnLoopbackOnly(pgAdvertiseAddress))
     warnings.push(`--pg-advertise-address ${pgAdvertiseAddress} is a loopback address: only nodes on this host can reach it`);
 
   const pgPort = src.integer("pg-port", 5432, 1, 65535);
@@ -158,6 +235,26 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
     if (auth === "trust" && given) p.push(`--pg-${who}-auth-method trust: a password must not be given with trust`);
     if (auth === "md5" && !given) p.push(`--pg-${who}-password or --pg-${who}-passwordfile is required with the md5 auth method`);
   }
+  for (const who of ["su", "repl"] as const)
+    if (typeof args[`pg-${who}-password`] === "string")
+      warnings.push(
+        `--pg-${who}-password: a password on the command line can be read by every user of this host (ps, /proc/<pid>/cmdline) and stays in shell history; ` +
+          `put it in a file only the keeper can read and pass --pg-${who}-passwordfile instead`,
+      );
+  const trustOnNetwork = checkTrust(
+    src,
+    {
+      allow: src.bool("allow-trust-on-network", false),
+      listen: pgListenAddress,
+      advertise: pgAdvertiseAddress,
+      port: pgPort,
+      users: [
+        { who: "su", name: suUsername, auth: suAuth },
+        { who: "repl", name: replUsername, auth: replAuth },
+      ],
+    },
+    warnings,
+  );
   for (const [flag, name] of [["pg-repl-username", replUsername], ["pg-su-username", suUsername]] as const)
     if (name !== undefined && !ROLE_NAME_RE.test(name)) p.push(`--${flag}: "${name}" must not contain quotes, spaces or NUL`);
   if (replUsername !== undefined && replUsername === suUsername) {
@@ -184,6 +281,7 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
     canBeMaster,
     canBeSynchronousReplica,
     disableDataDirLocking,
+    trustOnNetwork,
     warnings,
   };
 }

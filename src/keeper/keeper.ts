@@ -176,6 +176,7 @@ export class Keeper {
       socketDir: rt.pg.socketDir,
       su: { username: cfg.su.username, authMethod: cfg.su.authMethod, hasPassword: cfg.su.password !== undefined },
       repl: { username: cfg.repl.username, authMethod: cfg.repl.authMethod },
+      trustOnNetwork: cfg.trustOnNetwork,
       replPassfile: join(rt.dataDir, "pgpass"),
     };
   }
@@ -547,6 +548,7 @@ export class Keeper {
       postgresState: state,
       canBeMaster: this.cfg.canBeMaster,
       canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
+      ...(this.cfg.trustOnNetwork ? { trustOnNetwork: true } : {}),
     };
     // The lease is failInterval: a keeper that stops reporting is gone from etcd after it.
     await this.store.setKeeperInfo(info, Math.max(2000, this.failIntervalMs));

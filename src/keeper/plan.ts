@@ -28,6 +28,8 @@ export interface KeeperSettings {
   socketDir: string;
   su: { username: string; authMethod: AuthMethod; hasPassword: boolean };
   repl: { username: string; authMethod: AuthMethod };
+  /** --allow-trust-on-network: trust may apply on host lines for every address. */
+  trustOnNetwork?: boolean;
   /** The passfile primary_conninfo points at. */
   replPassfile: string;
 }
@@ -184,6 +186,7 @@ export function desiredConfig(
     pgHBA: spec.pgHBA,
     internalOnly: internalOnly && isMaster,
     fenced: fenced && isMaster,
+    trustOnNetwork: settings.trustOnNetwork === true,
   });
   warnings.push(...hba.ignored.map((i) => `${i}: ignored`));
   return { postgresqlConf: renderPostgresqlConf(params.params), hba: hba.text, standby: !isMaster };

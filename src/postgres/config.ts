@@ -5,6 +5,8 @@
  * pgParameters, then the parameters the keeper manages itself. A user value for a managed
  * parameter is dropped and named in `ignored`, so the caller can warn once.
  */
+import { hostCidr, parseIpAddress } from "./address.ts";
+
 /** Parameters the keeper owns. User values for these are ignored (stolon's list, PG12+ recovery included). */
 export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
   "listen_addresses", "port", "unix_socket_directories", "wal_keep_segments", "hot_standby",
@@ -132,7 +134,10 @@ export interface HbaInput {
   replUsername: string;
   replAuthMethod: AuthMethod;
   accessMode: "all" | "strict";
-  /** In strict mode on a master: the addresses of the other DBs, which get /32 (/128) rules. */
+  /**
+   * In strict mode on a master: the addresses of the other DBs, which get /32 (/128) rules. They
+   * come from the keepers' infos in etcd: anything that is not an IP address is left out and named.
+   */
   standbyAddresses: string[];
   isMaster: boolean;
   /** The spec's pgHBA; null means the md5 defaults for everyone. */
@@ -144,46 +149,67 @@ export interface HbaInput {
    * keeper), nothing else; no client can write, whatever its role.
    */
   fenced?: boolean;
+  /**
+   * The operator opted in (--allow-trust-on-network) to trust on host lines for any address.
+   * Without it, a user whose method is trust gets host lines for loopback addresses only.
+   */
+  trustOnNetwork?: boolean;
 }
+
+/** What host lines accept without the opt-in when the method is trust: this host only. */
+const LOOPBACK_NETS = ["127.0.0.0/8", "::1/128"];
+const ALL_NETS = ["0.0.0.0/0", "::0/0"];
 
 function hbaName(n: string): string {
   return `"${n.replace(/"/g, '""')}"`;
-}
-
-function hostMask(addr: string): string {
-  return addr.includes(":") ? `${addr}/128` : `${addr}/32`;
 }
 
 /**
  * pg_hba.conf: the keeper's own local rules, the superuser and replication rules for the other
  * nodes (everywhere, or in strict mode only from the other DBs' addresses and only on the
  * master), then the user's lines, or `host all all 0.0.0.0/0 md5` (and ::0/0) when pgHBA is null.
+ * trust never reaches a host line for a non-loopback address unless `trustOnNetwork` is set.
  */
 export function renderHba(input: HbaInput): { text: string; ignored: string[] } {
   const su = hbaName(input.suUsername);
   const repl = hbaName(input.replUsername);
+  const ignored: string[] = [];
   const lines = [
     "# Written by stolon-keeper. Every change here is overwritten: use pgHBA in the cluster spec.",
     `local postgres ${su} ${input.suAuthMethod}`,
     `local replication ${repl} ${input.replAuthMethod}`,
   ];
+  const onNetwork = (method: AuthMethod) => method !== "trust" || input.trustOnNetwork === true;
+  /** The networks a user's host lines cover when the keeper would give it all of them. */
+  const allNets = (method: AuthMethod) => (onNetwork(method) ? ALL_NETS : LOOPBACK_NETS);
   if (input.fenced) {
-    for (const net of ["0.0.0.0/0", "::0/0"]) lines.push(`host replication ${repl} ${net} ${input.replAuthMethod}`);
-    return { text: lines.join("\n") + "\n", ignored: [] };
+    for (const net of allNets(input.replAuthMethod)) lines.push(`host replication ${repl} ${net} ${input.replAuthMethod}`);
+    return { text: lines.join("\n") + "\n", ignored };
   }
   if (input.accessMode === "all") {
-    for (const net of ["0.0.0.0/0", "::0/0"]) {
-      lines.push(`host all ${su} ${net} ${input.suAuthMethod}`);
-      lines.push(`host replication ${repl} ${net} ${input.replAuthMethod}`);
-    }
+    // IPv4 then IPv6, each with the superuser's rule and the replication user's.
+    const suNets = allNets(input.suAuthMethod);
+    const replNets = allNets(input.replAuthMethod);
+    suNets.forEach((suNet, i) => {
+      lines.push(`host all ${su} ${suNet} ${input.suAuthMethod}`);
+      lines.push(`host replication ${repl} ${replNets[i]} ${input.replAuthMethod}`);
+    });
   } else if (input.isMaster) {
-    for (const addr of [...new Set(input.standbyAddresses)].sort()) {
-      if (!/^[0-9A-Fa-f.:]+$/.test(addr)) continue; // a host name cannot be a /32 rule
-      lines.push(`host all ${su} ${hostMask(addr)} ${input.suAuthMethod}`);
-      lines.push(`host replication ${repl} ${hostMask(addr)} ${input.replAuthMethod}`);
+    const hosts = new Map<string, boolean>();
+    for (const addr of input.standbyAddresses) {
+      const ip = parseIpAddress(addr);
+      const shown = JSON.stringify(addr.length > 64 ? `${addr.slice(0, 64)}...` : addr);
+      if ("error" in ip) ignored.push(`strict mode: standby address ${shown} is ${ip.error}: no superuser or replication rule for it`);
+      else if (ip.unspecified) ignored.push(`strict mode: standby address ${shown} is not a host address: no superuser or replication rule for it`);
+      else hosts.set(hostCidr(ip), ip.loopback);
+    }
+    for (const [cidr, loopback] of [...hosts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      for (const [kind, name, method] of [["all", su, input.suAuthMethod], ["replication", repl, input.replAuthMethod]] as const) {
+        if (loopback || onNetwork(method)) lines.push(`host ${kind} ${name} ${cidr} ${method}`);
+        else ignored.push(`strict mode: no trust rule for ${name} from ${cidr}: trust on the network needs --allow-trust-on-network`);
+      }
     }
   }
-  const ignored: string[] = [];
   if (!input.internalOnly) {
     if (input.pgHBA === null || input.pgHBA === undefined) {
       lines.push("host all all 0.0.0.0/0 md5", "host all all ::0/0 md5");

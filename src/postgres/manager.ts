@@ -16,6 +16,8 @@ import { renderConninfo, renderPgpassLine, type Conninfo } from "./conninfo.ts";
 import { MANAGED_PARAMETERS, renderHba, type AuthMethod } from "./config.ts";
 import { oldestWalFile, parseLsn, parsePostgresVersion, parseTimelineHistory, type TimelineHistoryEntry } from "./lsn.ts";
 import { PgCommandError, tailLines, type CommandRunner, type SpawnedProcess } from "./runner.ts";
+import { randomBytes } from "node:crypto";
+import { SCRAM_SALT_BYTES, scramSha256Verifier } from "./scram.ts";
 
 export interface Credentials {
   username: string;
@@ -532,18 +534,26 @@ export class PgManager {
     return rows[0]!.r === true;
   }
 
-  /** Creates the superuser's password and the replication role (the same role when names match). */
+  /**
+   * Creates the superuser's password and the replication role (the same role when names match).
+   * The statements carry a SCRAM verifier computed here, never the password: PostgreSQL stores a
+   * verifier as it is, and no server setting (log_transaction_sample_rate, log_min_error_statement,
+   * an audit extension, pg_stat_activity) can then show the password.
+   */
   async setupRoles(timeoutMs: number): Promise<void> {
     const su = this.o.su;
     const repl = this.o.repl;
     const ident = (n: string) => `"${n.replace(/"/g, '""')}"`;
+    // A verifier is base64 and `$:`, nothing to escape; the quoting is for the form's sake.
     const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
-    const pw = (c: Credentials) => (c.password !== undefined ? ` PASSWORD ${lit(c.password)}` : "");
+    const pw = (c: Credentials) =>
+      c.password !== undefined ? ` PASSWORD ${lit(scramSha256Verifier(c.password, randomBytes(SCRAM_SALT_BYTES)))}` : "";
     await this.query(
       "setting up roles",
       (sql) =>
         sql.begin(async (tx) => {
-          // Keep the passwords out of the server log.
+          // Not needed for the password any more; keeps the verifier (an offline guessing target)
+          // out of the log when the logging settings allow it.
           await tx.unsafe("SET LOCAL log_statement = 'none'");
           await tx.unsafe("SET LOCAL log_min_duration_statement = -1");
           if (su.username === repl.username) {

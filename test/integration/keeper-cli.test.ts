@@ -30,10 +30,28 @@ describe("stolon-keeper start-up errors", () => {
     expect(r.stderr.trim().split("\n").at(-1)).toMatch(msg);
   });
 
+  test("trust for a user over the network without --allow-trust-on-network: refused, saying why and which flag", async () => {
+    const replArgs = passwordArgs(root).slice(4);
+    const r = await runCmd("keeper", [...base, "--data-dir", join(root, "k"), "--pg-listen-address", "0.0.0.0", "--pg-advertise-address", "10.1.1.1", "--pg-su-auth-method", "trust", ...replArgs]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n").at(-1)).toMatch(
+      /^stolon-keeper: --pg-su-auth-method trust: PostgreSQL listens on 0\.0\.0\.0, so trust would let anyone who can reach port 5432 connect with no password as the superuser, .* add --allow-trust-on-network$/,
+    );
+  });
+
+  test("a password given as a flag: a warning that names --pg-su-passwordfile, without the password", async () => {
+    const replArgs = passwordArgs(root).slice(4);
+    // The missing binaries stop it after the warnings, before it touches etcd.
+    const r = await runCmd("keeper", [...base, "--data-dir", join(root, "k"), "--pg-su-password", "s3cret-flag", ...replArgs, "--pg-bin-path", join(root, "no-bin")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--pg-su-password: a password on the command line can be read by every user of this host .* pass --pg-su-passwordfile instead/);
+    expect(r.stderr).not.toContain("s3cret-flag");
+  });
+
   test("--help lists stolon's keeper flags", async () => {
     const r = await runCmd("keeper", ["--help"]);
     expect(r.code).toBe(0);
-    for (const f of ["--pg-repl-passwordfile", "--pg-su-auth-method", "--can-be-synchronous-replica", "--disable-data-dir-locking", "--pg-os-user"])
+    for (const f of ["--pg-repl-passwordfile", "--pg-su-auth-method", "--allow-trust-on-network", "--can-be-synchronous-replica", "--disable-data-dir-locking", "--pg-os-user"])
       expect(r.stdout + r.stderr).toContain(f);
   });
 });

@@ -278,6 +278,23 @@ describe("status", () => {
     await leadership.resign();
   });
 
+  test("a keeper running with --allow-trust-on-network is named in the text and the json; a non-boolean flag is not taken for it", async () => {
+    const info = (uid: string, extra: Record<string, unknown>) =>
+      store.setKeeperInfo(
+        { infoUID: "i", uid, clusterUID: "", bootUUID: "b", postgresBinaryVersion: { Maj: 15, Min: 4 }, postgresState: null, ...extra },
+        20_000,
+      );
+    await info("k1", { trustOnNetwork: true });
+    await info("k2", {});
+    await info("k3", { trustOnNetwork: "yes" });
+    const r = await collectStatus(store, election());
+    // k3 may also be dropped as an invalid info: either way it is not shown as trusting.
+    expect(r.keepers.filter((k) => k.trustOnNetwork).map((k) => k.uid)).toEqual(["k1"]);
+    expect(r.keepers.find((k) => k.uid === "k2")?.trustOnNetwork).toBe(false);
+    const warnings = renderStatusText(r).split("\n").filter((l) => l.includes("trust"));
+    expect(warnings).toEqual(["WARNING: keeper k1 runs with --allow-trust-on-network: anyone who can reach its PostgreSQL port connects with no password"]);
+  });
+
   test("the follower tree survives a follower cycle in bad data", () => {
     const cd = newClusterData("x", { initMode: "new" }, new Date());
     const spec = { keeperUID: "", requestTimeout: "", maxStandbys: 1, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 0, initMode: "none" as const, role: "standby" as const };

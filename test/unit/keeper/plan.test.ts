@@ -258,6 +258,28 @@ describe("planKeeper: a master", () => {
   });
 });
 
+describe("desiredConfig: pg_hba.conf from addresses in etcd and the trust opt-in", () => {
+  const master = makeDb("d1", { keeperUID: "k1", followers: ["d2", "d3"], pgHBA: [] });
+  const standby = (uid: string, listenAddress: string) =>
+    makeDb(uid, { keeperUID: uid.replace("d", "k"), role: "standby", followConfig: { type: "internal", dbuid: "d1" } }, { status: { listenAddress, port: "5432" } });
+  const base = makeCd([master, standby("d2", "999.1.1.1"), standby("d3", "::ffff:10.0.0.3")], { master: "d1" });
+  const strict: ClusterData = deepFreeze({ ...base, cluster: { ...base.cluster, spec: { ...base.cluster.spec, defaultSUReplAccessMode: "strict" } } });
+  const hostLines = (c: ReturnType<typeof desiredConfig>) => ("wait" in c ? [c.wait] : c.hba.split("\n").filter((l) => l.startsWith("host")));
+
+  test("strict mode: a hostile standby address is a warning, not a line; an IPv4-mapped one is its IPv4 /32", () => {
+    const warnings: string[] = [];
+    expect(hostLines(desiredConfig(strict, master, settings, null, warnings))).toEqual(['host all "su" 10.0.0.3/32 md5', 'host replication "repl" 10.0.0.3/32 md5']);
+    expect(warnings).toEqual(['strict mode: standby address "999.1.1.1" is not an IP address: no superuser or replication rule for it: ignored']);
+  });
+
+  test("repl trust: loopback host lines only, unless the keeper's settings carry the opt-in", () => {
+    const trusting = (trustOnNetwork: boolean): KeeperSettings => ({ ...settings, repl: { username: "repl", authMethod: "trust" }, trustOnNetwork });
+    const replLines = (s: KeeperSettings) => hostLines(desiredConfig(base, master, s, null, [])).filter((l) => l.includes('"repl"'));
+    expect(replLines(trusting(false))).toEqual(['host replication "repl" 127.0.0.0/8 trust', 'host replication "repl" ::1/128 trust']);
+    expect(replLines(trusting(true))).toEqual(['host replication "repl" 0.0.0.0/0 trust', 'host replication "repl" ::0/0 trust']);
+  });
+});
+
 describe("planKeeper: a standby", () => {
   const db = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "internal", dbuid: "d2" } });
   const cd = makeCd([db, masterOnK2(["d1"])], { master: "d2" });

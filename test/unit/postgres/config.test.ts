@@ -146,6 +146,91 @@ describe("pg_hba.conf", () => {
     ]);
   });
 
+  describe("strict mode with addresses from etcd, good and hostile", () => {
+    const strict = (addrs: string[], h: Partial<HbaInput> = {}) => renderHba({ ...hba, accessMode: "strict", pgHBA: [], standbyAddresses: addrs, ...h });
+    const rules = (r: { text: string }) => r.text.split("\n").filter((l) => l.startsWith("host all"));
+
+    test.each([
+      ["IPv6, canonical", "FD00:0:0::2", "fd00::2/128"],
+      ["IPv4-mapped IPv6: the IPv4 address it stands for", "::ffff:10.0.0.4", "10.0.0.4/32"],
+      ["IPv4-mapped IPv6 in hex", "::ffff:a00:5", "10.0.0.5/32"],
+    ])("%s", (_, addr, cidr) => {
+      const r = strict([addr]);
+      expect(rules(r)).toEqual([`host all "su" ${cidr} md5`]);
+      expect(r.text).toContain(`host replication "repl" ${cidr} md5`);
+      expect(r.ignored).toEqual([]);
+    });
+
+    test.each([
+      ["a suffix after an IPv4 address", "10.0.0.1.evil", /is not an IP address/],
+      ["an octet above 255", "999.1.1.1", /is not an IP address/],
+      ["a leading zero (octal to the C library)", "010.0.0.1", /is not an IP address/],
+      ["hex digits only", "abc", /is not an IP address/],
+      ["colons only", "::::", /is not an IP address/],
+      ["a CIDR", "0.0.0.0/0", /is not an IP address/],
+      ["a host name", "db1.example.com", /is not an IP address/],
+      ["the unspecified address", "0.0.0.0", /is not a host address/],
+      ["an IPv6 zone index", "fe80::1%eth0", /zone index/],
+      ["an injected line", "10.0.0.1/32 trust\nhost all all 0.0.0.0/0", /is not an IP address/],
+    ])("%s: no rule, named in ignored", (_, addr, why) => {
+      const r = strict([addr, "10.0.0.9"]);
+      expect(rules(r)).toEqual(['host all "su" 10.0.0.9/32 md5']);
+      expect(r.ignored).toHaveLength(1);
+      expect(r.ignored[0]).toMatch(why);
+      expect(r.ignored[0]).toContain(JSON.stringify(addr));
+    });
+
+    test("the same host written twice gets one rule", () => {
+      expect(rules(strict(["fd00::2", "FD00:0::2", "::ffff:10.0.0.3", "10.0.0.3"]))).toEqual(['host all "su" 10.0.0.3/32 md5', 'host all "su" fd00::2/128 md5']);
+    });
+  });
+
+  describe("trust on host lines needs the opt-in", () => {
+    test("mode all: without it trust on the local lines and loopback only, md5 users keep every address; with it trust everywhere", () => {
+      expect(body({ suAuthMethod: "trust", pgHBA: [] })).toEqual([
+        'local postgres "su" trust',
+        'local replication "repl" md5',
+        'host all "su" 127.0.0.0/8 trust',
+        'host replication "repl" 0.0.0.0/0 md5',
+        'host all "su" ::1/128 trust',
+        'host replication "repl" ::0/0 md5',
+      ]);
+      expect(body({ suAuthMethod: "trust", replAuthMethod: "trust", trustOnNetwork: true, pgHBA: [] })).toEqual([
+        'local postgres "su" trust',
+        'local replication "repl" trust',
+        'host all "su" 0.0.0.0/0 trust',
+        'host replication "repl" 0.0.0.0/0 trust',
+        'host all "su" ::0/0 trust',
+        'host replication "repl" ::0/0 trust',
+      ]);
+    });
+
+    test("strict mode without it: loopback standbys only, the others named", () => {
+      const r = renderHba({ ...hba, accessMode: "strict", replAuthMethod: "trust", standbyAddresses: ["127.0.0.2", "10.0.0.3"], pgHBA: [] });
+      expect(r.text.split("\n").filter((l) => l.startsWith("host"))).toEqual([
+        'host all "su" 10.0.0.3/32 md5',
+        'host all "su" 127.0.0.2/32 md5',
+        'host replication "repl" 127.0.0.2/32 trust',
+      ]);
+      expect(r.ignored).toEqual(['strict mode: no trust rule for "repl" from 10.0.0.3/32: trust on the network needs --allow-trust-on-network']);
+    });
+
+    test("fenced without it: replication trust from loopback only", () => {
+      expect(body({ fenced: true, replAuthMethod: "trust" }).filter((l) => l.startsWith("host"))).toEqual([
+        'host replication "repl" 127.0.0.0/8 trust',
+        'host replication "repl" ::1/128 trust',
+      ]);
+    });
+
+    test("no line of any rendering gives trust to a non-loopback network without the opt-in", () => {
+      for (const accessMode of ["all", "strict"] as const)
+        for (const fenced of [false, true]) {
+          const text = renderHba({ ...hba, accessMode, fenced, suAuthMethod: "trust", replAuthMethod: "trust", standbyAddresses: ["10.0.0.3", "::1"], pgHBA: [] }).text;
+          for (const l of text.split("\n").filter((x) => x.startsWith("host") && x.endsWith("trust"))) expect(l).toMatch(/ (127\.0\.0\.0\/8|::1\/128) trust$/);
+        }
+    });
+  });
+
   test("an empty pgHBA means no other access; user lines follow the keeper's; bad lines are ignored and named", () => {
     expect(body({ pgHBA: [] })).toHaveLength(6);
     const r = renderHba({ ...hba, pgHBA: ["host all app 10.0.0.0/8 scram-sha-256", "host all all 0.0.0.0/0 trust\nlocal all all trust"] });
