@@ -56,7 +56,7 @@ export class UnsafePathError extends StolonError {
   }
 }
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, O_APPEND, O_NOCTTY } = constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, O_NOCTTY } = constants;
 
 /** What kind of file a stat describes, for error messages. */
 export function fileKind(st: Stats): string {
@@ -105,8 +105,8 @@ function openNoFollowRaw(path: string, flags: number, mode?: number): number {
  * caller closes the descriptor.
  * @throws UnsafePathError when it is not what it must be; the fs error (ENOENT...) otherwise
  */
-export function openNoFollow(path: string, want: "file" | "dir", o: CheckOptions & { write?: boolean } = {}): number {
-  const flags = want === "dir" ? O_RDONLY | O_DIRECTORY : o.write ? O_WRONLY | O_APPEND : O_RDONLY;
+export function openNoFollow(path: string, want: "file" | "dir", o: CheckOptions = {}): number {
+  const flags = want === "dir" ? O_RDONLY | O_DIRECTORY : O_RDONLY;
   let fd: number;
   try {
     fd = openNoFollowRaw(path, flags);
