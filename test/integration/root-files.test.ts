@@ -9,9 +9,12 @@
  *     serves again.
  *  2. In the data dir root, which that user can no longer write: every attempt fails.
  *  3. A data dir as the previous version left it (the postgres user's throughout), with `run` and
- *     `postgres.log` as links, the log as a FIFO and links at the old predictable temp names
- *     (`dbstate.tmp-<pid>`): the keeper refuses to start, naming each in turn, until the operator
- *     removes them; then it takes the dir over and serves.
+ *     `postgres.log` as links and links at the old predictable temp names (`dbstate.tmp-<pid>`),
+ *     then once more with the log as a FIFO: the keeper refuses to start, naming each in turn, and
+ *     the refused start has already made the data dir root's (the postgres user can plant nothing
+ *     more); once the operator has removed them, it takes the dir over and serves.
+ *
+ * Needs root and the postgres OS user: skipped with the reason printed otherwise, failed in CI.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
