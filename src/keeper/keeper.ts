@@ -11,17 +11,19 @@
  * On abort PostgreSQL is stopped (fast) and the lock released.
  */
 import { randomUUID } from "node:crypto";
-import { accessSync, chownSync, constants, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { accessSync, constants, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { durationMs, KEEPER_FENCE_MS, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
 import { ClusterDataError, ConfigError, describeError, StolonError } from "../lib/errors.ts";
+import { UnsafePathError } from "../lib/files.ts";
 import { newUid } from "../lib/ids.ts";
 import type { Logger } from "../lib/log.ts";
 import { Trigger } from "../lib/trigger.ts";
 import { BunCommandRunner, lookupUserByName, PgManager, type OsUser } from "../postgres/index.ts";
 import type { Store } from "../store/store.ts";
 import type { KeeperConfig } from "./config.ts";
+import { prepareDataDir, prepareSocketDir, removeLeftovers } from "./data-dir.ts";
 import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
 import { planKeeper, slotName, type DesiredConfig, type KeeperAction, type KeeperSettings, type LocalObservation } from "./plan.ts";
 
@@ -36,8 +38,6 @@ const STATE_WAIT_MS = 300;
 const STATE_STALE_MS = 2000;
 /** How often the fencing deadline is checked. */
 const FENCE_CHECK_MS = 100;
-/** Unix socket paths are limited to 107 bytes. */
-const MAX_SOCKET_PATH = 100;
 
 /** Finds the PostgreSQL bin dir: the flag, else PATH, else the newest /usr/lib/postgresql/<v>/bin. */
 export function findPgBinDir(flag: string | undefined, pathEnv = process.env.PATH ?? ""): string {
@@ -91,16 +91,11 @@ export async function prepareKeeper(cfg: KeeperConfig, log: Logger): Promise<Kee
   const binDir = findPgBinDir(cfg.pgBinPath);
   const runner = new BunCommandRunner(osUser);
 
-  const dataDir = resolve(cfg.dataDir);
-  try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    if (osUser) chownSync(dataDir, osUser.uid, osUser.gid);
-  } catch (err) {
-    throw new ConfigError(`--data-dir ${dataDir}: cannot create it: ${(err as Error).message}`, { cause: err });
-  }
+  // The layout and who owns what: see data-dir.ts.
+  const dataDir = prepareDataDir(cfg.dataDir, osUser);
   if (osUser) {
     try {
-      await runner.run(["/usr/bin/test", "-w", dataDir, "-a", "-x", dataDir], { timeoutMs: 10_000 });
+      await runner.run(["/usr/bin/test", "-x", dataDir, "-a", "-w", join(dataDir, "run")], { timeoutMs: 10_000 });
     } catch {
       throw new ConfigError(
         `--data-dir ${dataDir}: the PostgreSQL OS user ${osUser.name} cannot reach it; every parent directory must be searchable by that user (chmod o+x)`,
@@ -110,12 +105,12 @@ export async function prepareKeeper(cfg: KeeperConfig, log: Logger): Promise<Kee
 
   const lock = cfg.disableDataDirLocking ? { release() {} } : lockDataDir(dataDir);
   try {
+    removeLeftovers(dataDir);
     const saved = loadKeeperState(dataDir);
     const uid = resolveKeeperUid(saved, cfg.uid, newUid);
     if (!saved) saveKeeperState(dataDir, { UID: uid, ClusterUID: "" });
 
-    const runDir = join(dataDir, "run");
-    const socketDir = runDir.length + 20 <= MAX_SOCKET_PATH ? runDir : join(tmpdir(), `stolon-keeper-${uid}`);
+    const socketDir = prepareSocketDir(dataDir, uid, osUser, tmpdir());
     const pg = new PgManager({
       binDir,
       stateDir: dataDir,
@@ -310,13 +305,27 @@ export class Keeper {
       running,
       standbySignal: initialized && pg.hasStandbySignal(),
       systemID: initialized ? await pg.systemId().catch(() => null) : null,
-      postgresqlConf: initialized ? pg.readText("postgresql.conf") : null,
-      hba: initialized ? pg.readText("pg_hba.conf") : null,
+      postgresqlConf: initialized ? this.readConf("postgresql.conf") : null,
+      hba: initialized ? this.readConf("pg_hba.conf") : null,
       pendingRestart,
       fenced: this.fenced,
       internalOnly: this.internalOnly,
       inSyncStandbys,
     };
+  }
+
+  /**
+   * A configuration file to compare with the wanted one; one that is not a plain file of
+   * PostgreSQL's user (a link, a FIFO: planted) reads as absent, so the plan writes ours over it.
+   */
+  private readConf(name: string): string | null {
+    try {
+      return this.rt.pg.readText(name);
+    } catch (err) {
+      if (!(err instanceof UnsafePathError)) throw err;
+      this.log.warn(`${err.message}: it will be replaced`);
+      return null;
+    }
   }
 
   private saveDbState(s: DbState): void {
@@ -334,13 +343,13 @@ export class Keeper {
         return;
       case "wipe":
         await pg.stop();
-        pg.wipe();
+        await pg.wipe();
         this.saveDbState({ UID: "", Generation: 0, Initializing: false, InitPGParameters: null });
         return;
       case "init-new": {
         this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null });
         await pg.stop();
-        pg.wipe();
+        await pg.wipe();
         const nc = a.db.spec.newConfig ?? {};
         await pg.initdb({ locale: nc.locale, encoding: nc.encoding, dataChecksums: nc.dataChecksums }, signal);
         const initParams = await this.firstStart(a.config, true, this.initTimeoutMs, signal);

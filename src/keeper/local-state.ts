@@ -6,13 +6,16 @@
  *                belongs to and the generation it last fully converged to
  *   lock         held (flock) while a keeper runs on this data dir
  *
- * Both state files are written atomically (temp file, fsync, rename, directory fsync).
+ * Both state files are written atomically (a new file under a random name, fsync, rename,
+ * directory fsync) and read without following a link (src/lib/files.ts). All three belong to the
+ * keeper's own OS user, which the data dir's root also belongs to: when the keeper runs as root,
+ * the PostgreSQL OS user can neither write them nor replace them (see keeper.ts, prepareDataDir).
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { join } from "node:path";
 import { StolonError } from "../lib/errors.ts";
-import { writeFileAtomic } from "../lib/files.ts";
+import { openOrCreateFile, readFileNoFollow, writeFileAtomic } from "../lib/files.ts";
 import { KEEPER_UID_RE } from "./config.ts";
 
 export interface KeeperState {
@@ -34,14 +37,19 @@ export class LocalStateError extends StolonError {
   }
 }
 
+/** The keeper's own uid: its state files must belong to it. */
+const selfUid = () => process.getuid?.() ?? 0;
+/** Far more than a state file ever holds. */
+const MAX_STATE_BYTES = 1024 * 1024;
+
 function readJson(path: string): unknown {
-  let text: string;
+  let text: string | null;
   try {
-    text = readFileSync(path, "utf8");
+    text = readFileNoFollow(path, { owners: [selfUid()], maxBytes: MAX_STATE_BYTES });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw new LocalStateError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
+  if (text === null) return null;
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -104,7 +112,13 @@ let libc: { symbols: { flock: (fd: number, op: number) => number } } | null = nu
 export function lockDataDir(dataDir: string): { release(): void } {
   libc ??= dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }) as never;
   const path = join(dataDir, "lock");
-  const fd = openSync(path, "a", 0o600);
+  let fd: number;
+  try {
+    // Never follows a link; refuses a FIFO, a directory, a hard link or another user's file.
+    fd = openOrCreateFile(path, { mode: 0o600, owners: [selfUid()] });
+  } catch (err) {
+    throw new LocalStateError(`cannot open the data dir lock ${path}: ${(err as Error).message}`, { cause: err });
+  }
   if (libc!.symbols.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);
     throw new LocalStateError(`data dir ${dataDir} is locked by another keeper (${path}); two keepers must not share a data dir`);

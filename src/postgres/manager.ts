@@ -4,13 +4,20 @@
  *
  * Secrets: passwords reach PostgreSQL's programs only through 0600 passfiles owned by the
  * PostgreSQL OS user (deleted after use), and the SQL client gets them in memory.
+ *
+ * Files: when the keeper runs as root, PGDATA, the socket dir and the log belong to the
+ * PostgreSQL OS user, who may have put a link, a FIFO or a hard link at any name in them. Root
+ * touches them only through src/lib/files.ts: files written under random temp names with O_EXCL
+ * and renamed into place, owner set on the descriptor, existing files opened with O_NOFOLLOW and
+ * O_NONBLOCK and checked; the log is opened by a shell running as that user; a wipe runs as that
+ * user. The layout is described in src/keeper/data-dir.ts.
  */
-import { chownSync, closeSync, existsSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { closeSync, existsSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { newUid } from "../lib/ids.ts";
 import { StolonError } from "../lib/errors.ts";
-import { writeFileAtomic } from "../lib/files.ts";
+import { ensureDir, fileKind, lstatOrNull, openOrCreateFile, readFileNoFollow, UnsafePathError, writeFileAtomic } from "../lib/files.ts";
 import type { Logger } from "../lib/log.ts";
 import { renderConninfo, renderPgpassLine, type Conninfo } from "./conninfo.ts";
 import { MANAGED_PARAMETERS, renderHba, type AuthMethod } from "./config.ts";
@@ -62,6 +69,8 @@ const STOP_TIMEOUT_S = 60;
 /** How often readiness is polled. */
 const READY_POLL_MS = 100;
 const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
+/** Far more than postgresql.conf, pg_hba.conf or postgresql.auto.conf ever hold. */
+const MAX_CONF_BYTES = 16 * 1024 * 1024;
 
 type Sql = ReturnType<typeof postgres>;
 
@@ -98,6 +107,19 @@ export class PgManager {
     return this.o.runner.asUser;
   }
 
+  /** Who may own what root reads under PGDATA: the PostgreSQL user, or the keeper (it made it). */
+  private get pgOwners(): number[] {
+    const me = process.getuid?.() ?? 0;
+    return this.owner ? [this.owner.uid, me] : [me];
+  }
+
+  /** An unsafe file met where a warning is all that can be done, said once until it changes. */
+  private lastUnsafe = "";
+  private warnUnsafe(err: UnsafePathError): void {
+    if (err.message !== this.lastUnsafe) this.o.log.warn(err.message);
+    this.lastUnsafe = err.message;
+  }
+
   /** The server's version from `postgres --version`. */
   async binaryVersion(): Promise<{ Maj: number; Min: number }> {
     const r = await this.o.runner.run([this.bin("postgres"), "--version"], { timeoutMs: 10_000 });
@@ -124,12 +146,15 @@ export class PgManager {
 
   /** The pid of a live postmaster on our data dir (ours or left behind by an earlier keeper), or null. */
   runningPid(): number | null {
-    let text: string;
+    let text: string | null;
     try {
-      text = readFileSync(join(this.dataDir, "postmaster.pid"), "utf8");
-    } catch {
+      text = readFileNoFollow(join(this.dataDir, "postmaster.pid"), { owners: this.pgOwners, maxBytes: 64 * 1024 });
+    } catch (err) {
+      // A link or a FIFO is not PostgreSQL's lock file: no postmaster of ours wrote it.
+      if (err instanceof UnsafePathError) this.warnUnsafe(err);
       return null;
     }
+    if (text === null) return null;
     const pid = Number(text.split("\n")[0]);
     if (!Number.isInteger(pid) || pid <= 0) return null;
     try {
@@ -144,28 +169,40 @@ export class PgManager {
     return this.runningPid() !== null;
   }
 
-  /** Removes the data dir and creates it again, empty and owned by the PostgreSQL user. */
-  wipe(): void {
-    rmSync(this.dataDir, { recursive: true, force: true });
-    this.ensureDir(this.dataDir);
+  /**
+   * Empties the data dir, leaving it owned by the PostgreSQL user. The deleting runs as that user
+   * (`find -delete`): root walking a tree that user can change could be led out of it by a link
+   * swapped in half way.
+   */
+  async wipe(): Promise<void> {
+    if (lstatOrNull(this.dataDir)) {
+      this.ensureDir(this.dataDir);
+      await this.o.runner.run(["find", this.dataDir, "-mindepth", "1", "-delete"], { timeoutMs: 10 * 60_000 });
+    }
+    // As a new dir would be: PostgreSQL refuses a data dir open to others, and pg_basebackup
+    // does not change the mode of the dir it fills.
+    this.ensureDir(this.dataDir, true);
   }
 
-  ensureDir(dir: string): void {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (this.owner) chownSync(dir, this.owner.uid, this.owner.gid);
+  /** Creates a dir of the PostgreSQL user (0700), or checks and re-owns the one there; never through a link. */
+  ensureDir(dir: string, forceMode = false): void {
+    ensureDir(dir, { mode: 0o700, forceMode, owner: this.owner, owners: this.pgOwners });
   }
 
-  /** Writes a file that PostgreSQL's processes read. */
+  /**
+   * Writes a file for PostgreSQL's programs, owned by the PostgreSQL user: a new file under a random
+   * name (owner set on the descriptor), renamed over `path`. Root never reads these back.
+   */
   writeOwned(path: string, content: string, mode = 0o600): void {
     writeFileAtomic(path, content, { mode, owner: this.owner });
   }
 
+  /**
+   * A file of PGDATA; null when absent. Opened without following a link and without blocking.
+   * @throws UnsafePathError when it is a link, a FIFO, a directory, a hard link or another user's
+   */
   readText(name: string): string | null {
-    try {
-      return readFileSync(join(this.dataDir, name), "utf8");
-    } catch {
-      return null;
-    }
+    return readFileNoFollow(join(this.dataDir, name), { owners: this.pgOwners, maxBytes: MAX_CONF_BYTES });
   }
 
   /** Writes postgresql.conf, pg_hba.conf and standby.signal (present for a standby). */
@@ -186,27 +223,33 @@ export class PgManager {
   neutraliseAutoConf(): string | null {
     const p = join(this.dataDir, "postgresql.auto.conf");
     let dropped: string | null = null;
-    try {
-      const st = lstatSync(p);
-      if (st.isSymbolicLink() && readlinkSync(p) === "/dev/null") return null;
+    const st = lstatOrNull(p);
+    if (st?.isSymbolicLink() && readlinkSync(p) === "/dev/null") return null;
+    if (st) {
+      if (st.isDirectory()) throw new UnsafePathError(p, `${p} is a directory; remove it (ALTER SYSTEM is neutralised with a link to /dev/null there)`);
       if (st.isFile()) {
-        const text = readFileSync(p, "utf8");
-        const settings = text.split("\n").filter((l) => l.trim() !== "" && !l.trim().startsWith("#"));
-        if (settings.length > 0) dropped = settings.join("; ");
+        try {
+          const text = readFileNoFollow(p, { owners: this.pgOwners, maxBytes: MAX_CONF_BYTES }) ?? "";
+          const settings = text.split("\n").filter((l) => l.trim() !== "" && !l.trim().startsWith("#"));
+          if (settings.length > 0) dropped = settings.join("; ");
+        } catch (err) {
+          if (!(err instanceof UnsafePathError)) throw err;
+          dropped = `(unread: ${err.message})`;
+        }
+      } else {
+        // A link elsewhere or a FIFO is not read: it is only removed.
+        dropped = `(${fileKind(st)}${st.isSymbolicLink() ? ` to ${readlinkSync(p)}` : ""}, not read)`;
       }
-      unlinkSync(p);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    symlinkSync("/dev/null", p);
-    if (this.owner) {
+      // unlink removes the name and follows nothing.
       try {
-        // lchown: the link itself, not /dev/null.
-        lchownSync(p, this.owner.uid, this.owner.gid);
-      } catch {
-        // ownership of the link does not matter to PostgreSQL
+        unlinkSync(p);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       }
     }
+    // The link stays root's when the keeper is root: PostgreSQL does not care who owns it, and a
+    // chown by path could be made to land on something else.
+    symlinkSync("/dev/null", p);
     return dropped;
   }
 
@@ -257,15 +300,16 @@ export class PgManager {
   async start(signal?: AbortSignal): Promise<void> {
     if (this.isRunning()) return;
     this.neutraliseAutoConf();
-    this.ensureDir(this.o.socketDir);
+    this.ensureDir(this.o.socketDir, true);
     this.rotateLog();
-    const fd = openSync(this.logPath, "a", 0o640);
-    let child: SpawnedProcess;
-    try {
-      child = this.o.runner.spawn([this.bin("postgres"), "-D", this.dataDir], { logFd: fd });
-    } finally {
-      closeSync(fd);
-    }
+    // The log file is made (or checked) here, the PostgreSQL user's, in the keeper's dir where
+    // that user cannot put a link; it is opened by a shell running as that user, never by root.
+    closeSync(openOrCreateFile(this.logPath, { mode: 0o640, owner: this.owner, owners: this.pgOwners }));
+    // exec: the postmaster keeps the shell's pid, so the child we watch is the postmaster.
+    const child = this.o.runner.spawn(
+      ["/bin/sh", "-c", 'log=$1; shift; exec "$@" >>"$log" 2>&1', "stolon-pg-start", this.logPath, this.bin("postgres"), "-D", this.dataDir],
+      {},
+    );
     this.child = child;
     let exited: number | null = null;
     void child.exited.then((code) => {
@@ -310,20 +354,18 @@ export class PgManager {
   }
 
   private rotateLog(): void {
-    try {
-      if (statSync(this.logPath).size > LOG_ROTATE_BYTES) renameSync(this.logPath, `${this.logPath}.1`);
-    } catch {
-      // no log yet
-    }
+    // rename works on names in the keeper's dir and follows nothing.
+    const st = lstatOrNull(this.logPath);
+    if (st?.isFile() && st.size > LOG_ROTATE_BYTES) renameSync(this.logPath, `${this.logPath}.1`);
   }
 
   /** The last lines of the postmaster's log, for error messages. */
   logTail(lines = 8): string {
     try {
-      const text = readFileSync(this.logPath, "utf8");
-      return tailLines(text.slice(-16_384), lines);
-    } catch {
-      return "";
+      const text = readFileNoFollow(this.logPath, { owners: this.pgOwners, maxBytes: 16_384, tail: true }) ?? "";
+      return tailLines(text, lines);
+    } catch (err) {
+      return `(cannot read ${this.logPath}: ${(err as Error).message})`;
     }
   }
 
@@ -367,7 +409,7 @@ export class PgManager {
    * followed DB's slot. Configuration is written by the caller afterwards.
    */
   async basebackup(source: { host: string; port: string; slot: string; applicationName: string }, signal?: AbortSignal): Promise<void> {
-    this.wipe();
+    await this.wipe();
     const pass = this.tempPassfile(this.passLine(this.o.repl));
     const conninfo: Conninfo = {
       host: source.host,

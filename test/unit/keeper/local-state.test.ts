@@ -1,9 +1,10 @@
 /** keeperstate / dbstate files, uid rules and the data dir lock. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, linkSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState } from "../../../src/keeper/local-state.ts";
+import { attacker, mkfifo, snapshot } from "../../attacker.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "stolon-test-state-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,5 +49,38 @@ describe("local state", () => {
     expect(() => lockDataDir(dir)).toThrow(/locked by another keeper/);
     l.release();
     lockDataDir(dir).release();
+  });
+});
+
+describe("local state files are never followed or read through what another user planted", () => {
+  const victim = join(dir, "victim");
+  const plantDir = () => {
+    const d = mkdtempSync(join(dir, "planted-"));
+    writeFileSync(victim, "precious\n", { mode: 0o644 });
+    return d;
+  };
+
+  test.each([
+    ["a link", (p: string) => symlinkSync(victim, p), /symbolic link/],
+    ["a FIFO (must not hang)", (p: string) => mkfifo(p), /FIFO/],
+    ["a hard link", (p: string) => linkSync(victim, p), /hard links/],
+  ] as const)("%s at keeperstate, dbstate or lock is a clear error; the victim is unchanged", (_, plant, msg) => {
+    const d = plantDir();
+    const before = snapshot(victim);
+    for (const name of ["keeperstate", "dbstate", "lock"]) plant(join(d, name));
+    expect(() => loadKeeperState(d)).toThrow(msg);
+    expect(() => loadDbState(d)).toThrow(msg);
+    expect(() => lockDataDir(d)).toThrow(msg);
+    saveKeeperState(d, { UID: "k1", ClusterUID: "" });
+    expect(loadKeeperState(d)).toEqual({ UID: "k1", ClusterUID: "" });
+    expect(snapshot(victim)).toEqual(before);
+  });
+
+  test("a state file of another user is refused", () => {
+    if (!attacker) return;
+    const d = plantDir();
+    writeFileSync(join(d, "keeperstate"), '{"UID":"k9"}');
+    chownSync(join(d, "keeperstate"), attacker.uid, attacker.gid);
+    expect(() => loadKeeperState(d)).toThrow(/owned by uid/);
   });
 });
