@@ -279,7 +279,10 @@ export class PgManager {
     if (this.o.su.password !== undefined) {
       pw = { path: join(this.o.stateDir, `.pwfile-${newUid()}`), remove: () => {} };
       const path = pw.path;
-      this.writeOwned(path, this.o.su.password + "\n");
+      // A SCRAM verifier, not the password: initdb stores it as it is, so the plain password never
+      // reaches even the bootstrap backend (checked by hand against PostgreSQL 15; setupRoles sets
+      // a fresh verifier afterwards anyway).
+      this.writeOwned(path, scramSha256Verifier(this.o.su.password, randomBytes(SCRAM_SALT_BYTES)) + "\n");
       pw.remove = () => rmSync(path, { force: true });
       argv.push(`--pwfile=${path}`);
     }
