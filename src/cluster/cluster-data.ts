@@ -55,31 +55,38 @@ const keyName = (k: string) => show(k).replace(/^"|"$/g, "");
 // What the sentinel wrote about each keeper, DB and the proxies. Fields this version does not
 // know pass (another version may add some); the known ones are checked by type and range, because
 // keepers act on a DB spec (initMode, role, followConfig) and a hostile one must be refused whole.
+// Fields copied from the cluster spec are bounded as validateSpec bounds them (64 KiB strings,
+// 1000 entries), so a valid spec never makes the cluster data the sentinel writes unreadable.
+const specText = text(MAX_PG_PARAMETER_LENGTH);
+// Lists the sentinel builds from what it sees (followers, in-sync standbys, live proxies) have no
+// bound here: many hostile infos must not make the sentinel write cluster data it cannot read back.
+// etcd's value size limit bounds them.
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 const followConfig = object({
   type: req(oneOf(["internal", "external"])),
   dbuid: opt(uid()),
-  standbySettings: opt(object({ primaryConninfo: opt(text(MAX_PG_PARAMETER_LENGTH)), primarySlotName: opt(text()), recoveryMinApplyDelay: opt(text()) }), true),
-  archiveRecoverySettings: opt(object({ restoreCommand: opt(text(MAX_PG_PARAMETER_LENGTH)) }), true),
+  standbySettings: opt(object({ primaryConninfo: opt(specText), primarySlotName: opt(specText), recoveryMinApplyDelay: opt(specText) }), true),
+  archiveRecoverySettings: opt(object({ restoreCommand: opt(specText) }), true),
 });
 const DB_SPEC: Schema = {
   keeperUID: req(uid()),
-  requestTimeout: opt(text()),
+  requestTimeout: opt(specText),
   maxStandbys: opt(uint(0xffff)),
   synchronousReplication: opt(bool),
   usePgrewind: opt(bool),
   additionalWalSenders: opt(uint(0xffff)),
-  additionalReplicationSlots: opt(list(text()), true),
+  additionalReplicationSlots: opt(list(specText), true),
   initMode: req(oneOf(["none", "new", "existing", "pitr", "resync"])),
-  newConfig: opt(object({ locale: opt(text()), encoding: opt(text()), dataChecksums: opt(bool) }), true),
-  pitrConfig: opt(object({ dataRestoreCommand: opt(text(MAX_PG_PARAMETER_LENGTH)) }), true),
+  newConfig: opt(object({ locale: opt(specText), encoding: opt(specText), dataChecksums: opt(bool) }), true),
+  pitrConfig: opt(object({ dataRestoreCommand: opt(specText) }), true),
   pgParameters: opt(stringMap(), true),
-  pgHBA: opt(list(text(MAX_PG_PARAMETER_LENGTH)), true),
+  pgHBA: opt(list(specText), true),
   role: req(oneOf(["master", "standby"])),
   followConfig: opt(followConfig, true),
-  followers: opt(list(uid()), true),
+  followers: opt(list(uid(), UNBOUNDED), true),
   includePreviousConfig: opt(bool),
-  synchronousStandbys: opt(list(uid()), true),
-  externalSynchronousStandbys: opt(list(text()), true),
+  synchronousStandbys: opt(list(uid(), UNBOUNDED), true),
+  externalSynchronousStandbys: opt(list(specText), true),
 };
 const DB_STATUS: Schema = {
   healthy: opt(bool),
@@ -91,7 +98,7 @@ const DB_STATUS: Schema = {
   xLogPos: opt(uint()),
   timelinesHistory: opt(list(object(TIMELINE_HISTORY_ENTRY), MAX_TIMELINES), true),
   pgParameters: opt(stringMap(), true),
-  synchronousStandbys: opt(list(uid()), true),
+  synchronousStandbys: opt(list(uid(), UNBOUNDED), true),
   olderWalFile: opt(text()),
 };
 const DB_SCHEMA: Schema = { uid: req(uid()), generation: req(uint()), spec: req(object(DB_SPEC)), status: req(object(DB_STATUS)) };
@@ -111,7 +118,7 @@ const KEEPER_SCHEMA: Schema = {
 };
 const PROXY_SCHEMA: Schema = {
   generation: req(uint()),
-  spec: req(object({ masterDbUid: opt(uid()), enabledProxies: opt(list(uid()), true) })),
+  spec: req(object({ masterDbUid: opt(uid()), enabledProxies: opt(list(uid(), UNBOUNDED), true) })),
 };
 
 /** Problems with the keepers, dbs and proxy of a decoded cluster data (all of them, capped). */

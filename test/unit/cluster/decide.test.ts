@@ -8,6 +8,8 @@ import {
   decide,
   freshMemory,
   isDifferentTimelineBranch,
+  parseClusterData,
+  validateSpec,
   walSegmentName,
   type ClusterData,
   type ClusterSpec,
@@ -787,6 +789,16 @@ describe("hostile or broken etcd contents (issue 13)", () => {
       newUid: () => "x",
     });
     expect(r.notes).toContain(`keeper info "k9" ignored (treated as absent): not valid JSON`);
+  });
+
+  test("a spec at its bounds gives cluster data that reads back (the db specs copy it)", () => {
+    const pgParameters = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`custom.p${i}`, "v".repeat(64 * 1024)]));
+    const pgHBA = Array.from({ length: 1000 }, () => `host all all 127.0.0.1/32 md5 ${"#".repeat(100)}`);
+    expect(validateSpec({ initMode: "new", pgParameters, pgHBA })).toEqual([]);
+    const r = run(steady({ spec: { pgParameters, pgHBA } }), { memory: { fresh: false } });
+    expect(r.clusterData.dbs.m!.spec.pgParameters).toEqual(pgParameters);
+    expect(() => parseClusterData(JSON.stringify(r.clusterData))).not.toThrow();
+    expect(validateSpec({ initMode: "new", pgParameters: { ...pgParameters, one_more: "1" } })).toEqual(["pgParameters: more than 1000 entries"]);
   });
 
   // Cluster data that did not come through the store's checks: decide() changes nothing.
