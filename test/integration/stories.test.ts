@@ -165,6 +165,46 @@ describe("stories", () => {
     await writeReplicated(10);
   });
 
+  test("cluster data with an invalid db spec is acted on by nobody: every component says why and keeps running, the master keeps its data; the good data back, all is well", async () => {
+    const old = await master();
+    await writeReplicated(10);
+    const standby = Object.values((await cd()).dbs).find((d) => d.spec.keeperUID !== old.keeper)!;
+    let good = "";
+    await waitFor("the spoiled cluster data written", async () => {
+      const raw = (await lc.store.getRawClusterData())!;
+      const v = JSON.parse(raw.value) as ClusterData;
+      if (!v.dbs[standby.uid]) throw new Error(`db ${standby.uid} is gone`);
+      Object.assign(v.dbs[standby.uid]!.spec, { role: "boss", initMode: "wipe" });
+      try {
+        await lc.store.putRawClusterData(JSON.stringify(v), raw.revision);
+      } catch {
+        return false; // the sentinel wrote meanwhile: spoil the newer one
+      }
+      good = raw.value;
+      return true;
+    }, 20_000, 50);
+    const problem = `dbs.${standby.uid}.spec.role: must be one of "master", "standby", got "boss"`;
+    try {
+      await waitFor("every component to name the problem", () =>
+        [lc.logOf("sentinel1") + lc.logOf("sentinel2"), lc.logOf("proxy"), ...lc.keeperNames.map((k) => lc.logOf(k))].every((log) => log.includes(problem)),
+      20_000, 200);
+      // Nobody acted on it: every process is up, the master still takes writes on its own port,
+      // and the sentinel wrote nothing over it.
+      for (const n of ["sentinel1", "sentinel2", "proxy", ...lc.keeperNames]) expect(() => process.kill(lc.pid(n)!, 0)).not.toThrow();
+      expect((await q<{ r: boolean }>(portOf(old.keeper), "select pg_is_in_recovery() as r"))[0]!.r).toBe(false);
+      expect((await q<{ n: number }>(portOf(old.keeper), "select count(*)::int as n from t"))[0]!.n).toBe(written.length);
+      expect((await lc.store.getRawClusterData())!.value).toContain('"boss"');
+      const st = await ctl("status");
+      expect(st.code).not.toBe(0);
+      expect(st.stderr + st.stdout).toContain(problem);
+    } finally {
+      const raw = (await lc.store.getRawClusterData())!;
+      await lc.store.putRawClusterData(good, raw.revision);
+    }
+    expect((await master()).keeper).toBe(old.keeper);
+    await writeReplicated(10);
+  });
+
   test("with usePgrewind off, a killed and restarted old master is copied again with pg_basebackup", async () => {
     expect((await ctl("update", "--patch", '{"usePgrewind": false}')).code).toBe(0);
     const old = await master();
