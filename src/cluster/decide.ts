@@ -13,7 +13,7 @@
  *  - a keeper whose init failed is not picked again for init while another keeper is available.
  */
 import { clusterDataProblems } from "./cluster-data.ts";
-import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, own, uidRecord, type InvalidInfo } from "./info-check.ts";
+import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type InvalidInfo } from "./info-check.ts";
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { durationMs } from "./duration.ts";
 import { FAKE_STANDBY_NAME, withDefaults, type FullClusterSpec } from "./spec.ts";
@@ -141,6 +141,9 @@ class Tick {
   readonly proxiesInfo: Record<string, ProxyInfo> = uidRecord();
   /** Infos treated as absent, from the store and from the checks here. */
   readonly invalidInfos: InvalidInfo[];
+  /** uids of the keepers and proxies whose info is invalid this tick. */
+  readonly invalidKeepers = new Set<string>();
+  readonly invalidProxies = new Set<string>();
   /** The previous data's keepers and dbs, for lookups by uid that must not reach Object.prototype. */
   readonly prevKeepers: ClusterData["keepers"];
   readonly prevDbs: ClusterData["dbs"];
@@ -167,6 +170,7 @@ class Tick {
       if (c.ok) this.proxiesInfo[uid] = c.info;
       else this.invalidInfos.push(c.invalid);
     }
+    for (const i of this.invalidInfos) (i.kind === "keeper" ? this.invalidKeepers : this.invalidProxies).add(i.uid);
     this.notes.push(...invalidInfoNotes(this.invalidInfos));
   }
 
@@ -198,7 +202,6 @@ class Tick {
     const { cd, mem, now } = this;
     const infos = uidRecord<KeeperInfo>();
     for (const [uid, info] of Object.entries(this.keepersInfo)) if (info.clusterUID === cd.cluster.uid) infos[uid] = info;
-    const invalidKeepers = new Set(this.invalidInfos.filter((i) => i.kind === "keeper").map((i) => i.uid));
 
     for (const [uid, info] of Object.entries(infos)) {
       const h = mem.keeperHistories[uid];
@@ -214,20 +217,25 @@ class Tick {
         this.note(`keeper ${uid} joined the cluster`);
       }
     }
-    for (const uid of Object.keys(mem.keeperHistories)) if (!infos[uid]) delete mem.keeperHistories[uid];
+    for (const uid of Object.keys(mem.keeperHistories)) if (!infos[uid] && !this.invalidKeepers.has(uid)) delete mem.keeperHistories[uid];
 
     for (const [uid, k] of Object.entries(cd.keepers)) {
       const info = infos[uid];
       const h = mem.keeperHistories[uid];
       let healthy: boolean;
       let why = "";
-      if (!info) {
+      if (!info && this.invalidKeepers.has(uid)) {
+        // An invalid info is no report, but no proof of death either (its lease is alive): the
+        // keeper is failed after failInterval, like one whose reports stopped changing, never at
+        // once. One garbage write over a healthy master's info must not fail it over.
+        const since = (mem.keeperErrorSince[uid] ??= now);
+        healthy = now - since <= this.failIntervalMs;
+        if (!healthy) why = `its info has been invalid for ${((now - since) / 1000).toFixed(1)}s`;
+      } else if (!info) {
         // The info key lives under the keeper's lease: no key means the lease expired.
         delete mem.keeperErrorSince[uid];
         healthy = false;
-        why = invalidKeepers.has(uid)
-          ? "its info is invalid (treated as absent)"
-          : "its info key expired (no report within its lease)";
+        why = "its info key expired (no report within its lease)";
       } else {
         k.status.bootUUID = info.bootUUID;
         k.status.postgresBinaryVersion = info.postgresBinaryVersion;
@@ -326,7 +334,15 @@ class Tick {
       const timeoutMs = Math.max(1, (p.ProxyTimeout ?? 0) / 1e6);
       if (now - mem.proxyHistories[uid]!.since <= timeoutMs + PROXY_SILENT_MARGIN_MS) active.push(uid);
     }
-    for (const uid of Object.keys(mem.proxyHistories)) if (!this.proxiesInfo[uid]) delete mem.proxyHistories[uid];
+    // A proxy whose info turned invalid may still route: it stays active (and is waited for at
+    // the barrier, its generation unknown) until the spec's proxyTimeout plus the margin has
+    // passed since its last valid report, as if it had gone silent then.
+    const proxyTimeoutMs = durationMs(this.spec.proxyTimeout);
+    for (const uid of this.invalidProxies) {
+      const h = mem.proxyHistories[uid];
+      if (h && !this.proxiesInfo[uid] && now - h.since <= proxyTimeoutMs + PROXY_SILENT_MARGIN_MS) active.push(uid);
+    }
+    for (const uid of Object.keys(mem.proxyHistories)) if (!this.proxiesInfo[uid] && !this.invalidProxies.has(uid)) delete mem.proxyHistories[uid];
     return active.sort();
   }
 
@@ -492,7 +508,8 @@ class Tick {
       const validity = this.validity(db, master);
       const lag = (master.status.xLogPos ?? 0) - (db.status.xLogPos ?? 0);
       let exclude: string | null = null;
-      if (keeper?.status.canBeMaster === false) exclude = "--can-be-master=false";
+      if (this.invalidKeepers.has(this.keeperOf(db))) exclude = "its keeper's info is invalid";
+      else if (keeper?.status.canBeMaster === false) exclude = "--can-be-master=false";
       else if (state !== "good") exclude = state === "converging" ? "still converging" : "unhealthy";
       else if (validity !== "valid") exclude = validity === "unknown" ? "never converged" : "on another database system or timeline branch";
       else if (db.status.timelineID !== master.status.timelineID)
@@ -558,7 +575,7 @@ class Tick {
       return;
     }
     if (!cd.proxy.spec.masterDbUid) {
-      const lagging = active.filter((p) => this.proxiesInfo[p]!.Generation !== cd.proxy.generation);
+      const lagging = active.filter((p) => this.proxiesInfo[p]?.Generation !== cd.proxy.generation);
       if (lagging.length > 0) {
         this.note(`waiting for proxies ${lagging.join(", ")} to acknowledge proxy generation ${cd.proxy.generation} before routing to the new master`);
         return;

@@ -720,7 +720,7 @@ describe("hostile or broken etcd contents (issue 13)", () => {
     const cd = r!.clusterData;
     expect(notes(r!)).toContain(`keeper info "k3" ignored (treated as absent): `);
     expect(notes(r!)).toContain(problem);
-    expect(notes(r!)).toContain("keeper k3 is unhealthy: its info is invalid");
+    expect(notes(r!)).toContain("keeper k3 (db s3) excluded: its keeper's info is invalid");
     // Not destructive: the sound standby wins; nothing is removed while the new master converges.
     expect(cd.cluster.status.master).toBe("s2");
     expect(Object.keys(cd.dbs).sort()).toEqual(["m", "s2", "s3"]);
@@ -767,6 +767,39 @@ describe("hostile or broken etcd contents (issue 13)", () => {
     expect(Object.keys(next.clusterData.keepers).sort()).toEqual(["constructor", "k1", "k2", "k3"]);
     expect(Object.keys(next.memory.proxyHistories)).toEqual(["__proto__"]);
     expect(next.notes.join("\n")).toContain("waiting for proxies __proto__ to acknowledge proxy generation 4");
+  });
+
+  test("a master's info turned invalid: no failover at once (no proof of death); after failInterval, like a silent keeper", () => {
+    const cd = converge(base());
+    const garbage = { k1: { ...infosFor(cd).k1!, postgresState: { timelinesHistory: "garbage" } } as unknown as KeeperInfo };
+    const infos = { ...infosFor(cd), ...garbage };
+    const first = run(cd, { infos, memory: { fresh: false } });
+    expect(first.clusterData.cluster.status.master).toBe("m");
+    expect(first.clusterData.keepers.k1!.status.healthy).toBe(true);
+    expect(notes(first)).toContain(`keeper info "k1" ignored (treated as absent): postgresState.uid: required`);
+    const later = run(first.clusterData, { infos, memory: first.memory, now: NOW + 5100 });
+    expect(notes(later)).toContain("keeper k1 is unhealthy: its info has been invalid for 5.1s");
+    expect(later.clusterData.cluster.status.master).toBe("s3");
+  });
+
+  test("a proxy whose info turned invalid is still waited for at the barrier until proxyTimeout + margin has passed", () => {
+    const cd = cluster({
+      keepers: ["k1", "k2"],
+      master: "s",
+      proxy: { gen: 4 },
+      unhealthyKeepers: ["k1"],
+      dbs: [db("m", "k1", { role: "master" }), db("s", "k2", { role: "master", gen: 2 })],
+    });
+    const infos = infosFor(cd, { k1: { missing: true } });
+    const bad = { ...proxy("p2", 3), Generation: "4" } as unknown as ProxyInfo;
+    const seen = run(cd, { infos, proxies: { p1: proxy("p1", 4), p2: proxy("p2", 3) }, memory: { fresh: false } });
+    expect(notes(seen)).toContain("waiting for proxies p2");
+    const soon = run(cd, { infos, proxies: { p1: proxy("p1", 4), p2: bad }, memory: seen.memory, now: NOW + 5000 });
+    expect(soon.clusterData.proxy.spec.masterDbUid).toBeUndefined();
+    expect(notes(soon)).toContain("waiting for proxies p2 to acknowledge proxy generation 4");
+    // The spec's proxyTimeout is 5 s: 6.1 s after its last valid report, it is no longer waited for.
+    const later = run(cd, { infos, proxies: { p1: proxy("p1", 4), p2: bad }, memory: soon.memory, now: NOW + 6100 });
+    expect(later.clusterData.proxy.spec).toEqual({ masterDbUid: "s", enabledProxies: ["p1"] });
   });
 
   test("a proxy info with wrong types is ignored and named", () => {
