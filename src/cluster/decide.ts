@@ -10,7 +10,9 @@
  *  - the new master is the eligible standby with the HIGHEST xlogpos (ties: lowest keeper uid);
  *  - the proxy barrier's second step (routing to the new master) waits until the new master has
  *    converged, so proxies never route to a standby that is still promoting;
- *  - a keeper whose init failed is not picked again for init while another keeper is available.
+ *  - a keeper whose init failed is not picked again for init while another keeper is available;
+ *  - every input from etcd is checked first (info-check.ts, checkClusterData): cluster data that
+ *    fails is not acted on at all, an info that fails is ignored and named.
  */
 import { clusterDataProblems } from "./cluster-data.ts";
 import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type InvalidInfo } from "./info-check.ts";
@@ -23,8 +25,9 @@ export interface DecideInput {
   clusterData: ClusterData;
   /**
    * Keeper infos as listed in the store (keys that exist, i.e. whose lease is alive), by the uid
-   * they are stored under. Each is checked again here (checkKeeperInfo): one that fails is treated
-   * as absent and named in the notes.
+   * they are stored under. Each is checked again here (checkKeeperInfo): one that fails is not
+   * used and is named in the notes. Its keeper counts as not reporting (failed after failInterval,
+   * never at once: its lease is alive) and is never elected.
    */
   keepersInfo: Readonly<Record<string, KeeperInfo>>;
   /** Same for proxies (checkProxyInfo). */

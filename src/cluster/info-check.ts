@@ -4,8 +4,9 @@
  * Keeper, proxy and sentinel infos are written by other processes (or by anyone with write access
  * to etcd), so each is checked against a schema of type and range before use: numbers finite,
  * non-negative integers below 2^53; uids as the keeper's uid rule; strings, lists and maps bounded.
- * An info that fails is treated as absent by its readers and named (kind, uid, problems) so the
- * sentinel's notes and `stolonctl status` can show it.
+ * An info that fails is not used: its readers treat it as absent (for the sentinel: no report from
+ * that keeper or proxy this tick, see decide) and name it (kind, uid, problems), so the sentinel's
+ * notes and `stolonctl status` show it.
  *
  * Fields this version does not know are let through untouched: a newer keeper or proxy may publish
  * more, and rejecting its whole info for that would fail a healthy member.
