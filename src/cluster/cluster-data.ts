@@ -5,6 +5,28 @@
  */
 import { ClusterDataError } from "../lib/errors.ts";
 import { validateSpec, type ClusterSpec } from "./spec.ts";
+import {
+  MAX_PG_PARAMETER_LENGTH,
+  MAX_TIMELINES,
+  TIMELINE_HISTORY_ENTRY,
+  bool,
+  capProblems,
+  checkObject,
+  isPlainObject,
+  list,
+  object,
+  oneOf,
+  opt,
+  own,
+  req,
+  show,
+  stringMap,
+  text,
+  uid,
+  uidRecord,
+  uint,
+  type Schema,
+} from "./info-check.ts";
 import { CURRENT_FORMAT_VERSION, type ClusterData, type DB } from "./types.ts";
 
 /** A new cluster in phase "initializing" (stolon's NewClusterData(NewCluster(uid, spec))). */
@@ -14,8 +36,8 @@ export function newClusterData(uid: string, spec: ClusterSpec, now: Date): Clust
     formatVersion: CURRENT_FORMAT_VERSION,
     changeTime: t,
     cluster: { uid, generation: 1, changeTime: t, spec: structuredClone(spec), status: { phase: "initializing" } },
-    keepers: {},
-    dbs: {},
+    keepers: uidRecord(),
+    dbs: uidRecord(),
     proxy: { generation: 1, changeTime: t, spec: {}, status: {} },
   };
 }
@@ -23,12 +45,105 @@ export function newClusterData(uid: string, spec: ClusterSpec, now: Date): Clust
 /** The master's DB, when the cluster has one. */
 export function masterDb(cd: ClusterData): DB | undefined {
   const uid = cd.cluster.status.master;
-  return uid ? cd.dbs[uid] : undefined;
+  return uid ? own(cd.dbs, uid) : undefined;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isObj = isPlainObject;
+/** A record key as it may appear in a message: cut short, unquoted. */
+const keyName = (k: string) => show(k).replace(/^"|"$/g, "");
 
-/** Checks a decoded value and returns it typed; throws ClusterDataError naming the first defect. */
+// What the sentinel wrote about each keeper, DB and the proxies. Fields this version does not
+// know pass (another version may add some); the known ones are checked by type and range, because
+// keepers act on a DB spec (initMode, role, followConfig) and a hostile one must be refused whole.
+// Fields copied from the cluster spec are bounded as validateSpec bounds them (64 KiB strings,
+// 1000 entries), so a valid spec never makes the cluster data the sentinel writes unreadable.
+const specText = text(MAX_PG_PARAMETER_LENGTH);
+// Lists the sentinel builds from what it sees (followers, in-sync standbys, live proxies) have no
+// bound here: many hostile infos must not make the sentinel write cluster data it cannot read back.
+// etcd's value size limit bounds them.
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
+const followConfig = object({
+  type: req(oneOf(["internal", "external"])),
+  dbuid: opt(uid()),
+  standbySettings: opt(object({ primaryConninfo: opt(specText), primarySlotName: opt(specText), recoveryMinApplyDelay: opt(specText) }), true),
+  archiveRecoverySettings: opt(object({ restoreCommand: opt(specText) }), true),
+});
+const DB_SPEC: Schema = {
+  keeperUID: req(uid()),
+  requestTimeout: opt(specText),
+  maxStandbys: opt(uint(0xffff)),
+  synchronousReplication: opt(bool),
+  usePgrewind: opt(bool),
+  additionalWalSenders: opt(uint(0xffff)),
+  additionalReplicationSlots: opt(list(specText), true),
+  initMode: req(oneOf(["none", "new", "existing", "pitr", "resync"])),
+  newConfig: opt(object({ locale: opt(specText), encoding: opt(specText), dataChecksums: opt(bool) }), true),
+  pitrConfig: opt(object({ dataRestoreCommand: opt(specText) }), true),
+  pgParameters: opt(stringMap(), true),
+  pgHBA: opt(list(specText), true),
+  role: req(oneOf(["master", "standby"])),
+  followConfig: opt(followConfig, true),
+  followers: opt(list(uid(), UNBOUNDED), true),
+  includePreviousConfig: opt(bool),
+  synchronousStandbys: opt(list(uid(), UNBOUNDED), true),
+  externalSynchronousStandbys: opt(list(specText), true),
+};
+const DB_STATUS: Schema = {
+  healthy: opt(bool),
+  currentGeneration: opt(uint()),
+  listenAddress: opt(text()),
+  port: opt(text()),
+  systemdID: opt(text()),
+  timelineID: opt(uint(0xffffffff)),
+  xLogPos: opt(uint()),
+  timelinesHistory: opt(list(object(TIMELINE_HISTORY_ENTRY), MAX_TIMELINES), true),
+  pgParameters: opt(stringMap(), true),
+  synchronousStandbys: opt(list(uid(), UNBOUNDED), true),
+  olderWalFile: opt(text()),
+};
+const DB_SCHEMA: Schema = { uid: req(uid()), generation: req(uint()), spec: req(object(DB_SPEC)), status: req(object(DB_STATUS)) };
+const KEEPER_SCHEMA: Schema = {
+  uid: req(uid()),
+  generation: opt(uint()),
+  status: req(
+    object({
+      healthy: opt(bool),
+      lastHealthyTime: opt(text()),
+      bootUUID: opt(text()),
+      forceFail: opt(bool),
+      canBeMaster: opt(bool),
+      canBeSynchronousReplica: opt(bool),
+    }),
+  ),
+};
+const PROXY_SCHEMA: Schema = {
+  generation: req(uint()),
+  spec: req(object({ masterDbUid: opt(uid()), enabledProxies: opt(list(uid(), UNBOUNDED), true) })),
+};
+
+/** Problems with the keepers, dbs and proxy of a decoded cluster data (all of them, capped). */
+function memberProblems(v: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const [key, schema] of [["keepers", KEEPER_SCHEMA], ["dbs", DB_SCHEMA]] as const) {
+    const m = v[key];
+    if (!isObj(m)) continue;
+    for (const [k, item] of Object.entries(m)) {
+      const path = `${key}.${keyName(k)}`;
+      checkObject(item, schema, path, out);
+      if (isObj(item) && typeof item.uid === "string" && item.uid !== k) out.push(`${path}.uid: ${show(item.uid)} differs from its key`);
+    }
+  }
+  if (isObj(v.proxy)) checkObject(v.proxy, PROXY_SCHEMA, "proxy", out);
+  const status = (v.cluster as Record<string, unknown>).status as Record<string, unknown>;
+  if (status.master !== undefined) uid()(status.master, "cluster.status.master", out);
+  return capProblems(out);
+}
+
+/**
+ * Checks a decoded value and returns it typed; throws ClusterDataError naming the defects.
+ * The keepers and dbs records of the result are null-prototype objects (see uidRecord), so a
+ * lookup by any uid finds only what is stored.
+ */
 export function checkClusterData(v: unknown): ClusterData {
   if (!isObj(v)) throw new ClusterDataError("cluster data is not a JSON object");
   if (v.formatVersion !== CURRENT_FORMAT_VERSION)
@@ -43,16 +158,34 @@ export function checkClusterData(v: unknown): ClusterData {
   if (problems.length > 0) throw new ClusterDataError(`cluster data has an invalid spec: ${problems.join("; ")}`);
   for (const key of ["keepers", "dbs"] as const) {
     const m = v[key];
-    if (m === undefined || m === null) v[key] = {};
+    if (m === undefined || m === null) v[key] = uidRecord();
     else if (!isObj(m)) throw new ClusterDataError(`cluster data field "${key}" is not an object`);
-    else
+    else {
       for (const [uid, item] of Object.entries(m))
         if (!isObj(item) || !isObj(item.spec) || !isObj(item.status))
-          throw new ClusterDataError(`cluster data ${key}.${uid} is not a valid object (needs spec and status)`);
+          throw new ClusterDataError(`cluster data ${key}.${keyName(uid)} is not a valid object (needs spec and status)`);
+      v[key] = uidRecord(m);
+    }
   }
   if (v.proxy === undefined || v.proxy === null) v.proxy = { generation: 0, changeTime: "", spec: {}, status: {} };
   else if (!isObj(v.proxy) || !isObj(v.proxy.spec)) throw new ClusterDataError("cluster data field \"proxy\" is not a valid object");
+  const bad = memberProblems(v);
+  if (bad.length > 0) throw new ClusterDataError(`cluster data is invalid, nothing in it can be acted on: ${bad.join("; ")}`);
   return v as unknown as ClusterData;
+}
+
+/**
+ * Every reason not to act on `v`, without changing it: [] when checkClusterData would accept it.
+ * decide() asks this first, so cluster data that did not come through the store is refused too.
+ */
+export function clusterDataProblems(v: unknown): string[] {
+  try {
+    checkClusterData(structuredClone(v));
+    return [];
+  } catch (err) {
+    if (err instanceof ClusterDataError) return [err.message];
+    throw err;
+  }
 }
 
 /** Decodes stored bytes; throws ClusterDataError for garbage, unknown versions and invalid specs. */

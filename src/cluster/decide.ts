@@ -10,18 +10,30 @@
  *  - the new master is the eligible standby with the HIGHEST xlogpos (ties: lowest keeper uid);
  *  - the proxy barrier's second step (routing to the new master) waits until the new master has
  *    converged, so proxies never route to a standby that is still promoting;
- *  - a keeper whose init failed is not picked again for init while another keeper is available.
+ *  - a keeper whose init failed is not picked again for init while another keeper is available;
+ *  - every input from etcd is checked first (info-check.ts, checkClusterData): cluster data that
+ *    fails is not acted on at all, an info that fails is ignored and named.
  */
-import { FAILED_INIT_MEMORY, type SentinelMemory } from "./memory.ts";
+import { clusterDataProblems } from "./cluster-data.ts";
+import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type InvalidInfo } from "./info-check.ts";
+import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { durationMs } from "./duration.ts";
 import { FAKE_STANDBY_NAME, withDefaults, type FullClusterSpec } from "./spec.ts";
 import type { ClusterData, DB, DBSpec, KeeperInfo, ProxyInfo } from "./types.ts";
 
 export interface DecideInput {
   clusterData: ClusterData;
-  /** Keeper infos as listed in the store (keys that exist, i.e. whose lease is alive). */
-  keepersInfo: Record<string, KeeperInfo>;
-  proxiesInfo: Record<string, ProxyInfo>;
+  /**
+   * Keeper infos as listed in the store (keys that exist, i.e. whose lease is alive), by the uid
+   * they are stored under. Each is checked again here (checkKeeperInfo): one that fails is not
+   * used and is named in the notes. Its keeper counts as not reporting (failed after failInterval,
+   * never at once: its lease is alive) and is never elected.
+   */
+  keepersInfo: Readonly<Record<string, KeeperInfo>>;
+  /** Same for proxies (checkProxyInfo). */
+  proxiesInfo: Readonly<Record<string, ProxyInfo>>;
+  /** Infos the store already refused (undecodable or invalid): named in the notes. */
+  invalidInfos?: readonly InvalidInfo[];
   memory: SentinelMemory;
   /** Monotonic milliseconds, for timers. */
   now: number;
@@ -127,6 +139,17 @@ class Tick {
   readonly sleepIntervalMs: number;
   /** In-sync standbys (db uids) each DB's keeper reports now; not persisted. */
   readonly curSync = new Map<string, string[]>();
+  /** The keeper and proxy infos that passed their checks, by uid (null-prototype records). */
+  readonly keepersInfo: Record<string, KeeperInfo> = uidRecord();
+  readonly proxiesInfo: Record<string, ProxyInfo> = uidRecord();
+  /** Infos treated as absent, from the store and from the checks here. */
+  readonly invalidInfos: InvalidInfo[];
+  /** uids of the keepers and proxies whose info is invalid this tick. */
+  readonly invalidKeepers = new Set<string>();
+  readonly invalidProxies = new Set<string>();
+  /** The previous data's keepers and dbs, for lookups by uid that must not reach Object.prototype. */
+  readonly prevKeepers: ClusterData["keepers"];
+  readonly prevDbs: ClusterData["dbs"];
 
   constructor(
     readonly cd: ClusterData,
@@ -137,6 +160,21 @@ class Tick {
     this.spec = withDefaults(cd.cluster.spec);
     this.failIntervalMs = durationMs(this.spec.failInterval);
     this.sleepIntervalMs = durationMs(this.spec.sleepInterval);
+    this.prevKeepers = uidRecord(prev.keepers);
+    this.prevDbs = uidRecord(prev.dbs);
+    this.invalidInfos = [...(input.invalidInfos ?? [])];
+    for (const [uid, raw] of Object.entries(input.keepersInfo)) {
+      const c = checkKeeperInfo(raw, uid);
+      if (c.ok) this.keepersInfo[uid] = c.info;
+      else this.invalidInfos.push(c.invalid);
+    }
+    for (const [uid, raw] of Object.entries(input.proxiesInfo)) {
+      const c = checkProxyInfo(raw, uid);
+      if (c.ok) this.proxiesInfo[uid] = c.info;
+      else this.invalidInfos.push(c.invalid);
+    }
+    for (const i of this.invalidInfos) (i.kind === "keeper" ? this.invalidKeepers : this.invalidProxies).add(i.uid);
+    this.notes.push(...invalidInfoNotes(this.invalidInfos));
   }
 
   note(s: string): void {
@@ -165,8 +203,8 @@ class Tick {
 
   updateKeepersStatus(): void {
     const { cd, mem, now } = this;
-    const infos: Record<string, KeeperInfo> = {};
-    for (const [uid, info] of Object.entries(this.input.keepersInfo)) if (info.clusterUID === cd.cluster.uid) infos[uid] = info;
+    const infos = uidRecord<KeeperInfo>();
+    for (const [uid, info] of Object.entries(this.keepersInfo)) if (info.clusterUID === cd.cluster.uid) infos[uid] = info;
 
     for (const [uid, info] of Object.entries(infos)) {
       const h = mem.keeperHistories[uid];
@@ -182,14 +220,21 @@ class Tick {
         this.note(`keeper ${uid} joined the cluster`);
       }
     }
-    for (const uid of Object.keys(mem.keeperHistories)) if (!infos[uid]) delete mem.keeperHistories[uid];
+    for (const uid of Object.keys(mem.keeperHistories)) if (!infos[uid] && !this.invalidKeepers.has(uid)) delete mem.keeperHistories[uid];
 
     for (const [uid, k] of Object.entries(cd.keepers)) {
       const info = infos[uid];
       const h = mem.keeperHistories[uid];
       let healthy: boolean;
       let why = "";
-      if (!info) {
+      if (!info && this.invalidKeepers.has(uid)) {
+        // An invalid info is no report, but no proof of death either (its lease is alive): the
+        // keeper is failed after failInterval, like one whose reports stopped changing, never at
+        // once. One garbage write over a healthy master's info must not fail it over.
+        const since = (mem.keeperErrorSince[uid] ??= now);
+        healthy = now - since <= this.failIntervalMs;
+        if (!healthy) why = `its info has been invalid for ${((now - since) / 1000).toFixed(1)}s`;
+      } else if (!info) {
         // The info key lives under the keeper's lease: no key means the lease expired.
         delete mem.keeperErrorSince[uid];
         healthy = false;
@@ -286,13 +331,21 @@ class Tick {
   activeProxies(): string[] {
     const { mem, now } = this;
     const active: string[] = [];
-    for (const [uid, p] of Object.entries(this.input.proxiesInfo)) {
+    for (const [uid, p] of Object.entries(this.proxiesInfo)) {
       const h = mem.proxyHistories[uid];
       if (!h || h.infoUID !== p.infoUID) mem.proxyHistories[uid] = { infoUID: p.infoUID, since: now };
       const timeoutMs = Math.max(1, (p.ProxyTimeout ?? 0) / 1e6);
       if (now - mem.proxyHistories[uid]!.since <= timeoutMs + PROXY_SILENT_MARGIN_MS) active.push(uid);
     }
-    for (const uid of Object.keys(mem.proxyHistories)) if (!this.input.proxiesInfo[uid]) delete mem.proxyHistories[uid];
+    // A proxy whose info turned invalid may still route: it stays active (and is waited for at
+    // the barrier, its generation unknown) until the spec's proxyTimeout plus the margin has
+    // passed since its last valid report, as if it had gone silent then.
+    const proxyTimeoutMs = durationMs(this.spec.proxyTimeout);
+    for (const uid of this.invalidProxies) {
+      const h = mem.proxyHistories[uid];
+      if (h && !this.proxiesInfo[uid] && now - h.since <= proxyTimeoutMs + PROXY_SILENT_MARGIN_MS) active.push(uid);
+    }
+    for (const uid of Object.keys(mem.proxyHistories)) if (!this.proxiesInfo[uid] && !this.invalidProxies.has(uid)) delete mem.proxyHistories[uid];
     return active.sort();
   }
 
@@ -392,7 +445,7 @@ class Tick {
     } else if (c === "failed" && spec.initMode !== "existing") {
       this.note(`db ${master.uid} on keeper ${master.spec.keeperUID} did not initialize within initTimeout ${spec.initTimeout}: trying again`);
       this.mem.failedInit = [...this.mem.failedInit.filter((k) => k !== master!.spec.keeperUID), master.spec.keeperUID].slice(-FAILED_INIT_MEMORY);
-      cd.dbs = {};
+      cd.dbs = uidRecord();
       delete cd.cluster.status.master;
     }
   }
@@ -458,7 +511,8 @@ class Tick {
       const validity = this.validity(db, master);
       const lag = (master.status.xLogPos ?? 0) - (db.status.xLogPos ?? 0);
       let exclude: string | null = null;
-      if (keeper?.status.canBeMaster === false) exclude = "--can-be-master=false";
+      if (this.invalidKeepers.has(this.keeperOf(db))) exclude = "its keeper's info is invalid";
+      else if (keeper?.status.canBeMaster === false) exclude = "--can-be-master=false";
       else if (state !== "good") exclude = state === "converging" ? "still converging" : "unhealthy";
       else if (validity !== "valid") exclude = validity === "unknown" ? "never converged" : "on another database system or timeline branch";
       else if (db.status.timelineID !== master.status.timelineID)
@@ -524,7 +578,7 @@ class Tick {
       return;
     }
     if (!cd.proxy.spec.masterDbUid) {
-      const lagging = active.filter((p) => this.input.proxiesInfo[p]!.Generation !== cd.proxy.generation);
+      const lagging = active.filter((p) => this.proxiesInfo[p]?.Generation !== cd.proxy.generation);
       if (lagging.length > 0) {
         this.note(`waiting for proxies ${lagging.join(", ")} to acknowledge proxy generation ${cd.proxy.generation} before routing to the new master`);
         return;
@@ -727,7 +781,7 @@ class Tick {
     const { cd, prev, mem } = this;
     const iso = new Date(this.input.wallNow).toISOString();
     for (const db of Object.values(cd.dbs)) {
-      const before = prev.dbs[db.uid];
+      const before = this.prevDbs[db.uid];
       if (before && !deepEqual(before.spec, db.spec)) db.generation = before.generation + 1;
       if (!before || !deepEqual(before, db)) db.changeTime = iso;
       if (db.status.currentGeneration !== db.generation) {
@@ -740,7 +794,7 @@ class Tick {
     const master = this.master();
     for (const uid of Object.keys(mem.dbInvalidSince))
       if (!cd.dbs[uid] || !master || this.validity(cd.dbs[uid]!, master) !== "invalid") delete mem.dbInvalidSince[uid];
-    for (const [uid, k] of Object.entries(cd.keepers)) if (!prev.keepers[uid] || !deepEqual(prev.keepers[uid], k)) k.changeTime = iso;
+    for (const [uid, k] of Object.entries(cd.keepers)) if (!this.prevKeepers[uid] || !deepEqual(this.prevKeepers[uid], k)) k.changeTime = iso;
     if (!deepEqual(prev.proxy, cd.proxy)) cd.proxy.changeTime = iso;
     if (!deepEqual(prev.cluster, cd.cluster)) cd.cluster.changeTime = iso;
   }
@@ -771,8 +825,16 @@ export function isDifferentTimelineBranch(followed: DB, db: DB): boolean {
 
 export function decide(input: DecideInput): DecideOutput {
   const prev = input.clusterData;
+  const problems = clusterDataProblems(prev);
+  if (problems.length > 0) {
+    // Nothing in it can be trusted, so nothing is changed: the operator repairs it (clusterdata write).
+    const notes = [`nothing decided: ${problems.join("; ")}`, ...invalidInfoNotes(input.invalidInfos ?? [])];
+    return { clusterData: prev, memory: cloneMemory(input.memory), notes, change: "none" };
+  }
   const cd = structuredClone(prev);
-  const mem = structuredClone(input.memory);
+  cd.keepers = uidRecord(cd.keepers);
+  cd.dbs = uidRecord(cd.dbs);
+  const mem = cloneMemory(input.memory);
   if (mem.fresh) {
     // A new leader: timers start now, from what the cluster data says.
     for (const db of Object.values(cd.dbs))

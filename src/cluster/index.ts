@@ -7,3 +7,14 @@ export * from "./merge-patch.ts";
 export * from "./memory.ts";
 export * from "./decide.ts";
 export * from "./proxy-target.ts";
+export {
+  checkKeeperInfo,
+  checkProxyInfo,
+  checkSentinelInfo,
+  describeInvalidInfo,
+  invalidInfoNotes,
+  own,
+  uidRecord,
+  type InfoKind,
+  type InvalidInfo,
+} from "./info-check.ts";

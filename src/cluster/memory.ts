@@ -4,6 +4,8 @@
  * leadership starts from freshMemory(): it trusts no timer another leader (or its own earlier
  * term) started.
  */
+import { uidRecord } from "./info-check.ts";
+
 export interface SentinelMemory {
   /** True until the first tick of a leadership term has run. */
   fresh: boolean;
@@ -33,14 +35,34 @@ export const FAILED_INIT_MEMORY = 8;
 export function freshMemory(): SentinelMemory {
   return {
     fresh: true,
-    keeperHistories: {},
-    keeperErrorSince: {},
-    dbErrorSince: {},
-    dbXlog: {},
-    dbConvergence: {},
-    proxyHistories: {},
-    keeperSilent: {},
-    dbInvalidSince: {},
+    keeperHistories: uidRecord(),
+    keeperErrorSince: uidRecord(),
+    dbErrorSince: uidRecord(),
+    dbXlog: uidRecord(),
+    dbConvergence: uidRecord(),
+    proxyHistories: uidRecord(),
+    keeperSilent: uidRecord(),
+    dbInvalidSince: uidRecord(),
     failedInit: [],
+  };
+}
+
+/**
+ * A copy of `mem` whose per-uid records are null-prototype objects (uids come from etcd: a uid
+ * such as "__proto__" must be a key like any other). structuredClone gives plain objects back,
+ * so decide() calls this on the memory it is handed.
+ */
+export function cloneMemory(mem: SentinelMemory): SentinelMemory {
+  const c = structuredClone(mem);
+  return {
+    ...c,
+    keeperHistories: uidRecord(c.keeperHistories),
+    keeperErrorSince: uidRecord(c.keeperErrorSince),
+    dbErrorSince: uidRecord(c.dbErrorSince),
+    dbXlog: uidRecord(c.dbXlog),
+    dbConvergence: uidRecord(c.dbConvergence),
+    proxyHistories: uidRecord(c.proxyHistories),
+    keeperSilent: uidRecord(c.keeperSilent),
+    dbInvalidSince: uidRecord(c.dbInvalidSince),
   };
 }

@@ -2,6 +2,7 @@
  * Where a proxy routes (reference §5.2): to the master's advertised address, only when this proxy
  * is enabled and masterDbUid names a DB with an address. Pure.
  */
+import { own } from "./info-check.ts";
 import type { ClusterData } from "./types.ts";
 
 export interface ProxyTarget {
@@ -23,7 +24,8 @@ export function proxyRoute(cd: ClusterData | null, proxyUid: string): ProxyRoute
   const generation = cd.proxy.generation;
   const uid = cd.proxy.spec.masterDbUid;
   if (!uid) return { target: null, generation, reason: "no master is routed (failover in progress or cluster initializing)" };
-  const db = cd.dbs[uid];
+  // own(): a masterDbUid such as "constructor" must not find Object.prototype's member.
+  const db = own(cd.dbs, uid);
   if (!db) return { target: null, generation, reason: `masterDbUid ${uid} names no db` };
   const port = Number(db.status.port);
   if (!db.status.listenAddress || !Number.isInteger(port) || port < 1 || port > 65535)

@@ -7,6 +7,9 @@
  */
 import { SpecError } from "../lib/errors.ts";
 import { parseDuration, durationMs } from "./duration.ts";
+// The sentinel copies these fields into every DB spec, which checkClusterData bounds the same way:
+// a spec accepted here must never make the cluster data the sentinel writes unreadable.
+import { MAX_LIST_LENGTH, MAX_PG_PARAMETER_LENGTH, MAX_PG_PARAMETERS, MAX_STRING_LENGTH } from "./info-check.ts";
 
 export type InitMode = "new" | "existing" | "pitr";
 export type ClusterRole = "master" | "standby";
@@ -249,6 +252,7 @@ function checkShape(value: Record<string, unknown>, schema: Schema, prefix: stri
         break;
       case "string":
         if (typeof v !== "string") problems.push(`${path}: must be a string, got ${JSON.stringify(v)}`);
+        else if (v.length > MAX_PG_PARAMETER_LENGTH) problems.push(`${path}: longer than ${MAX_PG_PARAMETER_LENGTH} characters`);
         break;
       case "enum":
         if (typeof v !== "string" || !field.values.includes(v))
@@ -257,12 +261,18 @@ function checkShape(value: Record<string, unknown>, schema: Schema, prefix: stri
       case "strings":
         if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
           problems.push(`${path}: must be a list of strings`);
+        else if (v.length > MAX_LIST_LENGTH) problems.push(`${path}: more than ${MAX_LIST_LENGTH} entries`);
+        else if (v.some((x: string) => x.length > MAX_PG_PARAMETER_LENGTH))
+          problems.push(`${path}: an entry is longer than ${MAX_PG_PARAMETER_LENGTH} characters`);
         break;
       case "map":
         if (!isPlainObject(v)) problems.push(`${path}: must be an object of string values`);
+        else if (Object.keys(v).length > MAX_PG_PARAMETERS) problems.push(`${path}: more than ${MAX_PG_PARAMETERS} entries`);
         else
           for (const [k, mv] of Object.entries(v))
             if (typeof mv !== "string") problems.push(`${path}.${k}: must be a string, got ${JSON.stringify(mv)}`);
+            else if (mv.length > MAX_PG_PARAMETER_LENGTH) problems.push(`${path}.${k}: longer than ${MAX_PG_PARAMETER_LENGTH} characters`);
+            else if (k.length > MAX_STRING_LENGTH) problems.push(`${path}: a name is longer than ${MAX_STRING_LENGTH} characters`);
         break;
       case "object":
         if (!isPlainObject(v)) problems.push(`${path}: must be an object`);

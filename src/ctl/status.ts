@@ -1,4 +1,4 @@
-import { formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo } from "../cluster/index.ts";
+import { describeInvalidInfo, formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo } from "../cluster/index.ts";
 import type { Election, Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
 
@@ -32,7 +32,7 @@ export interface StatusReport {
   };
   tree: string[];
   lastDecision: ClusterData["lastDecision"] | null;
-  /** Info keys that could not be decoded. */
+  /** Info keys that could not be decoded or failed their check (treated as absent), with why. */
   invalidInfos: string[];
 }
 
@@ -97,7 +97,7 @@ export async function collectStatus(store: Store, election: Election): Promise<S
     },
     tree: cd ? followerTree(cd) : [],
     lastDecision: cd?.lastDecision ?? null,
-    invalidInfos: [...sentinels.invalid, ...proxies.invalid, ...keepers.invalid],
+    invalidInfos: [...sentinels.invalid, ...proxies.invalid, ...keepers.invalid].map(describeInvalidInfo),
   };
 }
 

@@ -11,6 +11,7 @@
 import {
   decide,
   freshMemory,
+  invalidInfoNotes,
   newClusterData,
   specTimings,
   type ClusterData,
@@ -45,6 +46,7 @@ export interface SentinelOptions {
 export class Sentinel {
   private sleepIntervalMs = 5000;
   private lastNotice = "";
+  private lastInvalidNote = "";
 
   constructor(private readonly o: SentinelOptions) {}
 
@@ -148,11 +150,12 @@ export class Sentinel {
     }
     this.sleepIntervalMs = specTimings(v.clusterData.cluster.spec).sleepIntervalMs;
     const [keepers, proxies] = await Promise.all([store.getKeepersInfo(), store.getProxiesInfo()]);
-    for (const bad of [...keepers.invalid, ...proxies.invalid]) log.debug(`ignoring an undecodable info: ${bad}`);
+    const invalidInfos = [...keepers.invalid, ...proxies.invalid];
     const out = decide({
       clusterData: v.clusterData,
       keepersInfo: keepers.items,
       proxiesInfo: proxies.items,
+      invalidInfos,
       memory: state.memory,
       now: clock.now(),
       wallNow: Date.now(),
@@ -160,6 +163,10 @@ export class Sentinel {
       newUid: this.o.newUid,
     });
     state.memory = out.memory;
+    // Invalid infos are named in the notes of every tick; say so once, not on every tick.
+    const invalidNote = invalidInfoNotes(invalidInfos).join("; ");
+    if (invalidNote !== "" && invalidNote !== this.lastInvalidNote) log.warn(invalidNote);
+    this.lastInvalidNote = invalidNote;
     if (out.change === "none") return;
     // Reported figures alone (xlogpos ...) are written at most once per sleepInterval.
     if (out.change === "status" && clock.now() - state.lastWrite < this.sleepIntervalMs) return;

@@ -9,7 +9,19 @@
  *   <base>/sentinel-leader/<lease>   election candidates (see election.ts)
  */
 import { posix } from "node:path";
-import { parseClusterData, type ClusterData, type KeeperInfo, type ProxyInfo, type SentinelInfo } from "../cluster/index.ts";
+import {
+  checkKeeperInfo,
+  checkProxyInfo,
+  checkSentinelInfo,
+  parseClusterData,
+  uidRecord,
+  type ClusterData,
+  type InfoKind,
+  type InvalidInfo,
+  type KeeperInfo,
+  type ProxyInfo,
+  type SentinelInfo,
+} from "../cluster/index.ts";
 import { KeyModifiedError } from "../lib/errors.ts";
 import type { KvBackend } from "./kv.ts";
 
@@ -19,10 +31,14 @@ export interface VersionedClusterData {
   revision: number;
 }
 
-/** Infos found under a prefix; entries that could not be decoded are named in `invalid`. */
+/**
+ * Infos found under a prefix, checked (src/cluster/info-check.ts). `items` is a null-prototype
+ * record by uid; entries that could not be decoded or failed their check are left out of it and
+ * named in `invalid`.
+ */
 export interface InfoList<T> {
   items: Record<string, T>;
-  invalid: string[];
+  invalid: InvalidInfo[];
 }
 
 export interface Store {
@@ -68,7 +84,8 @@ export function storeBasePath(loc: StoreLocation): string {
   return posix.join(loc.prefix, loc.clusterName);
 }
 
-type InfoKind = "keepers" | "sentinels" | "proxies";
+type InfoDir = "keepers" | "sentinels" | "proxies";
+type Check<T> = (v: unknown, keyUid: string) => { ok: true; info: T } | { ok: false; invalid: InvalidInfo };
 
 export class KvStore implements Store {
   readonly basePath: string;
@@ -118,7 +135,7 @@ export class KvStore implements Store {
   deleteProxyInfo(uid: string): Promise<void> {
     return this.deleteInfo("proxies", uid);
   }
-  private async deleteInfo(kind: "keepers" | "proxies", uid: string): Promise<void> {
+  private async deleteInfo(kind: InfoDir, uid: string): Promise<void> {
     const key = `${this.basePath}/${kind}/info/${uid}`;
     await this.kv.delete(key);
     const lease = this.infoLeases.get(key);
@@ -126,22 +143,22 @@ export class KvStore implements Store {
     if (lease) await this.kv.revokeLease(lease).catch(() => {});
   }
   getKeepersInfo(): Promise<InfoList<KeeperInfo>> {
-    return this.getInfos<KeeperInfo>("keepers", "uid");
+    return this.getInfos("keepers", "keeper", checkKeeperInfo);
   }
   setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<void> {
     return this.setInfo("sentinels", info.UID, info, ttlMs);
   }
   getSentinelsInfo(): Promise<InfoList<SentinelInfo>> {
-    return this.getInfos<SentinelInfo>("sentinels", "UID");
+    return this.getInfos("sentinels", "sentinel", checkSentinelInfo);
   }
   setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<void> {
     return this.setInfo("proxies", info.UID, info, ttlMs);
   }
   getProxiesInfo(): Promise<InfoList<ProxyInfo>> {
-    return this.getInfos<ProxyInfo>("proxies", "UID");
+    return this.getInfos("proxies", "proxy", checkProxyInfo);
   }
 
-  private async setInfo(kind: InfoKind, uid: string, info: object, ttlMs: number): Promise<void> {
+  private async setInfo(kind: InfoDir, uid: string, info: object, ttlMs: number): Promise<void> {
     const key = `${this.basePath}/${kind}/info/${uid}`;
     const lease = await this.kv.grantLease(Math.max(1, Math.ceil(ttlMs / 1000)));
     await this.kv.put(key, JSON.stringify(info), { lease });
@@ -151,18 +168,21 @@ export class KvStore implements Store {
     if (prev) this.kv.revokeLease(prev).catch(() => {});
   }
 
-  private async getInfos<T>(kind: InfoKind, uidField: string): Promise<InfoList<T>> {
-    const prefix = `${this.basePath}/${kind}/info/`;
-    const out: InfoList<T> = { items: {}, invalid: [] };
+  private async getInfos<T>(dir: InfoDir, kind: InfoKind, check: Check<T>): Promise<InfoList<T>> {
+    const prefix = `${this.basePath}/${dir}/info/`;
+    const out: InfoList<T> = { items: uidRecord(), invalid: [] };
     for (const e of await this.kv.list(prefix)) {
       const uid = e.key.slice(prefix.length);
+      let v: unknown;
       try {
-        const v = JSON.parse(e.value) as Record<string, unknown>;
-        if (typeof v !== "object" || v === null || v[uidField] !== uid) throw new Error(`${uidField} does not match the key`);
-        out.items[uid] = v as T;
-      } catch (err) {
-        out.invalid.push(`${e.key}: ${(err as Error).message}`);
+        v = JSON.parse(e.value);
+      } catch {
+        out.invalid.push({ kind, uid, problems: ["not valid JSON"] });
+        continue;
       }
+      const c = check(v, uid);
+      if (c.ok) out.items[uid] = c.info;
+      else out.invalid.push(c.invalid);
     }
     return out;
   }

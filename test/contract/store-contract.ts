@@ -85,12 +85,28 @@ export function storeContract(t: ContractTarget): void {
       const infos = await store.getKeepersInfo();
       expect(Object.keys(infos.items).sort()).toEqual(["k1", "k2"]);
       expect(infos.invalid).toHaveLength(1);
-      expect(infos.invalid[0]).toContain("keepers/info/k3");
+      expect(infos.invalid[0]).toMatchObject({ kind: "keeper", uid: "k3", problems: ["not valid JSON"] });
 
       await store.setSentinelInfo({ UID: "s1" }, 30_000);
       await store.setProxyInfo({ infoUID: "x", UID: "p1", Generation: 3, ProxyTimeout: 15e9 }, 30_000);
       expect(Object.keys((await store.getSentinelsInfo()).items)).toEqual(["s1"]);
       expect((await store.getProxiesInfo()).items.p1?.Generation).toBe(3);
+    });
+
+    test("infos are checked: a hostile one is reported, uids such as __proto__ and constructor are plain keys", async () => {
+      await kv.put(`${store.basePath}/keepers/info/__proto__`, JSON.stringify({ ...keeperInfo("__proto__"), postgresState: { xLogPos: 1e30 } }));
+      await kv.put(`${store.basePath}/keepers/info/constructor`, JSON.stringify(keeperInfo("constructor")));
+      await kv.put(`${store.basePath}/keepers/info/k1`, JSON.stringify({ ...keeperInfo("k1"), postgresState: { timelinesHistory: "garbage" } }));
+      await kv.put(`${store.basePath}/proxies/info/p1`, JSON.stringify({ infoUID: "x", UID: "p1", Generation: "3", ProxyTimeout: 15e9 }));
+      const infos = await store.getKeepersInfo();
+      expect(Object.keys(infos.items)).toEqual(["constructor"]);
+      expect(infos.items["__proto__"]).toBeUndefined();
+      expect(infos.items["toString"]).toBeUndefined();
+      expect(infos.invalid.map((i) => i.uid).sort()).toEqual(["__proto__", "k1"]);
+      expect(infos.invalid.find((i) => i.uid === "k1")?.problems.join("; ")).toContain("postgresState.uid: required");
+      const proxies = await store.getProxiesInfo();
+      expect(Object.keys(proxies.items)).toEqual([]);
+      expect(proxies.invalid[0]?.problems[0]).toContain("Generation: must be an integer");
     });
 
     test("a deleted keeper info is gone at once", async () => {

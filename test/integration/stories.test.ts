@@ -5,7 +5,7 @@
  * that every one of those rows is on the new master.
  */
 import { describe, expect, test } from "bun:test";
-import type { ClusterData } from "../../src/cluster/index.ts";
+import type { ClusterData, KeeperInfo } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
 
@@ -59,6 +59,47 @@ async function newMaster(old: string): Promise<string> {
   }, 60_000, 100);
 }
 
+/** A keeper uid that no real keeper has. */
+const HOSTILE = "keeper9";
+
+/**
+ * What a hostile etcd writer publishes every 300 ms until `signal`: garbage under keepers/info/__proto__,
+ * and under HOSTILE an info built to win an election: it mirrors the master's system and timeline
+ * for whatever db the sentinel gave HOSTILE, claims WAL position 2^60 and a garbage timeline history.
+ */
+async function publishHostileInfos(signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    const c = await cd();
+    const m = c.dbs[c.cluster.status.master ?? ""];
+    const mine = Object.values(c.dbs).find((d) => d.spec.keeperUID === HOSTILE);
+    const info = {
+      infoUID: crypto.randomUUID(),
+      uid: HOSTILE,
+      clusterUID: c.cluster.uid,
+      bootUUID: "hostile",
+      postgresBinaryVersion: { Maj: 15, Min: 0 },
+      canBeMaster: true,
+      postgresState: {
+        uid: mine?.uid ?? "",
+        generation: mine?.generation ?? 0,
+        listenAddress: "127.0.0.1",
+        port: "1",
+        healthy: true,
+        systemID: m?.status.systemdID ?? "",
+        timelineID: m?.status.timelineID ?? 1,
+        xLogPos: 2 ** 60,
+        timelinesHistory: "garbage",
+        pgParameters: {},
+        synchronousStandbys: [],
+        olderWalFile: "",
+      },
+    };
+    await lc.store.setKeeperInfo(info as unknown as KeeperInfo, 10_000);
+    await lc.store.setKeeperInfo({ uid: "__proto__", infoUID: "x", postgresState: { xLogPos: -1 } } as unknown as KeeperInfo, 10_000);
+    await Bun.sleep(300);
+  }
+}
+
 describe("stories", () => {
   test("three keepers initialize: one master, two streaming standbys, rows replicate", async () => {
     const { keeper } = await master();
@@ -86,6 +127,82 @@ describe("stories", () => {
     const log = lc.logOf(old.keeper);
     expect(log).toMatch(/resynced from 127\.0\.0\.1:\d+ with pg_rewind/);
     expect(log).not.toContain("pg_basebackup from");
+  });
+
+  test("garbage keeper infos in etcd (under __proto__, and one built to win the election) are ignored and named; a SIGKILL of the master still elects a real standby, the proxy follows", async () => {
+    const old = await master();
+    await writeReplicated(20);
+    const stop = new AbortController();
+    const writer = publishHostileInfos(stop.signal);
+    try {
+      // The leader sentinel warns once it has seen them (and ignored them).
+      await waitFor("the sentinel to name both garbage infos", () => {
+        const log = lc.logOf("sentinel1") + lc.logOf("sentinel2");
+        return log.includes(`keeper info "${HOSTILE}" ignored`) && log.includes(`keeper info "__proto__" ignored`);
+      }, 20_000, 100);
+      await lc.crashKeeper(old.keeper);
+      const k = await newMaster(old.keeper);
+      expect(lc.keeperNames).toContain(k);
+      await allRowsThroughProxy();
+      const c = await cd();
+      expect(Object.keys(c.keepers)).not.toContain(HOSTILE);
+      expect(Object.values(c.dbs).map((d) => d.spec.keeperUID)).not.toContain(HOSTILE);
+      const notes = (c.lastDecision?.notes ?? []).join("\n");
+      expect(notes).toContain(`keeper info "${HOSTILE}" ignored (treated as absent): postgresState.xLogPos`);
+      expect(notes).toContain(`keeper info "__proto__" ignored (treated as absent)`);
+      const status = await ctl("status");
+      expect(status.code).toBe(0);
+      expect(status.stdout).toContain(`keeper info "${HOSTILE}" ignored`);
+    } finally {
+      stop.abort();
+      await writer;
+      await lc.store.deleteKeeperInfo(HOSTILE);
+      await lc.store.deleteKeeperInfo("__proto__");
+    }
+    await lc.exited(old.keeper);
+    lc.startKeeper(old.keeper);
+    await lc.waitSettled(90_000);
+    await writeReplicated(10);
+  });
+
+  test("cluster data with an invalid db spec is acted on by nobody: every component says why and keeps running, the master keeps its data; the good data back, all is well", async () => {
+    const old = await master();
+    await writeReplicated(10);
+    const standby = Object.values((await cd()).dbs).find((d) => d.spec.keeperUID !== old.keeper)!;
+    let good = "";
+    await waitFor("the spoiled cluster data written", async () => {
+      const raw = (await lc.store.getRawClusterData())!;
+      const v = JSON.parse(raw.value) as ClusterData;
+      if (!v.dbs[standby.uid]) throw new Error(`db ${standby.uid} is gone`);
+      Object.assign(v.dbs[standby.uid]!.spec, { role: "boss", initMode: "wipe" });
+      try {
+        await lc.store.putRawClusterData(JSON.stringify(v), raw.revision);
+      } catch {
+        return false; // the sentinel wrote meanwhile: spoil the newer one
+      }
+      good = raw.value;
+      return true;
+    }, 20_000, 50);
+    const problem = `dbs.${standby.uid}.spec.role: must be one of "master", "standby", got "boss"`;
+    try {
+      await waitFor("every component to name the problem", () =>
+        [lc.logOf("sentinel1") + lc.logOf("sentinel2"), lc.logOf("proxy"), ...lc.keeperNames.map((k) => lc.logOf(k))].every((log) => log.includes(problem)),
+      20_000, 200);
+      // Nobody acted on it: every process is up, the master still takes writes on its own port,
+      // and the sentinel wrote nothing over it.
+      for (const n of ["sentinel1", "sentinel2", "proxy", ...lc.keeperNames]) expect(() => process.kill(lc.pid(n)!, 0)).not.toThrow();
+      expect((await q<{ r: boolean }>(portOf(old.keeper), "select pg_is_in_recovery() as r"))[0]!.r).toBe(false);
+      expect((await q<{ n: number }>(portOf(old.keeper), "select count(*)::int as n from t"))[0]!.n).toBe(written.length);
+      expect((await lc.store.getRawClusterData())!.value).toContain('"boss"');
+      const st = await ctl("status");
+      expect(st.code).not.toBe(0);
+      expect(st.stderr + st.stdout).toContain(problem);
+    } finally {
+      const raw = (await lc.store.getRawClusterData())!;
+      await lc.store.putRawClusterData(good, raw.revision);
+    }
+    expect((await master()).keeper).toBe(old.keeper);
+    await writeReplicated(10);
   });
 
   test("with usePgrewind off, a killed and restarted old master is copied again with pg_basebackup", async () => {

@@ -8,6 +8,8 @@ import {
   decide,
   freshMemory,
   isDifferentTimelineBranch,
+  parseClusterData,
+  validateSpec,
   walSegmentName,
   type ClusterData,
   type ClusterSpec,
@@ -662,5 +664,198 @@ describe("helpers", () => {
     const r = run(steady(), { memory: { fresh: false } });
     expect(r.clusterData.dbs.m!.generation).toBe(1);
     expect(r.clusterData.dbs.s!.generation).toBe(1);
+  });
+});
+
+describe("hostile or broken etcd contents (issue 13)", () => {
+  // Master m on k1 is dead (no info). Standbys s2 on k2 and s3 on k3 are good; s3 is ahead, so
+  // with a sound info k3 would be elected. Timeline 2 with a history, so the branch check reads it.
+  const history = [{ timelineID: 1, switchPoint: 100, reason: "no recovery target specified" }];
+  const base = () => {
+    const dbs = [
+      db("m", "k1", { role: "master", followers: ["s2", "s3"], xlog: 2000, tl: 2 }),
+      db("s2", "k2", { follow: "m", xlog: 1900, tl: 2 }),
+      db("s3", "k3", { follow: "m", xlog: 1950, tl: 2 }),
+    ];
+    for (const d of dbs) d.status.timelinesHistory = history;
+    return cluster({ keepers: ["k1", "k2", "k3"], master: "m", proxy: { masterDbUid: "m", gen: 3 }, dbs });
+  };
+  const sound = infosFor(base(), { k1: { missing: true } });
+
+  /** k3's info with `patch` merged into its postgresState (or the whole info replaced). */
+  const k3With = (patch: Record<string, unknown> | { whole: unknown }): Record<string, KeeperInfo> => {
+    const k3 = sound.k3!;
+    const info = "whole" in patch ? patch.whole : { ...k3, postgresState: { ...k3.postgresState, ...patch } };
+    return { k2: sound.k2!, k3: info as KeeperInfo };
+  };
+  const huge = "x".repeat(1024 * 1024);
+
+  const cases: [string, Record<string, KeeperInfo>, string][] = [
+    ['timelinesHistory "garbage"', k3With({ timelinesHistory: "garbage" }), "postgresState.timelinesHistory: must be a list"],
+    ["timelinesHistory entries of the wrong shape", k3With({ timelinesHistory: [{ timelineID: "1", switchPoint: -5 }] }), "postgresState.timelinesHistory[0].timelineID"],
+    ["a timelinesHistory of 20000 entries", k3With({ timelinesHistory: Array.from({ length: 20_000 }, (_, i) => ({ timelineID: i, switchPoint: i, reason: "" })) }), "more than 10000 entries"],
+    ["a non-numeric xLogPos", k3With({ xLogPos: "999999999999" }), "postgresState.xLogPos: must be an integer"],
+    ["a negative xLogPos", k3With({ xLogPos: -1 }), "postgresState.xLogPos"],
+    ["a NaN xLogPos", k3With({ xLogPos: NaN }), "postgresState.xLogPos"],
+    ["an infinite xLogPos", k3With({ xLogPos: Infinity }), "postgresState.xLogPos"],
+    ["a huge xLogPos (2^60)", k3With({ xLogPos: 2 ** 60 }), "postgresState.xLogPos"],
+    ["a fractional xLogPos", k3With({ xLogPos: 1999.5 }), "postgresState.xLogPos"],
+    ["a string timelineID", k3With({ timelineID: "2" }), "postgresState.timelineID"],
+    ["healthy as a string", k3With({ healthy: "yes" }), "postgresState.healthy: must be true or false"],
+    ["a port out of range", k3With({ port: "99999" }), "postgresState.port"],
+    ["a 1 MiB listenAddress", k3With({ listenAddress: huge }), "postgresState.listenAddress: longer than 1024"],
+    ["pgParameters with a number value", k3With({ pgParameters: { work_mem: 5 } }), "postgresState.pgParameters.work_mem: must be a string"],
+    ["synchronousStandbys of objects", k3With({ synchronousStandbys: [{}] }), "postgresState.synchronousStandbys[0]"],
+    ["postgresState a string", k3With({ whole: { ...sound.k3, postgresState: "garbage" } }), "postgresState: must be an object"],
+    ["a numeric infoUID", k3With({ whole: { ...sound.k3, infoUID: 5 } }), "infoUID: must be a string"],
+    ["no clusterUID", k3With({ whole: { ...sound.k3, clusterUID: undefined } }), "clusterUID: required"],
+    ["a uid that is not its key", k3With({ whole: { ...sound.k3, uid: "k2" } }), "does not match the uid it is stored under"],
+    ["a string", k3With({ whole: "garbage" }), "must be an object"],
+    ["an array", k3With({ whole: [1, 2] }), "must be an object"],
+    ["null", k3With({ whole: null }), "must be an object"],
+  ];
+  test.each(cases)("a keeper info with %s is ignored and named; the sound standby is elected", (_n, infos, problem) => {
+    let r: ReturnType<typeof run> | undefined;
+    expect(() => (r = run(base(), { infos, memory: { fresh: false } }))).not.toThrow();
+    const cd = r!.clusterData;
+    expect(notes(r!)).toContain(`keeper info "k3" ignored (treated as absent): `);
+    expect(notes(r!)).toContain(problem);
+    expect(notes(r!)).toContain("keeper k3 (db s3) excluded: its keeper's info is invalid");
+    // Not destructive: the sound standby wins; nothing is removed while the new master converges.
+    expect(cd.cluster.status.master).toBe("s2");
+    expect(Object.keys(cd.dbs).sort()).toEqual(["m", "s2", "s3"]);
+    expect(cd.dbs.s3!.spec.role).toBe("standby");
+    // The bad figures never reach the cluster data.
+    expect(cd.dbs.s3!.status.xLogPos).toBe(1950);
+    expect(cd.dbs.s3!.status.timelinesHistory).toEqual(history);
+  });
+
+  test("notes stay short: problems per info and invalid infos per tick are capped", () => {
+    const many: Record<string, KeeperInfo> = { ...sound };
+    for (let i = 0; i < 50; i++) many[`bad${i}`] = { uid: `bad${i}`, canBeMaster: "x", a: huge } as unknown as KeeperInfo;
+    const r = run(base(), { infos: many, memory: { fresh: false } });
+    expect(notes(r)).toContain("and 45 more invalid infos ignored");
+    expect(notes(r)).toContain("more problems");
+    expect(notes(r).length).toBeLessThan(10_000);
+    expect(r.clusterData.cluster.status.master).toBe("s3");
+  });
+
+  test("uids such as __proto__, constructor and hasOwnProperty are plain keys", () => {
+    const cd = base();
+    const joiner = (uid: string): KeeperInfo => ({ ...sound.k2!, uid, infoUID: `i-${uid}`, postgresState: { ...sound.k2!.postgresState!, uid: "", healthy: false } });
+    const infos: Record<string, KeeperInfo> = { ...sound };
+    for (const [uid, v] of [
+      ["__proto__", { uid: "__proto__", postgresState: { xLogPos: 1e18 } }],
+      ["constructor", joiner("constructor")],
+      ["hasOwnProperty", joiner("hasOwnProperty")],
+      ["toString", "garbage"],
+    ] as const)
+      Object.defineProperty(infos, uid, { value: v, enumerable: true });
+    const proxies: Record<string, ProxyInfo> = {};
+    Object.defineProperty(proxies, "__proto__", { value: proxy("__proto__", 3), enumerable: true });
+    const r = run(cd, { infos, proxies, memory: { fresh: false } });
+    expect(r.clusterData.cluster.status.master).toBe("s3");
+    expect(Object.keys(r.clusterData.keepers).sort()).toEqual(["constructor", "k1", "k2", "k3"]);
+    expect(r.clusterData.keepers["constructor"]!.status.healthy).toBe(true);
+    expect(notes(r)).toContain(`keeper info "__proto__" ignored`);
+    expect(notes(r)).toContain(`keeper info "hasOwnProperty" ignored (treated as absent): uid: "hasOwnProperty" is not a uid`);
+    expect(notes(r)).toContain(`keeper info "toString" ignored`);
+    expect(Object.keys(r.memory.keeperHistories).sort()).toEqual(["constructor", "k2", "k3"]);
+    // The memory goes round again: the next tick still sees them as plain keys.
+    const next = run(r.clusterData, { infos, proxies, memory: r.memory, now: NOW + 100 });
+    expect(next.clusterData.keepers["constructor"]!.status.healthy).toBe(true);
+    expect(Object.keys(next.clusterData.keepers).sort()).toEqual(["constructor", "k1", "k2", "k3"]);
+    expect(Object.keys(next.memory.proxyHistories)).toEqual(["__proto__"]);
+    expect(next.notes.join("\n")).toContain("waiting for proxies __proto__ to acknowledge proxy generation 4");
+  });
+
+  test("a master's info turned invalid: no failover at once (no proof of death); after failInterval, like a silent keeper", () => {
+    const cd = converge(base());
+    const garbage = { k1: { ...infosFor(cd).k1!, postgresState: { timelinesHistory: "garbage" } } as unknown as KeeperInfo };
+    const infos = { ...infosFor(cd), ...garbage };
+    const first = run(cd, { infos, memory: { fresh: false } });
+    expect(first.clusterData.cluster.status.master).toBe("m");
+    expect(first.clusterData.keepers.k1!.status.healthy).toBe(true);
+    expect(notes(first)).toContain(`keeper info "k1" ignored (treated as absent): postgresState.uid: required`);
+    const later = run(first.clusterData, { infos, memory: first.memory, now: NOW + 5100 });
+    expect(notes(later)).toContain("keeper k1 is unhealthy: its info has been invalid for 5.1s");
+    expect(later.clusterData.cluster.status.master).toBe("s3");
+  });
+
+  test("a proxy whose info turned invalid is still waited for at the barrier until proxyTimeout + margin has passed", () => {
+    const cd = cluster({
+      keepers: ["k1", "k2"],
+      master: "s",
+      proxy: { gen: 4 },
+      unhealthyKeepers: ["k1"],
+      dbs: [db("m", "k1", { role: "master" }), db("s", "k2", { role: "master", gen: 2 })],
+    });
+    const infos = infosFor(cd, { k1: { missing: true } });
+    const bad = { ...proxy("p2", 3), Generation: "4" } as unknown as ProxyInfo;
+    const seen = run(cd, { infos, proxies: { p1: proxy("p1", 4), p2: proxy("p2", 3) }, memory: { fresh: false } });
+    expect(notes(seen)).toContain("waiting for proxies p2");
+    const soon = run(cd, { infos, proxies: { p1: proxy("p1", 4), p2: bad }, memory: seen.memory, now: NOW + 5000 });
+    expect(soon.clusterData.proxy.spec.masterDbUid).toBeUndefined();
+    expect(notes(soon)).toContain("waiting for proxies p2 to acknowledge proxy generation 4");
+    // The spec's proxyTimeout is 5 s: 6.1 s after its last valid report, it is no longer waited for.
+    const later = run(cd, { infos, proxies: { p1: proxy("p1", 4), p2: bad }, memory: soon.memory, now: NOW + 6100 });
+    expect(later.clusterData.proxy.spec).toEqual({ masterDbUid: "s", enabledProxies: ["p1"] });
+  });
+
+  test("a proxy info with wrong types is ignored and named", () => {
+    const bad = { infoUID: "x", UID: "p2", Generation: "3", ProxyTimeout: -1 } as unknown as ProxyInfo;
+    const r = run(steady(), { proxies: { p1: proxy("p1", 3), p2: bad }, memory: { fresh: false } });
+    expect(r.clusterData.proxy.spec.enabledProxies).toEqual(["p1"]);
+    expect(notes(r)).toContain(`proxy info "p2" ignored (treated as absent): Generation: must be an integer`);
+  });
+
+  test("infos the store already refused are named too", () => {
+    const r = decide({
+      clusterData: steady(),
+      keepersInfo: infosFor(steady()),
+      proxiesInfo: {},
+      invalidInfos: [{ kind: "keeper", uid: "k9", problems: ["not valid JSON"] }],
+      memory: freshMemory(),
+      now: NOW,
+      wallNow: WALL,
+      sentinelUID: "s1",
+      newUid: () => "x",
+    });
+    expect(r.notes).toContain(`keeper info "k9" ignored (treated as absent): not valid JSON`);
+  });
+
+  test("a spec at its bounds gives cluster data that reads back (the db specs copy it)", () => {
+    const pgParameters = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`custom.p${i}`, "v".repeat(64 * 1024)]));
+    const pgHBA = Array.from({ length: 1000 }, () => `host all all 127.0.0.1/32 md5 ${"#".repeat(100)}`);
+    expect(validateSpec({ initMode: "new", pgParameters, pgHBA })).toEqual([]);
+    const r = run(steady({ spec: { pgParameters, pgHBA } }), { memory: { fresh: false } });
+    expect(r.clusterData.dbs.m!.spec.pgParameters).toEqual(pgParameters);
+    expect(() => parseClusterData(JSON.stringify(r.clusterData))).not.toThrow();
+    expect(validateSpec({ initMode: "new", pgParameters: { ...pgParameters, one_more: "1" } })).toEqual(["pgParameters: more than 1000 entries"]);
+  });
+
+  // Cluster data that did not come through the store's checks: decide() changes nothing.
+  const hostileData: [string, (cd: ClusterData) => void, string][] = [
+    ["a db with role \"boss\"", (cd) => void ((cd.dbs.s2!.spec as { role: string }).role = "boss"), "dbs.s2.spec.role: must be one of"],
+    ["a db keeperUID with a path", (cd) => void (cd.dbs.s2!.spec.keeperUID = "../k2"), "dbs.s2.spec.keeperUID"],
+    ["a numeric initMode", (cd) => void ((cd.dbs.s2!.spec as { initMode: unknown }).initMode = 5), "dbs.s2.spec.initMode"],
+    ["a followConfig string", (cd) => void ((cd.dbs.s2!.spec as { followConfig: unknown }).followConfig = "m"), "dbs.s2.spec.followConfig: must be an object"],
+    ["a db status timelinesHistory \"garbage\"", (cd) => void ((cd.dbs.m!.status as { timelinesHistory: unknown }).timelinesHistory = "garbage"), "dbs.m.status.timelinesHistory"],
+    ["a db status xLogPos string", (cd) => void ((cd.dbs.s3!.status as { xLogPos: unknown }).xLogPos = "1e30"), "dbs.s3.status.xLogPos"],
+    ["a db stored under another uid", (cd) => void (cd.dbs.s2!.uid = "s9"), "dbs.s2.uid: \"s9\" differs from its key"],
+    ["a keeper healthy as a string", (cd) => void ((cd.keepers.k2!.status as { healthy: unknown }).healthy = "yes"), "keepers.k2.status.healthy"],
+    ["a master uid that is not a uid", (cd) => void (cd.cluster.status.master = "M!"), "cluster.status.master"],
+    ["an invalid cluster spec", (cd) => void (cd.cluster.spec.failInterval = "soon"), "invalid spec: failInterval"],
+  ];
+  test.each(hostileData)("cluster data with %s: nothing decided, the problem named", (_n, spoil, problem) => {
+    const cd = structuredClone(base()) as ClusterData;
+    spoil(cd);
+    deepFreeze(cd);
+    let r: ReturnType<typeof run> | undefined;
+    expect(() => (r = run(cd, { infos: sound, memory: { fresh: false } }))).not.toThrow();
+    expect(r!.change).toBe("none");
+    expect(r!.clusterData).toBe(cd);
+    expect(notes(r!)).toContain("nothing decided");
+    expect(notes(r!)).toContain(problem);
   });
 });

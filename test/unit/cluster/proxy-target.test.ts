@@ -20,6 +20,8 @@ test.each([
   ["no cluster data", null, null, 0, /no cluster data/],
   ["no master routed (barrier step 1)", cd(), null, 7, /no master is routed/],
   ["unknown db", cd({ master: "d9" }), null, 7, /names no db/],
+  ["masterDbUid \"constructor\" (an Object.prototype member)", cd({ master: "constructor" }), null, 7, /names no db/],
+  ["masterDbUid \"__proto__\"", cd({ master: "__proto__" }), null, 7, /names no db/],
   ["no address", cd({ master: "d1", addr: "" }), null, 7, /no valid address/],
   ["bad port", cd({ master: "d1", port: "99999" }), null, 7, /no valid address/],
   ["not enabled", cd({ master: "d1", enabled: ["p2"] }), null, 7, /not enabled yet/],

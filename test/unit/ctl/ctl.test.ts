@@ -234,6 +234,22 @@ describe("clusterdata read/write", () => {
     await writeClusterData(store, io, { yes: true });
     expect((await store.getClusterData())?.clusterData.cluster.uid).toBe("abcd");
   });
+
+  test("write checks every db spec, not only the cluster spec, and writes nothing when one is invalid", async () => {
+    const cd = newClusterData("abcd", { initMode: "new" }, new Date());
+    cd.cluster.status = { phase: "normal", master: "d1" };
+    const spec = { keeperUID: "k1", requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none" as const, role: "master" as const };
+    cd.dbs = {
+      d1: { uid: "d1", generation: 1, changeTime: "", spec, status: {} },
+      d2: { uid: "d2", generation: 1, changeTime: "", spec: { ...spec, keeperUID: "k2", role: "boss" as "master", initMode: "resync", followConfig: { type: "internal", dbuid: "__x" } }, status: { xLogPos: -1 } },
+    };
+    await kv.put("stolon/cluster/c1/clusterdata", "garbage");
+    io.inputs["-"] = JSON.stringify(cd);
+    const err = await caught(writeClusterData(store, io, { yes: true }));
+    expect(err.message).toContain(`dbs.d2.spec.role: must be one of "master", "standby", got "boss"`);
+    expect(err.message).toContain("dbs.d2.status.xLogPos");
+    expect((await snapshot())?.value).toBe("garbage");
+  });
 });
 
 describe("status", () => {
@@ -304,6 +320,20 @@ describe("status", () => {
       b: { uid: "b", generation: 1, changeTime: "", spec: { ...spec, keeperUID: "kb", followers: ["a"] }, status: {} },
     };
     expect(followerTree(cd)).toEqual(["ka (master)", "└─kb"]);
+  });
+
+  test("infos that fail their check are not shown as members but listed with the reason", async () => {
+    await store.putClusterData(newClusterData("cccc0001", { initMode: "new" }, new Date()), 0);
+    await kv.put("stolon/cluster/c1/keepers/info/__proto__", JSON.stringify({ uid: "__proto__", postgresState: "garbage" }));
+    await kv.put("stolon/cluster/c1/keepers/info/k2", JSON.stringify({ uid: "k2", infoUID: "i", clusterUID: "cccc0001", bootUUID: "b", postgresBinaryVersion: { Maj: 15, Min: 0 }, postgresState: { xLogPos: "lots" } }));
+    await kv.put("stolon/cluster/c1/proxies/info/p1", JSON.stringify({ UID: "p1", infoUID: "i", Generation: -3, ProxyTimeout: 1 }));
+    const r = await collectStatus(store, election());
+    expect(r.keepers).toEqual([]);
+    expect(r.proxies).toEqual([]);
+    const text = renderStatusText(r);
+    expect(text).toContain(`keeper info "__proto__" ignored (treated as absent): infoUID: required`);
+    expect(text).toContain(`keeper info "k2" ignored (treated as absent): postgresState.uid: required`);
+    expect(text).toContain(`proxy info "p1" ignored (treated as absent): Generation: must be an integer`);
   });
 
   test("garbage cluster data is an error, not a crash", async () => {
