@@ -11,6 +11,12 @@
  *
  * The spec's own ranges are in spec.ts (SPEC_DURATION_BOUNDS); they are what makes the
  * inequalities hold for every spec validateSpec accepts.
+ *
+ * Left out on purpose: requestTimeout against sleepInterval (a keeper pass never overlaps the
+ * next, so a request longer than the period only delays the next pass; the fence and the reports
+ * run in their own loops and do not wait on PostgreSQL), and the proxy's --hold-timeout against
+ * proxyTimeout (a held client is connected only to the master the proxy routes to, so a long hold
+ * delays clients but cannot reach a deposed master).
  */
 import { formatDuration } from "./duration.ts";
 
