@@ -4,6 +4,8 @@
  * ranges; a broken constant is reported by the rule's name.
  */
 import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import {
   DEFAULT_SPEC_TIMINGS,
   deriveTimings,
@@ -98,5 +100,28 @@ describe("validateSpec and the timing rules", () => {
     expect(validateSpec({ initMode: "new", proxyCheckInterval: "3s", proxyTimeout: "2s" })).toEqual([
       "proxyCheckInterval: must be less than proxyTimeout (3s >= 2s): a proxy must check at least once before it gives up (proxy checks within its timeout)",
     ]);
+  });
+});
+
+describe("one source of truth", () => {
+  const root = join(import.meta.dir, "../../..");
+  const files = (dir: string): string[] =>
+    readdirSync(dir).flatMap((f) => {
+      const p = join(dir, f);
+      return statSync(p).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
+    });
+  // The constants of timing.ts, and the names they had before they moved there.
+  const names = [
+    "KEEPER_REPORT_MS", "INFO_INTERVAL_MS", "KEEPER_STATE_WAIT_MS", "STATE_WAIT_MS", "KEEPER_FENCE_MS", "FENCE_CHECK_MS",
+    "FENCE_ACTION_MS", "MASTER_SILENT_MS", "KEEPER_MIN_LEASE_MS", "PROXY_SILENT_MARGIN_MS", "SENTINEL_ELECTION_TTL_MS",
+    "SENTINEL_MIN_INFO_TTL_MS",
+  ];
+  test("the cross-component timing constants are defined in timing.ts only", () => {
+    const defining = new RegExp(`\\bconst (${names.join("|")})\\s*=`);
+    const elsewhere = files(join(root, "src"))
+      .filter((f) => !f.endsWith("src/cluster/timing.ts"))
+      .filter((f) => defining.test(readFileSync(f, "utf8")))
+      .map((f) => relative(root, f));
+    expect(elsewhere).toEqual([]);
   });
 });
