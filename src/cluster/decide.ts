@@ -19,6 +19,7 @@ import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type Inva
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { durationMs } from "./duration.ts";
 import { FAKE_STANDBY_NAME, withDefaults, type FullClusterSpec } from "./spec.ts";
+import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS } from "./timing.ts";
 import type { ClusterData, DB, DBSpec, KeeperInfo, ProxyInfo } from "./types.ts";
 
 export interface DecideInput {
@@ -59,31 +60,11 @@ const NOT_INCREASING_CHECKS = 10;
 const LAST_HEALTHY_REFRESH_MS = 60_000;
 const WAL_SEGMENT_BYTES = 16 * 1024 * 1024;
 /**
- * A master keeper silent this long (keepers report every 500 ms) is failed at once when every
- * standby that reported since says its WAL receiver lost the master too: two independent views
- * of the same death, so no failInterval needs to pass.
- */
-export const MASTER_SILENT_MS = 1500;
-/**
- * A master keeper that has not renewed its info for this long fences its PostgreSQL (see the
- * keeper). It must stay below every delay after which the sentinel can elect another master:
- * MASTER_SILENT_MS, the info lease (failInterval, at least 2 s) and staleness + failInterval.
- */
-export const KEEPER_FENCE_MS = 1000;
-/**
  * A standby must look diverged (other system or timeline branch) this long before it is removed:
  * a standby just rewound still reports the old timeline past the fork until it replays onto the
  * new one, which takes a moment.
  */
 export const DIVERGED_GRACE_MS = 5000;
-/**
- * A proxy whose info has not changed for its proxyTimeout plus this margin is no longer waited
- * for. A proxy counts its proxyTimeout from the start of its last successful check, which came
- * before the info write the sentinel saw, so by then it has cut its connections and stopped
- * routing (it checks every 100 ms). stolon waits twice proxyTimeout, which delays a failover by
- * up to 10 s (with the defaults here) after a proxy died.
- */
-export const PROXY_SILENT_MARGIN_MS = 1000;
 
 type DbState = "good" | "converging" | "failed";
 type Validity = "unknown" | "valid" | "invalid";

@@ -43,6 +43,46 @@ export function parseDuration(input: string): { ms: number } | { error: string }
   return { ms: sign * total };
 }
 
+/**
+ * The allowed range of one duration. Every duration a user can set (spec fields, flags) has
+ * one: below `min` loops spin and a healthy master can fence itself; above `max` a timer no
+ * longer fits in the 2^31-1 ms that setTimeout takes (Bun, like Node.js, fires a longer one
+ * after 1 ms) and nothing sensible waits that long anyway. `zero` names what 0 means when 0 is
+ * allowed as well ("no timeout", "no hold"); 0 is then the only value below `min`.
+ */
+export interface DurationBounds {
+  readonly minMs: number;
+  readonly maxMs: number;
+  readonly zero?: string;
+}
+
+/** The longest duration anything accepts: 24 days, below setTimeout's 2^31-1 ms (24.8 days). */
+export const MAX_DURATION_MS = 24 * 24 * 3_600_000;
+
+/**
+ * Why `ms` (parsed from `raw`) is outside `bounds`, as a sentence that names the value and the
+ * bound, or null when it is inside. Negative values are reported as such.
+ */
+export function boundsProblem(raw: string, ms: number, bounds: DurationBounds): string | null {
+  const min = formatDuration(bounds.minMs);
+  const max = formatDuration(bounds.maxMs);
+  if (ms < 0) return `must not be negative, got "${raw}"`;
+  if (ms === 0 && bounds.zero !== undefined) return null;
+  if (ms === 0 && bounds.minMs > 0) return `must be greater than zero (at least ${min}), got "${raw}"`;
+  if (ms < bounds.minMs)
+    return bounds.zero !== undefined
+      ? `"${raw}" is below the minimum of ${min} (or 0 for ${bounds.zero})`
+      : `"${raw}" is below the minimum of ${min}`;
+  if (ms > bounds.maxMs) return `"${raw}" is above the maximum of ${max}`;
+  return null;
+}
+
+/** The range of `bounds` in words, for help texts and the README: "100ms to 1h0m0s". */
+export function describeBounds(bounds: DurationBounds): string {
+  const range = `${formatDuration(bounds.minMs)} to ${formatDuration(bounds.maxMs)}`;
+  return bounds.zero !== undefined ? `0 (${bounds.zero}) or ${range}` : range;
+}
+
 /** Parses or throws; for values already validated (defaults, validated specs). */
 export function durationMs(input: string): number {
   const r = parseDuration(input);

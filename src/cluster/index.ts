@@ -2,6 +2,7 @@
 export * from "./types.ts";
 export * from "./spec.ts";
 export * from "./duration.ts";
+export * from "./timing.ts";
 export * from "./cluster-data.ts";
 export * from "./merge-patch.ts";
 export * from "./memory.ts";

@@ -6,7 +6,8 @@
  * strings. `validateSpec` reports every problem at once, each naming the field and the rule broken.
  */
 import { SpecError } from "../lib/errors.ts";
-import { parseDuration, durationMs } from "./duration.ts";
+import { boundsProblem, durationMs, MAX_DURATION_MS, parseDuration, type DurationBounds } from "./duration.ts";
+import { deriveTimings, timingViolations, type SpecTimingsMs } from "./timing.ts";
 // The sentinel copies these fields into every DB spec, which checkClusterData bounds the same way:
 // a spec accepted here must never make the cluster data the sentinel writes unreadable.
 import { MAX_LIST_LENGTH, MAX_PG_PARAMETER_LENGTH, MAX_PG_PARAMETERS, MAX_STRING_LENGTH } from "./info-check.ts";
@@ -130,11 +131,41 @@ export const SPEC_DEFAULTS: Readonly<{ [K in Defaulted]: Exclude<ClusterSpec[K],
   automaticPgRestart: false,
 });
 
+const SECOND = 1000;
+const HOUR = 3600 * SECOND;
+
+/**
+ * The allowed range of every duration in the spec. The minimums keep loops from spinning and a
+ * healthy master from fencing itself (failInterval >= 2s: see "a healthy master never fences" in
+ * timing.ts); the maximums keep every timer below what setTimeout can take. stolon's own
+ * defaults (5s, 20s, 15s, 10s, 30s, 5m, 30m, 60s, 48h) are inside every range, so specs written
+ * for stolon stay valid. The cross-field rules are in timing.ts.
+ */
+export const SPEC_DURATION_BOUNDS = Object.freeze({
+  /** The safety-net period of every loop, and the sentinel's status-write throttle. */
+  sleepInterval: { minMs: 100, maxMs: HOUR },
+  /** Each SQL request of the keeper to its PostgreSQL. */
+  requestTimeout: { minMs: SECOND, maxMs: HOUR },
+  convergenceTimeout: { minMs: SECOND, maxMs: MAX_DURATION_MS, zero: "no timeout" },
+  initTimeout: { minMs: SECOND, maxMs: MAX_DURATION_MS, zero: "no timeout" },
+  syncTimeout: { minMs: SECOND, maxMs: MAX_DURATION_MS, zero: "no timeout" },
+  dbWaitReadyTimeout: { minMs: SECOND, maxMs: MAX_DURATION_MS },
+  /** Also the keeper's info lease; under 2s a healthy master can fence itself. */
+  failInterval: { minMs: 2 * SECOND, maxMs: 24 * HOUR },
+  deadKeeperRemovalInterval: { minMs: SECOND, maxMs: MAX_DURATION_MS },
+  /** Below proxyTimeout (a cross-field rule), whose maximum is 1h. */
+  proxyCheckInterval: { minMs: 100, maxMs: 10 * 60 * SECOND },
+  /** Under 1s a proxy's info lease (2 x proxyTimeout) would expire before the sentinel's wait. */
+  proxyTimeout: { minMs: SECOND, maxMs: HOUR },
+} satisfies Record<string, DurationBounds>);
+
+export type SpecDurationField = keyof typeof SPEC_DURATION_BOUNDS;
+
 // ---------------------------------------------------------------------------------------------
 // Shape: a small schema walked once, so unknown fields and wrong types are reported by name.
 
 type FieldSchema =
-  | { t: "duration"; positive: boolean }
+  | { t: "duration"; bounds: DurationBounds }
   | { t: "uint"; max: number }
   | { t: "bool" }
   | { t: "string" }
@@ -144,7 +175,7 @@ type FieldSchema =
   | { t: "object"; fields: Schema };
 type Schema = Record<string, FieldSchema>;
 
-const dur = (positive: boolean): FieldSchema => ({ t: "duration", positive });
+const dur = (field: SpecDurationField): FieldSchema => ({ t: "duration", bounds: SPEC_DURATION_BOUNDS[field] });
 const u16: FieldSchema = { t: "uint", max: 0xffff };
 const u32: FieldSchema = { t: "uint", max: 0xffffffff };
 const bool: FieldSchema = { t: "bool" };
@@ -152,16 +183,16 @@ const str: FieldSchema = { t: "string" };
 const archiveRecovery: FieldSchema = { t: "object", fields: { restoreCommand: str } };
 
 const SPEC_SCHEMA: Schema = {
-  sleepInterval: dur(true),
-  requestTimeout: dur(true),
-  convergenceTimeout: dur(false),
-  initTimeout: dur(false),
-  syncTimeout: dur(false),
-  dbWaitReadyTimeout: dur(true),
-  failInterval: dur(true),
-  deadKeeperRemovalInterval: dur(true),
-  proxyCheckInterval: dur(true),
-  proxyTimeout: dur(true),
+  sleepInterval: dur("sleepInterval"),
+  requestTimeout: dur("requestTimeout"),
+  convergenceTimeout: dur("convergenceTimeout"),
+  initTimeout: dur("initTimeout"),
+  syncTimeout: dur("syncTimeout"),
+  dbWaitReadyTimeout: dur("dbWaitReadyTimeout"),
+  failInterval: dur("failInterval"),
+  deadKeeperRemovalInterval: dur("deadKeeperRemovalInterval"),
+  proxyCheckInterval: dur("proxyCheckInterval"),
+  proxyTimeout: dur("proxyTimeout"),
   maxStandbys: u16,
   maxStandbysPerSender: u16,
   maxStandbyLag: u32,
@@ -239,8 +270,10 @@ function checkShape(value: Record<string, unknown>, schema: Schema, prefix: stri
         }
         const d = parseDuration(v);
         if ("error" in d) problems.push(`${path}: ${d.error}`);
-        else if (d.ms < 0) problems.push(`${path}: must not be negative, got "${v}"`);
-        else if (field.positive && d.ms === 0) problems.push(`${path}: must be greater than zero`);
+        else {
+          const out = boundsProblem(v, d.ms, field.bounds);
+          if (out !== null) problems.push(`${path}: ${out}`);
+        }
         break;
       }
       case "uint":
@@ -318,10 +351,10 @@ export function validateSpec(raw: unknown): string[] {
 
 function ruleProblems(s: FullClusterSpec): string[] {
   const problems: string[] = [];
-  const ms = (v: string) => durationMs(v);
 
-  if (ms(s.proxyCheckInterval) >= ms(s.proxyTimeout))
-    problems.push(`proxyCheckInterval: must be less than proxyTimeout (${s.proxyCheckInterval} >= ${s.proxyTimeout})`);
+  // Cross-component timing rules that a spec can break (timing.ts); each names its first field.
+  for (const v of timingViolations(deriveTimings(specTimings(s))))
+    if (v.fields.length > 0) problems.push(`${v.fields[0]}: ${v.detail} (${v.rule})`);
   if (s.maxStandbys < 1) problems.push("maxStandbys: must be at least 1");
   if (s.maxStandbysPerSender < 1) problems.push("maxStandbysPerSender: must be at least 1");
   if (s.maxStandbys >= 1 && s.maxStandbysPerSender > s.maxStandbys)
@@ -402,7 +435,7 @@ export function validateSpecUpdate(prev: ClusterSpec, next: ClusterSpec): string
 }
 
 /** The spec's timings as milliseconds, for the loops. The spec must be valid. */
-export function specTimings(spec: ClusterSpec) {
+export function specTimings(spec: ClusterSpec): SpecTimingsMs {
   const s = withDefaults(spec);
   return {
     sleepIntervalMs: durationMs(s.sleepInterval),
@@ -417,3 +450,6 @@ export function specTimings(spec: ClusterSpec) {
     proxyTimeoutMs: durationMs(s.proxyTimeout),
   };
 }
+
+/** The timings of the default spec: what every daemon starts from before it has read a spec. */
+export const DEFAULT_SPEC_TIMINGS: SpecTimingsMs = Object.freeze(specTimings({}));

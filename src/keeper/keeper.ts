@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto";
 import { accessSync, constants, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { durationMs, KEEPER_FENCE_MS, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
+import { DEFAULT_SPEC_TIMINGS, FENCE_CHECK_MS, KEEPER_REPORT_MS, KEEPER_STATE_WAIT_MS, keeperFenceAfterMs, keeperLeaseMs, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
 import { ClusterDataError, ConfigError, describeError, StolonError } from "../lib/errors.ts";
 import { UnsafePathError } from "../lib/files.ts";
 import { newUid } from "../lib/ids.ts";
@@ -30,14 +30,8 @@ import { planKeeper, slotName, type DesiredConfig, type KeeperAction, type Keepe
 /** Programs the keeper runs; all must be present in the bin dir. */
 const PG_PROGRAMS = ["postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata"];
 const MIN_PG_MAJOR = 13;
-/** KeeperInfo is published this often, whatever the sleepInterval. */
-const INFO_INTERVAL_MS = 500;
-/** A report waits this long for the PostgreSQL state, then publishes the last known one. */
-const STATE_WAIT_MS = 300;
 /** A last known PostgreSQL state older than this is reported as unhealthy. */
 const STATE_STALE_MS = 2000;
-/** How often the fencing deadline is checked. */
-const FENCE_CHECK_MS = 100;
 
 /** Finds the PostgreSQL bin dir: the flag, else PATH, else the newest /usr/lib/postgresql/<v>/bin. */
 export function findPgBinDir(flag: string | undefined, pathEnv = process.env.PATH ?? ""): string {
@@ -139,11 +133,12 @@ export class Keeper {
   private readonly reportTrigger = new Trigger();
   private dbState: DbState | null;
   private clusterUID: string;
-  private sleepIntervalMs = durationMs("5s");
-  private requestTimeoutMs = durationMs("10s");
-  private dbWaitReadyTimeoutMs = durationMs("60s");
-  private initTimeoutMs = durationMs("5m");
-  private failIntervalMs = durationMs("5s");
+  // Until a spec is read, the default spec's timings.
+  private sleepIntervalMs = DEFAULT_SPEC_TIMINGS.sleepIntervalMs;
+  private requestTimeoutMs = DEFAULT_SPEC_TIMINGS.requestTimeoutMs;
+  private dbWaitReadyTimeoutMs = DEFAULT_SPEC_TIMINGS.dbWaitReadyTimeoutMs;
+  private initTimeoutMs = DEFAULT_SPEC_TIMINGS.initTimeoutMs;
+  private failIntervalMs = DEFAULT_SPEC_TIMINGS.failIntervalMs;
   private lastNotes = "";
   /** When the last successful report started: the lease it created cannot expire before this + TTL. */
   private lastReportStart = 0;
@@ -493,12 +488,12 @@ export class Keeper {
         if (msg !== lastError && !signal.aborted) this.log.warn(msg);
         lastError = msg;
       }
-      await this.reportTrigger.wait(INFO_INTERVAL_MS, signal);
+      await this.reportTrigger.wait(KEEPER_REPORT_MS, signal);
     }
   }
 
   /**
-   * Fencing: a master whose keeper could not renew its info for KEEPER_FENCE_MS (cut from etcd)
+   * Fencing: a master whose keeper could not renew its info for keeperFenceAfterMs (cut from etcd)
    * stops taking writes before the sentinel can elect another master: pg_hba.conf keeps only
    * replication and the keeper's local superuser, and every client session is terminated.
    * Lifted when a report succeeds again; the next pass then writes the normal pg_hba.conf, or
@@ -506,7 +501,7 @@ export class Keeper {
    */
   private async fenceIfCut(): Promise<void> {
     if (this.fenced || this.fencing || this.lastReportStart === 0) return;
-    const bound = Math.min(KEEPER_FENCE_MS, this.failIntervalMs / 2);
+    const bound = keeperFenceAfterMs(this.failIntervalMs);
     const silentMs = performance.now() - this.lastReportStart;
     const pg = this.rt.pg;
     if (silentMs <= bound || !pg.isRunning() || pg.hasStandbySignal()) return;
@@ -536,7 +531,7 @@ export class Keeper {
       .finally(() => {
         this.stateInFlight = null;
       });
-    const quick = await Promise.race([this.stateInFlight, Bun.sleep(STATE_WAIT_MS).then(() => null)]);
+    const quick = await Promise.race([this.stateInFlight, Bun.sleep(KEEPER_STATE_WAIT_MS).then(() => null)]);
     if (quick) return quick;
     const last = this.lastState;
     if (last && performance.now() - last.at < STATE_STALE_MS) return last.st;
@@ -560,7 +555,7 @@ export class Keeper {
       ...(this.cfg.trustOnNetwork ? { trustOnNetwork: true } : {}),
     };
     // The lease is failInterval: a keeper that stops reporting is gone from etcd after it.
-    await this.store.setKeeperInfo(info, Math.max(2000, this.failIntervalMs));
+    await this.store.setKeeperInfo(info, keeperLeaseMs(this.failIntervalMs));
     this.lastReportStart = start;
     if (this.fenced && !this.fencing) {
       this.fenced = false;

@@ -4,8 +4,12 @@
  * returns a typed config or throws ConfigError listing every problem.
  */
 import { existsSync } from "node:fs";
-import { parseDuration } from "../cluster/duration.ts";
+import { boundsProblem, describeBounds, parseDuration, type DurationBounds } from "../cluster/duration.ts";
 import { ConfigError } from "./errors.ts";
+
+/** --store-timeout bounds every etcd request of every component. */
+export const STORE_TIMEOUT_BOUNDS: DurationBounds = { minMs: 100, maxMs: 600_000 };
+const STORE_TIMEOUT_DEFAULT = "5s";
 
 export type EnvPrefix = "STOLONCTL" | "STKEEPER" | "STSENTINEL" | "STPROXY";
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -19,7 +23,10 @@ export const commonArgs = {
     description: "comma separated list of store endpoints (default: http://127.0.0.1:2379)",
   },
   "store-prefix": { type: "string", description: "store base prefix (default: stolon/cluster)" },
-  "store-timeout": { type: "string", description: "store request timeout (default: 5s)" },
+  "store-timeout": {
+    type: "string",
+    description: `store request timeout, ${describeBounds(STORE_TIMEOUT_BOUNDS)} (default: ${STORE_TIMEOUT_DEFAULT})`,
+  },
   "store-cert-file": { type: "string", description: "certificate file for client identification to the store" },
   "store-key": { type: "string", description: "private key file for client identification to the store" },
   "store-ca-file": { type: "string", description: "CA certificate file for the store's TLS" },
@@ -76,14 +83,16 @@ export class FlagSource {
     return def;
   }
 
-  durationMs(flag: string, def: string, opts: { positive: boolean }): number {
+  /** A duration flag, which must lie within `bounds` (a problem names the flag, the value and the bound). */
+  durationMs(flag: string, def: string, bounds: DurationBounds): number {
     const raw = this.string(flag) ?? def;
     const d = parseDuration(raw);
     if ("error" in d) {
       this.problems.push(`--${flag}: ${d.error}`);
       return 0;
     }
-    if (d.ms < 0 || (opts.positive && d.ms === 0)) this.problems.push(`--${flag}: must be greater than zero, got "${raw}"`);
+    const out = boundsProblem(raw, d.ms, bounds);
+    if (out !== null) this.problems.push(`--${flag}: ${out}`);
     return d.ms;
   }
 
@@ -133,7 +142,7 @@ export function resolveCommon(src: FlagSource): CommonConfig {
   if (schemes.size > 1) p.push("--store-endpoints: all endpoints must use the same scheme (http or https)");
 
   const storePrefix = src.string("store-prefix") ?? "stolon/cluster";
-  const storeTimeoutMs = src.durationMs("store-timeout", "5s", { positive: true });
+  const storeTimeoutMs = src.durationMs("store-timeout", STORE_TIMEOUT_DEFAULT, STORE_TIMEOUT_BOUNDS);
 
   const storeCertFile = src.string("store-cert-file");
   const storeKeyFile = src.string("store-key");

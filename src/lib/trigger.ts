@@ -1,7 +1,10 @@
+import { afterAtLeast } from "./clock.ts";
+
 /**
  * A wake-up call for periodic loops: `wait(ms, signal)` resolves after `ms`, when `fire()` is
  * called (also if it was called since the last wait), or when the signal aborts. It never
  * rejects, so a loop reads `while (!signal.aborted) { await tick(); await trigger.wait(ms, signal) }`.
+ * The delay never ends early, however long (see afterAtLeast); a NaN delay throws a RangeError.
  */
 export class Trigger {
   private pending = false;
@@ -19,13 +22,13 @@ export class Trigger {
     }
     return new Promise<void>((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        cancel();
         signal?.removeEventListener("abort", done);
         this.wakeUp = null;
         this.pending = false;
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, ms));
+      const cancel = afterAtLeast(ms, done);
       signal?.addEventListener("abort", done, { once: true });
       this.wakeUp = done;
     });

@@ -2,6 +2,7 @@
  * stolon-proxy's flags (reference §3.4) plus --hold-timeout, --max-connections and
  * --max-held-connections, each also from STPROXY_*.
  */
+import { describeBounds, type DurationBounds } from "../cluster/duration.ts";
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 
@@ -9,6 +10,9 @@ export const DEFAULT_MAX_CONNECTIONS = 1000;
 export const DEFAULT_MAX_HELD = 100;
 /** Each connection costs two sockets: past this the proxy would run out of descriptors first. */
 export const MAX_CONNECTIONS_LIMIT = 100_000;
+/** --hold-timeout: how long a client waits for a master to be routed; 0 closes it at once. */
+export const HOLD_TIMEOUT_BOUNDS: DurationBounds = { minMs: 100, maxMs: 3_600_000, zero: "no hold" };
+const HOLD_TIMEOUT_DEFAULT = "4s";
 
 export const proxyArgs = {
   ...commonArgs,
@@ -18,7 +22,10 @@ export const proxyArgs = {
   "tcp-keepalive-idle": { type: "string", description: "seconds of idle before TCP keepalive probes (default: 0 = OS default)" },
   "tcp-keepalive-count": { type: "string", description: "accepted for stolon compatibility; Bun fixes it at 10" },
   "tcp-keepalive-interval": { type: "string", description: "accepted for stolon compatibility; Bun fixes it at 1 s" },
-  "hold-timeout": { type: "string", description: "how long a client that connects while no master is routed waits for one (default: 4s, below the default proxyTimeout)" },
+  "hold-timeout": {
+    type: "string",
+    description: `how long a client that connects while no master is routed waits for one, ${describeBounds(HOLD_TIMEOUT_BOUNDS)} (default: ${HOLD_TIMEOUT_DEFAULT}, below the default proxyTimeout)`,
+  },
   "max-connections": {
     type: "string",
     description: `client connections forwarded, waiting for a master or being refused, past which a new client gets SQLSTATE 53300 "too many clients" (default: ${DEFAULT_MAX_CONNECTIONS}, at most ${MAX_CONNECTIONS_LIMIT}; env STPROXY_MAX_CONNECTIONS)`,
@@ -58,7 +65,7 @@ export function resolveProxyConfig(args: Record<string, unknown>, env: Record<st
     port: src.integer("port", 5432, 1, 65535),
     stopListening: src.bool("stop-listening", true),
     keepAliveIdleMs: idle * 1000,
-    holdMs: src.durationMs("hold-timeout", "4s", { positive: false }),
+    holdMs: src.durationMs("hold-timeout", HOLD_TIMEOUT_DEFAULT, HOLD_TIMEOUT_BOUNDS),
     maxConnections: src.integer("max-connections", DEFAULT_MAX_CONNECTIONS, 1, MAX_CONNECTIONS_LIMIT),
     maxHeld: src.integer("max-held-connections", DEFAULT_MAX_HELD, 0, MAX_CONNECTIONS_LIMIT),
     warnings,

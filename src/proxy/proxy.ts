@@ -11,7 +11,7 @@
  * listener closed; it opens again after the next successful check. A proxy started while the
  * store is down never listens.
  */
-import { proxyRoute, specTimings, type ClusterData } from "../cluster/index.ts";
+import { DEFAULT_SPEC_TIMINGS, FENCE_CHECK_MS, proxyInfoTtlMs, proxyRoute, specTimings, type ClusterData } from "../cluster/index.ts";
 import type { Clock } from "../lib/clock.ts";
 import { ClusterDataError, describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
@@ -20,13 +20,11 @@ import type { Store } from "../store/store.ts";
 import type { ProxyConfig } from "./config.ts";
 import { Forwarder } from "./forwarder.ts";
 
-/** How often the fencing deadline is checked. */
-const FENCE_CHECK_MS = 100;
-
 export class Proxy {
   readonly forwarder: Forwarder;
-  private checkIntervalMs = 5000;
-  private timeoutMs = 15_000;
+  // Until a spec is read, the default spec's: the first info advertises the default proxyTimeout.
+  private checkIntervalMs = DEFAULT_SPEC_TIMINGS.proxyCheckIntervalMs;
+  private timeoutMs = DEFAULT_SPEC_TIMINGS.proxyTimeoutMs;
   private lastSuccess: number;
   private fenced = false;
   private lastReason = "";
@@ -142,7 +140,7 @@ export class Proxy {
     const timeoutMs = Math.max(this.timeoutMs, t.proxyTimeoutMs);
     await this.store.setProxyInfo(
       { infoUID: this.newUid(), UID: this.uid, Generation: route.generation, ProxyTimeout: timeoutMs * 1e6 },
-      2 * timeoutMs,
+      proxyInfoTtlMs(timeoutMs),
     );
     // New timings only once the sentinel can see them.
     this.checkIntervalMs = t.proxyCheckIntervalMs;

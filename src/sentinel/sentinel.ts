@@ -14,6 +14,8 @@ import {
   invalidInfoNotes,
   newClusterData,
   specTimings,
+  DEFAULT_SPEC_TIMINGS,
+  sentinelInfoTtlMs,
   type ClusterData,
   type ClusterSpec,
   type SentinelMemory,
@@ -25,8 +27,8 @@ import { Trigger } from "../lib/trigger.ts";
 import type { Election } from "../store/election.ts";
 import type { Store } from "../store/store.ts";
 
-/** Leader lease TTL: a dead leader is replaced within this. */
-export const SENTINEL_ELECTION_TTL_MS = 5000;
+/** Leader lease TTL (timing.ts), exported here for the entry point. */
+export { SENTINEL_ELECTION_TTL_MS } from "../cluster/index.ts";
 /** Pause after a failed campaign (store unreachable) before campaigning again. */
 const CAMPAIGN_RETRY_MS = 1000;
 /** Ticks caused by a burst of watch events are coalesced over this long. */
@@ -44,7 +46,8 @@ export interface SentinelOptions {
 }
 
 export class Sentinel {
-  private sleepIntervalMs = 5000;
+  /** Until a spec is read, the default spec's. */
+  private sleepIntervalMs = DEFAULT_SPEC_TIMINGS.sleepIntervalMs;
   private lastNotice = "";
   private lastInvalidNote = "";
 
@@ -65,7 +68,7 @@ export class Sentinel {
     let lastError = "";
     while (!signal.aborted) {
       try {
-        await store.setSentinelInfo({ UID: this.o.uid }, Math.max(10_000, 2 * this.sleepIntervalMs));
+        await store.setSentinelInfo({ UID: this.o.uid }, sentinelInfoTtlMs(this.sleepIntervalMs));
         if (this.o.initialSpec && !(await store.getRawClusterData())) {
           const cd = newClusterData(this.o.newUid(), this.o.initialSpec, new Date());
           try {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatDuration, parseDuration } from "../../../src/cluster/index.ts";
+import { boundsProblem, describeBounds, formatDuration, MAX_DURATION_MS, parseDuration } from "../../../src/cluster/index.ts";
 
 describe("parseDuration (Go syntax)", () => {
   const ok: [string, number][] = [
@@ -41,5 +41,29 @@ describe("formatDuration", () => {
   test.each(cases)("%d ms -> %s", (ms, s) => {
     expect(formatDuration(ms)).toBe(s);
     expect(parseDuration(s)).toEqual({ ms });
+  });
+});
+
+describe("boundsProblem", () => {
+  const b = { minMs: 100, maxMs: 3_600_000 };
+  const z = { ...b, zero: "no hold" };
+  const cases: [string, number, typeof b, string | null][] = [
+    ["100ms", 100, b, null],
+    ["1h", 3_600_000, b, null],
+    ["1ns", 1e-6, b, `"1ns" is below the minimum of 100ms`],
+    ["1h0m0.001s", 3_600_001, b, `"1h0m0.001s" is above the maximum of 1h0m0s`],
+    ["2562047h", 2562047 * 3_600_000, b, `"2562047h" is above the maximum of 1h0m0s`],
+    ["-1s", -1000, b, `must not be negative, got "-1s"`],
+    ["0s", 0, b, `must be greater than zero (at least 100ms), got "0s"`],
+    ["0s", 0, z, null],
+    ["1ms", 1, z, `"1ms" is below the minimum of 100ms (or 0 for no hold)`],
+  ];
+  test.each(cases)("%s", (raw, ms, bounds, expected) => {
+    expect(boundsProblem(raw, ms, bounds)).toBe(expected);
+  });
+
+  test("the longest duration fits in setTimeout", () => {
+    expect(MAX_DURATION_MS).toBeLessThan(2 ** 31 - 1);
+    expect(describeBounds(z)).toBe("0 (no hold) or 100ms to 1h0m0s");
   });
 });

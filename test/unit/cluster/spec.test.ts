@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import {
+  DEFAULT_SPEC_TIMINGS,
+  durationMs,
+  formatDuration,
   SPEC_DEFAULTS,
+  SPEC_DURATION_BOUNDS,
+  type DurationBounds,
+  type SpecDurationField,
   parseSpec,
   specTimings,
   validateSpec,
@@ -147,5 +153,75 @@ describe("validateSpecUpdate", () => {
     const problems = validateSpecUpdate(prev, next);
     expect(problems).toHaveLength(expected.length);
     expected.forEach((e, i) => expect(problems[i]).toContain(e));
+  });
+});
+
+describe("duration bounds", () => {
+  const fields = Object.keys(SPEC_DURATION_BOUNDS) as SpecDurationField[];
+  test("every duration field of the spec has bounds", () => {
+    const durations = Object.entries(SPEC_DEFAULTS).filter(([, v]) => typeof v === "string" && /^\d/.test(v)).map(([k]) => k);
+    expect([...fields].sort() as string[]).toEqual(durations.sort());
+  });
+
+  // Field, value, the words the problem must contain.
+  const cases: [SpecDurationField, string, string][] = fields.flatMap((f): [SpecDurationField, string, string][] => {
+    const b: DurationBounds = SPEC_DURATION_BOUNDS[f];
+    const min = formatDuration(b.minMs);
+    const max = formatDuration(b.maxMs);
+    return [
+      [f, formatDuration(b.minMs - 1), `${f}: "${formatDuration(b.minMs - 1)}" is below the minimum of ${min}`],
+      [f, formatDuration(b.maxMs + 1000), `${f}: "${formatDuration(b.maxMs + 1000)}" is above the maximum of ${max}`],
+      [f, "1ns", `${f}: "1ns" is below the minimum of ${min}`],
+      [f, "2562047h", `${f}: "2562047h" is above the maximum of ${max}`],
+      [f, "596h", `${f}: "596h" is above the maximum of ${max}`],
+    ];
+  });
+  test.each(cases)("%s = %s is refused", (field, value, expected) => {
+    expect(validateSpec({ initMode: "new", [field]: value })).toEqual([expect.stringContaining(expected)]);
+  });
+
+  test.each(fields)("%s accepts its minimum and its maximum", (f) => {
+    const b = SPEC_DURATION_BOUNDS[f];
+    // proxyCheckInterval must stay below proxyTimeout: give the largest proxyTimeout with it.
+    const other = f === "proxyCheckInterval" ? { proxyTimeout: "1h" } : f === "proxyTimeout" ? { proxyCheckInterval: "100ms" } : {};
+    expect(validateSpec({ initMode: "new", ...other, [f]: formatDuration(b.minMs) })).toEqual([]);
+    expect(validateSpec({ initMode: "new", ...other, [f]: formatDuration(b.maxMs) })).toEqual([]);
+  });
+
+  test("0 is allowed where it means no timeout, and named in the problem", () => {
+    expect(validateSpec({ initMode: "new", syncTimeout: "0s", convergenceTimeout: "0", initTimeout: "0s" })).toEqual([]);
+    expect(validateSpec({ initMode: "new", syncTimeout: "1ms" })).toEqual([`syncTimeout: "1ms" is below the minimum of 1s (or 0 for no timeout)`]);
+    expect(validateSpec({ initMode: "new", failInterval: "0s" })).toEqual([`failInterval: must be greater than zero (at least 2s), got "0s"`]);
+  });
+
+  test("a failInterval under 2s is refused (a healthy master would fence itself)", () => {
+    expect(validateSpec({ initMode: "new", failInterval: "1500ms" })).toEqual([`failInterval: "1500ms" is below the minimum of 2s`]);
+  });
+
+  test("stolon's own defaults stay valid", () => {
+    const stolon: ClusterSpec = {
+      initMode: "new",
+      sleepInterval: "5s",
+      requestTimeout: "10s",
+      convergenceTimeout: "30s",
+      initTimeout: "5m",
+      syncTimeout: "30m",
+      dbWaitReadyTimeout: "60s",
+      failInterval: "20s",
+      deadKeeperRemovalInterval: "48h",
+      proxyCheckInterval: "5s",
+      proxyTimeout: "15s",
+    };
+    expect(validateSpec(stolon)).toEqual([]);
+  });
+
+  test("every bad duration is reported at once", () => {
+    const p = validateSpec({ initMode: "new", sleepInterval: "1ns", requestTimeout: "2562047h", failInterval: "1s", proxyTimeout: "10ms" });
+    expect(p.map((x) => x.split(":")[0]).sort()).toEqual(["failInterval", "proxyTimeout", "requestTimeout", "sleepInterval"]);
+  });
+
+  test("the daemons' starting timings are the default spec's", () => {
+    expect(DEFAULT_SPEC_TIMINGS).toEqual(specTimings({}));
+    expect(DEFAULT_SPEC_TIMINGS.proxyTimeoutMs).toBe(durationMs(SPEC_DEFAULTS.proxyTimeout));
   });
 });
