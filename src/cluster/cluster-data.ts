@@ -144,7 +144,7 @@ function memberProblems(v: Record<string, unknown>): string[] {
  * The keepers and dbs records of the result are null-prototype objects (see uidRecord), so a
  * lookup by any uid finds only what is stored.
  */
-export function checkClusterData(v: unknown): ClusterData {
+export function checkClusterData(v: unknown, opts: { stored?: boolean } = {}): ClusterData {
   if (!isObj(v)) throw new ClusterDataError("cluster data is not a JSON object");
   if (v.formatVersion !== CURRENT_FORMAT_VERSION)
     throw new ClusterDataError(
@@ -154,7 +154,7 @@ export function checkClusterData(v: unknown): ClusterData {
   if (!isObj(cluster)) throw new ClusterDataError("cluster data has no cluster object");
   if (typeof cluster.uid !== "string" || cluster.uid === "") throw new ClusterDataError("cluster data has no cluster.uid");
   if (!isObj(cluster.status)) throw new ClusterDataError("cluster data has no cluster.status object");
-  const problems = validateSpec(cluster.spec);
+  const problems = validateSpec(cluster.spec, opts);
   if (problems.length > 0) throw new ClusterDataError(`cluster data has an invalid spec: ${problems.join("; ")}`);
   for (const key of ["keepers", "dbs"] as const) {
     const m = v[key];
@@ -180,7 +180,7 @@ export function checkClusterData(v: unknown): ClusterData {
  */
 export function clusterDataProblems(v: unknown): string[] {
   try {
-    checkClusterData(structuredClone(v));
+    checkClusterData(structuredClone(v), { stored: true });
     return [];
   } catch (err) {
     if (err instanceof ClusterDataError) return [err.message];
@@ -188,7 +188,10 @@ export function clusterDataProblems(v: unknown): string[] {
   }
 }
 
-/** Decodes stored bytes; throws ClusterDataError for garbage, unknown versions and invalid specs. */
+/**
+ * Decodes stored bytes; throws ClusterDataError for garbage, unknown versions and invalid specs
+ * (durations out of range excepted: see validateSpec's `stored`).
+ */
 export function parseClusterData(text: string): ClusterData {
   let v: unknown;
   try {
@@ -196,5 +199,5 @@ export function parseClusterData(text: string): ClusterData {
   } catch (err) {
     throw new ClusterDataError(`cluster data is not valid JSON (${(err as Error).message})`, { cause: err });
   }
-  return checkClusterData(v);
+  return checkClusterData(v, { stored: true });
 }

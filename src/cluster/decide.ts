@@ -17,9 +17,8 @@
 import { clusterDataProblems } from "./cluster-data.ts";
 import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type InvalidInfo } from "./info-check.ts";
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
-import { durationMs } from "./duration.ts";
-import { FAKE_STANDBY_NAME, withDefaults, type FullClusterSpec } from "./spec.ts";
-import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS } from "./timing.ts";
+import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
+import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS, type SpecTimingsMs } from "./timing.ts";
 import type { ClusterData, DB, DBSpec, KeeperInfo, ProxyInfo } from "./types.ts";
 
 export interface DecideInput {
@@ -116,6 +115,8 @@ function withoutVolatile(cd: ClusterData): unknown {
 class Tick {
   readonly notes: string[] = [];
   readonly spec: FullClusterSpec;
+  /** The spec's durations in ms, each within its range. */
+  readonly t: SpecTimingsMs;
   readonly failIntervalMs: number;
   readonly sleepIntervalMs: number;
   /** In-sync standbys (db uids) each DB's keeper reports now; not persisted. */
@@ -139,8 +140,10 @@ class Tick {
     readonly mem: SentinelMemory,
   ) {
     this.spec = withDefaults(cd.cluster.spec);
-    this.failIntervalMs = durationMs(this.spec.failInterval);
-    this.sleepIntervalMs = durationMs(this.spec.sleepInterval);
+    // Clamped to their ranges: a stored spec may hold a duration out of range (specRangeNotes).
+    this.t = specTimings(cd.cluster.spec);
+    this.failIntervalMs = this.t.failIntervalMs;
+    this.sleepIntervalMs = this.t.sleepIntervalMs;
     this.prevKeepers = uidRecord(prev.keepers);
     this.prevDbs = uidRecord(prev.dbs);
     this.invalidInfos = [...(input.invalidInfos ?? [])];
@@ -156,6 +159,7 @@ class Tick {
     }
     for (const i of this.invalidInfos) (i.kind === "keeper" ? this.invalidKeepers : this.invalidProxies).add(i.uid);
     this.notes.push(...invalidInfoNotes(this.invalidInfos));
+    this.notes.push(...specRangeNotes(cd.cluster.spec));
   }
 
   note(s: string): void {
@@ -321,7 +325,7 @@ class Tick {
     // A proxy whose info turned invalid may still route: it stays active (and is waited for at
     // the barrier, its generation unknown) until the spec's proxyTimeout plus the margin has
     // passed since its last valid report, as if it had gone silent then.
-    const proxyTimeoutMs = durationMs(this.spec.proxyTimeout);
+    const proxyTimeoutMs = this.t.proxyTimeoutMs;
     for (const uid of this.invalidProxies) {
       const h = mem.proxyHistories[uid];
       if (h && !this.proxiesInfo[uid] && now - h.since <= proxyTimeoutMs + PROXY_SILENT_MARGIN_MS) active.push(uid);
@@ -340,7 +344,7 @@ class Tick {
   dbState(db: DB): DbState {
     if (this.cd.keepers[this.keeperOf(db)]?.status.healthy !== true) return "failed";
     const timeout =
-      db.generation === 1 && db.spec.initMode === "resync" ? durationMs(this.spec.syncTimeout) : durationMs(this.spec.convergenceTimeout);
+      db.generation === 1 && db.spec.initMode === "resync" ? this.t.syncTimeoutMs : this.t.convergenceTimeoutMs;
     const c = this.convergence(db, timeout);
     if (c === "failed") return "failed";
     if (c === "converging") return "converging";
@@ -413,7 +417,7 @@ class Tick {
       this.note(`initializing the cluster (initMode ${spec.initMode}): db ${uid} on keeper ${keeperUID} will be the first master`);
       return;
     }
-    const timeout = spec.initMode === "existing" ? durationMs(spec.convergenceTimeout) : durationMs(spec.initTimeout);
+    const timeout = spec.initMode === "existing" ? this.t.convergenceTimeoutMs : this.t.initTimeoutMs;
     const c = this.convergence(master, timeout);
     if (c === "converged" && master.status.healthy) {
       master.spec.initMode = "none";
@@ -439,7 +443,7 @@ class Tick {
       this.note("no master db in the cluster data: nothing can be decided (re-initialize with stolonctl init)");
       return;
     }
-    const masterConvergence = this.convergence(master, durationMs(spec.convergenceTimeout));
+    const masterConvergence = this.convergence(master, this.t.convergenceTimeoutMs);
     const masterOK = master.status.healthy === true && masterConvergence !== "failed";
     if (!masterOK) {
       const why = !master.status.healthy ? "is unhealthy" : `did not converge within convergenceTimeout ${spec.convergenceTimeout}`;
@@ -457,14 +461,14 @@ class Tick {
       master.spec.followConfig = null;
       this.note(`db ${master.uid} is promoted: the cluster role is master`);
     }
-    if (master.status.healthy && this.convergence(master, durationMs(spec.convergenceTimeout)) === "converged") {
+    if (master.status.healthy && this.convergence(master, this.t.convergenceTimeoutMs) === "converged") {
       this.arrangeStandbys(master);
     }
     this.setFollowers(master);
   }
 
   removeDeadKeepers(): void {
-    const interval = durationMs(this.spec.deadKeeperRemovalInterval);
+    const interval = this.t.deadKeeperRemovalIntervalMs;
     const withDb = new Set(Object.values(this.cd.dbs).map((d) => this.keeperOf(d)));
     for (const [uid, k] of Object.entries(this.cd.keepers)) {
       if (k.status.healthy || withDb.has(uid)) continue;

@@ -77,6 +77,16 @@ export function boundsProblem(raw: string, ms: number, bounds: DurationBounds): 
   return null;
 }
 
+/**
+ * `ms` brought inside `bounds` (0 stays 0 where 0 is allowed): what a daemon uses when a stored
+ * spec, written by an older version or a hostile etcd writer, holds a value out of range.
+ */
+export function clampDuration(ms: number, bounds: DurationBounds): number {
+  if (ms === 0 && bounds.zero !== undefined) return 0;
+  if (!(ms >= bounds.minMs)) return bounds.minMs;
+  return Math.min(ms, bounds.maxMs);
+}
+
 /** The range of `bounds` in words, for help texts and the README: "100ms to 1h0m0s". */
 export function describeBounds(bounds: DurationBounds): string {
   const range = `${formatDuration(bounds.minMs)} to ${formatDuration(bounds.maxMs)}`;

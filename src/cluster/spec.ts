@@ -6,7 +6,7 @@
  * strings. `validateSpec` reports every problem at once, each naming the field and the rule broken.
  */
 import { SpecError } from "../lib/errors.ts";
-import { boundsProblem, durationMs, MAX_DURATION_MS, parseDuration, type DurationBounds } from "./duration.ts";
+import { boundsProblem, clampDuration, durationMs, formatDuration, MAX_DURATION_MS, parseDuration, type DurationBounds } from "./duration.ts";
 import { deriveTimings, timingViolations, type SpecTimingsMs } from "./timing.ts";
 // The sentinel copies these fields into every DB spec, which checkClusterData bounds the same way:
 // a spec accepted here must never make the cluster data the sentinel writes unreadable.
@@ -248,7 +248,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function checkShape(value: Record<string, unknown>, schema: Schema, prefix: string, problems: string[]): void {
+function checkShape(value: Record<string, unknown>, schema: Schema, prefix: string, problems: string[], ranges: string[] = problems): void {
   for (const [key, v] of Object.entries(value)) {
     const path = prefix + key;
     const field = schema[key];
@@ -272,7 +272,7 @@ function checkShape(value: Record<string, unknown>, schema: Schema, prefix: stri
         if ("error" in d) problems.push(`${path}: ${d.error}`);
         else {
           const out = boundsProblem(v, d.ms, field.bounds);
-          if (out !== null) problems.push(`${path}: ${out}`);
+          if (out !== null) ranges.push(`${path}: ${out}`);
         }
         break;
       }
@@ -309,7 +309,7 @@ function checkShape(value: Record<string, unknown>, schema: Schema, prefix: stri
         break;
       case "object":
         if (!isPlainObject(v)) problems.push(`${path}: must be an object`);
-        else checkShape(v, field.fields, `${path}.`, problems);
+        else checkShape(v, field.fields, `${path}.`, problems, ranges);
         break;
     }
   }
@@ -334,11 +334,17 @@ const MAX_SLOT_SUFFIX = 63 - "stolon_".length;
 /**
  * Every problem with a spec given as raw JSON, each naming the field and the rule broken.
  * An empty list means the spec is valid. Rules are checked on the spec with defaults applied.
+ *
+ * `stored`: the spec is read back from the store, not given by a user. A duration out of its
+ * range is then no problem (the daemons use it clamped, see specTimings, and say so with
+ * specRangeNotes): a spec an older version accepted must not stop every component after an
+ * upgrade, and a hostile one must not stop them either. Writers (init, update, clusterdata
+ * write, the sentinel's initial spec) check without it.
  */
-export function validateSpec(raw: unknown): string[] {
+export function validateSpec(raw: unknown, opts: { stored?: boolean } = {}): string[] {
   if (!isPlainObject(raw)) return ["the cluster spec must be a JSON object"];
   const shapeProblems: string[] = [];
-  checkShape(raw, SPEC_SCHEMA, "", shapeProblems);
+  checkShape(raw, SPEC_SCHEMA, "", shapeProblems, opts.stored ? [] : shapeProblems);
   // Fields with a wrong shape are left out of the rule checks below (as if unset), and rule
   // problems that involve them are dropped: each mistake is reported once, all of them at once.
   const broken = new Set(shapeProblems.map((p) => /^(?:unknown field ")?([A-Za-z]+)/.exec(p)?.[1] ?? ""));
@@ -434,21 +440,44 @@ export function validateSpecUpdate(prev: ClusterSpec, next: ClusterSpec): string
   return problems;
 }
 
-/** The spec's timings as milliseconds, for the loops. The spec must be valid. */
+/**
+ * The spec's timings as milliseconds, for the loops, each clamped to its range (a stored spec
+ * may hold a value out of range: see validateSpec's `stored`). The spec must otherwise be valid.
+ */
 export function specTimings(spec: ClusterSpec): SpecTimingsMs {
   const s = withDefaults(spec);
+  const ms = (f: SpecDurationField) => clampDuration(durationMs(s[f]), SPEC_DURATION_BOUNDS[f]);
   return {
-    sleepIntervalMs: durationMs(s.sleepInterval),
-    requestTimeoutMs: durationMs(s.requestTimeout),
-    convergenceTimeoutMs: durationMs(s.convergenceTimeout),
-    initTimeoutMs: durationMs(s.initTimeout),
-    syncTimeoutMs: durationMs(s.syncTimeout),
-    dbWaitReadyTimeoutMs: durationMs(s.dbWaitReadyTimeout),
-    failIntervalMs: durationMs(s.failInterval),
-    deadKeeperRemovalIntervalMs: durationMs(s.deadKeeperRemovalInterval),
-    proxyCheckIntervalMs: durationMs(s.proxyCheckInterval),
-    proxyTimeoutMs: durationMs(s.proxyTimeout),
+    sleepIntervalMs: ms("sleepInterval"),
+    requestTimeoutMs: ms("requestTimeout"),
+    convergenceTimeoutMs: ms("convergenceTimeout"),
+    initTimeoutMs: ms("initTimeout"),
+    syncTimeoutMs: ms("syncTimeout"),
+    dbWaitReadyTimeoutMs: ms("dbWaitReadyTimeout"),
+    failIntervalMs: ms("failInterval"),
+    deadKeeperRemovalIntervalMs: ms("deadKeeperRemovalInterval"),
+    proxyCheckIntervalMs: ms("proxyCheckInterval"),
+    proxyTimeoutMs: ms("proxyTimeout"),
   };
+}
+
+/**
+ * One sentence per duration of a stored spec that is out of its range, with the value used
+ * instead ("failInterval: "1s" is below the minimum of 2s; using 2s"). The sentinel puts them in
+ * its notes, so `stolonctl status` shows them until the spec is repaired.
+ */
+export function specRangeNotes(spec: ClusterSpec): string[] {
+  const s = withDefaults(spec);
+  const out: string[] = [];
+  for (const f of Object.keys(SPEC_DURATION_BOUNDS) as SpecDurationField[]) {
+    const raw = s[f];
+    const d = parseDuration(raw);
+    if ("error" in d) continue;
+    const why = boundsProblem(raw, d.ms, SPEC_DURATION_BOUNDS[f]);
+    if (why !== null)
+      out.push(`spec ${f}: ${why}; using ${formatDuration(clampDuration(d.ms, SPEC_DURATION_BOUNDS[f]))} (fix it with stolonctl update)`);
+  }
+  return out;
 }
 
 /** The timings of the default spec: what every daemon starts from before it has read a spec. */

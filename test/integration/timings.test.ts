@@ -1,8 +1,8 @@
 /**
  * Bounded timings as an operator meets them: stolonctl against a real etcd refuses durations out
  * of range (spec and flags) with one line that names each field, the value and the bound; a spec
- * stored by an older version with a duration now out of range is named by every command that
- * reads it, and `clusterdata read` / `clusterdata write -y` repairs it.
+ * stored by an older version with a duration now out of range is still read (the daemons use the
+ * value clamped to its range and the sentinel's notes say so), and `stolonctl update` repairs it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { newClusterData } from "../../src/cluster/index.ts";
@@ -47,21 +47,22 @@ describe("timings out of range", () => {
     expect(r.stderr.trim()).toBe(`stolonctl: ${msg}`);
   });
 
-  test("a spec stored by an older version with failInterval 1s: named by update, repaired with clusterdata write -y", async () => {
+  test("a spec stored by an older version with failInterval 1s is still read (the daemons use 2s); update names it and repairs it", async () => {
     const old = newClusterData("cuid1", { initMode: "new", failInterval: "1s" }, new Date());
     await kv.put(key, JSON.stringify(old), { expectModRevision: 0 });
 
+    // Readers do not stop on it: an upgrade must not turn every component off.
+    const before = await ctl([...flags, "spec"]);
+    expect(before.code).toBe(0);
+    expect(JSON.parse(before.stdout)).toEqual({ initMode: "new", failInterval: "1s" });
+
+    // A change that leaves it out of range is refused, naming it; the one that fixes it goes through.
     const upd = await ctl([...flags, "update", "-p", '{"sleepInterval":"2s"}']);
     expect(upd.code).toBe(1);
     expect(upd.stderr).toContain(`failInterval: "1s" is below the minimum of 2s`);
-
-    const read = await ctl([...flags, "clusterdata", "read"]);
-    expect(read.code).toBe(0);
-    const cd = JSON.parse(read.stdout);
-    cd.cluster.spec.failInterval = "5s";
-    const write = await ctl([...flags, "clusterdata", "write", "-y", "-f", "-"], JSON.stringify(cd));
-    expect(write.stderr).toBe("");
-    expect(write.code).toBe(0);
+    const fix = await ctl([...flags, "update", "-p", '{"failInterval":"5s"}']);
+    expect(fix.stderr).toBe("");
+    expect(fix.code).toBe(0);
 
     const spec = await ctl([...flags, "spec"]);
     expect(spec.code).toBe(0);

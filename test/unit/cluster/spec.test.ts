@@ -1,5 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import {
+  checkClusterData,
+  decide,
+  freshMemory,
+  newClusterData,
+  parseClusterData,
   DEFAULT_SPEC_TIMINGS,
   durationMs,
   formatDuration,
@@ -223,5 +228,37 @@ describe("duration bounds", () => {
   test("the daemons' starting timings are the default spec's", () => {
     expect(DEFAULT_SPEC_TIMINGS).toEqual(specTimings({}));
     expect(DEFAULT_SPEC_TIMINGS.proxyTimeoutMs).toBe(durationMs(SPEC_DEFAULTS.proxyTimeout));
+  });
+});
+
+describe("a stored spec with a duration out of range (written by an older version, or by hand in etcd)", () => {
+  const stored = { initMode: "new", failInterval: "1s", sleepInterval: "1ns", proxyTimeout: "2562047h" } as const;
+
+  test("a user's spec is refused, a stored one is read", () => {
+    expect(validateSpec(stored).join("\n")).toMatch(/failInterval: "1s" is below the minimum of 2s/);
+    expect(validateSpec(stored, { stored: true })).toEqual([]);
+    // Syntax and every other rule still apply to a stored spec.
+    expect(validateSpec({ ...stored, failInterval: "soon" }, { stored: true })).toEqual([
+      `failInterval: "soon" is not a duration (use Go syntax such as "500ms", "5s", "1m30s", "48h")`,
+    ]);
+    expect(validateSpec({ ...stored, maxStandbys: 0 }, { stored: true })).toContain("maxStandbys: must be at least 1");
+  });
+
+  test("the daemons use each value clamped to its range, so no loop spins and no timer overflows", () => {
+    const t = specTimings(stored);
+    expect(t.failIntervalMs).toBe(SPEC_DURATION_BOUNDS.failInterval.minMs);
+    expect(t.sleepIntervalMs).toBe(SPEC_DURATION_BOUNDS.sleepInterval.minMs);
+    expect(t.proxyTimeoutMs).toBe(SPEC_DURATION_BOUNDS.proxyTimeout.maxMs);
+    expect(specTimings({ initMode: "new", convergenceTimeout: "0" }).convergenceTimeoutMs).toBe(0);
+  });
+
+  test("the sentinel's notes name each one with the value used; cluster data holding it is read but not written by clusterdata write", () => {
+    const cd = newClusterData("c1", stored as ClusterSpec, new Date(0));
+    expect(() => checkClusterData(structuredClone(cd))).toThrow(/failInterval: "1s" is below the minimum of 2s/);
+    expect(parseClusterData(JSON.stringify(cd)).cluster.spec.failInterval).toBe("1s");
+    const out = decide({ clusterData: parseClusterData(JSON.stringify(cd)), keepersInfo: {}, proxiesInfo: {}, memory: freshMemory(), now: 1_000_000, wallNow: 0, sentinelUID: "s1", newUid: () => "u1" });
+    expect(out.notes).toContain(`spec failInterval: "1s" is below the minimum of 2s; using 2s (fix it with stolonctl update)`);
+    expect(out.notes).toContain(`spec proxyTimeout: "2562047h" is above the maximum of 1h0m0s; using 1h0m0s (fix it with stolonctl update)`);
+    expect(out.notes.join("\n")).not.toMatch(/nothing decided/);
   });
 });
