@@ -499,8 +499,12 @@ export class PgManager {
 
   /**
    * Stops a primary from taking writes without stopping it: pg_hba.conf keeps only replication and
-   * the local superuser (the keeper), the configuration is reloaded, and every client session that
-   * is not the keeper's own or a WAL sender is terminated.
+   * the local superuser (the keeper), the configuration is reloaded, and every client session is
+   * terminated but the one running this query, chosen by backend PID: application_name is the
+   * client's to choose (PGAPPNAME=stolon-keeper would escape a fence that spared it). A walsender
+   * connected to a database (logical replication) can run SQL too and goes as well; physical WAL
+   * senders stay, so the standbys receive all the master wrote. The keeper's other pooled
+   * connections go too; the pool opens new ones on the local socket, which the fence allows.
    */
   async fence(suUsername: string, suAuth: AuthMethod, replUsername: string, replAuth: AuthMethod, timeoutMs: number): Promise<number> {
     const hba = renderHba({
@@ -521,7 +525,8 @@ export class PgManager {
       "terminating client sessions",
       (sql) =>
         sql`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
-            where backend_type = 'client backend' and pid <> pg_backend_pid() and application_name <> 'stolon-keeper'`,
+            where pid <> pg_backend_pid()
+              and (backend_type = 'client backend' or (backend_type = 'walsender' and datname is not null))`,
       timeoutMs,
     );
     return Number(rows[0]?.n ?? 0);
