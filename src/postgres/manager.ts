@@ -10,7 +10,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { newUid } from "../lib/ids.ts";
 import { StolonError } from "../lib/errors.ts";
-import { writeFileAtomic } from "../lib/files.ts";
+import { fsyncDir, writeFileAtomic } from "../lib/files.ts";
 import type { Logger } from "../lib/log.ts";
 import { renderConninfo, renderPgpassLine, type Conninfo } from "./conninfo.ts";
 import { MANAGED_PARAMETERS, renderHba, type AuthMethod } from "./config.ts";
@@ -72,6 +72,10 @@ interface ClientOptions {
 
 export class PgManager {
   readonly dataDir: string;
+  /** Where pg_basebackup writes a new copy; it replaces dataDir only once complete. */
+  readonly newDataDir: string;
+  /** Where the replaced data waits for its removal during a swap. */
+  readonly oldDataDir: string;
   readonly logPath: string;
   private child: SpawnedProcess | null = null;
   /** Keeps the watchdog (and so the write end of its stdin pipe) referenced while PostgreSQL runs. */
@@ -81,6 +85,8 @@ export class PgManager {
 
   constructor(private readonly o: PgManagerOptions) {
     this.dataDir = join(o.stateDir, "postgres");
+    this.newDataDir = join(o.stateDir, "postgres.new");
+    this.oldDataDir = join(o.stateDir, "postgres.old");
     this.logPath = join(o.stateDir, "postgres.log");
   }
 
@@ -113,9 +119,9 @@ export class PgManager {
   }
 
   /** The database system identifier from pg_control (works while stopped). */
-  async systemId(): Promise<string | null> {
-    if (!this.isInitialized()) return null;
-    const r = await this.o.runner.run([this.bin("pg_controldata"), "-D", this.dataDir], { timeoutMs: 10_000, env: { LC_ALL: "C" } });
+  async systemId(dir = this.dataDir): Promise<string | null> {
+    if (!existsSync(join(dir, "global", "pg_control"))) return null;
+    const r = await this.o.runner.run([this.bin("pg_controldata"), "-D", dir], { timeoutMs: 10_000, env: { LC_ALL: "C" } });
     const m = /^Database system identifier:\s+(\d+)$/m.exec(r.stdout);
     return m ? m[1]! : null;
   }
@@ -146,6 +152,34 @@ export class PgManager {
   wipe(): void {
     rmSync(this.dataDir, { recursive: true, force: true });
     this.ensureDir(this.dataDir);
+  }
+
+  /**
+   * Puts the complete copy in postgres.new in the place of postgres; the replaced data goes to
+   * postgres.old, for removeOldDataDir() once the caller has recorded the swap. Each step is one
+   * rename, and calling it again after an interruption finishes the job: with postgres.new gone
+   * the swap is done; with postgres gone the old data was set aside already. Returns false when
+   * there is no postgres.new to swap in.
+   */
+  swapInNewDataDir(): boolean {
+    if (!existsSync(this.newDataDir)) return existsSync(this.dataDir);
+    if (existsSync(this.dataDir)) {
+      // A postgres.old here is what a finished swap left when its removal was interrupted.
+      rmSync(this.oldDataDir, { recursive: true, force: true });
+      renameSync(this.dataDir, this.oldDataDir);
+    }
+    renameSync(this.newDataDir, this.dataDir);
+    fsyncDir(this.o.stateDir);
+    return true;
+  }
+
+  removeOldDataDir(): void {
+    rmSync(this.oldDataDir, { recursive: true, force: true });
+  }
+
+  /** Removes an incomplete copy (pg_basebackup failed or was interrupted). */
+  removeNewDataDir(): void {
+    rmSync(this.newDataDir, { recursive: true, force: true });
   }
 
   ensureDir(dir: string): void {
@@ -361,11 +395,13 @@ export class PgManager {
   }
 
   /**
-   * pg_basebackup of the followed instance into the (emptied) data dir, streaming WAL, from the
-   * followed DB's slot. Configuration is written by the caller afterwards.
+   * pg_basebackup of the followed instance into postgres.new (emptied first), streaming WAL, from
+   * the followed DB's slot. The data dir is not touched: an unreachable or wrong source leaves it
+   * as it was. The caller swaps the copy in (swapInNewDataDir) and writes the configuration.
    */
   async basebackup(source: { host: string; port: string; slot: string; applicationName: string }, signal?: AbortSignal): Promise<void> {
-    this.wipe();
+    this.removeNewDataDir();
+    this.ensureDir(this.newDataDir);
     const pass = this.tempPassfile(this.passLine(this.o.repl));
     const conninfo: Conninfo = {
       host: source.host,
@@ -379,7 +415,7 @@ export class PgManager {
     };
     try {
       await this.o.runner.run(
-        [this.bin("pg_basebackup"), "-D", this.dataDir, "-X", "stream", "--checkpoint=fast", "--no-password", `--slot=${source.slot}`, "-d", renderConninfo(conninfo)],
+        [this.bin("pg_basebackup"), "-D", this.newDataDir, "-X", "stream", "--checkpoint=fast", "--no-password", `--slot=${source.slot}`, "-d", renderConninfo(conninfo)],
         { signal },
       );
     } finally {
