@@ -6,9 +6,10 @@
  *    refuses and says why, and once the old cluster data is written back every row is there.
  *  - a resync whose source refuses the copy (a wrong replication password) leaves the standby's
  *    old data dir where it was; with the right password it is copied and swapped in.
+ *  - at start, an incomplete copy is removed and a recorded swap that was interrupted finished.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newClusterData, type ClusterData } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
@@ -112,5 +113,40 @@ describe("data is never wiped by mistake", () => {
     expect(existsSync(`${pgdata(standby)}.old`)).toBe(false);
     await waitFor("the rows on the new standby", async () => (await rows(portOf(standby))) === 100, 20_000, 100);
     expect((await ctl("update", "--patch", '{"usePgrewind": true}')).code).toBe(0);
+  });
+
+  test("at start the keeper removes an incomplete copy and finishes a recorded swap that was interrupted", async () => {
+    const settled = await lc.waitSettled(90_000);
+    const masterKeeper = settled.dbs[settled.cluster.status.master!]!.spec.keeperUID;
+    const standby = lc.keeperNames.find((k) => k !== masterKeeper)!;
+    const restart = async () => {
+      lc.kill(standby, "SIGTERM");
+      await lc.exited(standby);
+    };
+
+    // An incomplete copy (pg_basebackup interrupted): removed, the data dir untouched.
+    await restart();
+    mkdirSync(`${pgdata(standby)}.new/base`, { recursive: true });
+    let before = lc.logOf(standby).length;
+    lc.startKeeper(standby);
+    await waitFor("the removal in the log", () => lc.logOf(standby).slice(before).includes("an incomplete copy left by an interrupted resync (the data dir was not touched)"), 30_000, 200);
+    expect(existsSync(`${pgdata(standby)}.new`)).toBe(false);
+    await waitFor("the rows on the standby", async () => (await rows(portOf(standby)).catch(() => -1)) === 100, 30_000, 200);
+
+    // A complete copy recorded in dbstate (Swap), interrupted after the old data was set aside.
+    await restart();
+    const run = (argv: string[]) => expect(Bun.spawnSync(argv).exitCode).toBe(0);
+    run(["cp", "-a", pgdata(standby), `${pgdata(standby)}.new`]);
+    run(["mv", pgdata(standby), `${pgdata(standby)}.old`]);
+    const st = JSON.parse(readFileSync(join(lc.o.dir, standby, "dbstate"), "utf8"));
+    writeFileSync(join(lc.o.dir, standby, "dbstate"), JSON.stringify({ ...st, Swap: { UID: st.UID, ClusterUID: st.ClusterUID, SystemID: st.SystemID } }));
+    before = lc.logOf(standby).length;
+    lc.startKeeper(standby);
+    await waitFor("the finished swap in the log", () => lc.logOf(standby).slice(before).includes(`finishing an interrupted swap: the complete copy for db ${st.UID} replaces the data dir`), 30_000, 200);
+    await waitFor("the rows on the standby", async () => (await rows(portOf(standby)).catch(() => -1)) === 100, 30_000, 200);
+    for (const leftover of [".new", ".old"]) expect(existsSync(`${pgdata(standby)}${leftover}`)).toBe(false);
+    expect(dbstate(standby)).toMatchObject({ UID: st.UID });
+    expect(JSON.parse(readFileSync(join(lc.o.dir, standby, "dbstate"), "utf8")).Swap).toBeUndefined();
+    await lc.waitSettled(90_000);
   });
 });
