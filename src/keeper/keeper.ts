@@ -36,6 +36,8 @@ const STATE_WAIT_MS = 300;
 const STATE_STALE_MS = 2000;
 /** How often the fencing deadline is checked. */
 const FENCE_CHECK_MS = 100;
+/** A pg_rewind that failed for a former master (no full copy allowed) is tried again after this. */
+const REWIND_RETRY_MS = 30_000;
 /** Unix socket paths are limited to 107 bytes. */
 const MAX_SOCKET_PATH = 100;
 
@@ -159,8 +161,8 @@ export class Keeper {
   private lastState: { st: PostgresState; at: number } | null = null;
   private lastWarnings = "";
   private lastError = "";
-  /** The db uid pg_rewind failed to become in this process (planKeeper does not try it again). */
-  private rewindFailedFor: string | undefined;
+  /** The last pg_rewind that failed for a db the plan would not let a full copy replace. */
+  private rewindFailure: { dbUid: string; at: number } | null = null;
 
   constructor(
     private readonly cfg: KeeperConfig,
@@ -318,7 +320,9 @@ export class Keeper {
       fenced: this.fenced,
       internalOnly: this.internalOnly,
       inSyncStandbys,
-      rewindFailedFor: this.rewindFailedFor,
+      // Not tried again for a while: a failure that repeats (no wal_log_hints, say) costs a
+      // CHECKPOINT on the master each time; a passing one (the master restarting) is retried.
+      rewindFailedFor: this.rewindFailure && performance.now() - this.rewindFailure.at < REWIND_RETRY_MS ? this.rewindFailure.dbUid : undefined,
     };
   }
 
@@ -513,9 +517,9 @@ export class Keeper {
         if (signal.aborted) throw err;
         await pg.stop().catch(() => {});
         if (!a.copy) {
-          this.rewindFailedFor = a.db.uid;
+          this.rewindFailure = { dbUid: a.db.uid, at: performance.now() };
           this.log.error(
-            `pg_rewind did not work (${describeError(err)}); a full copy would replace this data dir, which was a master's: the data stays; to allow it, run: ${confirmWipeCommand(this.rt.uid)}`,
+            `pg_rewind did not work (${describeError(err)}); a full copy would replace this data dir, which was a master's: the data stays (pg_rewind is tried again in ${REWIND_RETRY_MS / 1000} s); to allow a full copy, run: ${confirmWipeCommand(this.rt.uid)}`,
           );
           return;
         }

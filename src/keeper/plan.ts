@@ -50,7 +50,7 @@ export interface LocalObservation {
   internalOnly?: boolean;
   /** DB uids of the standbys the local primary reports in sync (only known while running). */
   inSyncStandbys?: string[];
-  /** pg_rewind to become this db (uid) failed in this keeper process: not tried again. */
+  /** pg_rewind to become this db (uid) failed a moment ago: not tried again yet. */
   rewindFailedFor?: string;
 }
 
@@ -360,7 +360,7 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
         let rewind = false;
         if (db.spec.usePgrewind) {
           const why = local.rewindFailedFor === db.uid
-            ? "it failed already for this db"
+            ? "it failed a moment ago for this db"
             : !local.initialized
             ? "there is no local data"
             : local.systemID === null || local.systemID !== followed.status.systemdID

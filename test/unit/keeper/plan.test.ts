@@ -223,7 +223,7 @@ describe("planKeeper: the local data is replaced only when it may be (issue 13 i
       ["a standby's data, rewind on: rewound, copied if that fails", cdWith(true), holding(), { rewind: true, copy: true }, /a full copy if that fails/],
       ["a former master, rewind on: rewound, never copied", cdWith(true), holding({ master: true }), { rewind: true, copy: false }, /pg_rewind, and no full copy if that fails: it holds db old, which was a master here/],
       ["a former master, rewind off: refused", cdWith(false), holding({ master: true }), null, /refuses a full copy for db d1.*was a master here/],
-      ["a former master whose rewind failed: refused", cdWith(true), holding({ master: true, rewindFailedFor: "d1" }), null, /pg_rewind not tried: it failed already for this db.*refuses a full copy/],
+      ["a former master whose rewind failed: refused", cdWith(true), holding({ master: true, rewindFailedFor: "d1" }), null, /pg_rewind not tried: it failed a moment ago for this db.*refuses a full copy/],
       ["a former master, rewind off, confirmed: copied", cdWith(false, confirm("old", "d1")), holding({ master: true }), { rewind: false, copy: true }, /copying it with pg_basebackup/],
       ["a former master whose rewind failed, confirmed: copied", cdWith(true, confirm("old", "d1")), holding({ master: true, rewindFailedFor: "d1" }), { rewind: false, copy: true }, /copying it/],
       ["a former master, stale confirmation for an earlier request: refused", cdWith(false, confirm("old", "d0")), holding({ master: true }), null, /refuses a full copy/],
