@@ -417,13 +417,11 @@ export class Keeper {
         if (!s) return;
         // The converged data belongs to this cluster: recorded (also into a dbstate written before
         // these fields existed) so that a later initdb can tell this cluster's data from another's.
-        const systemID = a.systemID ?? s.SystemID;
-        if (s.ClusterUID !== a.clusterUID || s.SystemID !== systemID) this.saveDbState({ ...s, ClusterUID: a.clusterUID, SystemID: systemID });
-        if (s.Generation !== a.db.generation || s.UID !== a.db.uid) {
-          this.saveDbState({ ...this.dbState!, UID: a.db.uid, Generation: a.db.generation });
-          // Converged: the sentinel is waiting for exactly this (e.g. to route to a new master).
-          this.reportTrigger.fire();
-        }
+        const next: DbState = { ...s, UID: a.db.uid, Generation: a.db.generation, ClusterUID: a.clusterUID, SystemID: a.systemID ?? s.SystemID };
+        const converged = s.Generation !== next.Generation || s.UID !== next.UID;
+        if (converged || s.ClusterUID !== next.ClusterUID || s.SystemID !== next.SystemID) this.saveDbState(next);
+        // Converged: the sentinel is waiting for exactly this (e.g. to route to a new master).
+        if (converged) this.reportTrigger.fire();
         return;
       }
     }
