@@ -47,14 +47,17 @@ describe("data is never wiped by mistake", () => {
     const file = join(lc.o.dir, "initializing.json");
     writeFileSync(file, JSON.stringify(fresh));
     const before = lc.logOf(masterKeeper).length;
+    lc.kill(standby, "SIGTERM");
+    await lc.exited(standby);
     const w = await ctl("clusterdata", "write", "-y", "-f", file);
     expect(w.code).toBe(0);
 
-    // The sentinel picks the first healthy keeper for the new cluster's master: the old master's.
+    // The sentinel picks a healthy keeper for the new cluster's first master: with the standby's
+    // keeper stopped, the old master's.
     await waitFor("the new cluster to assign a db to the old master's keeper", async () => {
       const c = await cd();
       return c.cluster.uid === "cafe0001" && Object.values(c.dbs).some((d) => d.spec.keeperUID === masterKeeper);
-    }, 30_000, 200);
+    }, 60_000, 200);
     const refusal = await waitFor("the refusal in the old master's log", () => {
       const log = lc.logOf(masterKeeper).slice(before);
       return /keeper \w+ refuses .*/.exec(log)?.[0] ?? null;
@@ -71,9 +74,10 @@ describe("data is never wiped by mistake", () => {
     const back = join(lc.o.dir, "saved.json");
     writeFileSync(back, saved);
     expect((await ctl("clusterdata", "write", "-y", "-f", back)).code).toBe(0);
-    await lc.waitSettled(120_000);
-    await waitFor("the 100 rows through the proxy", async () => (await rows(lc.ports.proxy).catch(() => -1)) === 100, 30_000, 200);
+    await waitFor("the 100 rows through the proxy", async () => (await rows(lc.ports.proxy).catch(() => -1)) === 100, 60_000, 200);
     expect((await cd()).cluster.status.master).toBe(masterDb);
+    lc.startKeeper(standby);
+    await lc.waitSettled(120_000);
   });
 
   test("a resync whose source refuses the copy (wrong replication password) leaves the old data dir where it was; the right one copies and swaps it in", async () => {
