@@ -7,6 +7,7 @@
 import { createInterface } from "node:readline/promises";
 import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import {
+  confirmWipe,
   failKeeper,
   initCluster,
   promoteCluster,
@@ -122,6 +123,16 @@ const removekeeper = sub("removekeeper", "Remove a keeper and its db from the cl
   return withStore(a, ({ store }) => removeKeeper(store, io, a.keeper));
 });
 
+const confirmwipe = sub(
+  "confirm-wipe",
+  "Allow a keeper to remove the data it refuses to remove (a former master's): for its current request only",
+  { ...keeperArg, db: { type: "string", description: "the db whose data the keeper holds (default: the one its info reports)" } },
+  (a, pos) => {
+    noExtra("confirm-wipe", pos, 1);
+    return withStore(a, ({ store }) => confirmWipe(store, io, a.keeper, { db: a.db }));
+  },
+);
+
 const promote = sub("promote", "Promote a standby cluster to a master cluster", { ...yes }, (a, pos) => {
   noExtra("promote", pos, 0);
   return withStore(a, ({ store }) => promoteCluster(store, io, { yes: a.yes === true }));
@@ -167,7 +178,7 @@ const version = defineCommand({
 });
 
 const clusterdata = group("clusterdata", "Read or write the raw cluster data", { read: clusterdataRead, write: clusterdataWrite });
-export const root = group("stolonctl", "stolon command line client", { init, spec, update, status, failkeeper, removekeeper, promote, clusterdata, version }, true);
+export const root = group("stolonctl", "stolon command line client", { init, spec, update, status, failkeeper, removekeeper, "confirm-wipe": confirmwipe, promote, clusterdata, version }, true);
 
 /** Runs stolonctl with these arguments (the multi-call executable, cmd/stolon.ts, calls this too). */
 export const run = (argv: string[]): Promise<void> => runCli("stolonctl", root, argv);

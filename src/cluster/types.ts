@@ -42,6 +42,19 @@ export interface KeeperStatus {
   forceFail?: boolean;
   canBeMaster?: boolean;
   canBeSynchronousReplica?: boolean;
+  /** stolonctl confirm-wipe: the operator's leave to replace a former master's data (one request). */
+  wipeConfirmation?: WipeConfirmation;
+}
+
+/**
+ * The operator allows this keeper to remove the data of db `dbUID` (the db its data dir holds, a
+ * former master's) in order to become db `forDbUID`. Scoped to both: it is spent by that one
+ * replacement, and a later master (another db uid) is never wiped on its strength.
+ */
+export interface WipeConfirmation {
+  dbUID: string;
+  forDbUID: string;
+  time: string;
 }
 
 export interface Keeper {

@@ -6,3 +6,4 @@ export * from "./update.ts";
 export * from "./status.ts";
 export * from "./clusterdata.ts";
 export * from "./ops.ts";
+export * from "./confirm-wipe.ts";

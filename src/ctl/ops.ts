@@ -11,7 +11,7 @@ import { requireClusterData } from "./spec.ts";
 const MAX_ATTEMPTS = 3;
 
 /** Applies `change` to fresh cluster data and writes it; `change` returns the message to print. */
-async function modify(store: Store, io: CtlIO, change: (cd: ClusterData) => string): Promise<void> {
+export async function modify(store: Store, io: CtlIO, change: (cd: ClusterData) => string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const { clusterData: cd, revision } = await requireClusterData(store);
     const msg = change(cd);
@@ -26,7 +26,7 @@ async function modify(store: Store, io: CtlIO, change: (cd: ClusterData) => stri
   }
 }
 
-function requireKeeper(cd: ClusterData, uid: string): void {
+export function requireKeeper(cd: ClusterData, uid: string): void {
   if (!/^[a-z0-9_]+$/.test(uid)) throw new ConfigError(`"${uid}" is not a keeper uid`);
   if (!cd.keepers[uid]) {
     const known = Object.keys(cd.keepers).sort();

@@ -16,6 +16,8 @@
  *     postgres.log       <pg user> 0640        opened (append) by a shell running as that user
  *     postgres/          <pg user> 0700        PGDATA
  *     run/               <pg user> 0700        the unix socket dir
+ *     postgres.new/      <pg user> 0700        a pg_basebackup copy being made; swapped in for
+ *     postgres.old/      <pg user> 0700        postgres/ once complete (the replaced data, removed after)
  *
  * The PostgreSQL user cannot create, rename or remove anything directly in the data dir (it is
  * root's, 0750), so the names there stay what root made them; it writes only inside postgres/ and

@@ -11,7 +11,7 @@
  * On abort PostgreSQL is stopped (fast) and the lock released.
  */
 import { randomUUID } from "node:crypto";
-import { accessSync, constants, readdirSync, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_SPEC_TIMINGS, FENCE_CHECK_MS, KEEPER_REPORT_MS, KEEPER_STATE_WAIT_MS, keeperFenceAfterMs, keeperLeaseMs, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
@@ -25,13 +25,15 @@ import type { Store } from "../store/store.ts";
 import type { KeeperConfig } from "./config.ts";
 import { prepareDataDir, prepareSocketDir, removeLeftovers } from "./data-dir.ts";
 import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
-import { planKeeper, slotName, type DesiredConfig, type KeeperAction, type KeeperSettings, type LocalObservation } from "./plan.ts";
+import { confirmWipeCommand, planKeeper, slotName, type DesiredConfig, type KeeperAction, type KeeperSettings, type LocalObservation } from "./plan.ts";
 
 /** Programs the keeper runs; all must be present in the bin dir. */
 const PG_PROGRAMS = ["postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata"];
 const MIN_PG_MAJOR = 13;
 /** A last known PostgreSQL state older than this is reported as unhealthy. */
 const STATE_STALE_MS = 2000;
+/** A pg_rewind that failed for a former master (no full copy allowed) is tried again after this. */
+const REWIND_RETRY_MS = 30_000;
 
 /** Finds the PostgreSQL bin dir: the flag, else PATH, else the newest /usr/lib/postgresql/<v>/bin. */
 export function findPgBinDir(flag: string | undefined, pathEnv = process.env.PATH ?? ""): string {
@@ -149,6 +151,8 @@ export class Keeper {
   private lastState: { st: PostgresState; at: number } | null = null;
   private lastWarnings = "";
   private lastError = "";
+  /** The last pg_rewind that failed for a db the plan would not let a full copy replace. */
+  private rewindFailure: { dbUid: string; at: number } | null = null;
 
   constructor(
     private readonly cfg: KeeperConfig,
@@ -180,6 +184,7 @@ export class Keeper {
       this.log.info("stopping the PostgreSQL instance left running by an earlier keeper process");
       await pg.stop();
     }
+    await this.recoverDataDir();
     const clusterDataKey = `${this.store.basePath}/clusterdata`;
     const unwatch = this.store.watch(
       (key) => {
@@ -306,6 +311,9 @@ export class Keeper {
       fenced: this.fenced,
       internalOnly: this.internalOnly,
       inSyncStandbys,
+      // Not tried again for a while: a failure that repeats (no wal_log_hints, say) costs a
+      // CHECKPOINT on the master each time; a passing one (the master restarting) is retried.
+      rewindFailedFor: this.rewindFailure && performance.now() - this.rewindFailure.at < REWIND_RETRY_MS ? this.rewindFailure.dbUid : undefined,
     };
   }
 
@@ -338,25 +346,40 @@ export class Keeper {
         return;
       case "wipe":
         await pg.stop();
+        this.log.warn(`removing the data dir: ${a.why}`);
         await pg.wipe();
         this.saveDbState({ UID: "", Generation: 0, Initializing: false, InitPGParameters: null });
         return;
       case "init-new": {
-        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null });
+        // Initializing first: from here on the data dir is half made, and an interrupted init is
+        // wiped at the next start (planKeeper's first rule).
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null, WasMaster: true });
         await pg.stop();
+        this.log.warn(`removing the data dir for the initdb of db ${a.db.uid}`);
         await pg.wipe();
         const nc = a.db.spec.newConfig ?? {};
         await pg.initdb({ locale: nc.locale, encoding: nc.encoding, dataChecksums: nc.dataChecksums }, signal);
         const initParams = await this.firstStart(a.config, true, this.initTimeoutMs, signal);
-        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null });
+        this.saveDbState({
+          UID: a.db.uid,
+          Generation: 0,
+          Initializing: false,
+          InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null,
+          ClusterUID: this.clusterUID,
+          SystemID: (await pg.systemId()) ?? "",
+          WasMaster: true,
+        });
         this.log.info(`db ${a.db.uid} initialized`);
         return;
       }
       case "init-existing": {
-        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null });
+        // A data dir without standby.signal starts as a primary: from then on it is a master's data.
+        const wasMaster = this.dbState?.WasMaster === true || !a.config.standby || !pg.hasStandbySignal();
+        const ids = { ClusterUID: this.clusterUID, SystemID: (await pg.systemId()) ?? "", WasMaster: wasMaster };
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ...ids });
         await pg.stop();
         const initParams = await this.firstStart(a.config, false, this.dbWaitReadyTimeoutMs, signal);
-        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null });
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null, ...ids });
         return;
       }
       case "resync":
@@ -367,6 +390,8 @@ export class Keeper {
         pg.writeConfig(a.config);
         return;
       case "start":
+        // Recorded before the start: from then on this data may hold writes no other node has.
+        if (!pg.hasStandbySignal()) this.markMaster();
         this.log.info("starting postgres");
         await pg.start(signal);
         await pg.waitReady(this.dbWaitReadyTimeoutMs, signal);
@@ -381,6 +406,7 @@ export class Keeper {
         await pg.waitReady(this.dbWaitReadyTimeoutMs, signal);
         return;
       case "promote":
+        this.markMaster();
         this.log.info("promoting postgres to primary");
         await pg.promote(this.dbWaitReadyTimeoutMs);
         this.reportTrigger.fire();
@@ -391,13 +417,18 @@ export class Keeper {
       case "set-internal-only":
         this.internalOnly = a.on;
         return;
-      case "save-generation":
-        if (this.dbState && (this.dbState.Generation !== a.db.generation || this.dbState.UID !== a.db.uid)) {
-          this.saveDbState({ ...this.dbState, UID: a.db.uid, Generation: a.db.generation });
-          // Converged: the sentinel is waiting for exactly this (e.g. to route to a new master).
-          this.reportTrigger.fire();
-        }
+      case "save-generation": {
+        const s = this.dbState;
+        if (!s) return;
+        // The converged data belongs to this cluster: recorded (also into a dbstate written before
+        // these fields existed) so that a later initdb can tell this cluster's data from another's.
+        const next: DbState = { ...s, UID: a.db.uid, Generation: a.db.generation, ClusterUID: a.clusterUID, SystemID: a.systemID ?? s.SystemID };
+        const converged = s.Generation !== next.Generation || s.UID !== next.UID;
+        if (converged || s.ClusterUID !== next.ClusterUID || s.SystemID !== next.SystemID) this.saveDbState(next);
+        // Converged: the sentinel is waiting for exactly this (e.g. to route to a new master).
+        if (converged) this.reportTrigger.fire();
         return;
+      }
     }
   }
 
@@ -425,11 +456,53 @@ export class Keeper {
     }
   }
 
+  /** Records in dbstate that this data runs (or is about to run) as a primary. */
+  private markMaster(): void {
+    if (this.dbState && this.dbState.WasMaster !== true) this.saveDbState({ ...this.dbState, WasMaster: true });
+  }
+
+  /**
+   * At start, before any pass: a swap that was recorded (dbstate Swap) is finished; a copy that
+   * was not (postgres.new without Swap: pg_basebackup failed or was interrupted) is removed, and
+   * so is a postgres.old left by a finished swap. The data dir itself is never touched here.
+   */
+  private async recoverDataDir(): Promise<void> {
+    const pg = this.rt.pg;
+    if (this.dbState?.Swap) {
+      this.log.warn(`finishing an interrupted swap: the complete copy for db ${this.dbState.Swap.UID} replaces the data dir`);
+      await this.finishSwap();
+      return;
+    }
+    if (existsSync(pg.newDataDir)) {
+      this.log.warn(`removing ${pg.newDataDir}: an incomplete copy left by an interrupted resync (the data dir was not touched)`);
+      await pg.removeNewDataDir();
+    }
+    if (existsSync(pg.oldDataDir)) {
+      this.log.info(`removing ${pg.oldDataDir}, the data a finished swap replaced`);
+      await pg.removeOldDataDir();
+    }
+  }
+
+  /** Swaps the complete copy in, records it, then removes the data it replaced. */
+  private async finishSwap(): Promise<void> {
+    const pg = this.rt.pg;
+    const w = this.dbState?.Swap;
+    if (!w) return;
+    await pg.swapInNewDataDir();
+    this.saveDbState({ UID: w.UID, Generation: 0, Initializing: false, InitPGParameters: null, ClusterUID: w.ClusterUID, SystemID: w.SystemID, WasMaster: false });
+    await pg.removeOldDataDir();
+  }
+
+  /**
+   * Resync: pg_rewind of the local data when the plan allows it, else (or when it fails, if the
+   * plan allows a copy) pg_basebackup into postgres.new, swapped in only once complete, so an
+   * unreachable or wrong source leaves the local data where it was. pg_rewind works in place and
+   * keeps what both sides share; it does not mark the data dir half made (Initializing), so a
+   * failed or interrupted rewind never lets the next pass wipe a former master's data.
+   */
   private async resync(a: KeeperAction & { kind: "resync" }, signal: AbortSignal): Promise<void> {
     const pg = this.rt.pg;
-    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null });
     await pg.stop();
-    let done = false;
     if (a.rewind && a.rewindSource) {
       try {
         this.log.info(`pg_rewind from ${a.rewindSource.host}:${a.rewindSource.port}`);
@@ -439,22 +512,39 @@ export class Keeper {
         pg.writeConfig(a.config);
         await pg.start(signal);
         await pg.waitReady(this.dbWaitReadyTimeoutMs, signal);
-        done = true;
+        // Now a standby of the new master: what only this node had is gone with the rewind.
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ClusterUID: this.clusterUID, SystemID: (await pg.systemId()) ?? "", WasMaster: false });
+        this.log.info(`db ${a.db.uid} resynced from ${a.rewindSource.host}:${a.rewindSource.port} with pg_rewind`);
+        return;
       } catch (err) {
         if (signal.aborted) throw err;
-        this.log.warn(`pg_rewind did not work, copying the data with pg_basebackup instead: ${describeError(err)}`);
         await pg.stop().catch(() => {});
+        if (!a.copy) {
+          this.rewindFailure = { dbUid: a.db.uid, at: performance.now() };
+          this.log.error(
+            `pg_rewind did not work (${describeError(err)}); a full copy would replace this data dir, which was a master's: the data stays (pg_rewind is tried again in ${REWIND_RETRY_MS / 1000} s); to allow a full copy, run: ${confirmWipeCommand(this.rt.uid)}`,
+          );
+          return;
+        }
+        this.log.warn(`pg_rewind did not work, copying the data with pg_basebackup instead: ${describeError(err)}`);
       }
     }
-    if (!done) {
-      this.log.info(`pg_basebackup from ${a.source.host}:${a.source.port} (slot ${a.slot})`);
+    if (!a.copy) return;
+    this.log.info(`pg_basebackup from ${a.source.host}:${a.source.port} (slot ${a.slot}) into ${pg.newDataDir}`);
+    try {
       await pg.basebackup({ host: a.source.host, port: a.source.port, slot: a.slot, applicationName: slotName(a.db.uid) }, signal);
-      pg.neutraliseAutoConf();
-      pg.writeReplicationPassfile();
-      pg.writeConfig(a.config);
+    } catch (err) {
+      await pg.removeNewDataDir().catch(() => {});
+      throw new StolonError("ERESYNC", `the copy for db ${a.db.uid} failed; the data dir was left as it was: ${describeError(err)}`, { cause: err });
     }
-    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null });
-    this.log.info(`db ${a.db.uid} resynced from ${a.source.host}:${a.source.port}${done ? " with pg_rewind" : ""}`);
+    const systemID = await pg.systemId(pg.newDataDir);
+    // Complete: recorded before the swap, so that an interrupted swap is finished at the next start.
+    this.saveDbState({ ...(this.dbState ?? { UID: "", Generation: 0, Initializing: false, InitPGParameters: null }), Swap: { UID: a.db.uid, ClusterUID: this.clusterUID, SystemID: systemID ?? "" } });
+    await this.finishSwap();
+    pg.neutraliseAutoConf();
+    pg.writeReplicationPassfile();
+    pg.writeConfig(a.config);
+    this.log.info(`db ${a.db.uid} resynced from ${a.source.host}:${a.source.port} with pg_basebackup`);
   }
 
   /** Keeps exactly the wanted stolon_* slots; slots not named stolon_* are not ours and stay. */

@@ -2,8 +2,10 @@
  * The keeper's files in its data dir, beside PostgreSQL's own (`postgres/`):
  *
  *   keeperstate  {"UID", "ClusterUID"}: the keeper's identity, fixed once saved
- *   dbstate      {"UID", "Generation", "Initializing", "InitPGParameters"}: the DB this data
- *                belongs to and the generation it last fully converged to
+ *   dbstate      {"UID", "Generation", "Initializing", "InitPGParameters", "ClusterUID",
+ *                "SystemID", "WasMaster", "Swap"}: the DB this data belongs to, the generation it
+ *                last fully converged to, and what the keeper needs to tell whether it may
+ *                replace this data (see planKeeper's replacement rules)
  *   lock         held (flock) while a keeper runs on this data dir
  *
  * Both state files are written atomically (a new file under a random name, fsync, rename,
@@ -29,6 +31,20 @@ export interface DbState {
   /** Set while an init or resync runs: found set at start, the data dir is half made. */
   Initializing: boolean;
   InitPGParameters: Record<string, string> | null;
+  /** The cluster this data belongs to (absent in a dbstate written before it was recorded). */
+  ClusterUID?: string;
+  /** PostgreSQL's database system identifier of this data, from pg_control. */
+  SystemID?: string;
+  /**
+   * This data ran as a primary (initdb, a start without standby.signal, a promotion) and was not
+   * copied or rewound from another master since: it may hold writes no other node has.
+   */
+  WasMaster?: boolean;
+  /**
+   * A complete pg_basebackup copy waits in postgres.new to replace postgres: the state the data
+   * dir takes once the swap is done. Found at start, the keeper finishes the swap.
+   */
+  Swap?: { UID: string; ClusterUID: string; SystemID: string } | null;
 }
 
 export class LocalStateError extends StolonError {
@@ -81,7 +97,17 @@ export function loadDbState(dataDir: string): DbState | null {
   const params = isObj(v.InitPGParameters)
     ? Object.fromEntries(Object.entries(v.InitPGParameters).filter((e): e is [string, string] => typeof e[1] === "string"))
     : null;
-  return { UID: v.UID, Generation: v.Generation, Initializing: v.Initializing, InitPGParameters: params };
+  const out: DbState = { UID: v.UID, Generation: v.Generation, Initializing: v.Initializing, InitPGParameters: params };
+  if (typeof v.ClusterUID === "string") out.ClusterUID = v.ClusterUID;
+  if (typeof v.SystemID === "string") out.SystemID = v.SystemID;
+  if (typeof v.WasMaster === "boolean") out.WasMaster = v.WasMaster;
+  if (v.Swap !== undefined && v.Swap !== null) {
+    const w = v.Swap;
+    if (!isObj(w) || typeof w.UID !== "string" || typeof w.ClusterUID !== "string" || typeof w.SystemID !== "string")
+      throw new LocalStateError(`${path}: Swap is not a valid pending swap; move postgres.new away and remove Swap to start afresh`);
+    out.Swap = { UID: w.UID, ClusterUID: w.ClusterUID, SystemID: w.SystemID };
+  }
+  return out;
 }
 
 export function saveDbState(dataDir: string, s: DbState): void {

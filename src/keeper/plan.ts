@@ -52,6 +52,8 @@ export interface LocalObservation {
   internalOnly?: boolean;
   /** DB uids of the standbys the local primary reports in sync (only known while running). */
   inSyncStandbys?: string[];
+  /** pg_rewind to become this db (uid) failed a moment ago: not tried again yet. */
+  rewindFailedFor?: string;
 }
 
 export interface DesiredConfig {
@@ -70,7 +72,17 @@ export type KeeperAction =
   | { kind: "wipe"; why: string }
   | { kind: "init-new"; db: DB; config: DesiredConfig }
   | { kind: "init-existing"; db: DB; config: DesiredConfig }
-  | { kind: "resync"; db: DB; source: Source; slot: string; rewind: boolean; rewindSource: Source | null; config: DesiredConfig }
+  | {
+      kind: "resync";
+      db: DB;
+      source: Source;
+      slot: string;
+      rewind: boolean;
+      rewindSource: Source | null;
+      /** A full copy may replace the local data (when pg_rewind is not tried or fails). */
+      copy: boolean;
+      config: DesiredConfig;
+    }
   | { kind: "write-config"; config: DesiredConfig }
   | { kind: "start" }
   | { kind: "reload"; why: string }
@@ -78,7 +90,8 @@ export type KeeperAction =
   | { kind: "promote" }
   | { kind: "sync-slots"; slots: string[] }
   | { kind: "set-internal-only"; on: boolean }
-  | { kind: "save-generation"; db: DB };
+  /** Also records which cluster and database system the converged data belongs to. */
+  | { kind: "save-generation"; db: DB; clusterUID: string; systemID: string | null };
 
 export interface KeeperPlan {
   /** The DB assigned to this keeper, if any. */
@@ -97,6 +110,63 @@ export interface PlanInput {
 }
 
 export const slotName = (dbUid: string) => `stolon_${dbUid}`;
+
+/** The stolonctl command that gives a keeper leave to replace a former master's data. */
+export const confirmWipeCommand = (keeperUid: string) => `stolonctl confirm-wipe ${keeperUid}`;
+
+/** Whether the local data may be removed or replaced, and why (one sentence). */
+export interface ReplaceVerdict {
+  allowed: boolean;
+  why: string;
+}
+
+/**
+ * The data of a former master: its dbstate says it ran as a primary, or it would start as one
+ * (no standby.signal: a dbstate written before WasMaster was recorded, or a promotion the keeper
+ * did not live to record). Local facts only: the cluster data cannot tell what this node wrote.
+ */
+export function wasMaster(local: LocalObservation): boolean {
+  return local.initialized && (local.dbState?.WasMaster === true || !local.standbySignal);
+}
+
+/**
+ * May this keeper remove or replace the data in its data dir to become `db` (initMode new or
+ * resync)? The cluster data alone never suffices for a former master's data: the sentinel may
+ * assign a resync or a new cluster may be written over a running one (`clusterdata write`), and
+ * the only copy of acknowledged writes would go. Allowed:
+ *  - when the data dir holds no database;
+ *  - a former master's data: only with the operator's confirmation for this keeper, this data
+ *    (its db uid) and this request (the db to become), so a stale one cannot wipe a later master;
+ *  - a standby's data, for a resync: the new copy replaces it only once complete (the executor
+ *    copies beside it), and pg_rewind keeps what both sides share;
+ *  - a standby's data, for an initdb: only if it belongs to another cluster (dbstate's cluster uid
+ *    differs and its system id is pg_control's, so dbstate really describes this data).
+ * An interrupted init (dbstate Initializing) is planKeeper's first rule, before this one.
+ */
+export function replaceVerdict(cd: ClusterData, settings: KeeperSettings, local: LocalObservation, db: DB): ReplaceVerdict {
+  if (!local.initialized) return { allowed: true, why: "this data dir holds no database" };
+  const st = local.dbState;
+  const held = st && st.UID !== "" ? `db ${st.UID}` : "a database unknown to this keeper";
+  const c = cd.keepers[settings.uid]?.status.wipeConfirmation;
+  const confirmed = typeof c === "object" && c !== null && c.dbUID === (st?.UID ?? "") && c.forDbUID === db.uid;
+  const byOperator = `the operator confirmed it (${confirmWipeCommand(settings.uid)}, ${c?.time ?? ""})`;
+  if (wasMaster(local)) {
+    if (confirmed) return { allowed: true, why: `it holds ${held}, a former master's data, and ${byOperator}` };
+    const fact = st?.WasMaster === true ? "its dbstate says it ran as a master" : "it has no standby.signal, so it would start as a primary";
+    return { allowed: false, why: `it holds ${held}, which was a master here (${fact}) and may hold writes no other node has` };
+  }
+  if (db.spec.initMode === "resync") return { allowed: true, why: `it holds ${held}, a standby's data, replaced only once the new copy is complete` };
+  if (st?.ClusterUID && st.ClusterUID !== cd.cluster.uid && st.SystemID !== undefined && st.SystemID === local.systemID)
+    return { allowed: true, why: `it holds ${held} of another cluster (${st.ClusterUID}, system ${st.SystemID})` };
+  if (confirmed) return { allowed: true, why: `it holds ${held} and ${byOperator}` };
+  const fact =
+    st?.ClusterUID === cd.cluster.uid
+      ? `it belongs to this cluster (${cd.cluster.uid})`
+      : !st?.ClusterUID
+        ? "its dbstate records no cluster uid, so nothing shows it belongs to another cluster"
+        : `its dbstate's system id ${st.SystemID ?? "(none)"} is not pg_control's ${local.systemID ?? "(unreadable)"}, so dbstate does not describe it`;
+  return { allowed: false, why: `it holds ${held}, and ${fact}` };
+}
 
 function followedDb(cd: ClusterData, db: DB): DB | null {
   const uid = db.spec.followConfig?.dbuid;
@@ -205,6 +275,17 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   const warnings: string[] = [];
   const done = (db: DB | null, actions: KeeperAction[] = []): KeeperPlan => ({ db, actions, notes, warnings });
   const stopIfRunning = (why: string): KeeperAction[] => (local.running ? [{ kind: "stop", why }] : []);
+  /**
+   * Refuses to replace the local data and waits for the operator. PostgreSQL is stopped: this
+   * data is not the db the cluster view assigns, so it must not serve (a former master running
+   * beside a new one would take writes no one replicates).
+   */
+  const refuse = (what: string, why: string): KeeperPlan => {
+    notes.push(
+      `keeper ${settings.uid} refuses ${what}, which would remove the data in its data dir: ${why}. The data stays where it is; to allow its removal, run: ${confirmWipeCommand(settings.uid)}`,
+    );
+    return done(db, stopIfRunning("the data in this data dir is not the db the cluster view assigns"));
+  };
 
   const keeper = cd.keepers[settings.uid];
   if (!keeper) {
@@ -253,10 +334,13 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   if (local.dbState?.UID !== db.uid) {
     const was = local.dbState ? `db ${local.dbState.UID}` : "no db";
     switch (db.spec.initMode) {
-      case "new":
+      case "new": {
         if ("wait" in config) return (notes.push(config.wait), done(db));
-        notes.push(`db ${db.uid} is new here (this data dir held ${was}): initializing a new database with initdb`);
+        const v = replaceVerdict(cd, settings, local, db);
+        if (!v.allowed) return refuse(`an initdb for db ${db.uid}`, v.why);
+        notes.push(`db ${db.uid} is new here (this data dir held ${was}): initializing a new database with initdb, as ${v.why}`);
         return done(db, [{ kind: "init-new", db, config }]);
+      }
       case "existing":
         if (!local.initialized) {
           notes.push(`db ${db.uid} has initMode existing but this data dir holds no database: nothing to take over`);
@@ -278,7 +362,9 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
         const rewindSource = dbAddress(master);
         let rewind = false;
         if (db.spec.usePgrewind) {
-          const why = !local.initialized
+          const why = local.rewindFailedFor === db.uid
+            ? "it failed a moment ago for this db"
+            : !local.initialized
             ? "there is no local data"
             : local.systemID === null || local.systemID !== followed.status.systemdID
               ? "the local data belongs to another database system"
@@ -290,10 +376,17 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
           if (why === null) rewind = true;
           else notes.push(`pg_rewind not tried: ${why}`);
         }
-        notes.push(
-          `db ${db.uid} must follow db ${followed.uid} at ${source.host}:${source.port}: ${rewind ? "rewinding the local data with pg_rewind (a full copy if that fails)" : "copying it with pg_basebackup"}`,
-        );
-        return done(db, [{ kind: "resync", db, source, slot: slotName(db.uid), rewind, rewindSource: rewind ? rewindSource : null, config }]);
+        // pg_rewind stays allowed for a former master: it keeps what both sides share and drops
+        // only what the new master never had. A full copy replaces everything.
+        const v = replaceVerdict(cd, settings, local, db);
+        if (!v.allowed && !rewind) return refuse(`a full copy for db ${db.uid}`, v.why);
+        const how = rewind
+          ? v.allowed
+            ? "rewinding the local data with pg_rewind (a full copy if that fails)"
+            : `rewinding the local data with pg_rewind, and no full copy if that fails: ${v.why}`
+          : "copying it with pg_basebackup beside the local data, which the copy replaces once complete";
+        notes.push(`db ${db.uid} must follow db ${followed.uid} at ${source.host}:${source.port}: ${how}`);
+        return done(db, [{ kind: "resync", db, source, slot: slotName(db.uid), rewind, rewindSource: rewind ? rewindSource : null, copy: v.allowed, config }]);
       }
       case "pitr":
         notes.push(`db ${db.uid} has initMode pitr, which this keeper does not support yet: nothing done`);
@@ -365,6 +458,6 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
     }
   }
   if (local.dbState.Generation !== db.generation) notes.push(`db ${db.uid} converged to generation ${db.generation}`);
-  actions.push({ kind: "save-generation", db });
+  actions.push({ kind: "save-generation", db, clusterUID: cd.cluster.uid, systemID: local.systemID });
   return done(db, actions);
 }

@@ -12,12 +12,12 @@
  * O_NONBLOCK and checked; the log is opened by a shell running as that user; a wipe runs as that
  * user. The layout is described in src/keeper/data-dir.ts.
  */
-import { closeSync, existsSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { closeSync, existsSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { newUid } from "../lib/ids.ts";
 import { StolonError } from "../lib/errors.ts";
-import { ensureDir, fileKind, lstatOrNull, openOrCreateFile, readFileNoFollow, UnsafePathError, writeFileAtomic } from "../lib/files.ts";
+import { ensureDir, fsyncDir, fileKind, lstatOrNull, openOrCreateFile, readFileNoFollow, UnsafePathError, writeFileAtomic } from "../lib/files.ts";
 import type { Logger } from "../lib/log.ts";
 import { renderConninfo, renderPgpassLine, type Conninfo } from "./conninfo.ts";
 import { MANAGED_PARAMETERS, renderHba, type AuthMethod } from "./config.ts";
@@ -83,6 +83,10 @@ interface ClientOptions {
 
 export class PgManager {
   readonly dataDir: string;
+  /** Where pg_basebackup writes a new copy; it replaces dataDir only once complete. */
+  readonly newDataDir: string;
+  /** Where the replaced data waits for its removal during a swap. */
+  readonly oldDataDir: string;
   readonly logPath: string;
   private child: SpawnedProcess | null = null;
   /** Keeps the watchdog (and so the write end of its stdin pipe) referenced while PostgreSQL runs. */
@@ -92,6 +96,8 @@ export class PgManager {
 
   constructor(private readonly o: PgManagerOptions) {
     this.dataDir = join(o.stateDir, "postgres");
+    this.newDataDir = join(o.stateDir, "postgres.new");
+    this.oldDataDir = join(o.stateDir, "postgres.old");
     this.logPath = join(o.stateDir, "postgres.log");
   }
 
@@ -137,9 +143,9 @@ export class PgManager {
   }
 
   /** The database system identifier from pg_control (works while stopped). */
-  async systemId(): Promise<string | null> {
-    if (!this.isInitialized()) return null;
-    const r = await this.o.runner.run([this.bin("pg_controldata"), "-D", this.dataDir], { timeoutMs: 10_000, env: { LC_ALL: "C" } });
+  async systemId(dir = this.dataDir): Promise<string | null> {
+    if (!existsSync(join(dir, "global", "pg_control"))) return null;
+    const r = await this.o.runner.run([this.bin("pg_controldata"), "-D", dir], { timeoutMs: 10_000, env: { LC_ALL: "C" } });
     const m = /^Database system identifier:\s+(\d+)$/m.exec(r.stdout);
     return m ? m[1]! : null;
   }
@@ -182,6 +188,52 @@ export class PgManager {
     // As a new dir would be: PostgreSQL refuses a data dir open to others, and pg_basebackup
     // does not change the mode of the dir it fills.
     this.ensureDir(this.dataDir, true);
+  }
+
+  /**
+   * Puts the complete copy in postgres.new in the place of postgres; the replaced data goes to
+   * postgres.old, for removeOldDataDir() once the caller has recorded the swap. Each step is one
+   * rename, and calling it again after an interruption finishes the job: with postgres.new gone
+   * the swap is done; with postgres gone the old data was set aside already. Returns false when
+   * there is no postgres.new to swap in.
+   */
+  async swapInNewDataDir(): Promise<boolean> {
+    if (!existsSync(this.newDataDir)) return existsSync(this.dataDir);
+    if (existsSync(this.dataDir)) {
+      // A postgres.old here is what a finished swap left when its removal was interrupted.
+      await this.removeTree(this.oldDataDir);
+      renameSync(this.dataDir, this.oldDataDir);
+    }
+    renameSync(this.newDataDir, this.dataDir);
+    fsyncDir(this.o.stateDir);
+    return true;
+  }
+
+  async removeOldDataDir(): Promise<void> {
+    await this.removeTree(this.oldDataDir);
+  }
+
+  /** Removes an incomplete copy (pg_basebackup failed or was interrupted). */
+  async removeNewDataDir(): Promise<void> {
+    await this.removeTree(this.newDataDir);
+  }
+
+  /**
+   * Removes a dir of the PostgreSQL user's beside PGDATA (postgres.new, postgres.old). Its content
+   * is deleted by that user (as in wipe: root walking a tree that user can change could be led out
+   * of it by a link swapped in half way); the emptied dir, whose name is in the keeper's own
+   * root-owned dir, is removed by the keeper. Anything else at the name is unlinked, not followed.
+   */
+  private async removeTree(dir: string): Promise<void> {
+    const st = lstatOrNull(dir);
+    if (!st) return;
+    if (!st.isDirectory()) {
+      rmSync(dir, { force: true });
+      return;
+    }
+    this.ensureDir(dir);
+    await this.o.runner.run(["find", dir, "-mindepth", "1", "-delete"], { timeoutMs: 10 * 60_000 });
+    rmdirSync(dir);
   }
 
   /** Creates a dir of the PostgreSQL user (0700), or checks and re-owns the one there; never through a link. */
@@ -408,11 +460,13 @@ export class PgManager {
   }
 
   /**
-   * pg_basebackup of the followed instance into the (emptied) data dir, streaming WAL, from the
-   * followed DB's slot. Configuration is written by the caller afterwards.
+   * pg_basebackup of the followed instance into postgres.new (emptied first), streaming WAL, from
+   * the followed DB's slot. The data dir is not touched: an unreachable or wrong source leaves it
+   * as it was. The caller swaps the copy in (swapInNewDataDir) and writes the configuration.
    */
   async basebackup(source: { host: string; port: string; slot: string; applicationName: string }, signal?: AbortSignal): Promise<void> {
-    await this.wipe();
+    await this.removeNewDataDir();
+    this.ensureDir(this.newDataDir, true);
     const pass = this.tempPassfile(this.passLine(this.o.repl));
     const conninfo: Conninfo = {
       host: source.host,
@@ -426,7 +480,7 @@ export class PgManager {
     };
     try {
       await this.o.runner.run(
-        [this.bin("pg_basebackup"), "-D", this.dataDir, "-X", "stream", "--checkpoint=fast", "--no-password", `--slot=${source.slot}`, "-d", renderConninfo(conninfo)],
+        [this.bin("pg_basebackup"), "-D", this.newDataDir, "-X", "stream", "--checkpoint=fast", "--no-password", `--slot=${source.slot}`, "-d", renderConninfo(conninfo)],
         { signal },
       );
     } finally {
@@ -546,8 +600,12 @@ export class PgManager {
 
   /**
    * Stops a primary from taking writes without stopping it: pg_hba.conf keeps only replication and
-   * the local superuser (the keeper), the configuration is reloaded, and every client session that
-   * is not the keeper's own or a WAL sender is terminated.
+   * the local superuser (the keeper), the configuration is reloaded, and every client session is
+   * terminated but the one running this query, chosen by backend PID: application_name is the
+   * client's to choose (PGAPPNAME=stolon-keeper would escape a fence that spared it). A walsender
+   * connected to a database (logical replication) can run SQL too and goes as well; physical WAL
+   * senders stay, so the standbys receive all the master wrote. The keeper's other pooled
+   * connections go too; the pool opens new ones on the local socket, which the fence allows.
    */
   async fence(suUsername: string, suAuth: AuthMethod, replUsername: string, replAuth: AuthMethod, timeoutMs: number): Promise<number> {
     const hba = renderHba({
@@ -568,7 +626,8 @@ export class PgManager {
       "terminating client sessions",
       (sql) =>
         sql`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
-            where backend_type = 'client backend' and pid <> pg_backend_pid() and application_name <> 'stolon-keeper'`,
+            where pid <> pg_backend_pid()
+              and (backend_type = 'client backend' or (backend_type = 'walsender' and datname is not null))`,
       timeoutMs,
     );
     return Number(rows[0]?.n ?? 0);

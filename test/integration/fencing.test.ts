@@ -109,6 +109,46 @@ describe("fencing a master cut from etcd", () => {
     }
   });
 
+  test("a client that calls itself stolon-keeper (application_name) is cut by the fence too: the keeper spares only its own backend, chosen by PID", async () => {
+    const settled = await lc.waitSettled(90_000);
+    const oldDb = settled.cluster.status.master!;
+    const oldKeeper = settled.dbs[oldDb]!.spec.keeperUID;
+    const sneaky = postgres({
+      host: "127.0.0.1",
+      port: portOf(oldKeeper),
+      database: "postgres",
+      username: "stolon",
+      password: SU_PASSWORD,
+      max: 1,
+      connect_timeout: 5,
+      fetch_types: false,
+      onnotice: () => {},
+      connection: { application_name: "stolon-keeper" },
+    });
+    try {
+      const me = await sneaky`select application_name from pg_stat_activity where pid = pg_backend_pid()`;
+      expect(me[0]!.application_name).toBe("stolon-keeper");
+      await sneaky`insert into t values (7000)`;
+      relays[oldKeeper]!.fw.stopListening();
+      relays[oldKeeper]!.fw.cutAll();
+      let id = 7001;
+      const cutErr = await waitFor("the stolon-keeper-named session to be cut", async () => {
+        const e = await sneaky`insert into t values (${id++})`.then(() => null, (err: Error) => err);
+        return e ? e.message : null;
+      }, 10_000, 100);
+      // Cut, and no way back in: every later write fails too.
+      const later = await sneaky`insert into t values (${id++})`.then(() => "written", (e: Error) => e.message);
+      expect(later).not.toBe("written");
+      console.log(`fenced: a session named stolon-keeper was cut after ${id - 7002} more writes ("${cutErr}"; then "${later}")`);
+      // Healed only once another master is elected: the old one then rejoins as a standby.
+      await waitFor("a new master", async () => (await cd()).cluster.status.master !== oldDb, 30_000, 100);
+    } finally {
+      await sneaky.end({ timeout: 1 });
+      relays[oldKeeper]!.fw.listen();
+    }
+    await lc.waitSettled(90_000);
+  });
+
   test("a master whose keeper dies (SIGKILL of the keeper alone) stops taking writes at once; the keeper restarted brings it back", async () => {
     const settled = await lc.waitSettled(90_000);
     const masterKeeper = settled.dbs[settled.cluster.status.master!]!.spec.keeperUID;

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ClusterData, ClusterSpec, DB, KeeperInfo } from "../../src/cluster/index.ts";
+import type { ClusterData, ClusterSpec, DB, KeeperInfo, WipeConfirmation } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { EtcdProcess, freePort } from "./harness/etcd.ts";
 import { KeeperProcess, makeClusterData, makeDb, makeTestRoot, query, requirePostgres, waitFor } from "./harness/keeper.ts";
@@ -48,11 +48,15 @@ async function infos(): Promise<Record<string, KeeperInfo>> {
   return (await store.getKeepersInfo()).items;
 }
 
+/** stolonctl confirm-wipe, as the test's operator gave it, per keeper. */
+const confirmations: Record<string, WipeConfirmation> = {};
+
 /** Writes the view; like the sentinel, copies each keeper's bootUUID and its DB's reported state. */
 async function publish(): Promise<void> {
   const inf = await infos();
   for (const [uid, info] of Object.entries(inf)) {
-    cd.keepers[uid] = { uid, generation: 1, changeTime: new Date().toISOString(), spec: {}, status: { healthy: true, bootUUID: info.bootUUID } };
+    const wipe = confirmations[uid] ? { wipeConfirmation: confirmations[uid] } : {};
+    cd.keepers[uid] = { uid, generation: 1, changeTime: new Date().toISOString(), spec: {}, status: { healthy: true, bootUUID: info.bootUUID, ...wipe } };
     const st = info.postgresState;
     const db = st ? cd.dbs[st.uid] : undefined;
     if (db && st && st.healthy)
@@ -186,7 +190,7 @@ describe("keeper with a cluster view written by the test", () => {
     expect(slots.map((s) => s.slot_name)).toEqual(["not_ours", "stolon_d3"]);
   });
 
-  test("swapping back without usePgrewind: the old master is copied again with pg_basebackup", async () => {
+  test("swapping back without usePgrewind: the old master refuses a full copy until the operator confirms it, then is copied again with pg_basebackup", async () => {
     delete cd.dbs.d2;
     const d3 = cd.dbs.d3!;
     d3.spec = { ...d3.spec, role: "master", followConfig: null, followers: [], usePgrewind: false };
@@ -199,6 +203,10 @@ describe("keeper with a cluster view written by the test", () => {
     setDb(makeDb({ ...spec, usePgrewind: false }, { uid: "d4", keeperUID: "k2", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d3" } }));
     d3.spec.followers = ["d4"];
     d3.generation++;
+    await waitFor("k2's refusal", async () => (await publish(), keepers.k2!.output.slice(before).includes("keeper k2 refuses a full copy for db d4")), 30_000);
+    expect(keepers.k2!.output.slice(before)).toContain("it holds db d2, which was a master here");
+    expect(keepers.k2!.output.slice(before)).not.toContain("pg_basebackup from");
+    confirmations.k2 = { dbUID: "d2", forDbUID: "d4", time: new Date().toISOString() };
     await converged("k2", "d4");
     const log = keepers.k2!.output.slice(before);
     expect(log).toContain("pg_basebackup from 127.0.0.1");

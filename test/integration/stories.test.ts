@@ -31,13 +31,16 @@ async function master(): Promise<{ keeper: string; db: string }> {
   return { keeper: c.dbs[db]!.spec.keeperUID, db };
 }
 
-/** Writes `n` rows through the proxy and waits until every standby has all rows written so far. */
-async function writeReplicated(n: number): Promise<void> {
+/**
+ * Writes `n` rows through the proxy and waits until every standby (but `down`, a keeper that is
+ * not a standby for now) has all rows written so far.
+ */
+async function writeReplicated(n: number, down?: string): Promise<void> {
   const ids = Array.from({ length: n }, () => nextId++);
   await q(lc.ports.proxy, `insert into t select unnest(array[${ids.join(",")}])`);
   written.push(...ids);
-  const { keeper } = await master();
-  for (const k of lc.keeperNames.filter((x) => x !== keeper))
+  const keeper = down === undefined ? (await master()).keeper : (await cd()).dbs[(await cd()).cluster.status.master!]!.spec.keeperUID;
+  for (const k of lc.keeperNames.filter((x) => x !== keeper && x !== down))
     await waitFor(`${written.length} rows on ${k}`, async () => (await q<{ n: number }>(portOf(k), "select count(*)::int as n from t"))[0]!.n === written.length, 20_000, 100);
 }
 
@@ -205,7 +208,7 @@ describe("stories", () => {
     await writeReplicated(10);
   });
 
-  test("with usePgrewind off, a killed and restarted old master is copied again with pg_basebackup", async () => {
+  test("with usePgrewind off, a killed and restarted old master waits and says why; after stolonctl confirm-wipe it is copied again with pg_basebackup", async () => {
     expect((await ctl("update", "--patch", '{"usePgrewind": false}')).code).toBe(0);
     const old = await master();
     await writeReplicated(20);
@@ -215,12 +218,29 @@ describe("stories", () => {
     await lc.exited(old.keeper);
     const before = lc.logOf(old.keeper).length;
     lc.startKeeper(old.keeper);
+    // Its data was a master's: no full copy replaces it on the word of the cluster data alone.
+    const refusal = await waitFor("the old master's refusal", () => /keeper \w+ refuses a full copy .*/.exec(lc.logOf(old.keeper).slice(before))?.[0] ?? null, 60_000, 200);
+    expect(refusal).toContain(`it holds db ${old.db}, which was a master here`);
+    expect(refusal).toContain(`run: stolonctl confirm-wipe ${old.keeper}`);
+    await writeReplicated(5, old.keeper);
+    expect(lc.logOf(old.keeper).slice(before)).not.toContain("pg_basebackup from");
+    // The operator confirms, for this keeper's current request only.
+    const r = await ctl("confirm-wipe", old.keeper);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`keeper ${old.keeper} may now remove the data of db ${old.db}`);
     await lc.waitSettled(90_000);
     await writeReplicated(10);
     const log = lc.logOf(old.keeper).slice(before);
     expect(log).toContain("pg_basebackup from 127.0.0.1");
+    expect(log).toMatch(/resynced from 127\.0\.0\.1:\d+ with pg_basebackup/);
     expect(log).not.toMatch(/resynced from .* with pg_rewind/);
-    expect((await ctl("update", "--patch", '{"usePgrewind": true}')).code).toBe(0);
+    // pg_rewind again. It needs wal_log_hints, which takes a restart: without it, a later old
+    // master could not be rewound and would wait for confirm-wipe.
+    expect((await ctl("update", "--patch", '{"usePgrewind": true, "automaticPgRestart": true}')).code).toBe(0);
+    for (const k of lc.keeperNames)
+      await waitFor(`wal_log_hints on ${k}`, async () => (await q<{ v: string }>(portOf(k), "select current_setting('wal_log_hints') as v").catch(() => []))[0]?.v === "on", 60_000, 200);
+    expect((await ctl("update", "--patch", '{"automaticPgRestart": null}')).code).toBe(0);
+    await lc.waitSettled(90_000);
   });
 
   test("stolonctl failkeeper of a healthy master fails it over; the old master becomes a standby with the new rows", async () => {

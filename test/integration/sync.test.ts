@@ -8,10 +8,12 @@ import postgres from "postgres";
 import { clusterForFile } from "./harness/cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
 
+// usePgrewind: a crashed master rejoins by pg_rewind; a full copy of a former master's data would
+// wait for stolonctl confirm-wipe.
 const { lc, sqlTo, portOf } = clusterForFile("sync", {
   ports: [23000, 26000],
   keepers: 2,
-  spec: { initMode: "new", synchronousReplication: true, minSynchronousStandbys: 1, maxSynchronousStandbys: 1 },
+  spec: { initMode: "new", usePgrewind: true, synchronousReplication: true, minSynchronousStandbys: 1, maxSynchronousStandbys: 1 },
 });
 
 describe("synchronous replication", () => {

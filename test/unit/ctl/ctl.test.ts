@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { newClusterData } from "../../../src/cluster/index.ts";
 import {
   collectStatus,
+  confirmWipe,
   failKeeper,
   promoteCluster,
   removeKeeper,
@@ -390,5 +391,57 @@ describe("failkeeper, removekeeper, promote", () => {
     expect(((await caught(promoteCluster(store, io, { yes: false }))) as Error).message).toContain("promote cancelled");
     await promoteCluster(store, io, { yes: true });
     expect((await read()).cluster.spec.role).toBe("master");
+  });
+});
+
+describe("confirm-wipe", () => {
+  /** k1 held master db d1, which failed over to d2 on k2; the sentinel asks k1 to resync as d3. */
+  async function seed(k1Reports: string | null = "d1") {
+    const cd = newClusterData("c1", { initMode: "new" }, io.now());
+    cd.cluster.status = { phase: "normal", master: "d2" };
+    const k = (uid: string) => ({ uid, generation: 1, changeTime: "", spec: {}, status: { healthy: true } });
+    cd.keepers = { k1: k("k1"), k2: k("k2"), k3: k("k3") };
+    const spec = { requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5 };
+    cd.dbs = {
+      d2: { uid: "d2", generation: 3, changeTime: "", spec: { ...spec, initMode: "none", keeperUID: "k2", role: "master", followers: ["d3"] }, status: {} },
+      d3: { uid: "d3", generation: 1, changeTime: "", spec: { ...spec, initMode: "resync", keeperUID: "k1", role: "standby", followConfig: { type: "internal", dbuid: "d2" } }, status: {} },
+    };
+    await store.putClusterData(cd, 0);
+    if (k1Reports !== null) {
+      const st = { uid: k1Reports, generation: 0, listenAddress: "a", port: "1", healthy: false, systemID: "", timelineID: 0, xLogPos: 0, timelinesHistory: null, pgParameters: null, synchronousStandbys: null, olderWalFile: "" };
+      await store.setKeeperInfo({ infoUID: "i1", uid: "k1", clusterUID: "c1", bootUUID: "b1", postgresBinaryVersion: { Maj: 15, Min: 0 }, postgresState: st }, 10_000);
+    }
+  }
+  const read = async () => (await store.getClusterData())!.clusterData;
+
+  test("records leave for this keeper, the data it reports (db d1) and the db it is asked to become (d3)", async () => {
+    await seed();
+    await confirmWipe(store, io, "k1");
+    expect((await read()).keepers.k1!.status.wipeConfirmation).toEqual({ dbUID: "d1", forDbUID: "d3", time: "2026-11-25T12:00:00.000Z" });
+    expect(io.lines.at(-1)).toContain("keeper k1 may now remove the data of db d1 to become db d3 (a full copy)");
+  });
+
+  test("--db names the data when the keeper publishes no info", async () => {
+    await seed(null);
+    const err = await caught(confirmWipe(store, io, "k1"));
+    expect((err as Error).message).toContain("keeper k1 publishes no info (is it running?): name the db whose data it holds with --db <uid>");
+    await confirmWipe(store, io, "k1", { db: "d1" });
+    expect((await read()).keepers.k1!.status.wipeConfirmation?.dbUID).toBe("d1");
+  });
+
+  test.each([
+    ["an unknown keeper", "k9", undefined, /keeper k9 is not in the cluster/],
+    ["a keeper without a db", "k3", "x1", /no db is assigned to keeper k3/],
+    ["the master's keeper (initMode none: nothing replaces data)", "k2", "d2", /keeper k2 already holds db d2|replaces no data/],
+    ["the cluster's current master as the data to wipe", "k1", "d2", /db d2 is this cluster's master/],
+    ["the db the keeper is asked to become", "k1", "d3", /already holds db d3/],
+    ["a malformed --db", "k1", "D;1", /--db: "D;1" is not a db uid/],
+  ] as const)("refused: %s, and nothing written", async (_, keeper, db, msg) => {
+    await seed();
+    const before = await snapshot();
+    const err = await caught(confirmWipe(store, io, keeper, db === undefined ? {} : { db }));
+    expect(err).toBeInstanceOf(StolonError);
+    expect((err as Error).message).toMatch(msg);
+    expect(await snapshot()).toEqual(before);
   });
 });

@@ -21,6 +21,18 @@ describe("local state", () => {
     expect(readdirSync(dir).filter((f) => f.includes(".tmp"))).toEqual([]);
   });
 
+  test("dbstate keeps what tells whether its data may be replaced; an invalid pending swap is a clear error", () => {
+    const d = mkdtempSync(join(dir, "wipe-"));
+    const db = { UID: "d1", Generation: 3, Initializing: false, InitPGParameters: null, ClusterUID: "c1", SystemID: "7001", WasMaster: true, Swap: { UID: "d2", ClusterUID: "c1", SystemID: "7001" } };
+    saveDbState(d, db);
+    expect(loadDbState(d)).toEqual(db);
+    writeFileSync(join(d, "dbstate"), JSON.stringify({ ...db, Swap: { UID: 1 } }));
+    expect(() => loadDbState(d)).toThrow(/Swap is not a valid pending swap/);
+    // A dbstate written before these fields existed still loads, without them.
+    writeFileSync(join(d, "dbstate"), '{"UID":"d1","Generation":1,"Initializing":false,"InitPGParameters":null}');
+    expect(loadDbState(d)).toEqual({ UID: "d1", Generation: 1, Initializing: false, InitPGParameters: null });
+  });
+
   test.each([
     ["not JSON", "{oops", /not valid JSON/],
     ["a bad uid", '{"UID":"K 1"}', /valid keeper uid/],

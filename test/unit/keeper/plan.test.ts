@@ -4,7 +4,7 @@
  * its input throws.
  */
 import { describe, expect, test } from "bun:test";
-import type { ClusterData, DB, DBSpec } from "../../../src/cluster/index.ts";
+import type { ClusterData, DB, DBSpec, WipeConfirmation } from "../../../src/cluster/index.ts";
 import { desiredConfig, planKeeper, type KeeperAction, type KeeperSettings, type LocalObservation } from "../../../src/keeper/plan.ts";
 import type { DbState } from "../../../src/keeper/local-state.ts";
 
@@ -38,13 +38,13 @@ function makeDb(uid: string, spec: Partial<DBSpec> & Pick<DBSpec, "keeperUID">, 
   };
 }
 
-function makeCd(dbs: DB[], o: { keepers?: Record<string, string>; master?: string } = {}): ClusterData {
+function makeCd(dbs: DB[], o: { keepers?: Record<string, string>; master?: string; clusterUID?: string; confirm?: WipeConfirmation } = {}): ClusterData {
   const keepers = o.keepers ?? { k1: "boot-1", k2: "boot-2" };
   return deepFreeze({
     formatVersion: 1,
     changeTime: "",
-    cluster: { uid: "c1", generation: 1, changeTime: "", spec: { initMode: "new" }, status: { phase: "normal", master: o.master } },
-    keepers: Object.fromEntries(Object.entries(keepers).map(([uid, boot]) => [uid, { uid, generation: 1, changeTime: "", spec: {}, status: { bootUUID: boot } }])),
+    cluster: { uid: o.clusterUID ?? "c1", generation: 1, changeTime: "", spec: { initMode: "new" }, status: { phase: "normal", master: o.master } },
+    keepers: Object.fromEntries(Object.entries(keepers).map(([uid, boot]) => [uid, { uid, generation: 1, changeTime: "", spec: {}, status: { bootUUID: boot, ...(uid === "k1" && o.confirm ? { wipeConfirmation: o.confirm } : {}) } }])),
     dbs: Object.fromEntries(dbs.map((d) => [d.uid, d])),
     proxy: { generation: 1, changeTime: "", spec: {}, status: {} },
   } as ClusterData);
@@ -116,11 +116,13 @@ describe("planKeeper: init", () => {
     expect(a.config.postgresqlConf).toContain("listen_addresses = '10.0.0.1'");
   });
 
-  test("initMode new replaces the data of another db", () => {
+  test("initMode new replaces the data of another cluster's standby", () => {
     const cd = makeCd([makeDb("d1", { keeperUID: "k1", initMode: "new" })]);
-    const p = planKeeper({ cd, settings, local: deepFreeze({ ...empty, initialized: true, dbState: state("old") }) });
+    const local = deepFreeze({ ...empty, initialized: true, standbySignal: true, systemID: "555", dbState: state("old", 1, { ClusterUID: "c0", SystemID: "555" }) });
+    const p = planKeeper({ cd, settings, local });
     expect(kinds(p)).toEqual(["init-new"]);
     expect(p.notes[0]).toContain("this data dir held db old");
+    expect(p.notes[0]).toContain("of another cluster (c0, system 555)");
   });
 
   test("initMode existing needs data", () => {
@@ -137,7 +139,7 @@ describe("planKeeper: init", () => {
   ] as const)("resync: %s", (_, spec, systemID, rewind, note) => {
     const db = makeDb("d1", { keeperUID: "k1", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d2" }, ...spec });
     const cd = makeCd([db, masterOnK2(["d1"])], { master: "d2" });
-    const local = deepFreeze({ ...empty, initialized: systemID !== null, systemID, dbState: state("old") });
+    const local = deepFreeze({ ...empty, initialized: systemID !== null, standbySignal: systemID !== null, systemID, dbState: state("old") });
     const p = planKeeper({ cd, settings, local });
     expect(kinds(p)).toEqual(["resync"]);
     const a = p.actions[0]!;
@@ -167,6 +169,84 @@ describe("planKeeper: init", () => {
     const p = planKeeper({ cd, settings, local: deepFreeze({ ...empty, initialized: true, dbState: state("old") }) });
     expect(kinds(p)).toEqual([]);
     expect(p.notes[0]).toMatch(note);
+  });
+});
+
+describe("planKeeper: the local data is replaced only when it may be (issue 13 item 5)", () => {
+  const confirm = (dbUID: string, forDbUID: string): WipeConfirmation => ({ dbUID, forDbUID, time: "2026-11-30T20:00:00Z" });
+  /** Data this keeper holds: a standby's of cluster `cluster` unless `master`. */
+  const holding = (o: { uid?: string; cluster?: string; sys?: string; pgSys?: string; master?: boolean; signal?: boolean; running?: boolean; rewindFailedFor?: string } = {}): LocalObservation =>
+    deepFreeze({
+      ...empty,
+      initialized: true,
+      running: o.running ?? false,
+      standbySignal: o.signal ?? !o.master,
+      systemID: o.pgSys ?? o.sys ?? "777",
+      dbState: state(o.uid ?? "old", 3, { ClusterUID: o.cluster ?? "c1", SystemID: o.sys ?? "777", ...(o.master ? { WasMaster: true } : {}) }),
+      ...(o.rewindFailedFor ? { rewindFailedFor: o.rewindFailedFor } : {}),
+    });
+  const refused = /keeper k1 refuses .*The data stays where it is; to allow its removal, run: stolonctl confirm-wipe k1/;
+
+  describe("initMode new (the cluster is initializing)", () => {
+    const dbNew = makeDb("d1", { keeperUID: "k1", initMode: "new" });
+    test.each([
+      ["an empty data dir", makeCd([dbNew]), empty, ["init-new"], /holds no database/],
+      ["another cluster's standby data (cluster uid differs, system id as in pg_control)", makeCd([dbNew]), holding({ cluster: "c0", sys: "555" }), ["init-new"], /of another cluster \(c0, system 555\)/],
+      ["this cluster's standby data", makeCd([dbNew]), holding({ cluster: "c1" }), [], /refuses an initdb for db d1.*it belongs to this cluster \(c1\)/],
+      ["another cluster uid, but dbstate's system id is not pg_control's", makeCd([dbNew]), holding({ cluster: "c0", sys: "555", pgSys: "556" }), [], /system id 555 is not pg_control's 556/],
+      ["a dbstate that records no cluster uid", makeCd([dbNew]), deepFreeze({ ...holding(), dbState: state("old") }), [], /records no cluster uid/],
+      ["another cluster's former master (dbstate WasMaster)", makeCd([dbNew]), holding({ cluster: "c0", master: true }), [], /was a master here \(its dbstate says it ran as a master\)/],
+      ["data without standby.signal and an old dbstate (would start as a primary)", makeCd([dbNew]), deepFreeze({ ...holding({ cluster: "c0" }), standbySignal: false }), [], /no standby.signal, so it would start as a primary/],
+      ["a running former master: refused and stopped", makeCd([dbNew]), holding({ cluster: "c0", master: true, running: true }), ["stop"], /was a master here/],
+      ["a former master with the operator's confirmation", makeCd([dbNew], { confirm: confirm("old", "d1") }), holding({ cluster: "c0", master: true }), ["init-new"], /the operator confirmed it \(stolonctl confirm-wipe k1/],
+      ["this cluster's standby data with the operator's confirmation", makeCd([dbNew], { confirm: confirm("old", "d1") }), holding(), ["init-new"], /the operator confirmed it/],
+      ["a stale confirmation (given for another request)", makeCd([dbNew], { confirm: confirm("old", "d0") }), holding({ master: true }), [], /was a master here/],
+      ["a stale confirmation (given for other data)", makeCd([dbNew], { confirm: confirm("older", "d1") }), holding({ master: true }), [], /was a master here/],
+    ] as const)("%s", (_, cd, local, want, note) => {
+      const p = planKeeper({ cd, settings, local });
+      expect(kinds(p)).toEqual([...want]);
+      expect(p.notes.join(" ")).toMatch(note);
+      if (want.length === 0 || want[0] === "stop") expect(p.notes.join(" ")).toMatch(refused);
+    });
+  });
+
+  describe("initMode resync", () => {
+    const resyncDb = (usePgrewind: boolean) => makeDb("d1", { keeperUID: "k1", role: "standby", initMode: "resync", usePgrewind, followConfig: { type: "internal", dbuid: "d2" } });
+    const cdWith = (usePgrewind: boolean, confirmation?: WipeConfirmation) => makeCd([resyncDb(usePgrewind), masterOnK2(["d1"])], { master: "d2", confirm: confirmation });
+    const resync = (p: ReturnType<typeof planKeeper>) => {
+      const a = p.actions.find((x) => x.kind === "resync");
+      return a?.kind === "resync" ? { rewind: a.rewind, copy: a.copy } : null;
+    };
+    test.each([
+      ["an empty data dir: copied", cdWith(false), empty, { rewind: false, copy: true }, /copying it with pg_basebackup beside the local data/],
+      ["a standby's data, rewind off: copied beside it", cdWith(false), holding(), { rewind: false, copy: true }, /replaces once complete/],
+      ["a standby's data, rewind on: rewound, copied if that fails", cdWith(true), holding(), { rewind: true, copy: true }, /a full copy if that fails/],
+      ["a former master, rewind on: rewound, never copied", cdWith(true), holding({ master: true }), { rewind: true, copy: false }, /pg_rewind, and no full copy if that fails: it holds db old, which was a master here/],
+      ["a former master, rewind off: refused", cdWith(false), holding({ master: true }), null, /refuses a full copy for db d1.*was a master here/],
+      ["a former master whose rewind failed: refused", cdWith(true), holding({ master: true, rewindFailedFor: "d1" }), null, /pg_rewind not tried: it failed a moment ago for this db.*refuses a full copy/],
+      ["a former master, rewind off, confirmed: copied", cdWith(false, confirm("old", "d1")), holding({ master: true }), { rewind: false, copy: true }, /copying it with pg_basebackup/],
+      ["a former master whose rewind failed, confirmed: copied", cdWith(true, confirm("old", "d1")), holding({ master: true, rewindFailedFor: "d1" }), { rewind: false, copy: true }, /copying it/],
+      ["a former master, stale confirmation for an earlier request: refused", cdWith(false, confirm("old", "d0")), holding({ master: true }), null, /refuses a full copy/],
+      ["a later master of the same keeper, confirmation for the data it replaced: refused", cdWith(false, confirm("old", "d1")), holding({ uid: "d1x", master: true }), null, /it holds db d1x, which was a master here/],
+    ] as const)("%s", (_, cd, local, want, note) => {
+      const p = planKeeper({ cd, settings, local });
+      expect(resync(p)).toEqual(want);
+      expect(p.notes.join(" ")).toMatch(note);
+      if (want === null) expect(p.notes.join(" ")).toMatch(refused);
+    });
+  });
+
+  test("an interrupted init is wiped even for a former master (the keeper's own state says the data dir is half made)", () => {
+    const cd = makeCd([makeDb("d1", { keeperUID: "k1", initMode: "new" })]);
+    const p = planKeeper({ cd, settings, local: deepFreeze({ ...empty, initialized: true, dbState: state("d1", 0, { Initializing: true, WasMaster: true }) }) });
+    expect(kinds(p)).toEqual(["wipe"]);
+  });
+
+  test("a converged pass records the cluster uid and system id of the data", () => {
+    const db = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "internal", dbuid: "d2" } });
+    const cd = makeCd([db, masterOnK2(["d1"])], { master: "d2", clusterUID: "c9" });
+    const p = planKeeper({ cd, settings, local: steady(cd, db) });
+    expect(p.actions.at(-1)).toEqual({ kind: "save-generation", db, clusterUID: "c9", systemID: "777" });
   });
 });
 
@@ -286,7 +366,7 @@ describe("planKeeper: a standby", () => {
 
   test("converged: drops every stolon slot (a standby has no followers) and saves the generation", () => {
     const p = planKeeper({ cd, settings, local: steady(cd, db) });
-    expect(p.actions).toEqual([{ kind: "sync-slots", slots: [] }, { kind: "save-generation", db }]);
+    expect(p.actions).toEqual([{ kind: "sync-slots", slots: [] }, { kind: "save-generation", db, clusterUID: "c1", systemID: "777" }]);
   });
 
   test("the master moved: the new primary_conninfo is written and reloaded", () => {
