@@ -198,18 +198,12 @@ export async function runFaults(o: { dir: string; basePort: number; sync: boolea
             break;
           }
           case "stop-master": {
-            // The keeper and every process of its server: SIGSTOP of the postmaster alone would
-            // leave the backends serving.
-            const pids = [lc.pid(m)!, ...lc.postgresPids(m)];
-            for (const pid of pids) process.kill(pid, "SIGSTOP");
+            // The keeper and every process of its server, with no backend forked in between
+            // left running (LocalCluster.freeze): SIGSTOP of the postmaster alone would leave the
+            // backends serving.
+            const pids = lc.freeze(m);
             await Bun.sleep(8000);
-            for (const pid of pids.reverse()) {
-              try {
-                process.kill(pid, "SIGCONT");
-              } catch {
-                log(`  process ${pid} of ${m} was gone after the freeze`);
-              }
-            }
+            for (const pid of lc.thaw(pids)) log(`  process ${pid} of ${m} was gone after the freeze`);
             break;
           }
           case "partition-master":

@@ -84,6 +84,50 @@ export class LocalCluster {
     return [pm, ...children];
   }
 
+  /**
+   * Freezes a node whole, as a paused VM is: SIGSTOP of the keeper, then of the postmaster (so it
+   * forks nothing more), then of its children, listed again until a pass finds none not yet
+   * stopped. Listing the children first and stopping them after, as this harness did, let a
+   * backend forked in between (a client connecting at that moment) go on serving commits that no
+   * standby received, while its keeper, postmaster and walsenders were frozen. Returns every pid
+   * stopped, for `thaw`.
+   */
+  freeze(keeper: string): number[] {
+    const stopped: number[] = [];
+    const stop = (pid: number) => {
+      try {
+        process.kill(pid, "SIGSTOP");
+        stopped.push(pid);
+      } catch {
+        // gone already
+      }
+    };
+    const keeperPid = this.pid(keeper);
+    if (keeperPid) stop(keeperPid);
+    const pm = this.postmasterPid(keeper);
+    if (!pm) return stopped;
+    stop(pm);
+    for (let pass = 0; pass < 10; pass++) {
+      const fresh = this.postgresPids(keeper).filter((p) => !stopped.includes(p));
+      if (fresh.length === 0) break;
+      for (const p of fresh) stop(p);
+    }
+    return stopped;
+  }
+
+  /** SIGCONT of what `freeze` stopped, the last stopped first; returns the pids that were gone. */
+  thaw(pids: number[]): number[] {
+    const gone: number[] = [];
+    for (const pid of [...pids].reverse()) {
+      try {
+        process.kill(pid, "SIGCONT");
+      } catch {
+        gone.push(pid);
+      }
+    }
+    return gone;
+  }
+
   /** Stops what an earlier run in the same dir left behind and removes the dir. */
   cleanEarlierRun(): void {
     const dir = this.o.dir;

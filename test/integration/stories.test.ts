@@ -261,15 +261,14 @@ describe("stories", () => {
     const old = await master();
     await writeReplicated(50);
     // The keeper and every process of its server (the postmaster alone would leave backends serving).
-    const pids = [lc.pid(old.keeper)!, ...lc.postgresPids(old.keeper)];
-    for (const pid of pids) process.kill(pid, "SIGSTOP");
+    const pids = lc.freeze(old.keeper);
     try {
       await newMaster(old.keeper);
       await allRowsThroughProxy();
       await q(lc.ports.proxy, `insert into t values (${nextId})`);
       written.push(nextId++);
     } finally {
-      for (const pid of [...pids].reverse()) process.kill(pid, "SIGCONT");
+      lc.thaw(pids);
     }
     await lc.waitSettled(90_000);
     await writeReplicated(10);
