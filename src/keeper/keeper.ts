@@ -331,6 +331,11 @@ export class Keeper {
     }
   }
 
+  /** What dbstate records about the local data: its cluster, its system identifier, whether it was a master's. */
+  private async dataIdentity(wasMaster: boolean): Promise<Pick<DbState, "ClusterUID" | "SystemID" | "WasMaster">> {
+    return { ClusterUID: this.clusterUID, SystemID: (await this.rt.pg.systemId()) ?? "", WasMaster: wasMaster };
+  }
+
   private saveDbState(s: DbState): void {
     saveDbState(this.rt.dataDir, s);
     this.dbState = s;
@@ -365,9 +370,7 @@ export class Keeper {
           Generation: 0,
           Initializing: false,
           InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null,
-          ClusterUID: this.clusterUID,
-          SystemID: (await pg.systemId()) ?? "",
-          WasMaster: true,
+          ...(await this.dataIdentity(true)),
         });
         this.log.info(`db ${a.db.uid} initialized`);
         return;
@@ -375,7 +378,7 @@ export class Keeper {
       case "init-existing": {
         // A data dir without standby.signal starts as a primary: from then on it is a master's data.
         const wasMaster = this.dbState?.WasMaster === true || !a.config.standby || !pg.hasStandbySignal();
-        const ids = { ClusterUID: this.clusterUID, SystemID: (await pg.systemId()) ?? "", WasMaster: wasMaster };
+        const ids = await this.dataIdentity(wasMaster);
         this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ...ids });
         await pg.stop();
         const initParams = await this.firstStart(a.config, false, this.dbWaitReadyTimeoutMs, signal);
@@ -513,7 +516,7 @@ export class Keeper {
         await pg.start(signal);
         await pg.waitReady(this.dbWaitReadyTimeoutMs, signal);
         // Now a standby of the new master: what only this node had is gone with the rewind.
-        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ClusterUID: this.clusterUID, SystemID: (await pg.systemId()) ?? "", WasMaster: false });
+        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ...(await this.dataIdentity(false)) });
         this.log.info(`db ${a.db.uid} resynced from ${a.rewindSource.host}:${a.rewindSource.port} with pg_rewind`);
         return;
       } catch (err) {

@@ -181,10 +181,7 @@ export class PgManager {
    * swapped in half way.
    */
   async wipe(): Promise<void> {
-    if (lstatOrNull(this.dataDir)) {
-      this.ensureDir(this.dataDir);
-      await this.o.runner.run(["find", this.dataDir, "-mindepth", "1", "-delete"], { timeoutMs: 10 * 60_000 });
-    }
+    if (lstatOrNull(this.dataDir)) await this.emptyDir(this.dataDir);
     // As a new dir would be: PostgreSQL refuses a data dir open to others, and pg_basebackup
     // does not change the mode of the dir it fills.
     this.ensureDir(this.dataDir, true);
@@ -231,9 +228,18 @@ export class PgManager {
       rmSync(dir, { force: true });
       return;
     }
+    await this.emptyDir(dir);
+    rmdirSync(dir);
+  }
+
+  /**
+   * Deletes everything in a dir of the PostgreSQL user's, as that user (`find -delete` follows no
+   * link): root walking a tree that user can change could be led out of it by a link swapped in
+   * half way. The dir is checked (not a link, the right owner) first.
+   */
+  private async emptyDir(dir: string): Promise<void> {
     this.ensureDir(dir);
     await this.o.runner.run(["find", dir, "-mindepth", "1", "-delete"], { timeoutMs: 10 * 60_000 });
-    rmdirSync(dir);
   }
 
   /** Creates a dir of the PostgreSQL user (0700), or checks and re-owns the one there; never through a link. */
