@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { boundsProblem, describeBounds, parseDuration, type DurationBounds } from "../cluster/duration.ts";
 import { ConfigError } from "./errors.ts";
+import { parseListenAddress } from "./listen-address.ts";
 
 /** --store-timeout bounds every etcd request of every component. */
 export const STORE_TIMEOUT_BOUNDS: DurationBounds = { minMs: 100, maxMs: 600_000 };
@@ -32,7 +33,7 @@ export const commonArgs = {
   "store-ca-file": { type: "string", description: "CA certificate file for the store's TLS" },
   "store-skip-tls-verify": { type: "boolean", description: "skip the store certificate's host name verification" },
   "log-level": { type: "string", description: "debug, info, warn or error (default: info)" },
-  "metrics-listen-address": { type: "string", description: "metrics listen address (accepted; no metrics yet)" },
+  "metrics-listen-address": { type: "string", description: "listen address (host:port, :port) of /metrics, /health and /ready (default: none)" },
 } as const;
 
 export interface CommonConfig {
@@ -161,6 +162,12 @@ export function resolveCommon(src: FlagSource): CommonConfig {
   const logLevel = (src.string("log-level") ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) p.push(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
 
+  const metricsListenAddress = src.string("metrics-listen-address");
+  if (metricsListenAddress !== undefined) {
+    const a = parseListenAddress(metricsListenAddress);
+    if ("error" in a) p.push(`--metrics-listen-address: ${a.error}`);
+  }
+
   return {
     clusterName: clusterName ?? "",
     storeBackend: "etcdv3",
@@ -172,7 +179,7 @@ export function resolveCommon(src: FlagSource): CommonConfig {
     storeCaFile,
     storeSkipTlsVerify: src.bool("store-skip-tls-verify", false),
     logLevel,
-    metricsListenAddress: src.string("metrics-listen-address"),
+    metricsListenAddress,
   };
 }
 

@@ -15,3 +15,26 @@ export function shutdownSignal(log: Logger): AbortSignal {
   process.on("SIGTERM", () => on("SIGTERM"));
   return ac.signal;
 }
+
+/**
+ * What a process must undo at exit, undone in reverse order of registration (the store client
+ * opened first is closed last). Each step is awaited; a failing step is logged and the rest run.
+ */
+export class Teardown {
+  private readonly steps: { name: string; fn: () => void | Promise<void> }[] = [];
+  constructor(private readonly log: Logger) {}
+
+  defer(name: string, fn: () => void | Promise<void>): void {
+    this.steps.push({ name, fn });
+  }
+
+  async run(): Promise<void> {
+    for (let s = this.steps.pop(); s; s = this.steps.pop()) {
+      try {
+        await s.fn();
+      } catch (err) {
+        this.log.warn(`at shutdown, ${s.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+}

@@ -27,7 +27,7 @@ const allowed: Record<string, (spec: string) => boolean> = {
     s.startsWith("./") || ["../cluster/", "../lib/", "../postgres/", "../store/"].some((p) => s.startsWith(p)) || s.startsWith("node:") || s === "bun:ffi",
   proxy: (s) => s.startsWith("./") || ["../cluster/", "../lib/", "../store/"].some((p) => s.startsWith(p)) || s === "bun",
   sentinel: (s) => s.startsWith("./") || ["../cluster/", "../lib/", "../store/"].some((p) => s.startsWith(p)),
-  lib: (s) => s.startsWith("./") || s.startsWith("../cluster/duration.ts") || s.startsWith("node:") || ["citty", "consola"].includes(s) || s.endsWith("package.json"),
+  lib: (s) => s.startsWith("./") || s.startsWith("../cluster/duration.ts") || s.startsWith("node:") || ["citty", "consola", "prom-client"].includes(s) || s.endsWith("package.json"),
 };
 
 for (const [dir, ok] of Object.entries(allowed)) {

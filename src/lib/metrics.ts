@@ -1,0 +1,59 @@
+/**
+ * Prometheus metrics on prom-client: one Registry per process, created with the component's
+ * identity. What every component exports is registered here:
+ *
+ *  - stolon_cluster_identifier{cluster_name,component} 1 (stolon's: joins series of one cluster);
+ *  - the process (CPU, memory, file descriptors) and event-loop lag: prom-client's defaults;
+ *  - every runLoop's ticks, errors and tick durations (loopObserver).
+ *
+ * Components add their own metrics to the same registry. A value that is cheap to read but
+ * changes often (bytes forwarded, connections) is read at scrape time with `collect`, never
+ * counted on the hot path.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { TickObserver } from "./run-loop.ts";
+
+export type ComponentName = "keeper" | "sentinel" | "proxy";
+
+export interface ComponentMetrics {
+  registry: Registry;
+  /** Passed to runLoop as `observe`. */
+  loopObserver: TickObserver;
+}
+
+/** Buckets for loop ticks and reconcile passes: from 1 ms to a minute (a pg_basebackup is longer). */
+export const TICK_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createComponentMetrics(component: ComponentName, clusterName: string): ComponentMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  new Gauge({
+    name: "stolon_cluster_identifier",
+    help: "Set to 1, is labelled with the cluster_name and component",
+    labelNames: ["cluster_name", "component"],
+    registers: [registry],
+  }).set({ cluster_name: clusterName, component }, 1);
+
+  const ticks = new Counter({ name: "stolon_loop_ticks_total", help: "Passes of each periodic loop", labelNames: ["loop"], registers: [registry] });
+  const errors = new Counter({ name: "stolon_loop_errors_total", help: "Passes of each periodic loop that failed", labelNames: ["loop"], registers: [registry] });
+  const duration = new Histogram({
+    name: "stolon_loop_tick_duration_seconds",
+    help: "Duration of each pass of each periodic loop",
+    labelNames: ["loop"],
+    buckets: TICK_BUCKETS_S,
+    registers: [registry],
+  });
+  const lastSuccess = new Gauge({
+    name: "stolon_loop_last_success_timestamp_seconds",
+    help: "When each periodic loop last completed a pass without error, as seconds since the Unix epoch",
+    labelNames: ["loop"],
+    registers: [registry],
+  });
+  const loopObserver: TickObserver = (loop, durationMs, error) => {
+    ticks.inc({ loop });
+    duration.observe({ loop }, durationMs / 1000);
+    if (error === null) lastSuccess.set({ loop }, Date.now() / 1000);
+    else errors.inc({ loop });
+  };
+  return { registry, loopObserver };
+}

@@ -1,0 +1,41 @@
+import { expect, test } from "bun:test";
+import { createConsola } from "consola";
+import { startAdminServer } from "../../../src/lib/admin-server.ts";
+import type { HealthReport } from "../../../src/lib/health.ts";
+import { createComponentMetrics } from "../../../src/lib/metrics.ts";
+
+const log = createConsola({ level: 0 });
+
+test("the admin listener serves /metrics, /health and /ready by the report, extra routes, and refuses other methods and paths", async () => {
+  const m = createComponentMetrics("proxy", "c1");
+  m.loopObserver("check", 3, null);
+  let ready = false;
+  const report = (): HealthReport => ({
+    component: "proxy",
+    uid: "p1",
+    live: { ok: true, reason: "all loops run" },
+    ready: { ok: ready, reason: ready ? "routing" : "no target" },
+    loops: [],
+    details: {},
+  });
+  const s = startAdminServer({ address: { hostname: "127.0.0.1", port: 0 }, registry: m.registry, health: report, routes: { "/x": () => new Response("x") }, log });
+  try {
+    const base = `http://127.0.0.1:${s.port}`;
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('stolon_cluster_identifier{cluster_name="c1",component="proxy"} 1');
+    expect(metrics).toContain('stolon_loop_ticks_total{loop="check"} 1');
+    expect(metrics).toContain("process_resident_memory_bytes");
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    const r = await fetch(`${base}/ready`);
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as HealthReport).ready.reason).toBe("no target");
+    ready = true;
+    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    expect((await fetch(`${base}/ready`, { method: "OPTIONS" })).status).toBe(200);
+    expect(await (await fetch(`${base}/x`)).text()).toBe("x");
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    expect((await fetch(`${base}/health`, { method: "POST", body: "a" })).status).toBe(405);
+  } finally {
+    await s.stop();
+  }
+});
