@@ -24,7 +24,8 @@ export const SU_PASSWORD = "demo-su-password";
 
 export class LocalCluster {
   readonly cluster = "demo";
-  readonly ports: { proxy: number; pg: number[]; etcd: number; etcdPeer: number };
+  /** metrics: each component's admin listener (/metrics, /health, /ready; the keepers' /primary...), by name. */
+  readonly ports: { proxy: number; pg: number[]; etcd: number; etcdPeer: number; metrics: Record<string, number> };
   readonly endpoint: string;
   readonly common: string[];
   readonly store: KvStore;
@@ -37,7 +38,10 @@ export class LocalCluster {
   constructor(readonly o: LocalClusterOptions) {
     const n = o.keepers ?? 3;
     const b = o.basePort;
-    this.ports = { proxy: b + 2, pg: Array.from({ length: n }, (_, i) => b + 11 + i), etcd: b + 20, etcdPeer: b + 21 };
+    if (n > 9) throw new Error("a LocalCluster has at most 9 keepers (its window of 40 ports)");
+    const metrics: Record<string, number> = { proxy: b + 3, sentinel1: b + 4, sentinel2: b + 5 };
+    for (let i = 0; i < n; i++) metrics[`keeper${i + 1}`] = b + 25 + i;
+    this.ports = { proxy: b + 2, pg: Array.from({ length: n }, (_, i) => b + 11 + i), etcd: b + 20, etcdPeer: b + 21, metrics };
     this.endpoint = `http://127.0.0.1:${this.ports.etcd}`;
     this.common = ["--cluster-name", this.cluster, "--store-backend", "etcdv3", "--store-endpoints", this.endpoint];
     this.backend = new EtcdBackend({ endpoints: [this.endpoint], timeoutMs: 5000 });
@@ -176,6 +180,19 @@ export class LocalCluster {
     return [process.execPath, join(this.root, "cmd", `${cmd}.ts`), ...this.common, ...extra];
   }
 
+  /** The admin listener flag of a component started under this name. */
+  private metricsFlag(name: string): string[] {
+    const port = this.ports.metrics[name];
+    return port === undefined ? [] : ["--metrics-listen-address", `127.0.0.1:${port}`];
+  }
+
+  /** The base URL of a component's admin listener (http://127.0.0.1:port). */
+  adminUrl(name: string): string {
+    const port = this.ports.metrics[name];
+    if (port === undefined) throw new Error(`${name} has no admin listener`);
+    return `http://127.0.0.1:${port}`;
+  }
+
   startKeeper(name: string): void {
     const i = this.keeperNames.indexOf(name);
     this.spawn(name, this.cmd("keeper", [
@@ -183,6 +200,7 @@ export class LocalCluster {
       "--pg-listen-address", "127.0.0.1", "--pg-port", String(this.ports.pg[i]),
       "--pg-su-username", "stolon", "--pg-su-passwordfile", join(this.o.dir, "su.pw"),
       "--pg-repl-username", "repl", "--pg-repl-passwordfile", join(this.o.dir, "repl.pw"),
+      ...this.metricsFlag(name),
       // A later flag wins: a keeper may reach etcd another way.
       ...(this.o.keeperEndpoints?.[name] ? ["--store-endpoints", this.o.keeperEndpoints[name]] : []),
     ]));
@@ -191,7 +209,7 @@ export class LocalCluster {
   /** Starts etcd, initializes the cluster and starts every component. */
   async start(): Promise<void> {
     const dir = this.o.dir;
-    const busy = [this.ports.proxy, ...this.ports.pg, this.ports.etcd, this.ports.etcdPeer].filter((p) => !portFree(p));
+    const busy = [this.ports.proxy, ...this.ports.pg, this.ports.etcd, this.ports.etcdPeer, ...Object.values(this.ports.metrics)].filter((p) => !portFree(p));
     if (busy.length > 0) throw new Error(`ports ${busy.join(", ")} on 127.0.0.1 are in use: stop what uses them or pass --base-port N`);
     for (const d of ["", "logs", "pids"]) mkdirSync(join(dir, d), { recursive: true });
     // World-searchable, so that the unprivileged PostgreSQL user can reach the keepers' data dirs.
@@ -217,9 +235,9 @@ export class LocalCluster {
     if (init.exitCode !== 0) throw new Error(`stolonctl init failed: ${init.stderr.toString()}`);
     this.say(`starting ${this.keeperNames.length} keepers, 2 sentinels and a proxy`);
     for (const k of this.keeperNames) this.startKeeper(k);
-    this.spawn("sentinel1", this.cmd("sentinel", []));
-    this.spawn("sentinel2", this.cmd("sentinel", []));
-    this.spawn("proxy", this.cmd("proxy", ["--port", String(this.ports.proxy)]));
+    this.spawn("sentinel1", this.cmd("sentinel", this.metricsFlag("sentinel1")));
+    this.spawn("sentinel2", this.cmd("sentinel", this.metricsFlag("sentinel2")));
+    this.spawn("proxy", this.cmd("proxy", ["--port", String(this.ports.proxy), ...this.metricsFlag("proxy")]));
   }
 
   /** Waits for a routed master with every other keeper's db a healthy, converged standby of it. */
