@@ -1,0 +1,45 @@
+/**
+ * What a keeper knows about itself at this moment, in one plain object: the source of its
+ * /health and /ready, its Patroni-compatible endpoints (/primary, /replica ...) and its metrics.
+ * Built by the Keeper from its last observation; read by pure functions.
+ */
+export type KeeperRole = "master" | "standby";
+
+export interface KeeperStatus {
+  uid: string;
+  clusterName: string;
+  /** "" before the keeper has read a cluster. */
+  clusterUID: string;
+  /** The db this keeper's data holds (dbstate), "" before any. */
+  dbUid: string;
+  /** The role the cluster view gives this keeper's db; null when it has none (or no cluster data). */
+  targetRole: KeeperRole | null;
+  /** What the local PostgreSQL is: master when running without standby.signal; null when not running. */
+  localRole: KeeperRole | null;
+  /** The cluster view names this keeper's db as the master. */
+  elected: boolean;
+  postgresRunning: boolean;
+  /** The last state query answered (within the state's staleness bound). */
+  postgresHealthy: boolean;
+  /** The db's generation in the cluster view equals the one the keeper converged to. */
+  converged: boolean;
+  /** Cut from etcd as a master: pg_hba.conf only lets replication and the local superuser in. */
+  fenced: boolean;
+  /** SIGTERM received: PostgreSQL is being stopped. */
+  shuttingDown: boolean;
+  timeline: number;
+  /** WAL position in bytes: the master's current insert LSN, a standby's last replayed LSN. */
+  walPosition: number;
+  /** Standby: bytes between the master's last reported position and the local replay; master: 0; unknown: null. */
+  replicationLagBytes: number | null;
+  /** Standby: seconds since the last replayed transaction when behind, 0 when caught up; unknown: null. */
+  replicationLagSeconds: number | null;
+  /** Standby: its WAL receiver is streaming. */
+  streaming: boolean;
+  /** Standby: the master lists this db among its synchronous standbys. */
+  synchronous: boolean;
+  /** The spec's maxStandbyLag in bytes (for alerts: lag over it). */
+  maxStandbyLagBytes: number;
+  /** Clock time (ms, wall clock) of the last cluster data that could be used, 0 before any. */
+  clusterDataValidAt: number;
+}
