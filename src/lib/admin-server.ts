@@ -16,7 +16,10 @@ export interface AdminServerOptions {
   address: ListenAddress;
   registry: Registry;
   health: () => HealthReport;
-  /** Extra routes by exact path; they may not shadow /metrics, /health or /ready. */
+  /**
+   * Extra routes by exact path. They may replace /health (the keeper answers it in Patroni's
+   * meaning, PostgreSQL up, and serves its liveness as /liveness) but never /metrics or /ready.
+   */
   routes?: Record<string, RouteHandler>;
   log: Logger;
 }
@@ -33,12 +36,12 @@ export function json(status: number, body: unknown): Response {
 
 export function startAdminServer(o: AdminServerOptions): AdminServer {
   const routes: Record<string, RouteHandler> = {
-    ...o.routes,
-    "/metrics": async () => new Response(await o.registry.metrics(), { headers: { "content-type": o.registry.contentType } }),
     "/health": () => {
       const h = o.health();
       return json(h.live.ok ? 200 : 503, h);
     },
+    ...o.routes,
+    "/metrics": async () => new Response(await o.registry.metrics(), { headers: { "content-type": o.registry.contentType } }),
     "/ready": () => {
       const h = o.health();
       return json(h.ready.ok ? 200 : 503, h);

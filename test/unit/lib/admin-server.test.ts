@@ -39,3 +39,19 @@ test("the admin listener serves /metrics, /health and /ready by the report, extr
     await s.stop();
   }
 });
+
+test("extra routes may replace /health (the keeper's Patroni meaning) but never /metrics or /ready", async () => {
+  const m = createComponentMetrics("keeper", "c1");
+  const report = (): HealthReport => ({ component: "keeper", uid: "k1", live: { ok: true, reason: "all loops run" }, ready: { ok: true, reason: "ok" }, loops: [], details: {} });
+  const mine = () => new Response("mine", { status: 503 });
+  const s = startAdminServer({ address: { hostname: "127.0.0.1", port: 0 }, registry: m.registry, health: report, routes: { "/health": mine, "/metrics": mine, "/ready": mine }, log });
+  try {
+    const base = `http://127.0.0.1:${s.port}`;
+    const health = await fetch(`${base}/health`);
+    expect([health.status, await health.text()]).toEqual([503, "mine"]);
+    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain("stolon_cluster_identifier");
+  } finally {
+    await s.stop();
+  }
+});
