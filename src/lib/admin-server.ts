@@ -57,7 +57,10 @@ export function startAdminServer(o: AdminServerOptions): AdminServer {
       async fetch(req) {
         if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS")
           return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD, OPTIONS" } });
-        const url = new URL(req.url);
+        // HAProxy's httpchk (and Patroni-era configurations) send HTTP/1.0 without a Host header;
+        // Bun then gives a relative req.url ("/primary"), which new URL() alone refuses.
+        const url = URL.parse(req.url, "http://localhost");
+        if (!url) return new Response("bad request target\n", { status: 400 });
         const route = routes[url.pathname];
         if (!route) return new Response("not found\n", { status: 404 });
         try {
