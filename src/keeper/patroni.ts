@@ -17,6 +17,7 @@
  */
 import type { RouteHandler } from "../lib/admin-server.ts";
 import { json } from "../lib/admin-server.ts";
+import { describeError } from "../lib/errors.ts";
 import type { Check } from "../lib/health.ts";
 import type { KeeperStatus } from "./status.ts";
 
@@ -211,14 +212,21 @@ function checkResponse(s: KeeperStatus, check: Check): PatroniResponse {
 
 /**
  * The routes for the keeper's admin listener: every Patroni path, /liveness and /readiness from
- * the keeper's own checks. The status is read once per request, when it comes.
+ * the keeper's own checks. The status is read once per request, when it comes. A keeper that
+ * cannot say (its status throws) answers 503 like every other "no": a load balancer must not
+ * read a 500 as anything but down, and Patroni's checks only know 200 and 503.
  */
 export function patroniRoutes(getStatus: () => KeeperStatus, liveness: () => Check, readiness: () => Check): Record<string, RouteHandler> {
   const routes: Record<string, RouteHandler> = {};
   for (const path of PATRONI_PATHS) {
     routes[path] = (url) => {
-      const s = getStatus();
-      const r = path === "/liveness" ? checkResponse(s, liveness()) : path === "/readiness" ? checkResponse(s, readiness()) : patroniResponse(s, path, url.searchParams);
+      let r: PatroniResponse;
+      try {
+        const s = getStatus();
+        r = path === "/liveness" ? checkResponse(s, liveness()) : path === "/readiness" ? checkResponse(s, readiness()) : patroniResponse(s, path, url.searchParams);
+      } catch (err) {
+        return json(503, { reason: `the keeper cannot tell its status: ${describeError(err)}` });
+      }
       return json(r.status, r.body);
     };
   }

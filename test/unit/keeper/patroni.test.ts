@@ -246,3 +246,13 @@ describe("patroniRoutes", () => {
     expect((await get("/replica")).status).toBe(503);
   });
 });
+
+test("patroniRoutes answer 503 with the reason when the keeper cannot tell its status", async () => {
+  const routes = patroniRoutes(() => {
+    throw new Error("no observation yet");
+  }, () => ({ ok: true, reason: "" }), () => ({ ok: true, reason: "" }));
+  const url = new URL("http://127.0.0.1/primary");
+  const res = await routes["/primary"]!(url, new Request(url.href));
+  expect(res.status).toBe(503);
+  expect(((await res.json()) as { reason: string }).reason).toBe("the keeper cannot tell its status: no observation yet");
+});
