@@ -1,28 +1,53 @@
 /**
- * The keeper process: sets up its data dir (identity, lock, OS user), then runs two loops until
- * the signal aborts:
+ * The keeper process: sets up its data dir (identity, lock, OS user), then runs three loops
+ * (src/lib/run-loop.ts, on the injected clock) until the signal aborts:
  *
  *  - reconcile: read the cluster view, observe the local PostgreSQL, planKeeper(), execute. Every
  *    sleepInterval, at once after a pass that changed something, and whenever the cluster data
  *    changes in etcd (watch).
- *  - report: publish KeeperInfo (with the PostgreSQL state) every second under a lease. It runs
- *    beside the reconcile loop, so a long pg_basebackup does not silence it.
+ *  - report: publish KeeperInfo (with the PostgreSQL state) every KEEPER_REPORT_MS under a lease,
+ *    and at once when a pass asks (reportTrigger). It runs beside the reconcile loop, so a long
+ *    pg_basebackup does not silence it.
+ *  - fence: every FENCE_CHECK_MS, fences a master whose reports have failed for too long.
  *
- * On abort PostgreSQL is stopped (fast) and the lock released.
+ * On abort the loops end, a fencing under way is awaited, PostgreSQL is stopped (fast), the
+ * keeper info deleted and the lock released. What the keeper knows at any moment is `status()`
+ * (src/keeper/status.ts), the source of its health, its metrics and its Patroni endpoints.
  */
 import { randomUUID } from "node:crypto";
 import { accessSync, constants, existsSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_SPEC_TIMINGS, FENCE_CHECK_MS, KEEPER_REPORT_MS, KEEPER_STATE_WAIT_MS, keeperFenceAfterMs, keeperLeaseMs, specTimings, type ClusterData, type KeeperInfo, type PostgresBinaryVersion, type PostgresState } from "../cluster/index.ts";
+import {
+  DEFAULT_SPEC_TIMINGS,
+  FENCE_CHECK_MS,
+  KEEPER_REPORT_MS,
+  KEEPER_STATE_WAIT_MS,
+  keeperFenceAfterMs,
+  keeperLeaseMs,
+  masterDb,
+  SPEC_DEFAULTS,
+  specTimings,
+  withDefaults,
+  type ClusterData,
+  type DB,
+  type KeeperInfo,
+  type PostgresBinaryVersion,
+  type PostgresState,
+} from "../cluster/index.ts";
+import type { Clock } from "../lib/clock.ts";
 import { ClusterDataError, ConfigError, describeError, StolonError } from "../lib/errors.ts";
 import { UnsafePathError } from "../lib/files.ts";
+import { loopsLive, type Check, type Component, type HealthReport } from "../lib/health.ts";
 import { newUid } from "../lib/ids.ts";
 import type { Logger } from "../lib/log.ts";
+import { Loop, SayOnce, type TickObserver } from "../lib/run-loop.ts";
 import { Trigger } from "../lib/trigger.ts";
-import { BunCommandRunner, lookupUserByName, PgManager, type OsUser } from "../postgres/index.ts";
+import { BunCommandRunner, lookupUserByName, PgManager, type LocalPgState, type OsUser } from "../postgres/index.ts";
 import type { Store } from "../store/store.ts";
 import type { KeeperConfig } from "./config.ts";
+import type { KeeperFigures } from "./metrics.ts";
+import type { KeeperStatus } from "./status.ts";
 import { prepareDataDir, prepareSocketDir, removeLeftovers } from "./data-dir.ts";
 import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
 import { confirmWipeCommand, planKeeper, slotName, type DesiredConfig, type KeeperAction, type KeeperSettings, type LocalObservation } from "./plan.ts";
@@ -34,6 +59,14 @@ const MIN_PG_MAJOR = 13;
 const STATE_STALE_MS = 2000;
 /** A pg_rewind that failed for a former master (no full copy allowed) is tried again after this. */
 const REWIND_RETRY_MS = 30_000;
+/**
+ * /health turns 503 when the report loop has not finished a pass for this long: it runs every
+ * KEEPER_REPORT_MS and each pass is bounded (KEEPER_STATE_WAIT_MS, the store's timeout). The
+ * reconcile loop is not judged: a pass can rightly take hours (a pg_basebackup).
+ */
+const REPORT_STUCK_MS = Math.max(3000, 3 * KEEPER_REPORT_MS);
+/** Actions after which the pass goes on as planned: any other changes the instance's shape. */
+const NON_STRUCTURAL: ReadonlySet<KeeperAction["kind"]> = new Set(["sync-slots", "save-generation", "write-config", "reload", "set-internal-only"]);
 
 /** Finds the PostgreSQL bin dir: the flag, else PATH, else the newest /usr/lib/postgresql/<v>/bin. */
 export function findPgBinDir(flag: string | undefined, pathEnv = process.env.PATH ?? ""): string {
@@ -65,10 +98,53 @@ function isExecutable(path: string): boolean {
   }
 }
 
+/**
+ * What the Keeper uses of PgManager: a unit test gives the Keeper a fake of exactly this, and
+ * PgManager is checked to satisfy it wherever a KeeperRuntime is built.
+ */
+export type KeeperPg = Pick<
+  PgManager,
+  | "socketDir"
+  | "dataDir"
+  | "newDataDir"
+  | "oldDataDir"
+  | "isInitialized"
+  | "isRunning"
+  | "hasStandbySignal"
+  | "systemId"
+  | "neutraliseAutoConf"
+  | "readText"
+  | "writeOwned"
+  | "writeConfig"
+  | "writeReplicationPassfile"
+  | "wipe"
+  | "initdb"
+  | "start"
+  | "stop"
+  | "restart"
+  | "reload"
+  | "waitReady"
+  | "promote"
+  | "setupRoles"
+  | "fileParameters"
+  | "pendingRestart"
+  | "inSyncStandbys"
+  | "physicalSlots"
+  | "createSlot"
+  | "dropSlot"
+  | "fence"
+  | "state"
+  | "rewind"
+  | "basebackup"
+  | "swapInNewDataDir"
+  | "removeNewDataDir"
+  | "removeOldDataDir"
+>;
+
 export interface KeeperRuntime {
   uid: string;
   dataDir: string;
-  pg: PgManager;
+  pg: KeeperPg;
   binaryVersion: PostgresBinaryVersion;
   release(): void;
 }
@@ -128,11 +204,31 @@ export async function prepareKeeper(cfg: KeeperConfig, log: Logger): Promise<Kee
   }
 }
 
-export class Keeper {
+/** What the last usable cluster data said about this keeper (kept for status(); a reference, not a copy). */
+interface View {
+  cd: ClusterData;
+  /** The db the view assigns to this keeper. */
+  db: DB | null;
+  /** Wall-clock ms when it was read. */
+  at: number;
+}
+
+/** The last PostgreSQL state the report loop obtained, with the standby's replay figures. */
+interface Observed {
+  st: PostgresState;
+  /** A standby's last replayed position (bytes); null on a primary or when unknown. */
+  replayLsn: number | null;
+  /** A standby's replay delay (s); null on a primary or when unknown. */
+  replayLagSeconds: number | null;
+}
+
+export class Keeper implements Component {
   private readonly bootUUID = randomUUID();
   private readonly settings: KeeperSettings;
-  private readonly reconcileTrigger = new Trigger();
-  private readonly reportTrigger = new Trigger();
+  private readonly reconcileTrigger: Trigger;
+  private readonly reportTrigger: Trigger;
+  private readonly loops: { reconcile: Loop; report: Loop; fence: Loop };
+  private readonly say: SayOnce;
   private dbState: DbState | null;
   private clusterUID: string;
   // Until a spec is read, the default spec's timings.
@@ -141,24 +237,34 @@ export class Keeper {
   private dbWaitReadyTimeoutMs = DEFAULT_SPEC_TIMINGS.dbWaitReadyTimeoutMs;
   private initTimeoutMs = DEFAULT_SPEC_TIMINGS.initTimeoutMs;
   private failIntervalMs = DEFAULT_SPEC_TIMINGS.failIntervalMs;
-  private lastNotes = "";
-  /** When the last successful report started: the lease it created cannot expire before this + TTL. */
+  private maxStandbyLagBytes: number = SPEC_DEFAULTS.maxStandbyLag;
+  /** Clock time when the last successful report started: the lease it created cannot expire before this + TTL. */
   private lastReportStart = 0;
   private fenced = false;
   private internalOnly = false;
   private fencing: Promise<void> | null = null;
-  private stateInFlight: Promise<PostgresState> | null = null;
-  private lastState: { st: PostgresState; at: number } | null = null;
-  private lastWarnings = "";
-  private lastError = "";
-  /** The last pg_rewind that failed for a db the plan would not let a full copy replace. */
+  private stateInFlight: Promise<Observed> | null = null;
+  /** `at` is clock time. */
+  private lastState: (Observed & { at: number }) | null = null;
+  /** The last pg_rewind that failed for a db the plan would not let a full copy replace (`at`: clock time). */
   private rewindFailure: { dbUid: string; at: number } | null = null;
+  private view: View | null = null;
+  /** The last plan had a reload to do / a restart to do or parameters waiting for one. */
+  private needs = { reload: false, restart: false };
+  /** Wall-clock ms of the end of the last reconcile pass that succeeded, 0 before. */
+  private lastSyncAt = 0;
+  /** Wall-clock ms when the termination signal came, 0 before. */
+  private shutdownAt = 0;
+  /** run() has started its loops (before: stopping a leftover postmaster, recovering the data dir). */
+  private started = false;
 
   constructor(
     private readonly cfg: KeeperConfig,
     private readonly rt: KeeperRuntime,
     private readonly store: Store,
     private readonly log: Logger,
+    private readonly clock: Clock,
+    observe?: TickObserver,
   ) {
     this.dbState = loadDbState(rt.dataDir);
     this.clusterUID = loadKeeperState(rt.dataDir)?.ClusterUID ?? "";
@@ -173,10 +279,45 @@ export class Keeper {
       trustOnNetwork: cfg.trustOnNetwork,
       replPassfile: join(rt.dataDir, "pgpass"),
     };
+    this.say = new SayOnce(log);
+    this.reconcileTrigger = new Trigger(clock);
+    this.reportTrigger = new Trigger(clock);
+    this.loops = {
+      reconcile: new Loop({
+        name: "reconcile",
+        intervalMs: () => this.sleepIntervalMs,
+        trigger: this.reconcileTrigger,
+        tick: async (signal) => {
+          const again = await this.reconcile(signal);
+          this.lastSyncAt = Date.now();
+          return again;
+        },
+        errorLevel: "error",
+        clock,
+        log,
+        observe,
+      }),
+      report: new Loop({
+        name: "report",
+        intervalMs: () => KEEPER_REPORT_MS,
+        trigger: this.reportTrigger,
+        tick: () => this.report(),
+        describe: (err) => `cannot publish the keeper info: ${describeError(err)}`,
+        clock,
+        log,
+        observe,
+      }),
+      fence: new Loop({ name: "fence", intervalMs: () => FENCE_CHECK_MS, tick: () => this.fenceIfCut(), clock, log, observe }),
+    };
   }
 
   /** Runs until the signal aborts, then stops PostgreSQL. */
   async run(signal: AbortSignal): Promise<void> {
+    const onAbort = () => {
+      if (this.shutdownAt === 0) this.shutdownAt = Date.now();
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
     const pg = this.rt.pg;
     if (pg.isRunning()) {
       // A postmaster left by an earlier keeper process: we cannot own it, and the sentinel must
@@ -192,11 +333,11 @@ export class Keeper {
       },
       (err) => this.log.debug(`watch: ${describeError(err)}`),
     );
-    const fenceTimer = setInterval(() => void this.fenceIfCut(), FENCE_CHECK_MS);
+    this.started = true;
     try {
-      await Promise.all([this.reconcileLoop(signal), this.reportLoop(signal)]);
+      const { reconcile, report, fence } = this.loops;
+      await Promise.all([reconcile.run(signal), report.run(signal), fence.run(signal)]);
     } finally {
-      clearInterval(fenceTimer);
       await this.fencing;
       unwatch();
       this.log.info("stopping PostgreSQL");
@@ -211,30 +352,13 @@ export class Keeper {
     }
   }
 
-  private async reconcileLoop(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      let again = false;
-      try {
-        again = await this.reconcile(signal);
-        this.lastError = "";
-      } catch (err) {
-        if (signal.aborted) break;
-        const msg = describeError(err);
-        if (msg !== this.lastError) this.log.error(msg);
-        else this.log.debug(msg);
-        this.lastError = msg;
-      }
-      if (!again) await this.reconcileTrigger.wait(this.sleepIntervalMs, signal);
-    }
-  }
-
   /** One pass. Returns true when it did something that calls for another pass right away. */
   private async reconcile(signal: AbortSignal): Promise<boolean> {
     let cd: ClusterData;
     try {
       const v = await this.store.getClusterData();
       if (!v) {
-        this.noteOnce(["no cluster data in the store yet (stolonctl init): waiting"]);
+        this.say.say("notes", "info", ["no cluster data in the store yet (stolonctl init): waiting"]);
         return false;
       }
       cd = v.clusterData;
@@ -253,32 +377,26 @@ export class Keeper {
     this.dbWaitReadyTimeoutMs = t.dbWaitReadyTimeoutMs;
     this.initTimeoutMs = t.initTimeoutMs;
     this.failIntervalMs = t.failIntervalMs;
+    this.maxStandbyLagBytes = withDefaults(cd.cluster.spec).maxStandbyLag;
 
     const local = await this.observe();
     const plan = planKeeper({ cd, settings: this.settings, local });
-    this.noteOnce(plan.notes);
-    const warnings = plan.warnings.join("\n");
-    if (warnings !== this.lastWarnings) for (const w of plan.warnings) this.log.warn(w);
-    this.lastWarnings = warnings;
+    this.view = { cd, db: plan.db, at: Date.now() };
+    this.needs = {
+      reload: plan.actions.some((a) => a.kind === "reload"),
+      restart: local.pendingRestart.length > 0 || plan.actions.some((a) => a.kind === "restart"),
+    };
+    this.say.say("notes", "info", plan.notes);
+    this.say.say("warnings", "warn", plan.warnings);
 
     let structural = false;
     for (const action of plan.actions) {
       if (signal.aborted) return false;
       await this.execute(action, signal);
-      if (!["sync-slots", "save-generation", "write-config", "reload", "set-internal-only"].includes(action.kind)) structural = true;
+      if (!NON_STRUCTURAL.has(action.kind)) structural = true;
     }
     if (structural) this.reportTrigger.fire();
     return structural;
-  }
-
-  private noteOnce(notes: string[]): void {
-    const text = notes.join("\n");
-    if (text === this.lastNotes) {
-      for (const n of notes) this.log.debug(n);
-      return;
-    }
-    this.lastNotes = text;
-    for (const n of notes) this.log.info(n);
   }
 
   private async observe(): Promise<LocalObservation> {
@@ -313,7 +431,7 @@ export class Keeper {
       inSyncStandbys,
       // Not tried again for a while: a failure that repeats (no wal_log_hints, say) costs a
       // CHECKPOINT on the master each time; a passing one (the master restarting) is retried.
-      rewindFailedFor: this.rewindFailure && performance.now() - this.rewindFailure.at < REWIND_RETRY_MS ? this.rewindFailure.dbUid : undefined,
+      rewindFailedFor: this.rewindFailure && this.clock.now() - this.rewindFailure.at < REWIND_RETRY_MS ? this.rewindFailure.dbUid : undefined,
     };
   }
 
@@ -523,7 +641,7 @@ export class Keeper {
         if (signal.aborted) throw err;
         await pg.stop().catch(() => {});
         if (!a.copy) {
-          this.rewindFailure = { dbUid: a.db.uid, at: performance.now() };
+          this.rewindFailure = { dbUid: a.db.uid, at: this.clock.now() };
           this.log.error(
             `pg_rewind did not work (${describeError(err)}); a full copy would replace this data dir, which was a master's: the data stays (pg_rewind is tried again in ${REWIND_RETRY_MS / 1000} s); to allow a full copy, run: ${confirmWipeCommand(this.rt.uid)}`,
           );
@@ -570,21 +688,6 @@ export class Keeper {
     }
   }
 
-  private async reportLoop(signal: AbortSignal): Promise<void> {
-    let lastError = "";
-    while (!signal.aborted) {
-      try {
-        await this.report();
-        lastError = "";
-      } catch (err) {
-        const msg = `cannot publish the keeper info: ${describeError(err)}`;
-        if (msg !== lastError && !signal.aborted) this.log.warn(msg);
-        lastError = msg;
-      }
-      await this.reportTrigger.wait(KEEPER_REPORT_MS, signal);
-    }
-  }
-
   /**
    * Fencing: a master whose keeper could not renew its info for keeperFenceAfterMs (cut from etcd)
    * stops taking writes before the sentinel can elect another master: pg_hba.conf keeps only
@@ -595,7 +698,7 @@ export class Keeper {
   private async fenceIfCut(): Promise<void> {
     if (this.fenced || this.fencing || this.lastReportStart === 0) return;
     const bound = keeperFenceAfterMs(this.failIntervalMs);
-    const silentMs = performance.now() - this.lastReportStart;
+    const silentMs = this.clock.now() - this.lastReportStart;
     const pg = this.rt.pg;
     if (silentMs <= bound || !pg.isRunning() || pg.hasStandbySignal()) return;
     this.fencing = (async () => {
@@ -617,17 +720,23 @@ export class Keeper {
   /** The PostgreSQL state for a report, without letting a slow PostgreSQL delay the report. */
   private async currentState(): Promise<PostgresState> {
     this.stateInFlight ??= this.postgresState()
-      .then((st) => {
-        this.lastState = { st, at: performance.now() };
-        return st;
+      .then((o) => {
+        this.lastState = { ...o, at: this.clock.now() };
+        return o;
       })
       .finally(() => {
         this.stateInFlight = null;
       });
-    const quick = await Promise.race([this.stateInFlight, Bun.sleep(KEEPER_STATE_WAIT_MS).then(() => null)]);
-    if (quick) return quick;
+    const stopWaiting = new AbortController();
+    const waited = this.clock.sleep(KEEPER_STATE_WAIT_MS, stopWaiting.signal).then(
+      () => null,
+      () => null,
+    );
+    const quick = await Promise.race([this.stateInFlight, waited]);
+    stopWaiting.abort();
+    if (quick) return quick.st;
     const last = this.lastState;
-    if (last && performance.now() - last.at < STATE_STALE_MS) return last.st;
+    if (last && this.clock.now() - last.at < STATE_STALE_MS) return last.st;
     return { ...(last?.st ?? this.baseState()), healthy: false };
   }
 
@@ -635,7 +744,7 @@ export class Keeper {
   private async report(): Promise<void> {
     if (this.clusterUID === "") return;
     const state = await this.currentState();
-    const start = performance.now();
+    const start = this.clock.now();
     const info: KeeperInfo = {
       infoUID: newUid(),
       uid: this.rt.uid,
@@ -675,14 +784,21 @@ export class Keeper {
     };
   }
 
-  private async postgresState(): Promise<PostgresState> {
+  private async postgresState(): Promise<Observed> {
     const db = this.dbState;
     const st = this.baseState();
+    const none = { st, replayLsn: null, replayLagSeconds: null };
     // A half-made instance (init or resync running) is not healthy, whatever it answers.
-    if (!db || db.Initializing || db.UID === "" || !this.rt.pg.isRunning()) return st;
+    if (!db || db.Initializing || db.UID === "" || !this.rt.pg.isRunning()) return none;
+    let s: LocalPgState;
     try {
-      const s = await this.rt.pg.state(this.requestTimeoutMs);
-      return {
+      s = await this.rt.pg.state(this.requestTimeoutMs);
+    } catch (err) {
+      this.log.debug(`postgres state: ${describeError(err)}`);
+      return none;
+    }
+    return {
+      st: {
         ...st,
         healthy: true,
         systemID: s.systemID,
@@ -693,10 +809,100 @@ export class Keeper {
         synchronousStandbys: s.synchronousStandbys,
         olderWalFile: s.olderWalFile,
         receivingWal: s.receivingWal,
-      };
-    } catch (err) {
-      this.log.debug(`postgres state: ${describeError(err)}`);
-      return st;
-    }
+      },
+      replayLsn: s.replayLsn ?? null,
+      replayLagSeconds: s.replayLagSeconds ?? null,
+    };
   }
+
+  /**
+   * What this keeper knows now, from what it last observed: no I/O but two cheap looks at the
+   * data dir (postmaster.pid, standby.signal), so it can answer every health check and scrape.
+   */
+  status(): KeeperStatus {
+    const pg = this.rt.pg;
+    const running = pg.isRunning();
+    const localRole = running ? (pg.hasStandbySignal() ? "standby" : "master") : null;
+    const view = this.view;
+    const db = view?.db ?? null;
+    const master = view ? (masterDb(view.cd) ?? null) : null;
+    const last = this.lastState;
+    const healthy = running && last !== null && last.st.healthy && this.clock.now() - last.at < STATE_STALE_MS;
+    // Figures from the last state that was read, even a little old: better than none for a graph.
+    const known = last?.st.healthy ? last : null;
+    const s = this.dbState;
+    const isStandby = localRole === "standby";
+    const masterPos = master && master.uid !== db?.uid ? master.status.xLogPos : undefined;
+    let lagBytes: number | null = null;
+    let lagSeconds: number | null = null;
+    if (localRole === "master") {
+      lagBytes = 0;
+      lagSeconds = 0;
+    } else if (isStandby && known) {
+      // The master's position is the one the sentinel last copied from its report: a little behind
+      // the master, so a standby that is caught up may look ahead of it (counted as 0).
+      lagBytes = known.replayLsn !== null && typeof masterPos === "number" ? Math.max(0, masterPos - known.replayLsn) : null;
+      lagSeconds = known.replayLagSeconds;
+    }
+    return {
+      uid: this.rt.uid,
+      clusterName: this.cfg.common.clusterName,
+      clusterUID: this.clusterUID,
+      dbUid: s?.UID ?? "",
+      targetRole: db?.spec.role ?? null,
+      localRole,
+      elected: db !== null && master?.uid === db.uid,
+      postgresRunning: running,
+      postgresHealthy: healthy,
+      converged: db !== null && s !== null && !s.Initializing && s.UID === db.uid && s.Generation === db.generation,
+      fenced: this.fenced,
+      shuttingDown: this.shutdownAt !== 0,
+      timeline: known?.st.timelineID ?? 0,
+      walPosition: known ? (isStandby ? (known.replayLsn ?? known.st.xLogPos) : known.st.xLogPos) : 0,
+      replicationLagBytes: lagBytes,
+      replicationLagSeconds: lagSeconds,
+      streaming: isStandby && known?.st.receivingWal === true,
+      synchronous:
+        db !== null &&
+        master !== null &&
+        master.uid !== db.uid &&
+        (master.spec.synchronousStandbys ?? []).includes(db.uid) &&
+        (master.status.synchronousStandbys ?? []).includes(db.uid),
+      maxStandbyLagBytes: this.maxStandbyLagBytes,
+      clusterDataValidAt: view?.at ?? 0,
+    };
+  }
+
+  /** /health: the report loop works; /ready: PostgreSQL runs, answers, is converged and not fenced. */
+  health(): HealthReport {
+    const status = this.status();
+    const loops = [this.loops.reconcile.snapshot(), this.loops.report.snapshot(), this.loops.fence.snapshot()];
+    const report = loops[1]!;
+    const live: Check = this.started
+      ? loopsLive([report], this.clock.now(), REPORT_STUCK_MS)
+      : { ok: true, reason: "starting: preparing the data dir before the loops run" };
+    return { component: "keeper", uid: this.rt.uid, live, ready: readiness(status), loops, details: { ...status } };
+  }
+
+  /** What the metrics need beyond status() (src/keeper/metrics.ts). */
+  figures(): KeeperFigures {
+    return {
+      sleepIntervalMs: this.sleepIntervalMs,
+      needsReload: this.needs.reload,
+      needsRestart: this.needs.restart,
+      lastSyncSuccessAt: this.lastSyncAt,
+      shutdownAt: this.shutdownAt,
+    };
+  }
+}
+
+/** Ready: doing its job, i.e. PostgreSQL runs, answers, is converged to the view and not fenced. */
+export function readiness(s: KeeperStatus): Check {
+  if (s.shuttingDown) return { ok: false, reason: "the keeper is shutting down" };
+  if (!s.postgresRunning) return { ok: false, reason: "PostgreSQL is not running" };
+  if (!s.postgresHealthy) return { ok: false, reason: "PostgreSQL does not answer the state query" };
+  if (s.targetRole === null) return { ok: false, reason: "the cluster view assigns no db to this keeper" };
+  if (!s.converged) return { ok: false, reason: `db ${s.dbUid || "(none)"} has not converged to the cluster view yet` };
+  if (s.fenced) return { ok: false, reason: "fenced: cut from etcd as a master, no client may write" };
+  return { ok: true, reason: `PostgreSQL runs as ${s.localRole ?? "?"}, answers and is converged` };
 }

@@ -43,3 +43,12 @@ export interface KeeperStatus {
   /** Clock time (ms, wall clock) of the last cluster data that could be used, 0 before any. */
   clusterDataValidAt: number;
 }
+
+/**
+ * GET /primary answers 200 (and stolon_keeper_serving_primary is 1) exactly when this holds:
+ * the view elects this keeper's db, PostgreSQL runs as a primary, has converged, answers and is
+ * not fenced, and the keeper is not shutting down. One predicate for both, so they cannot differ.
+ */
+export function isServingPrimary(s: KeeperStatus): boolean {
+  return s.elected && s.localRole === "master" && s.converged && s.postgresHealthy && !s.fenced && !s.shuttingDown;
+}

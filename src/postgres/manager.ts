@@ -55,6 +55,14 @@ export interface LocalPgState {
   inRecovery: boolean;
   /** A standby's WAL receiver is streaming from its primary (undefined on a primary). */
   receivingWal?: boolean;
+  /** A standby's last replayed WAL position in bytes (undefined on a primary, null when unknown). */
+  replayLsn?: number | null;
+  /**
+   * A standby's replay delay in seconds: the age of the last replayed transaction while replay is
+   * behind what was received, 0 when it has replayed all it received (undefined on a primary,
+   * null when unknown: nothing streamed or no transaction replayed since the start).
+   */
+  replayLagSeconds?: number | null;
 }
 
 /** A PostgreSQL connection or query that failed. */
@@ -746,12 +754,32 @@ export class PgManager {
     }
     const older = oldestWalFile(walNames);
     if (older === null) throw new PgQueryError("no WAL file found in pg_wal");
-    let receivingWal: boolean | undefined;
-    if (inRecovery) {
-      const wr = await this.query("reading pg_stat_wal_receiver", (sql) => sql`select status from pg_stat_wal_receiver`, timeoutMs);
-      receivingWal = wr[0]?.status === "streaming";
-    }
-    return { ...ident, pgParameters, synchronousStandbys, olderWalFile: older, inRecovery, receivingWal };
+    if (!inRecovery) return { ...ident, pgParameters, synchronousStandbys, olderWalFile: older, inRecovery };
+    // One row whatever the receiver does (pg_stat_wal_receiver has none when it is not running),
+    // and the replay figures in the same round trip: the report path gets no extra query.
+    // pg_last_xact_replay_timestamp() is when the master committed the last replayed transaction:
+    // its age is the delay only while replay is behind; caught up, an idle master would make it grow.
+    const wr = await this.query(
+      "reading pg_stat_wal_receiver",
+      (sql) => sql`select (select status from pg_stat_wal_receiver) as status,
+                          pg_last_wal_replay_lsn()::text as replay,
+                          case when pg_last_wal_receive_lsn() is null or pg_last_wal_replay_lsn() is null then null
+                               when pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()
+                                 then extract(epoch from now() - pg_last_xact_replay_timestamp())::float8
+                               else 0 end as lag_s`,
+      timeoutMs,
+    );
+    const row = wr[0];
+    return {
+      ...ident,
+      pgParameters,
+      synchronousStandbys,
+      olderWalFile: older,
+      inRecovery,
+      receivingWal: row?.status === "streaming",
+      replayLsn: typeof row?.replay === "string" ? parseLsn(row.replay) : null,
+      replayLagSeconds: replayLag(row?.lag_s),
+    };
   }
 
   private async identify(timeoutMs: number): Promise<{ systemID: string; timelineID: number; xLogPos: number; timelinesHistory: TimelineHistoryEntry[] }> {
@@ -786,6 +814,13 @@ export class PgManager {
       throw new PgQueryError(`IDENTIFY_SYSTEM: ${(err as Error).message}`, { cause: err });
     }
   }
+}
+
+/** The replay delay column: seconds, never negative (clocks of master and standby differ); null when unknown. */
+function replayLag(v: unknown): number | null {
+  if (v === null || v === undefined) return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? Math.max(0, n) : null;
 }
 
 /** Rejects with a PgQueryError naming `what` when `p` takes longer than `ms`. */

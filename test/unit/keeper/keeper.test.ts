@@ -1,0 +1,471 @@
+/**
+ * The Keeper object itself, driven on the in-memory store and a FakeClock, with a fake of the
+ * PgManager methods it calls (KeeperPg): the fencing deadline, the report and reconcile loops,
+ * status() and health(). The test plays the sentinel: it writes the cluster view and copies the
+ * keeper's bootUUID into it once the keeper has reported.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola, type LogObject } from "consola";
+import { keeperFenceAfterMs, newClusterData, specTimings, type ClusterData, type DB, type DBSpec } from "../../../src/cluster/index.ts";
+import { resolveKeeperConfig } from "../../../src/keeper/config.ts";
+import { Keeper, readiness, type KeeperPg } from "../../../src/keeper/keeper.ts";
+import { loadDbState, saveDbState } from "../../../src/keeper/local-state.ts";
+import type { KeeperStatus } from "../../../src/keeper/status.ts";
+import { FakeClock } from "../../../src/lib/clock.ts";
+import type { LocalPgState } from "../../../src/postgres/manager.ts";
+import { KvStore, MemoryBackend } from "../../../src/store/index.ts";
+
+const CLUSTER_UID = "cuid1";
+const SYSTEM_ID = "7300000000000000001";
+const MASTER_POS = 0x3000000;
+const REPLAY_POS = 0x2f00000;
+const FENCED_HBA = "# fenced by the fake\n";
+
+/** What the keeper does to PostgreSQL, on nothing: files in a map, flags for running and standby. */
+class FakePg implements KeeperPg {
+  readonly socketDir = "/fake/run";
+  readonly newDataDir: string;
+  readonly oldDataDir: string;
+  running = false;
+  standby = false;
+  files = new Map<string, string>();
+  calls: string[] = [];
+  fences = 0;
+  /** The state query fails with this when set. */
+  stateError: Error | null = null;
+  /** The state query does not answer until this resolves, when set. */
+  stateHang: Promise<void> | null = null;
+
+  constructor(readonly dataDir: string) {
+    this.newDataDir = `${dataDir}.new`;
+    this.oldDataDir = `${dataDir}.old`;
+  }
+  isInitialized() {
+    return true;
+  }
+  isRunning() {
+    return this.running;
+  }
+  hasStandbySignal() {
+    return this.standby;
+  }
+  async systemId() {
+    return SYSTEM_ID;
+  }
+  neutraliseAutoConf() {
+    return null;
+  }
+  readText(name: string) {
+    return this.files.get(name) ?? null;
+  }
+  writeOwned() {}
+  writeConfig(c: { postgresqlConf: string; hba: string; standby: boolean }) {
+    this.calls.push("write-config");
+    this.files.set("postgresql.conf", c.postgresqlConf);
+    this.files.set("pg_hba.conf", c.hba);
+    this.standby = c.standby;
+  }
+  writeReplicationPassfile() {
+    return join(this.dataDir, "pgpass");
+  }
+  async wipe() {
+    throw new Error("the fake holds a db: no wipe expected");
+  }
+  async initdb() {
+    throw new Error("no initdb expected");
+  }
+  async start() {
+    this.calls.push("start");
+    this.running = true;
+  }
+  async stop() {
+    this.calls.push("stop");
+    this.running = false;
+  }
+  async restart() {
+    this.calls.push("restart");
+  }
+  async reload() {
+    this.calls.push("reload");
+  }
+  async waitReady() {}
+  async promote() {
+    this.standby = false;
+  }
+  async setupRoles() {}
+  async fileParameters() {
+    return {};
+  }
+  async pendingRestart() {
+    return [];
+  }
+  async inSyncStandbys() {
+    return [];
+  }
+  async physicalSlots() {
+    return [];
+  }
+  async createSlot() {}
+  async dropSlot() {}
+  async fence() {
+    this.fences++;
+    this.files.set("pg_hba.conf", FENCED_HBA);
+    return 0;
+  }
+  async state(): Promise<LocalPgState> {
+    if (this.stateError) throw this.stateError;
+    if (this.stateHang) await this.stateHang;
+    const base = { systemID: SYSTEM_ID, timelineID: 2, timelinesHistory: [], pgParameters: {}, synchronousStandbys: [], olderWalFile: "000000020000000000000001" };
+    return this.standby
+      ? { ...base, xLogPos: MASTER_POS, inRecovery: true, receivingWal: true, replayLsn: REPLAY_POS, replayLagSeconds: 1.5 }
+      : { ...base, xLogPos: MASTER_POS, inRecovery: false };
+  }
+  async rewind() {
+    throw new Error("no rewind expected");
+  }
+  async basebackup() {
+    throw new Error("no basebackup expected");
+  }
+  async swapInNewDataDir() {
+    return false;
+  }
+  async removeNewDataDir() {}
+  async removeOldDataDir() {}
+}
+
+function collectingLog() {
+  const lines: { level: string; msg: string }[] = [];
+  const log = createConsola({ level: 5, reporters: [{ log: (o: LogObject) => lines.push({ level: o.type, msg: String(o.args[0]) }) }] });
+  return { log, lines };
+}
+
+/** Lets every task that is ready run (no clock moves). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+function makeDb(uid: string, spec: Partial<DBSpec> & Pick<DBSpec, "keeperUID" | "role">, status: DB["status"] = {}): DB {
+  return {
+    uid,
+    generation: 3,
+    changeTime: new Date().toISOString(),
+    spec: { requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", followers: [], ...spec },
+    status,
+  };
+}
+
+interface Setup {
+  dir: string;
+  clock: FakeClock;
+  kv: MemoryBackend;
+  store: KvStore;
+  pg: FakePg;
+  keeper: Keeper;
+  lines: { level: string; msg: string }[];
+  ac: AbortController;
+  running: Promise<void>;
+  /** Moves the clock by `ms` in steps, letting the loops run at each one. */
+  pass(ms: number, step?: number): Promise<void>;
+}
+
+const dirs: string[] = [];
+const stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const s of stops.splice(0)) await s();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/**
+ * A keeper k1 holding db d1 (generation 0 on disk, 3 in the view), as master or as the standby of
+ * d0 on keeper k0, with PostgreSQL stopped. Returns once the view knows the keeper's bootUUID.
+ */
+async function startKeeper(role: "master" | "standby"): Promise<Setup> {
+  const clock = new FakeClock(1_000_000);
+  const kv = new MemoryBackend(clock);
+  const store = new KvStore(kv, { prefix: "stolon/cluster", clusterName: "c1" });
+  const dir = mkdtempSync(join(tmpdir(), "keeper-unit-"));
+  dirs.push(dir);
+  saveDbState(dir, { UID: "d1", Generation: 0, Initializing: false, InitPGParameters: null, ClusterUID: CLUSTER_UID, SystemID: SYSTEM_ID, WasMaster: role === "master" });
+
+  const cd: ClusterData = newClusterData(CLUSTER_UID, { initMode: "new" }, new Date());
+  cd.cluster.status = { phase: "normal", master: role === "master" ? "d1" : "d0" };
+  const keeperEntry = (uid: string) => ({ uid, generation: 1, changeTime: cd.changeTime, spec: {}, status: { healthy: true } });
+  cd.keepers.k1 = keeperEntry("k1");
+  if (role === "master") {
+    cd.dbs.d1 = makeDb("d1", { keeperUID: "k1", role: "master" });
+  } else {
+    cd.keepers.k0 = keeperEntry("k0");
+    cd.dbs.d0 = makeDb(
+      "d0",
+      { keeperUID: "k0", role: "master", followers: ["d1"], synchronousStandbys: [] },
+      { healthy: true, listenAddress: "10.0.0.9", port: "5432", systemdID: SYSTEM_ID, xLogPos: MASTER_POS, timelineID: 2 },
+    );
+    cd.dbs.d1 = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "internal", dbuid: "d0" } });
+  }
+  await store.putClusterData(cd, 0);
+
+  const cfg = resolveKeeperConfig(
+    { "cluster-name": "c1", "store-backend": "etcdv3", uid: "k1", "data-dir": dir, "pg-listen-address": "10.0.0.1", "pg-repl-username": "repl", "pg-repl-password": "r", "pg-su-password": "s" },
+    {},
+    { isRoot: false, currentUser: "alice", readFile: () => "" },
+  );
+  const pg = new FakePg(join(dir, "postgres"));
+  const { log, lines } = collectingLog();
+  const keeper = new Keeper(cfg, { uid: "k1", dataDir: dir, pg, binaryVersion: { Maj: 15, Min: 4 }, release() {} }, store, log, clock);
+  const ac = new AbortController();
+  const running = keeper.run(ac.signal);
+  const pass = async (ms: number, step = 50) => {
+    for (let t = 0; t < ms; t += step) {
+      await clock.advance(Math.min(step, ms - t));
+      await settle();
+    }
+  };
+  let done = false;
+  void running.finally(() => (done = true));
+  stops.push(async () => {
+    ac.abort();
+    // A report may still be waiting for the state (KEEPER_STATE_WAIT_MS on the fake clock).
+    for (let i = 0; i < 100 && !done; i++) await pass(100);
+    await running;
+    await kv.close();
+  });
+  await settle();
+
+  // The sentinel's part: the view learns this keeper process (bootUUID) from its first report.
+  let boot: string | undefined;
+  for (let i = 0; i < 20 && !boot; i++) {
+    boot = (await store.getKeepersInfo()).items.k1?.bootUUID;
+    if (!boot) await pass(100);
+  }
+  if (!boot) throw new Error("the keeper never reported");
+  const v = (await store.getClusterData())!;
+  v.clusterData.keepers.k1!.status.bootUUID = boot;
+  await store.putClusterData(v.clusterData, v.revision);
+  await settle();
+  return { dir, clock, kv, store, pg, keeper, lines, ac, running, pass };
+}
+
+/** Runs the loops until `cond` holds, at most `ms` of fake time. */
+async function until(s: Setup, what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  for (let t = 0; t < ms && !cond(); t += 50) await s.pass(50);
+  if (!cond()) throw new Error(`never happened within ${ms} ms of fake time: ${what}`);
+}
+
+const FENCE_AFTER_MS = keeperFenceAfterMs(specTimings({}).failIntervalMs);
+
+describe("Keeper fencing", () => {
+  test("a master whose reports fail is fenced after keeperFenceAfterMs, not before; a report that succeeds lifts the fence", async () => {
+    const s = await startKeeper("master");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    // Let a report succeed and cut the store at once: the silence starts at that report.
+    const reported = s.keeper.health().loops.find((l) => l.name === "report")!.ticks;
+    await until(s, "another report", () => s.keeper.health().loops.find((l) => l.name === "report")!.ticks > reported);
+    s.kv.setAvailable(false);
+    const cutAt = s.clock.now();
+
+    await s.pass(FENCE_AFTER_MS, 100);
+    expect(s.clock.now() - cutAt).toBe(FENCE_AFTER_MS);
+    expect(s.pg.fences).toBe(0);
+    expect(s.keeper.status().fenced).toBe(false);
+
+    await s.pass(100, 100);
+    expect(s.pg.fences).toBe(1);
+    expect(s.keeper.status()).toMatchObject({ fenced: true, localRole: "master" });
+    expect(s.keeper.health().ready).toMatchObject({ ok: false, reason: expect.stringContaining("fenced") });
+    expect(s.lines.some((l) => l.level === "warn" && /fencing the master/.test(l.msg))).toBe(true);
+    // Fenced once, not again at every check.
+    await s.pass(2000, 100);
+    expect(s.pg.fences).toBe(1);
+
+    s.kv.setAvailable(true);
+    await until(s, "the fence lifted", () => !s.keeper.status().fenced, 2000);
+    // The next pass writes the normal pg_hba.conf over the fenced one, and the keeper is ready again.
+    await until(s, "pg_hba.conf rewritten", () => s.pg.files.get("pg_hba.conf") !== FENCED_HBA, 2000);
+    await until(s, "ready again", () => s.keeper.health().ready.ok, 2000);
+    expect(s.pg.fences).toBe(1);
+  });
+
+  test("a standby whose reports fail is never fenced", async () => {
+    const s = await startKeeper("standby");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    expect(s.keeper.status().localRole).toBe("standby");
+    s.kv.setAvailable(false);
+    await s.pass(10 * FENCE_AFTER_MS, 100);
+    expect(s.pg.fences).toBe(0);
+    expect(s.keeper.status().fenced).toBe(false);
+  });
+});
+
+describe("Keeper status and health", () => {
+  test("a converged master: roles, figures, ready; PostgreSQL gone: not ready; the signal: shutting down at once", async () => {
+    const s = await startKeeper("master");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    const h = s.keeper.health();
+    expect(h).toMatchObject({ component: "keeper", uid: "k1", live: { ok: true }, ready: { ok: true } });
+    expect(h.loops.map((l) => l.name)).toEqual(["reconcile", "report", "fence"]);
+    expect(h.details).toMatchObject({ dbUid: "d1", elected: true, targetRole: "master", localRole: "master" });
+    expect(s.keeper.status()).toMatchObject({
+      clusterName: "c1",
+      clusterUID: CLUSTER_UID,
+      postgresRunning: true,
+      postgresHealthy: true,
+      converged: true,
+      fenced: false,
+      shuttingDown: false,
+      timeline: 2,
+      walPosition: MASTER_POS,
+      replicationLagBytes: 0,
+      replicationLagSeconds: 0,
+      streaming: false,
+      maxStandbyLagBytes: 1024 * 1024,
+    });
+    expect(s.keeper.status().clusterDataValidAt).toBeGreaterThan(0);
+    expect(s.keeper.figures()).toMatchObject({ sleepIntervalMs: 1000, needsReload: false, needsRestart: false, shutdownAt: 0 });
+    expect(s.keeper.figures().lastSyncSuccessAt).toBeGreaterThan(0);
+
+    // The state query stops answering: unhealthy once the last answer is stale.
+    s.pg.stateError = new Error("connection refused");
+    await until(s, "unhealthy", () => !s.keeper.status().postgresHealthy, 5000);
+    expect(s.keeper.health().ready).toMatchObject({ ok: false, reason: expect.stringContaining("does not answer") });
+    s.pg.stateError = null;
+    await until(s, "healthy again", () => s.keeper.health().ready.ok, 2000);
+    // It hangs: the last answer serves for a while (a report does not wait), then it is stale.
+    let answer = () => {};
+    s.pg.stateHang = new Promise<void>((r) => (answer = r));
+    await s.pass(1000);
+    expect(s.keeper.status().postgresHealthy).toBe(true);
+    await until(s, "stale", () => !s.keeper.status().postgresHealthy, 2000);
+    s.pg.stateHang = null;
+    answer();
+    await until(s, "healthy again", () => s.keeper.health().ready.ok, 2000);
+
+    // PostgreSQL dies: not ready at once (the next pass starts it again).
+    s.pg.running = false;
+    expect(s.keeper.status()).toMatchObject({ postgresRunning: false, localRole: null, postgresHealthy: false });
+    expect(s.keeper.health().ready).toMatchObject({ ok: false, reason: "PostgreSQL is not running" });
+    await until(s, "started again", () => s.keeper.health().ready.ok, 3000);
+
+    s.ac.abort();
+    expect(s.keeper.status().shuttingDown).toBe(true);
+    expect(s.keeper.figures().shutdownAt).toBeGreaterThan(0);
+    expect(s.keeper.health().ready).toMatchObject({ ok: false, reason: "the keeper is shutting down" });
+    await s.clock.advance(1);
+    await s.running;
+    expect(s.pg.running).toBe(false);
+    expect(s.keeper.health().live.ok).toBe(false);
+  });
+
+  test("a standby reports its lag from the master's position in the view and its replay", async () => {
+    const s = await startKeeper("standby");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    expect(s.keeper.status()).toMatchObject({
+      targetRole: "standby",
+      localRole: "standby",
+      elected: false,
+      streaming: true,
+      synchronous: false,
+      walPosition: REPLAY_POS,
+      replicationLagBytes: MASTER_POS - REPLAY_POS,
+      replicationLagSeconds: 1.5,
+    });
+  });
+
+  test("the report loop stuck: /health says so", async () => {
+    const s = await startKeeper("master");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    expect(s.keeper.health().live.ok).toBe(true);
+    // A report that does not end (etcd hangs without an error) until the test lets it.
+    let release = () => {};
+    const hung = new Promise<void>((r) => (release = r));
+    s.store.setKeeperInfo = () => hung;
+    try {
+      await s.pass(3000, 100);
+      expect(s.keeper.health().live.ok).toBe(true);
+      await s.pass(600, 100);
+      expect(s.keeper.health().live).toMatchObject({ ok: false, reason: expect.stringContaining("loop report has not finished a pass") });
+    } finally {
+      release();
+    }
+    await s.pass(600, 100);
+    expect(s.keeper.health().live.ok).toBe(true);
+  });
+
+  const ok: KeeperStatus = {
+    uid: "k1",
+    clusterName: "c1",
+    clusterUID: "c",
+    dbUid: "d1",
+    targetRole: "master",
+    localRole: "master",
+    elected: true,
+    postgresRunning: true,
+    postgresHealthy: true,
+    converged: true,
+    fenced: false,
+    shuttingDown: false,
+    timeline: 1,
+    walPosition: 0,
+    replicationLagBytes: 0,
+    replicationLagSeconds: 0,
+    streaming: false,
+    synchronous: false,
+    maxStandbyLagBytes: 1,
+    clusterDataValidAt: 1,
+  };
+  test.each([
+    ["all well", {}, true, /answers and is converged/],
+    ["PostgreSQL not running", { postgresRunning: false, postgresHealthy: false, localRole: null }, false, /not running/],
+    ["PostgreSQL not answering", { postgresHealthy: false }, false, /does not answer/],
+    ["no db in the view", { targetRole: null, converged: false }, false, /assigns no db/],
+    ["not converged", { converged: false }, false, /has not converged/],
+    ["fenced", { fenced: true }, false, /fenced/],
+    ["shutting down", { shuttingDown: true }, false, /shutting down/],
+  ] as const)("readiness: %s", (_name, change, expected, reason) => {
+    const r = readiness({ ...ok, ...change });
+    expect(r.ok).toBe(expected);
+    expect(r.reason).toMatch(reason);
+  });
+});
+
+describe("Keeper loops", () => {
+  test("the reconcile loop logs a repeated failure once, and again once it has changed", async () => {
+    const s = await startKeeper("master");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    s.kv.setAvailable(false);
+    await s.pass(5000, 100);
+    const reconcile = s.keeper.health().loops.find((l) => l.name === "reconcile")!;
+    expect(reconcile.errors).toBeGreaterThan(2);
+    const errors = s.lines.filter((l) => l.level === "error");
+    expect(errors.map((l) => l.msg)).toEqual([expect.stringContaining("unavailable")]);
+    const reportWarnings = s.lines.filter((l) => l.level === "warn" && l.msg.startsWith("cannot publish the keeper info"));
+    expect(reportWarnings).toHaveLength(1);
+    s.kv.setAvailable(true);
+    await until(s, "a pass succeeds", () => s.keeper.health().loops.find((l) => l.name === "reconcile")!.lastError === "", 3000);
+    s.kv.setAvailable(false);
+    await s.pass(3000, 100);
+    // A failure after a success is news again.
+    expect(s.lines.filter((l) => l.level === "error")).toHaveLength(2);
+  });
+
+  test("the cluster data's watch wakes the reconcile loop long before its interval", async () => {
+    const s = await startKeeper("master");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    const v = (await s.store.getClusterData())!;
+    v.clusterData.cluster.spec = { ...v.clusterData.cluster.spec, sleepInterval: "1h" };
+    await s.store.putClusterData(v.clusterData, v.revision);
+    await s.pass(2000);
+    expect(s.keeper.figures().sleepIntervalMs).toBe(3_600_000);
+    // A new generation of d1 (a spec change): converged to it without the clock moving at all.
+    const w = (await s.store.getClusterData())!;
+    w.clusterData.dbs.d1!.generation = 4;
+    await s.store.putClusterData(w.clusterData, w.revision);
+    const at = s.clock.now();
+    await settle();
+    expect(s.clock.now()).toBe(at);
+    expect(loadDbState(s.dir)?.Generation).toBe(4);
+    expect(s.keeper.status().converged).toBe(true);
+  });
+});
