@@ -19,7 +19,7 @@ import type { RouteHandler } from "../lib/admin-server.ts";
 import { json } from "../lib/admin-server.ts";
 import { describeError } from "../lib/errors.ts";
 import type { Check } from "../lib/health.ts";
-import type { KeeperStatus } from "./status.ts";
+import { isServingPrimary, type KeeperStatus } from "./status.ts";
 
 export type PatroniState = "running" | "stopped" | "starting" | "fenced" | "stopping";
 
@@ -127,8 +127,12 @@ function bodyOf(s: KeeperStatus, reason: string): PatroniBody {
   };
 }
 
-/** null when this keeper is the master HAProxy may send writes to; else why not. */
+/**
+ * null when this keeper is the master HAProxy may send writes to (isServingPrimary, the one
+ * predicate behind /primary and stolon_keeper_serving_primary); else why not.
+ */
 function notPrimary(s: KeeperStatus): string | null {
+  if (isServingPrimary(s)) return null;
   if (s.shuttingDown) return "the keeper is shutting down";
   if (!s.postgresRunning) return "PostgreSQL is not running";
   if (!s.postgresHealthy) return "PostgreSQL does not answer";
@@ -136,7 +140,7 @@ function notPrimary(s: KeeperStatus): string | null {
   if (!s.elected) return "this keeper's db is not the elected master";
   if (s.fenced) return "the master is fenced (cut from etcd)";
   if (!s.converged) return "the master has not converged to the cluster view";
-  return null;
+  return "this keeper's PostgreSQL is not the serving master";
 }
 
 /** null when this keeper is a standby fit for reads within `lagBound` bytes (if given); else why not. */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { parseLag, patroniResponse, patroniRoutes, PATRONI_PATHS, type PatroniBody } from "../../../src/keeper/patroni.ts";
-import type { KeeperStatus } from "../../../src/keeper/status.ts";
+import { isServingPrimary, type KeeperStatus } from "../../../src/keeper/status.ts";
 
 const MB = 1024 * 1024;
 
@@ -86,6 +86,10 @@ describe("every path for every keeper status", () => {
       }
     }
   }
+});
+
+test("/primary answers 200 exactly when isServingPrimary (stolon_keeper_serving_primary) holds", () => {
+  for (const [name, s] of rows) expect([name, patroniResponse(s, "/primary", q()).status === 200]).toEqual([name, isServingPrimary(s)]);
 });
 
 describe("?lag= bounds replica-type answers", () => {
