@@ -1,14 +1,17 @@
 #!/usr/bin/env bun
 /**
  * stolon-keeper: manages one PostgreSQL instance and converges it to the cluster view.
- * Thin: flags -> KeeperConfig -> prepareKeeper (data dir, lock, identity) -> Keeper.run.
+ * Thin: flags -> KeeperConfig -> prepareKeeper (data dir, lock, identity) -> runComponent(Keeper).
  */
 import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
-import { Keeper, keeperArgs, prepareKeeper, resolveKeeperConfig } from "../src/keeper/index.ts";
+import { Keeper, keeperArgs, keeperRoutes, prepareKeeper, registerKeeperMetrics, resolveKeeperConfig } from "../src/keeper/index.ts";
 import { checkFlags, runCli } from "../src/lib/cli.ts";
-import { shutdownSignal } from "../src/lib/lifecycle.ts";
+import { systemClock } from "../src/lib/clock.ts";
+import { shutdownSignal, Teardown } from "../src/lib/lifecycle.ts";
 import { createLogger } from "../src/lib/log.ts";
+import { createComponentMetrics } from "../src/lib/metrics.ts";
+import { runComponent } from "../src/lib/runtime.ts";
 import { currentUser } from "../src/postgres/os-user.ts";
 import { openStore } from "../src/store/index.ts";
 
@@ -25,13 +28,22 @@ export const main = defineCommand({
     const log = createLogger(cfg.common.logLevel).withTag("keeper");
     for (const w of cfg.warnings) log.warn(w);
     const rt = await prepareKeeper(cfg, log);
+    const teardown = new Teardown(log);
     const { store } = openStore(cfg.common);
+    teardown.defer("the store client", () => store.close());
     const signal = shutdownSignal(log);
-    try {
-      await new Keeper(cfg, rt, store, log).run(signal);
-    } finally {
-      await store.close();
-    }
+    const metrics = createComponentMetrics("keeper", cfg.common.clusterName);
+    const keeper = new Keeper(cfg, rt, store, log, systemClock, metrics.loopObserver);
+    registerKeeperMetrics(metrics.registry, () => keeper.status(), () => keeper.figures());
+    await runComponent({
+      component: keeper,
+      metrics,
+      metricsListenAddress: cfg.common.metricsListenAddress,
+      routes: keeperRoutes(keeper),
+      teardown,
+      signal,
+      log,
+    });
   },
 });
 
