@@ -204,8 +204,9 @@ describe("HAProxy in front of the keepers' /primary", () => {
       const settled = await lc.waitSettled(120_000);
       rejoined = Date.now();
       await sampling;
-      expect(settled.dbs[settled.cluster.status.master!]!.spec.keeperUID).toBe(newKeeper);
-      expect((await fetch(`${lc.adminUrl(old)}/replica`)).status).toBe(200);
+      expect({ master: settled.dbs[settled.cluster.status.master!]!.spec.keeperUID }).toEqual({ master: newKeeper });
+      // Its keeper reports streaming a moment after the view settles.
+      await waitFor(`${old} answers /replica 200`, async () => (await fetch(`${lc.adminUrl(old)}/replica`)).status === 200, 20_000, 100);
       expect([...seen].filter((s) => s.startsWith("UP"))).toEqual([]);
       await waitOnlyUp(newKeeper, 1000);
       const afterRejoin = w.acks.length;
@@ -213,7 +214,7 @@ describe("HAProxy in front of the keepers' /primary", () => {
       await w.stop();
 
       // Before the kill, every write went to the old master; every write begun after it to the new one.
-      expect(w.acks.filter((a) => a.ackedAt < killStart).every((a) => a.port === oldPort)).toBe(true);
+      expect(w.acks.filter((a) => a.ackedAt < killStart && a.port !== oldPort)).toEqual([]);
       const after = w.acks.filter((a) => a.startedAt >= killed);
       expect(after.filter((a) => a.port !== first.port)).toEqual([]);
       // And they are all there, on the new master.
@@ -221,7 +222,7 @@ describe("HAProxy in front of the keepers' /primary", () => {
       try {
         const ids = after.map((a) => a.id);
         const [row] = await n.unsafe(`select count(*)::int as n from h where id = any('{${ids.join(",")}}'::bigint[])`);
-        expect(row!.n).toBe(ids.length);
+        expect({ onNewMaster: row!.n }).toEqual({ onNewMaster: ids.length });
       } finally {
         await n.end({ timeout: 1 });
       }
