@@ -103,10 +103,16 @@ describe("Patroni endpoints on the keepers", () => {
       return on.length === 1 ? on[0]! : null;
     }, 60_000, 200);
     const other = standbys.find((k) => k !== sync)!;
-    expect(await statuses("/sync")).toEqual(expectAll((k) => (k === sync ? 200 : 503)));
-    expect(await statuses("/async")).toEqual(expectAll((k) => (k === other ? 200 : 503)));
+    const want = {
+      "/sync": expectAll((k) => (k === sync ? 200 : 503)),
+      "/async": expectAll((k) => (k === other ? 200 : 503)),
+      "/primary": expectAll((k) => (k === masterKeeper ? 200 : 503)),
+      "/replica": expectAll((k) => (k === masterKeeper ? 503 : 200)),
+    };
+    const seen = async () => Object.fromEntries(await Promise.all(Object.keys(want).map(async (p) => [p, await statuses(p)] as const)));
+    // The master converges to its new spec (synchronous_standby_names) a moment after the standby is named.
+    await waitFor("the synchronous picture on every keeper", async () => JSON.stringify(await seen()) === JSON.stringify(want), 20_000, 200).catch(() => {});
+    expect(await seen()).toEqual(want);
     expect((await get(sync, "/synchronous")).body.synchronous).toBe(true);
-    expect(await statuses("/primary")).toEqual(expectAll((k) => (k === masterKeeper ? 200 : 503)));
-    expect(await statuses("/replica")).toEqual(expectAll((k) => (k === masterKeeper ? 503 : 200)));
   });
 });
