@@ -57,6 +57,8 @@ describe("Patroni endpoints on the keepers", () => {
     expect(m.body.timeline).toBeGreaterThanOrEqual(1);
     expect(m.body.wal_position).toBeGreaterThan(0);
     expect(m.body.db_uid).toBe(cd.cluster.status.master!);
+    // The keeper's /health is Patroni's (PostgreSQL up, the same body), not the component report.
+    expect((await get(masterKeeper, "/health")).body).toMatchObject({ role: "master", state: "running", reason: "PostgreSQL runs and answers" });
     const s = await get(standbys[0]!, "/replica");
     expect(s.body).toMatchObject({ role: "standby", state: "running", keeper_uid: standbys[0], timeline: m.body.timeline, synchronous: false });
     expect(s.body.wal_position).toBeGreaterThan(0);
