@@ -204,13 +204,11 @@ export async function prepareKeeper(cfg: KeeperConfig, log: Logger): Promise<Kee
   }
 }
 
-/** What the last usable cluster data said about this keeper (kept for status(); a reference, not a copy). */
+/** What the last planned cluster data said about this keeper (kept for status(); a reference, not a copy). */
 interface View {
   cd: ClusterData;
   /** The db the view assigns to this keeper. */
   db: DB | null;
-  /** Wall-clock ms when it was read. */
-  at: number;
 }
 
 /** The last PostgreSQL state the report loop obtained, with the standby's replay figures. */
@@ -249,6 +247,8 @@ export class Keeper implements Component {
   /** The last pg_rewind that failed for a db the plan would not let a full copy replace (`at`: clock time). */
   private rewindFailure: { dbUid: string; at: number } | null = null;
   private view: View | null = null;
+  /** Wall-clock ms of the last cluster data read that could be used, 0 before. */
+  private clusterDataValidAt = 0;
   /** The last plan had a reload to do / a restart to do or parameters waiting for one. */
   private needs = { reload: false, restart: false };
   /** Wall-clock ms of the end of the last reconcile pass that succeeded, 0 before. */
@@ -362,6 +362,7 @@ export class Keeper implements Component {
         return false;
       }
       cd = v.clusterData;
+      this.clusterDataValidAt = Date.now();
     } catch (err) {
       if (err instanceof ClusterDataError) throw new StolonError("ECLUSTERDATA", `ignoring the cluster data: ${err.message}`, { cause: err });
       throw err;
@@ -381,7 +382,7 @@ export class Keeper implements Component {
 
     const local = await this.observe();
     const plan = planKeeper({ cd, settings: this.settings, local });
-    this.view = { cd, db: plan.db, at: Date.now() };
+    this.view = { cd, db: plan.db };
     this.needs = {
       reload: plan.actions.some((a) => a.kind === "reload"),
       restart: local.pendingRestart.length > 0 || plan.actions.some((a) => a.kind === "restart"),
@@ -869,7 +870,7 @@ export class Keeper implements Component {
         (master.spec.synchronousStandbys ?? []).includes(db.uid) &&
         (master.status.synchronousStandbys ?? []).includes(db.uid),
       maxStandbyLagBytes: this.maxStandbyLagBytes,
-      clusterDataValidAt: view?.at ?? 0,
+      clusterDataValidAt: this.clusterDataValidAt,
     };
   }
 

@@ -182,7 +182,7 @@ afterEach(async () => {
  * A keeper k1 holding db d1 (generation 0 on disk, 3 in the view), as master or as the standby of
  * d0 on keeper k0, with PostgreSQL stopped. Returns once the view knows the keeper's bootUUID.
  */
-async function startKeeper(role: "master" | "standby"): Promise<Setup> {
+async function startKeeper(role: "master" | "standby" | "no cluster data"): Promise<Setup> {
   const clock = new FakeClock(1_000_000);
   const kv = new MemoryBackend(clock);
   const store = new KvStore(kv, { prefix: "stolon/cluster", clusterName: "c1" });
@@ -205,7 +205,7 @@ async function startKeeper(role: "master" | "standby"): Promise<Setup> {
     );
     cd.dbs.d1 = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "internal", dbuid: "d0" } });
   }
-  await store.putClusterData(cd, 0);
+  if (role !== "no cluster data") await store.putClusterData(cd, 0);
 
   const cfg = resolveKeeperConfig(
     { "cluster-name": "c1", "store-backend": "etcdv3", uid: "k1", "data-dir": dir, "pg-listen-address": "10.0.0.1", "pg-repl-username": "repl", "pg-repl-password": "r", "pg-su-password": "s" },
@@ -233,6 +233,7 @@ async function startKeeper(role: "master" | "standby"): Promise<Setup> {
     await kv.close();
   });
   await settle();
+  if (role === "no cluster data") return { dir, clock, kv, store, pg, keeper, lines, ac, running, pass };
 
   // The sentinel's part: the view learns this keeper process (bootUUID) from its first report.
   let boot: string | undefined;
@@ -356,6 +357,18 @@ describe("Keeper status and health", () => {
     await s.running;
     expect(s.pg.running).toBe(false);
     expect(s.keeper.health().live.ok).toBe(false);
+  });
+
+  test("before any cluster data: live, not ready, no role, nothing reported, said once", async () => {
+    const s = await startKeeper("no cluster data");
+    await s.pass(5000, 100);
+    const h = s.keeper.health();
+    expect(h.live.ok).toBe(true);
+    expect(h.ready).toMatchObject({ ok: false, reason: "PostgreSQL is not running" });
+    expect(s.keeper.status()).toMatchObject({ clusterUID: "", dbUid: "d1", targetRole: null, localRole: null, elected: false, converged: false, clusterDataValidAt: 0 });
+    expect(s.keeper.figures().lastSyncSuccessAt).toBeGreaterThan(0);
+    expect((await s.store.getKeepersInfo()).items).toEqual({});
+    expect(s.lines.filter((l) => l.level === "info" && l.msg.startsWith("no cluster data"))).toHaveLength(1);
   });
 
   test("a standby reports its lag from the master's position in the view and its replay", async () => {
