@@ -8,7 +8,7 @@ import { defineCommand } from "citty";
 import { Keeper, keeperArgs, prepareKeeper, resolveKeeperConfig } from "../src/keeper/index.ts";
 import { checkFlags, runCli } from "../src/lib/cli.ts";
 import { shutdownSignal } from "../src/lib/lifecycle.ts";
-import { createLogger } from "../src/lib/log.ts";
+import { createLogger, daemonLogOptions, withLogUid } from "../src/lib/log.ts";
 import { currentUser } from "../src/postgres/os-user.ts";
 import { openStore } from "../src/store/index.ts";
 
@@ -22,13 +22,13 @@ export const main = defineCommand({
       currentUser: currentUser().name,
       readFile: (p) => readFileSync(p, "utf8"),
     });
-    const log = createLogger(cfg.common.logLevel).withTag("keeper");
+    const log = createLogger(daemonLogOptions(cfg.common, "keeper", cfg.uid));
     for (const w of cfg.warnings) log.warn(w);
     const rt = await prepareKeeper(cfg, log);
     const { store } = openStore(cfg.common);
     const signal = shutdownSignal(log);
     try {
-      await new Keeper(cfg, rt, store, log).run(signal);
+      await new Keeper(cfg, rt, store, withLogUid(log, rt.uid)).run(signal);
     } finally {
       await store.close();
     }
