@@ -12,7 +12,7 @@ import { createComponentMetrics } from "../../src/lib/metrics.ts";
 import { clusterForFile } from "./harness/cluster.ts";
 import { waitFor } from "./harness/etcd.ts";
 import { makeTestRoot } from "./harness/keeper.ts";
-import { expectCleanMetrics, promtool } from "./harness/promtool.ts";
+import { expectCleanMetrics, promtool, sampleOf } from "./harness/promtool.ts";
 
 const repo = join(import.meta.dir, "../..");
 const kit = join(repo, "docker", "monitoring");
@@ -163,4 +163,35 @@ describe("/metrics of every component, checked by promtool", () => {
       await expectCleanMetrics(text);
     }
   }, 150_000);
+
+  test("a settled cluster exports every series the alerts rely on, and none of their conditions holds", async () => {
+    const scrape = async (name: string) => (await fetch(`${lc.adminUrl(name)}/metrics`)).text();
+    // StolonNoMaster: exactly one keeper serves as primary (once the master has converged).
+    await waitFor("one keeper serving as primary", async () => {
+      const serving = await Promise.all(lc.keeperNames.map(async (k) => sampleOf(await scrape(k), "stolon_keeper_serving_primary")));
+      return serving.sort().join(",") === "0,1";
+    }, 30_000, 200);
+    for (const k of lc.keeperNames) {
+      const text = await scrape(k);
+      expect([k, sampleOf(text, "stolon_keeper_fenced")]).toEqual([k, 0]);
+      // StolonStandbyLagging compares the two on each keeper: both must be there, the lag within.
+      const max = sampleOf(text, "stolon_keeper_max_standby_lag_bytes");
+      expect([k, max]).toEqual([k, expect.any(Number)]);
+      expect(max).toBeGreaterThan(0);
+      const lag = await waitFor(`${k}'s replication lag`, async () => {
+        const v = sampleOf(await scrape(k), "stolon_keeper_replication_lag_bytes");
+        return Number.isNaN(v) ? null : { v };
+      }, 30_000, 200);
+      expect(lag.v).toBeLessThanOrEqual(max);
+    }
+    // StolonNoLeaderSentinel: one leader. StolonFailover: every sentinel exports its counter from
+    // the start (0), so increase() sees the first failover rather than a new series.
+    const sentinels = await Promise.all(["sentinel1", "sentinel2"].map(scrape));
+    expect(sentinels.map((t) => sampleOf(t, "stolon_sentinel_is_leader")).sort()).toEqual([0, 1]);
+    for (const t of sentinels) expect(sampleOf(t, "stolon_sentinel_failovers_total")).toBe(0);
+    // StolonKeeperUnhealthy, StolonProxyNotServing.
+    const leader = sentinels.find((t) => sampleOf(t, "stolon_sentinel_is_leader") === 1)!;
+    expect(sampleOf(leader, 'stolon_sentinel_keepers{state="unhealthy"}')).toBe(0);
+    expect(sampleOf(await scrape("proxy"), "stolon_proxy_health")).toBe(1);
+  }, 90_000);
 });

@@ -54,3 +54,9 @@ export async function expectCleanMetrics(text: string, allowed: string[] = ["sto
   const { findings } = await checkMetrics(text);
   expect(findings.filter((f) => !allowed.includes(f.split(" ")[0] ?? ""))).toEqual([]);
 }
+
+/** A sample's value in a /metrics body (the line that starts with `series `), or NaN when absent. */
+export function sampleOf(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1).split(" ")[0]) : NaN;
+}
