@@ -125,6 +125,22 @@ const toStderr = (line: string) => {
 export const lineReporter: ConsolaReporter = textReporter(toStderr, false);
 
 /**
+ * The daemon's logger on stderr, once created with options: the error that ends the process
+ * (printed by runCli after the command failed) goes through it when it writes JSON, so that a
+ * daemon started with --log-format json writes nothing but JSON lines, its last word included.
+ */
+let stderrJson: Logger | undefined;
+
+/**
+ * Prints the one line that ends a failed command (runCli): as a JSON error entry when the
+ * process's logger writes JSON to stderr, else as the plain line it always was.
+ */
+export function printFatal(line: string): void {
+  if (stderrJson) stderrJson.error(line);
+  else console.error(line);
+}
+
+/**
  * The process's root logger. `createLogger("warn")` and `createLogger("warn", [reporter])` stay
  * for tools and tests; daemons pass the options (see daemonLogOptions).
  */
@@ -137,11 +153,13 @@ export function createLogger(o: LogLevel | LoggerOptions, reporters?: ConsolaRep
   if (opts.component !== undefined) identity.component = opts.component;
   if (opts.cluster !== undefined) identity.cluster = opts.cluster;
   if (opts.uid !== undefined) identity.uid = opts.uid;
-  return createConsola({
+  const log = createConsola({
     level: LEVELS[opts.level],
     reporters: opts.reporters ?? [opts.format === "json" ? jsonReporter(write) : textReporter(write, colour)],
     defaults: identity as InputLogObject,
   });
+  if (opts.format === "json" && opts.write === undefined && opts.reporters === undefined) stderrJson = log;
+  return log;
 }
 
 /** The logger options of a daemon, from its common flags. */

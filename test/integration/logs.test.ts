@@ -61,3 +61,27 @@ describe("--log-format", () => {
     expect(r.stderr).toContain(`--log-format: "xml" is not one of text, json`);
   });
 });
+
+describe("--log-format json to the last word", () => {
+  test("a keeper that cannot start writes its warnings and the error that ends it as JSON lines", async () => {
+    const file = join(root, "not-a-dir");
+    writeFileSync(file, "");
+    const r = await runCmd("keeper", [
+      ...flags(), "--log-format", "json", "--data-dir", join(file, "data"), "--pg-listen-address", "127.0.0.1",
+      "--pg-su-password", "su", "--pg-repl-username", "repl", "--pg-repl-password", "repl",
+    ]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split("\n").filter((l) => l !== "");
+    // The warnings (passwords on the command line, a loopback address), then the error.
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    const objects = lines.map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        throw new Error(`not a JSON line: ${l}`);
+      }
+    });
+    for (const o of objects) expect(o).toMatchObject({ component: "keeper", cluster: "c1" });
+    expect(objects.at(-1)).toMatchObject({ level: "error", msg: expect.stringContaining("stolon-keeper: --data-dir") });
+  });
+});
