@@ -9,7 +9,7 @@ import { Keeper, keeperArgs, keeperRoutes, prepareKeeper, registerKeeperMetrics,
 import { checkFlags, runCli } from "../src/lib/cli.ts";
 import { systemClock } from "../src/lib/clock.ts";
 import { shutdownSignal, Teardown } from "../src/lib/lifecycle.ts";
-import { createLogger } from "../src/lib/log.ts";
+import { createLogger, daemonLogOptions, withLogUid } from "../src/lib/log.ts";
 import { createComponentMetrics } from "../src/lib/metrics.ts";
 import { runComponent } from "../src/lib/runtime.ts";
 import { currentUser } from "../src/postgres/os-user.ts";
@@ -25,7 +25,7 @@ export const main = defineCommand({
       currentUser: currentUser().name,
       readFile: (p) => readFileSync(p, "utf8"),
     });
-    const log = createLogger(cfg.common.logLevel).withTag("keeper");
+    const log = createLogger(daemonLogOptions(cfg.common, "keeper", cfg.uid));
     for (const w of cfg.warnings) log.warn(w);
     const rt = await prepareKeeper(cfg, log);
     const teardown = new Teardown(log);
@@ -33,7 +33,7 @@ export const main = defineCommand({
     teardown.defer("the store client", () => store.close());
     const signal = shutdownSignal(log);
     const metrics = createComponentMetrics("keeper", cfg.common.clusterName);
-    const keeper = new Keeper(cfg, rt, store, log, systemClock, metrics.loopObserver);
+    const keeper = new Keeper(cfg, rt, store, withLogUid(log, rt.uid), systemClock, metrics.loopObserver);
     registerKeeperMetrics(metrics.registry, () => keeper.status(), () => keeper.figures());
     await runComponent({
       component: keeper,

@@ -8,7 +8,7 @@ import { checkFlags, runCli } from "../src/lib/cli.ts";
 import { systemClock } from "../src/lib/clock.ts";
 import { newUid } from "../src/lib/ids.ts";
 import { shutdownSignal } from "../src/lib/lifecycle.ts";
-import { createLogger } from "../src/lib/log.ts";
+import { createLogger, daemonLogOptions } from "../src/lib/log.ts";
 import { Proxy, proxyArgs, resolveProxyConfig } from "../src/proxy/index.ts";
 import { openStore } from "../src/store/index.ts";
 
@@ -19,7 +19,7 @@ export const main = defineCommand({
     checkFlags(ctx.rawArgs, proxyArgs);
     const cfg = resolveProxyConfig(ctx.args, process.env);
     const uid = newUid();
-    const log = createLogger(cfg.common.logLevel).withTag(`proxy ${uid}`);
+    const log = createLogger(daemonLogOptions(cfg.common, "proxy", uid));
     for (const w of cfg.warnings) log.warn(w);
     const { store } = openStore(cfg.common);
     const signal = shutdownSignal(log);

@@ -9,7 +9,7 @@ import { checkFlags, runCli } from "../src/lib/cli.ts";
 import { systemClock } from "../src/lib/clock.ts";
 import { newUid } from "../src/lib/ids.ts";
 import { shutdownSignal } from "../src/lib/lifecycle.ts";
-import { createLogger } from "../src/lib/log.ts";
+import { createLogger, daemonLogOptions } from "../src/lib/log.ts";
 import { resolveSentinelConfig, Sentinel, SENTINEL_ELECTION_TTL_MS, sentinelArgs } from "../src/sentinel/index.ts";
 import { openStore } from "../src/store/index.ts";
 
@@ -20,7 +20,7 @@ export const main = defineCommand({
     checkFlags(ctx.rawArgs, sentinelArgs);
     const cfg = resolveSentinelConfig(ctx.args, process.env, (p) => readFileSync(p, "utf8"));
     const uid = newUid();
-    const log = createLogger(cfg.common.logLevel).withTag(`sentinel ${uid}`);
+    const log = createLogger(daemonLogOptions(cfg.common, "sentinel", uid));
     const opened = openStore(cfg.common);
     const signal = shutdownSignal(log);
     log.info(`sentinel ${uid} starting (${opened.store.description})`);

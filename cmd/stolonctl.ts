@@ -20,7 +20,7 @@ import {
   type CtlIO,
 } from "../src/ctl/index.ts";
 import { checkFlags, runCli, subcommandIndex } from "../src/lib/cli.ts";
-import { commonArgs, resolveCommonConfig } from "../src/lib/config.ts";
+import { ctlArgs as commonArgs, resolveCommonConfig } from "../src/lib/config.ts";
 import { ConfigError } from "../src/lib/errors.ts";
 import { newUid } from "../src/lib/ids.ts";
 import { versionString } from "../src/lib/version.ts";

@@ -4,6 +4,7 @@
  */
 import { runCommand, showUsage, type ArgsDef, type CommandDef } from "citty";
 import { ConfigError, StolonError } from "./errors.ts";
+import { printFatal } from "./log.ts";
 import { versionString } from "./version.ts";
 
 type FlagDef = { type?: string; alias?: string | string[] };
@@ -89,7 +90,7 @@ export async function runCli(name: string, root: CommandDef<any>, rawArgs: strin
     await runCommand(root, { rawArgs });
   } catch (err) {
     // citty colours parts of its messages; an error line should be plain text.
-    console.error(`${name}: ${errorLine(err).replace(/\u001b\[[0-9;]*m/g, "")}`);
+    printFatal(`${name}: ${errorLine(err).replace(/\u001b\[[0-9;]*m/g, "")}`);
     process.exitCode = 1;
   }
 }

@@ -14,6 +14,9 @@ const STORE_TIMEOUT_DEFAULT = "5s";
 
 export type EnvPrefix = "STOLONCTL" | "STKEEPER" | "STSENTINEL" | "STPROXY";
 export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFormat = "text" | "json";
+/** --log-color: true or false, or "auto" (the default): colours when stderr is a terminal. */
+export type LogColor = boolean | "auto";
 
 /** citty argument definitions. No citty defaults: undefined means "not given", so env can apply. */
 export const commonArgs = {
@@ -33,8 +36,21 @@ export const commonArgs = {
   "store-ca-file": { type: "string", description: "CA certificate file for the store's TLS" },
   "store-skip-tls-verify": { type: "boolean", description: "skip the store certificate's host name verification" },
   "log-level": { type: "string", description: "debug, info, warn or error (default: info)" },
+  "log-format": { type: "string", description: "text or json, one object per line (default: text)" },
+  "log-color": {
+    type: "boolean",
+    description: "colour the level in text logs; only ever on a terminal (default: auto; the environment variable also takes auto)",
+  },
   "metrics-listen-address": { type: "string", description: "listen address (host:port, :port) of /metrics, /health and /ready (default: none)" },
 } as const;
+
+/** The log output flags: the daemons' only, as in stolon (stolonctl prints for people). */
+const DAEMON_ONLY_FLAGS = ["log-format", "log-color"] as const;
+
+/** The common flags stolonctl takes: commonArgs without the daemons' log output flags. */
+export const ctlArgs = Object.fromEntries(
+  Object.entries(commonArgs).filter(([k]) => !(DAEMON_ONLY_FLAGS as readonly string[]).includes(k)),
+) as Omit<typeof commonArgs, (typeof DAEMON_ONLY_FLAGS)[number]>;
 
 export interface CommonConfig {
   clusterName: string;
@@ -47,6 +63,9 @@ export interface CommonConfig {
   storeCaFile?: string;
   storeSkipTlsVerify: boolean;
   logLevel: LogLevel;
+  /** Always text and auto for stolonctl. */
+  logFormat: LogFormat;
+  logColor: LogColor;
   metricsListenAddress?: string;
 }
 
@@ -84,6 +103,18 @@ export class FlagSource {
     return def;
   }
 
+  /** A boolean flag whose absence means "auto", which its environment variable may also say. */
+  boolOrAuto(flag: string): boolean | "auto" {
+    const v = this.args[flag];
+    if (typeof v === "boolean") return v;
+    const e = this.env[this.envName(flag)];
+    if (e === undefined || e === "" || /^auto$/i.test(e)) return "auto";
+    if (/^(1|t|true)$/i.test(e)) return true;
+    if (/^(0|f|false)$/i.test(e)) return false;
+    this.problems.push(`${this.envName(flag)}: "${e}" is not true, false or auto`);
+    return "auto";
+  }
+
   /** A duration flag, which must lie within `bounds` (a problem names the flag, the value and the bound). */
   durationMs(flag: string, def: string, bounds: DurationBounds): number {
     const raw = this.string(flag) ?? def;
@@ -111,6 +142,17 @@ export class FlagSource {
 
 const CLUSTER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
+/** --log-format and --log-color (daemons only). */
+function resolveLogOutput(src: FlagSource): { logFormat: LogFormat; logColor: LogColor } {
+  if (src.envPrefix === "STOLONCTL") return { logFormat: "text", logColor: "auto" };
+  const logFormat = (src.string("log-format") ?? "text") as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat))
+    src.problems.push(`--log-format: "${logFormat}" is not one of ${LOG_FORMATS.join(", ")}`);
+  const logColor = src.boolOrAuto("log-color");
+  return { logFormat: LOG_FORMATS.includes(logFormat) ? logFormat : "text", logColor };
+}
 
 /** Resolves the common flags. Problems are appended to `src.problems`; the caller throws. */
 export function resolveCommon(src: FlagSource): CommonConfig {
@@ -179,6 +221,7 @@ export function resolveCommon(src: FlagSource): CommonConfig {
     storeCaFile,
     storeSkipTlsVerify: src.bool("store-skip-tls-verify", false),
     logLevel,
+    ...resolveLogOutput(src),
     metricsListenAddress,
   };
 }

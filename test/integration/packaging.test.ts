@@ -112,7 +112,7 @@ describe("docker compose demo cluster", () => {
   test("etcd, the init, three keepers with volumes, two sentinels and a published proxy, with healthchecks", () => {
     const s = compose.services;
     const cmdOf = (name: string) => String(s[name]?.command?.[0]);
-    expect(Object.keys(s).sort()).toEqual(["etcd", "init", "keeper1", "keeper2", "keeper3", "proxy", "sentinel1", "sentinel2"]);
+    expect(Object.keys(s).sort()).toEqual(["etcd", "init", "keeper1", "keeper2", "keeper3", "prometheus", "proxy", "sentinel1", "sentinel2"]);
     expect(s.init.command).toContain("--if-absent");
     for (const k of ["keeper1", "keeper2", "keeper3"]) {
       expect(cmdOf(k)).toBe("stolon-keeper");
