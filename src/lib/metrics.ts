@@ -62,3 +62,33 @@ export function createComponentMetrics(component: ComponentName, clusterName: st
   };
   return { registry, loopObserver };
 }
+
+/**
+ * A counter whose value is a plain number the component keeps (bytes, connections, decisions),
+ * read at scrape time: the component pays one addition, prom-client nothing until a scrape.
+ */
+export function counterOf(registry: Registry, name: string, help: string, read: () => number): Counter {
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+/** A gauge read at scrape time; NaN (unknown) exports no sample rather than a made-up value. */
+export function gaugeOf(registry: Registry, name: string, help: string, read: () => number): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const v = read();
+      if (Number.isNaN(v)) this.reset();
+      else this.set(v);
+    },
+  });
+}
