@@ -87,8 +87,11 @@ export function gaugeOf(registry: Registry, name: string, help: string, read: ()
     registers: [registry],
     collect() {
       const v = read();
-      if (Number.isNaN(v)) this.reset();
-      else this.set(v);
+      if (!Number.isNaN(v)) return this.set(v);
+      // reset() puts an unlabelled gauge back to 0, a made-up value; emptying its (internal)
+      // value map leaves the series without a sample. prom-client 15 is pinned; a unit test
+      // (test/unit/sentinel/metrics.test.ts) sees it if this ever changes.
+      (this as unknown as { hashMap: Record<string, unknown> }).hashMap = {};
     },
   });
 }

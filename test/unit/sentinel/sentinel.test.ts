@@ -4,11 +4,12 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { ConsolaReporter } from "consola";
-import type { ClusterData, DB, KeeperInfo } from "../../../src/cluster/index.ts";
+import type { ClusterData, KeeperInfo } from "../../../src/cluster/index.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import { createLogger } from "../../../src/lib/log.ts";
 import { Sentinel } from "../../../src/sentinel/sentinel.ts";
 import { KvElection, KvStore, MemoryBackend } from "../../../src/store/index.ts";
+import { steadyCluster } from "../cluster-builders.ts";
 
 const SLEEP_MS = 1000;
 const FAIL_MS = 3000;
@@ -31,69 +32,6 @@ class ScriptedStore extends KvStore {
     this.onKeepersRead?.();
     return super.getKeepersInfo();
   }
-}
-
-function db(uid: string, keeperUID: string, role: "master" | "standby", o: { followers?: string[]; xlog: number }): DB {
-  return {
-    uid,
-    generation: 1,
-    changeTime: "",
-    spec: {
-      keeperUID,
-      requestTimeout: "10s",
-      maxStandbys: 20,
-      synchronousReplication: false,
-      usePgrewind: false,
-      additionalWalSenders: 5,
-      additionalReplicationSlots: [],
-      initMode: "none",
-      pgParameters: {},
-      pgHBA: null,
-      role,
-      followConfig: role === "master" ? null : { type: "internal", dbuid: "m" },
-      followers: o.followers ?? [],
-      synchronousStandbys: [],
-      externalSynchronousStandbys: [],
-    },
-    status: {
-      healthy: true,
-      currentGeneration: 1,
-      listenAddress: "127.0.0.1",
-      port: "5432",
-      systemdID: "sys1",
-      timelineID: 1,
-      xLogPos: o.xlog,
-      synchronousStandbys: [],
-      olderWalFile: "000000010000000000000001",
-      timelinesHistory: null,
-      pgParameters: {},
-    },
-  };
-}
-
-/** Master m on keeper k1, standby s on k2, both healthy and converged, proxies routed to m. */
-function steady(): ClusterData {
-  const keeper = (uid: string) => ({
-    uid,
-    generation: 1,
-    changeTime: "",
-    spec: {},
-    status: { healthy: true, bootUUID: `boot-${uid}`, postgresBinaryVersion: { Maj: 15, Min: 18 }, canBeMaster: true, canBeSynchronousReplica: true },
-  });
-  return {
-    formatVersion: 1,
-    changeTime: "",
-    cluster: {
-      uid: "c1",
-      generation: 1,
-      changeTime: "",
-      spec: { initMode: "new", sleepInterval: `${SLEEP_MS / 1000}s`, failInterval: `${FAIL_MS / 1000}s`, convergenceTimeout: "30s", pgParameters: {} },
-      status: { phase: "normal", master: "m" },
-    },
-    keepers: { k1: keeper("k1"), k2: keeper("k2") },
-    dbs: { m: db("m", "k1", "master", { followers: ["s"], xlog: 2000 }), s: db("s", "k2", "standby", { xlog: 2000 }) },
-    proxy: { generation: 1, changeTime: "", spec: { masterDbUid: "m", enabledProxies: [] }, status: {} },
-  } as ClusterData;
 }
 
 let n = 0;
@@ -147,7 +85,7 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function start(cd: ClusterData = steady()): Promise<World> {
+async function start(cd: ClusterData = steadyCluster({ sleepInterval: `${SLEEP_MS / 1000}s`, failInterval: `${FAIL_MS / 1000}s` })): Promise<World> {
   const clock = new FakeClock();
   const kv = new MemoryBackend(clock);
   const store = new ScriptedStore(kv, { prefix: "stolon/cluster", clusterName: "c1" });
