@@ -340,7 +340,7 @@ export class Sentinel implements Component {
     this.s.lastFailoverDurationMs = seen === null ? NaN : now - seen;
     this.s.lastFailoverWall = Date.now();
     state.suspect = null;
-    const when = seen === null ? "(the old master was not seen failed in this term)" : `${((now - seen) / 1000).toFixed(2)} s after the old master was first seen failed`;
-    this.o.log.info(`failover from db ${before.cluster.status.master} to db ${after.cluster.status.master} decided ${when}`);
+    const when = seen === null ? "the old master was not seen failed in this term" : `decided ${((now - seen) / 1000).toFixed(2)} s after the old master was first seen failed`;
+    this.o.log.info(`failover from db ${before.cluster.status.master} to db ${after.cluster.status.master}: ${when}`);
   }
 }
