@@ -234,4 +234,22 @@ describe("Sentinel on the in-memory store", () => {
     expect(st.decisions.followers).toBeGreaterThanOrEqual(1);
     expect(st.decisions.proxy).toBeGreaterThanOrEqual(1);
   });
+
+  test("ready while the store answers; not ready once it has not answered for two sleepIntervals; ready again when it does", async () => {
+    const w = await start();
+    await w.run(1500);
+    expect(w.sentinel.health()).toMatchObject({ component: "sentinel", live: { ok: true }, ready: { ok: true } });
+    w.kv.setAvailable(false);
+    // Keepers cannot publish either: advance the clock alone.
+    for (let t = 0; t < 2 * SLEEP_MS - 200; t += 100) await w.clock.advance(100);
+    expect(w.sentinel.health().ready.ok).toBe(true);
+    for (let t = 0; t < 1000; t += 100) await w.clock.advance(100);
+    const down = w.sentinel.health();
+    expect(down.ready.ok).toBe(false);
+    expect(down.ready.reason).toContain("the store has not answered");
+    expect(down.live.ok).toBe(true);
+    w.kv.setAvailable(true);
+    await w.run(1500);
+    expect(w.sentinel.health().ready.ok).toBe(true);
+  });
 });
