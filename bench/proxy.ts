@@ -5,6 +5,14 @@
  *
  *   npm run bench:proxy -- [--seconds 10] [--rounds 3] [--idle 500]
  *
+ * With --metrics-ab, instead: the proxy's CPU per transaction with its admin listener on and
+ * scraped (every --scrape-interval s, default 1, as a fast Prometheus would) against a proxy
+ * without one, paired: both proxies run in the same run, pgbench alternates between them round
+ * by round (A B, then B A, ...), and CPU (utime + stime from /proc/<pid>/stat) is divided by
+ * the transactions of that run.
+ *
+ *   npm run bench:proxy -- --metrics-ab [--seconds 5] [--rounds 12] [--clients 16] [--scrape-interval 1]
+ *
  * Everything runs on 127.0.0.1 in a temp dir that is removed at the end. As root, haproxy is
  * installed with apt when missing and PostgreSQL runs as the postgres user.
  */
@@ -25,6 +33,9 @@ const opt = (name: string, def: number) => {
 const SECONDS = opt("seconds", 10);
 const ROUNDS = opt("rounds", 3);
 const IDLE = opt("idle", 500);
+const METRICS_AB = args.includes("--metrics-ab");
+const CLIENTS = opt("clients", 16);
+const SCRAPE_S = opt("scrape-interval", 1);
 const MODES = (args.includes("--modes") ? args[args.indexOf("--modes") + 1]! : "0,1,2").split(",").map(Number);
 
 const root = mkdtempSync(join(tmpdir(), "stolon-bench-"));
@@ -76,7 +87,13 @@ function spawn(cmd: string[]): Subprocess {
   return p;
 }
 
+/** etcd with a cluster whose master is the PostgreSQL on pgPort, and one stolon-proxy routing to it. */
 async function startEtcdAndProxy(pgPort: number, proxyPort: number): Promise<Subprocess> {
+  return (await startEtcdAndProxies(pgPort, [{ port: proxyPort, extra: [] }]))[0]!;
+}
+
+/** Same, with one stolon-proxy per entry, each with its own extra flags; all enabled. */
+async function startEtcdAndProxies(pgPort: number, proxies: { port: number; extra: string[] }[]): Promise<Subprocess[]> {
   const client = freePort();
   const peer = freePort();
   spawn([
@@ -98,20 +115,22 @@ async function startEtcdAndProxy(pgPort: number, proxyPort: number): Promise<Sub
     status: { listenAddress: "127.0.0.1", port: String(pgPort) },
   };
   await store.putClusterData(cd, 0);
-  const proxy = spawn([process.execPath, join(import.meta.dir, "../cmd/proxy.ts"), "--cluster-name", "bench", "--store-backend", "etcdv3", "--store-endpoints", endpoint, "--port", String(proxyPort), "--log-level", "warn"]);
-  let uid: string | undefined;
-  for (let i = 0; i < 100 && !uid; i++) {
-    uid = Object.keys((await store.getProxiesInfo()).items)[0];
-    if (!uid) await Bun.sleep(100);
+  const started = proxies.map((p) =>
+    spawn([process.execPath, join(import.meta.dir, "../cmd/proxy.ts"), "--cluster-name", "bench", "--store-backend", "etcdv3", "--store-endpoints", endpoint, "--port", String(p.port), "--log-level", "warn", ...p.extra]),
+  );
+  let uids: string[] = [];
+  for (let i = 0; i < 100 && uids.length < proxies.length; i++) {
+    uids = Object.keys((await store.getProxiesInfo()).items);
+    if (uids.length < proxies.length) await Bun.sleep(100);
   }
-  if (!uid) throw new Error("stolon-proxy did not publish its info");
+  if (uids.length < proxies.length) throw new Error(`${proxies.length - uids.length} stolon-proxy did not publish its info`);
   const v = (await store.getClusterData())!;
-  v.clusterData.proxy.spec = { masterDbUid: "d1", enabledProxies: [uid] };
+  v.clusterData.proxy.spec = { masterDbUid: "d1", enabledProxies: uids };
   v.clusterData.proxy.generation++;
   await store.putClusterData(v.clusterData, v.revision);
   await store.close();
-  await waitTcp(proxyPort, "stolon-proxy");
-  return proxy;
+  for (const p of proxies) await waitTcp(p.port, "stolon-proxy");
+  return started;
 }
 
 function startHaproxy(bin: string, pgPort: number, port: number): Subprocess {
@@ -141,19 +160,20 @@ function cpuMs(pid: number): number {
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
 }
 
-function pgbench(port: number, extra: string[], pid: number | null): Result {
+/** Async, so that the event loop goes on (the --metrics-ab scraper runs during the runs). */
+async function pgbench(port: number, extra: string[], pid: number | null, seconds = SECONDS): Promise<Result> {
   const cpu0 = pid ? cpuMs(pid) : 0;
-  const r = Bun.spawnSync([`${PG_BIN}/pgbench`, "-h", "127.0.0.1", "-p", String(port), "-U", "stolon", "-n", "-S", "-T", String(SECONDS), ...extra, "postgres"], {
+  const r = Bun.spawn([`${PG_BIN}/pgbench`, "-h", "127.0.0.1", "-p", String(port), "-U", "stolon", "-n", "-S", "-T", String(seconds), ...extra, "postgres"], {
     stdout: "pipe",
     stderr: "pipe",
     // libpq would otherwise try GSSAPI first on every connection, which costs ~200 ms here.
     env: { PATH: process.env.PATH ?? "", PGGSSENCMODE: "disable", PGSSLMODE: "disable" },
   });
-  const out = r.stdout.toString();
-  if (r.exitCode !== 0) throw new Error(`pgbench failed: ${r.stderr.toString()}`);
+  const [out, err, code] = await Promise.all([new Response(r.stdout).text(), new Response(r.stderr).text(), r.exited]);
+  if (code !== 0) throw new Error(`pgbench failed: ${err}`);
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
   const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1]);
-  const cpuUs = pid ? ((cpuMs(pid) - cpu0) * 1000) / (tps * SECONDS) : NaN;
+  const cpuUs = pid ? ((cpuMs(pid) - cpu0) * 1000) / (tps * seconds) : NaN;
   return { tps, latencyMs, cpuUs };
 }
 
@@ -202,7 +222,7 @@ async function main(): Promise<void> {
       // Rotate the order each round so no target always runs first.
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
-        const r = pgbench(t.port, m.args, t.pid);
+        const r = await pgbench(t.port, m.args, t.pid);
         const key = `${m.name}|${t.name}`;
         results.set(key, [...(results.get(key) ?? []), r]);
         process.stdout.write(`  round ${round} ${m.name} ${t.name}: ${r.tps.toFixed(0)} tps, ${r.latencyMs.toFixed(3)} ms${t.pid ? `, ${r.cpuUs.toFixed(1)} µs CPU/txn` : ""}\n`);
@@ -229,8 +249,67 @@ async function main(): Promise<void> {
   console.log(`\nmemory per idle client connection (${IDLE} connections, RSS growth): stolon-proxy ${(ours / 1024).toFixed(1)} KiB, haproxy ${(theirs / 1024).toFixed(1)} KiB`);
 }
 
+/**
+ * The CPU cost of metrics: proxy A has its admin listener and is scraped every SCRAPE_S s during
+ * the whole run; proxy B has none. Each round runs pgbench against both, in alternating order.
+ */
+async function metricsAb(): Promise<void> {
+  const pgPort = freePort();
+  const aPort = freePort();
+  const bPort = freePort();
+  const adminPort = freePort();
+  await startPostgres(pgPort);
+  const init = Bun.spawnSync([`${PG_BIN}/pgbench`, "-i", "-q", "-s", "10", "-h", "127.0.0.1", "-p", String(pgPort), "-U", "stolon", "postgres"], { stdout: "ignore", stderr: "pipe" });
+  if (init.exitCode !== 0) throw new Error(`pgbench -i failed: ${init.stderr.toString()}`);
+  const [a, b] = await startEtcdAndProxies(pgPort, [
+    { port: aPort, extra: ["--metrics-listen-address", `127.0.0.1:${adminPort}`] },
+    { port: bPort, extra: [] },
+  ]);
+  const url = `http://127.0.0.1:${adminPort}/metrics`;
+  let scrapes = 0;
+  let scrapeBytes = 0;
+  const scrape = async () => {
+    const text = await fetch(url).then((r) => r.text());
+    scrapes++;
+    scrapeBytes = text.length;
+  };
+  await scrape();
+  let scrapeErrors = 0;
+  const scraper = setInterval(() => void scrape().catch(() => void scrapeErrors++), SCRAPE_S * 1000);
+  const arms = [
+    { name: "metrics on (scraped)", port: aPort, pid: a!.pid, runs: [] as Result[] },
+    { name: "metrics off", port: bPort, pid: b!.pid, runs: [] as Result[] },
+  ];
+  const pgArgs = ["-c", String(CLIENTS), "-j", "2"];
+  console.log(`proxy CPU per transaction, metrics on vs off: pgbench -S -c ${CLIENTS}, ${SECONDS} s per run, ${ROUNDS} rounds alternating A B / B A; A scraped every ${SCRAPE_S} s (Bun ${Bun.version})`);
+  try {
+    // One unmeasured run each: JIT and connection caches warm for both.
+    for (const arm of arms) await pgbench(arm.port, pgArgs, arm.pid, 2);
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 === 1 ? arms : [...arms].reverse();
+      for (const arm of order) {
+        const r = await pgbench(arm.port, pgArgs, arm.pid);
+        arm.runs.push(r);
+        console.log(`  round ${round} ${arm.name}: ${r.tps.toFixed(0)} tps, ${r.cpuUs.toFixed(2)} µs CPU/txn`);
+      }
+    }
+  } finally {
+    clearInterval(scraper);
+  }
+  const [on, off] = arms.map((x) => x.runs);
+  const cpuOn = median(on!.map((r) => r.cpuUs));
+  const cpuOff = median(off!.map((r) => r.cpuUs));
+  // Paired: each round's ratio, so drift of the machine between rounds cancels.
+  const paired = median(on!.map((r, i) => r.cpuUs / off![i]!.cpuUs));
+  console.log(`
+median proxy CPU per transaction: metrics on ${cpuOn.toFixed(2)} µs, off ${cpuOff.toFixed(2)} µs: ${(((cpuOn - cpuOff) / cpuOff) * 100).toFixed(1)}% (median of the per-round ratios: ${((paired - 1) * 100).toFixed(1)}%)`);
+  console.log(`median TPS: on ${median(on!.map((r) => r.tps)).toFixed(0)}, off ${median(off!.map((r) => r.tps)).toFixed(0)}; ${scrapes} scrapes of ${scrapeBytes} bytes, ${scrapeErrors} failed`);
+  console.log(`reproduce: npm run bench:proxy -- --metrics-ab --seconds ${SECONDS} --rounds ${ROUNDS} --clients ${CLIENTS} --scrape-interval ${SCRAPE_S}`);
+}
+
 try {
-  await main();
+  if (METRICS_AB) await metricsAb();
+  else await main();
 } finally {
   for (const p of procs) p.kill("SIGKILL");
   await Promise.all(procs.map((p) => p.exited));

@@ -93,6 +93,21 @@ export class Forwarder {
   private refusedSinceWarn = 0;
   private lastRefusalWarn = -Infinity;
 
+  // What the proxy's metrics read at scrape time (src/proxy/metrics.ts): plain integers, one
+  // addition where they happen, no allocation and no metrics library on the data path.
+  /** Client connections accepted. */
+  accepted = 0;
+  /** Connections the proxy closed on both sides at once: a target change, fencing, shutdown. */
+  cut = 0;
+  /** Clients refused (53300 too many, 57P03 no master), answered or closed at once. */
+  refused = 0;
+  /** Bytes received from clients and forwarded (or queued) to the master. */
+  clientToServerBytes = 0;
+  /** Bytes received from the master and forwarded (or queued) to clients. */
+  serverToClientBytes = 0;
+  /** Times the target changed (to another master or to none). */
+  targetChanges = 0;
+
   private readonly maxConnections: number;
   private readonly maxHeld: number;
   private readonly refusalMs: number;
@@ -158,6 +173,7 @@ export class Forwarder {
   setTarget(t: ProxyTarget | null): boolean {
     if (sameTarget(this.target, t)) return false;
     this.target = t;
+    this.targetChanges++;
     this.cutAll(true);
     if (t) {
       for (const c of [...this.held]) {
@@ -197,6 +213,7 @@ export class Forwarder {
       refusal: null,
     };
     client.data = c;
+    this.accepted++;
     client.setNoDelay(true);
     client.setKeepAlive(true, this.o.keepAliveIdleMs);
     this.conns.add(c);
@@ -294,6 +311,7 @@ export class Forwarder {
 
   /** A warning at most every REFUSAL_WARN_EVERY_MS: how many clients were refused since the last one, and why the latest was. */
   private noteRefusal(error: PgError): void {
+    this.refused++;
     this.refusedSinceWarn++;
     const now = performance.now();
     if (now - this.lastRefusalWarn < REFUSAL_WARN_EVERY_MS) return;
@@ -364,12 +382,14 @@ export class Forwarder {
     if (!c.backend || c.toBackend.length > 0) {
       // Not forwarded: the only place a refusal costs a check, off the forwarding path.
       if (c.refusal) return this.feedRefusal(c, buf);
+      this.clientToServerBytes += buf.byteLength;
       // Not connected yet, or earlier bytes still waiting: keep the order, hold a copy.
       c.toBackend.push(copyFrom(buf, 0));
       c.toBackendBytes += buf.byteLength;
       if (c.toBackendBytes > MAX_EARLY_BYTES || c.backend) c.client.pause();
       return;
     }
+    this.clientToServerBytes += buf.byteLength;
     const n = c.backend.write(buf);
     if (n < 0) return this.close(c);
     if (n < buf.byteLength) {
@@ -381,6 +401,7 @@ export class Forwarder {
 
   private onBackendData(c: Conn, buf: Uint8Array): void {
     if (c.closed) return;
+    this.serverToClientBytes += buf.byteLength;
     if (c.toClient.length > 0) {
       c.toClient.push(copyFrom(buf, 0));
       c.backend?.pause();
@@ -461,6 +482,7 @@ export class Forwarder {
     c.toBackend = [];
     c.toClient = [];
     if (cut) {
+      this.cut++;
       c.client.terminate();
       c.backend?.terminate();
     } else {

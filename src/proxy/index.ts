@@ -1,3 +1,4 @@
 export * from "./config.ts";
 export * from "./forwarder.ts";
 export * from "./proxy.ts";
+export * from "./metrics.ts";

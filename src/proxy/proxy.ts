@@ -10,25 +10,39 @@
  * published, unusable cluster data), every connection is cut and, with --stop-listening, the
  * listener closed; it opens again after the next successful check. A proxy started while the
  * store is down never listens.
+ *
+ * Two loops (src/lib/run-loop.ts), both on the injected clock: `check` (watch-woken, every
+ * proxyCheckInterval) and `fence` (every FENCE_CHECK_MS: cheap, it only compares two numbers).
  */
 import { DEFAULT_SPEC_TIMINGS, FENCE_CHECK_MS, proxyInfoTtlMs, proxyRoute, specTimings, type ClusterData } from "../cluster/index.ts";
 import type { Clock } from "../lib/clock.ts";
 import { ClusterDataError, describeError } from "../lib/errors.ts";
+import { loopsLive, type Check, type Component, type HealthReport } from "../lib/health.ts";
 import type { Logger } from "../lib/log.ts";
-import { Trigger } from "../lib/trigger.ts";
+import { Loop, SayOnce, type TickObserver } from "../lib/run-loop.ts";
 import type { Store } from "../store/store.ts";
 import type { ProxyConfig } from "./config.ts";
 import { Forwarder } from "./forwarder.ts";
 
-export class Proxy {
+/**
+ * /health turns 503 when the check loop has not finished a pass for this long (or three
+ * proxyCheckIntervals, if longer); the fence loop's pass only compares numbers.
+ */
+const STUCK_AFTER_MS = 10_000;
+
+export class Proxy implements Component {
   readonly forwarder: Forwarder;
   // Until a spec is read, the default spec's: the first info advertises the default proxyTimeout.
   private checkIntervalMs = DEFAULT_SPEC_TIMINGS.proxyCheckIntervalMs;
   private timeoutMs = DEFAULT_SPEC_TIMINGS.proxyTimeoutMs;
   private lastSuccess: number;
   private fenced = false;
-  private lastReason = "";
-  private lastError = "";
+  private lastRouteReason = "";
+  /** Wall-clock unix ms of the last check that read usable cluster data (0: never). */
+  private lastValidClusterDataWall = 0;
+  private readonly say: SayOnce;
+  private readonly checkLoop: Loop;
+  private readonly fenceLoop: Loop;
 
   constructor(
     private readonly uid: string,
@@ -37,7 +51,26 @@ export class Proxy {
     private readonly log: Logger,
     private readonly clock: Clock,
     private readonly newUid: () => string,
+    observe?: TickObserver,
   ) {
+    this.say = new SayOnce(log);
+    this.checkLoop = new Loop({
+      name: "check",
+      intervalMs: () => this.checkIntervalMs,
+      tick: () => this.checkOnce(),
+      clock,
+      log,
+      describe: (err) => `check failed: ${describeError(err)}`,
+      observe,
+    });
+    this.fenceLoop = new Loop({
+      name: "fence",
+      intervalMs: () => FENCE_CHECK_MS,
+      tick: async () => this.fenceIfStale(),
+      clock,
+      log,
+      observe,
+    });
     this.forwarder = new Forwarder({
       hostname: cfg.listenAddress,
       port: cfg.port,
@@ -52,22 +85,17 @@ export class Proxy {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const trigger = new Trigger();
     const key = `${this.store.basePath}/clusterdata`;
+    const trigger = this.checkLoop.trigger;
     const unwatch = this.store.watch(
       (k) => {
         if (k === key) trigger.fire();
       },
       (err) => this.log.debug(`watch: ${describeError(err)}`),
     );
-    const fence = setInterval(() => this.fenceIfStale(), FENCE_CHECK_MS);
     try {
-      while (!signal.aborted) {
-        await this.check();
-        await trigger.wait(this.checkIntervalMs, signal);
-      }
+      await Promise.all([this.checkLoop.run(signal), this.fenceLoop.run(signal)]);
     } finally {
-      clearInterval(fence);
       unwatch();
       this.forwarder.stopListening();
       this.forwarder.cutAll();
@@ -88,16 +116,51 @@ export class Proxy {
     );
   }
 
-  /** One check; never throws. */
-  async check(): Promise<void> {
-    try {
-      await this.checkOnce();
-      this.lastError = "";
-    } catch (err) {
-      const msg = describeError(err);
-      if (msg !== this.lastError) this.log.warn(`check failed: ${msg}`);
-      this.lastError = msg;
-    }
+  /** Healthy and accepting connections: listening, with a target, not fenced (stolon's proxy health). */
+  get serving(): boolean {
+    return this.forwarder.listening && this.forwarder.currentTarget !== null && !this.fenced;
+  }
+
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /** Wall-clock unix ms of the last check that read usable cluster data (0: never). */
+  get lastValidClusterDataAt(): number {
+    return this.lastValidClusterDataWall;
+  }
+
+  /**
+   * live: both loops run and the check loop is not stuck. ready: listening, has a target, not
+   * fenced (a proxy with no master to route to is alive but not ready).
+   */
+  health(): HealthReport {
+    const now = this.clock.now();
+    const check = this.checkLoop.snapshot();
+    const fence = this.fenceLoop.snapshot();
+    const live: Check = fence.running ? loopsLive([check], now, Math.max(STUCK_AFTER_MS, 3 * this.checkIntervalMs)) : { ok: false, reason: "loop fence is not running" };
+    const f = this.forwarder;
+    const t = f.currentTarget;
+    let ready: Check;
+    if (!live.ok) ready = live;
+    else if (this.fenced) ready = { ok: false, reason: `fenced: no successful check for more than proxyTimeout (${this.timeoutMs} ms)${check.lastError ? `; ${check.lastError}` : ""}` };
+    else if (!f.listening) ready = { ok: false, reason: check.lastError || "not listening yet" };
+    else if (!t) ready = { ok: false, reason: `no target: ${this.lastRouteReason || "no master routed"}` };
+    else ready = { ok: true, reason: `routing to master db ${t.dbUid} at ${t.host}:${t.port}` };
+    return {
+      component: "proxy",
+      uid: this.uid,
+      live,
+      ready,
+      loops: [check, fence],
+      details: {
+        listening: f.listening,
+        target: t ? { dbUid: t.dbUid, host: t.host, port: t.port } : null,
+        fenced: this.fenced,
+        connections: f.connectionCount - f.heldCount,
+        held: f.heldCount,
+      },
+    };
   }
 
   private async checkOnce(): Promise<void> {
@@ -125,13 +188,16 @@ export class Proxy {
         throw new Error(`cannot listen on ${this.cfg.listenAddress}:${this.cfg.port}: ${describeError(err)}`);
       }
     }
+    if (cd) this.lastValidClusterDataWall = Date.now();
     const route = proxyRoute(cd, this.uid);
+    this.lastRouteReason = route.reason;
     if (this.forwarder.setTarget(route.target)) {
-      this.log.info(route.target ? `routing to master db ${route.target.dbUid} at ${route.target.host}:${route.target.port}` : `not routing: ${route.reason}`);
-    } else if (!route.target && route.reason !== this.lastReason) {
-      this.log.info(`not routing: ${route.reason}`);
+      this.say.reset("route");
+      if (route.target) this.log.info(`routing to master db ${route.target.dbUid} at ${route.target.host}:${route.target.port}`);
+      else this.say.say("route", "info", [`not routing: ${route.reason}`]);
+    } else if (!route.target) {
+      this.say.say("route", "info", [`not routing: ${route.reason}`]);
     }
-    this.lastReason = route.reason;
     if (!cd) {
       this.succeeded(started);
       return;

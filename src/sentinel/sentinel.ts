@@ -4,9 +4,12 @@
  *
  *   read cluster data + keeper and proxy infos -> decide() -> compare-and-swap write
  *
- * The leader ticks on every change under the cluster's prefix (a keeper info written or expired,
- * a proxy acknowledging, the cluster data changed) and every sleepInterval as a safety net. It
- * stops writing the moment its leadership is lost, and starts every term from fresh memory.
+ * Three loops (src/lib/run-loop.ts): `info` publishes the info every sleepInterval (and reads the
+ * cluster data, so every sentinel knows it sees etcd); `election` campaigns, and while elected
+ * runs one leadership term; `tick` is the term's loop, woken by every change under the cluster's
+ * prefix (a keeper info written or expired, a proxy acknowledging, the cluster data changed) and
+ * every sleepInterval as a safety net. The leader stops writing the moment its leadership is
+ * lost, and starts every term from fresh memory.
  */
 import {
   decide,
@@ -22,17 +25,25 @@ import {
 } from "../cluster/index.ts";
 import type { Clock } from "../lib/clock.ts";
 import { ClusterDataError, describeError, KeyModifiedError } from "../lib/errors.ts";
+import { loopsLive, type Check, type Component, type HealthReport } from "../lib/health.ts";
 import type { Logger } from "../lib/log.ts";
+import { Loop, SayOnce, type LoopSnapshot, type TickObserver } from "../lib/run-loop.ts";
 import { Trigger } from "../lib/trigger.ts";
 import type { Election } from "../store/election.ts";
 import type { Store } from "../store/store.ts";
+import { DECISION_KINDS, decisionKinds, isFailover, masterLooksFailed, type DecisionKind } from "./decision-kinds.ts";
 
 /** Leader lease TTL (timing.ts), exported here for the entry point. */
 export { SENTINEL_ELECTION_TTL_MS } from "../cluster/index.ts";
 /** Pause after a failed campaign (store unreachable) before campaigning again. */
-const CAMPAIGN_RETRY_MS = 1000;
+export const CAMPAIGN_RETRY_MS = 1000;
 /** Ticks caused by a burst of watch events are coalesced over this long. */
-const MIN_TICK_GAP_MS = 50;
+export const MIN_TICK_GAP_MS = 50;
+/**
+ * /health turns 503 when the info loop, or the leader's tick loop, has not finished a pass for
+ * this long (or three sleepIntervals, if longer): a store call that never returns, a wedged loop.
+ */
+const STUCK_AFTER_MS = 10_000;
 
 export interface SentinelOptions {
   uid: string;
@@ -43,113 +54,223 @@ export interface SentinelOptions {
   newUid: () => string;
   /** Written as a new cluster when no cluster data exists (--initial-cluster-spec). */
   initialSpec?: ClusterSpec;
+  /** The loops' tick observer (metrics.loopObserver). */
+  observe?: TickObserver;
 }
 
-export class Sentinel {
+/**
+ * What the sentinel counts, as plain numbers read at scrape time (src/sentinel/metrics.ts).
+ * Times named ...Wall are wall-clock unix milliseconds (0: never); durations are milliseconds.
+ */
+export interface SentinelStats {
+  isLeader: boolean;
+  /** Times this sentinel was elected. */
+  leaderCount: number;
+  /** When the leader's last tick succeeded. */
+  lastClusterCheckSuccessWall: number;
+  /** Successful cluster-view writes, by kind (one write may count several kinds). */
+  decisions: Record<DecisionKind, number>;
+  failovers: number;
+  /** From the first tick that saw the old master failed to the write electing the new one; NaN before the first failover. */
+  lastFailoverDurationMs: number;
+  lastFailoverWall: number;
+  /** The leader's view of the keepers (both 0 when not leading). */
+  keepersHealthy: number;
+  keepersUnhealthy: number;
+  /** The last cluster data read's round trip; NaN before the first. */
+  storeRoundTripMs: number;
+}
+
+/** What one leadership term remembers between its ticks. */
+interface TermState {
+  memory: SentinelMemory;
+  lastWrite: number;
+  /** The master that looked failed, and the clock time a tick first saw it so; null while it looks fine. */
+  suspect: { db: string; since: number } | null;
+}
+
+export class Sentinel implements Component {
   /** Until a spec is read, the default spec's. */
   private sleepIntervalMs = DEFAULT_SPEC_TIMINGS.sleepIntervalMs;
-  private lastNotice = "";
-  private lastInvalidNote = "";
+  private readonly say: SayOnce;
+  private readonly infoLoop: Loop;
+  private readonly electionLoop: Loop;
+  /** The current (or last) term's tick loop; null before the first term. */
+  private tickLoop: Loop | null = null;
+  private readonly s: SentinelStats = {
+    isLeader: false,
+    leaderCount: 0,
+    lastClusterCheckSuccessWall: 0,
+    decisions: Object.fromEntries(DECISION_KINDS.map((k) => [k, 0])) as Record<DecisionKind, number>,
+    failovers: 0,
+    lastFailoverDurationMs: NaN,
+    lastFailoverWall: 0,
+    keepersHealthy: 0,
+    keepersUnhealthy: 0,
+    storeRoundTripMs: NaN,
+  };
 
-  constructor(private readonly o: SentinelOptions) {}
+  constructor(private readonly o: SentinelOptions) {
+    this.say = new SayOnce(o.log);
+    this.infoLoop = new Loop({
+      name: "info",
+      intervalMs: () => this.sleepIntervalMs,
+      tick: () => this.publishInfo(),
+      clock: o.clock,
+      log: o.log,
+      describe: (err) => `cannot publish the sentinel info: ${describeError(err)}`,
+      observe: o.observe,
+    });
+    this.electionLoop = new Loop({
+      name: "election",
+      intervalMs: () => CAMPAIGN_RETRY_MS,
+      tick: (signal) => this.campaignAndLead(signal),
+      clock: o.clock,
+      log: o.log,
+      describe: (err) => `election: ${describeError(err)}; campaigning again in ${CAMPAIGN_RETRY_MS} ms`,
+      observe: o.observe,
+    });
+  }
+
+  get uid(): string {
+    return this.o.uid;
+  }
+
+  /** The figures behind /metrics (a live view: read, never written, by the caller). */
+  stats(): Readonly<SentinelStats> {
+    return this.s;
+  }
 
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.infoLoop(signal), this.electionLoop(signal)]);
+    await Promise.all([this.infoLoop.run(signal), this.electionLoop.run(signal)]);
   }
 
-  private notice(msg: string): void {
-    if (msg !== this.lastNotice) this.o.log.info(msg);
-    this.lastNotice = msg;
+  /**
+   * live: the info and election loops run, and neither the info loop nor (while leading) the
+   * tick loop is stuck; the election loop's pass is a whole term, so only whether it runs counts.
+   * ready: the last info publish or cluster-data read succeeded within two sleepIntervals.
+   */
+  health(): HealthReport {
+    const now = this.o.clock.now();
+    const info = this.infoLoop.snapshot();
+    const election = this.electionLoop.snapshot();
+    const tick = this.tickLoop?.snapshot();
+    const loops = tick ? [info, election, tick] : [info, election];
+    const watched = this.s.isLeader && tick ? [info, tick] : [info];
+    let live: Check = election.running ? loopsLive(watched, now, Math.max(STUCK_AFTER_MS, 3 * this.sleepIntervalMs)) : { ok: false, reason: "loop election is not running" };
+    const lastOk = Math.max(info.lastSuccessAt, tick?.lastSuccessAt ?? 0);
+    const window = 2 * this.sleepIntervalMs;
+    let ready: Check;
+    if (lastOk === 0) ready = { ok: false, reason: "no info published nor cluster data read yet" };
+    else if (now - lastOk > window) ready = { ok: false, reason: `the store has not answered for ${((now - lastOk) / 1000).toFixed(1)} s (more than twice sleepInterval): ${info.lastError || tick?.lastError || "no error"}` };
+    else ready = { ok: true, reason: "the store answers" };
+    if (!live.ok) ready = { ok: false, reason: live.reason };
+    return {
+      component: "sentinel",
+      uid: this.o.uid,
+      live,
+      ready,
+      loops: loops as LoopSnapshot[],
+      details: {
+        leader: this.s.isLeader,
+        leaderCount: this.s.leaderCount,
+        keepersHealthy: this.s.keepersHealthy,
+        keepersUnhealthy: this.s.keepersUnhealthy,
+        failovers: this.s.failovers,
+        sleepIntervalMs: this.sleepIntervalMs,
+      },
+    };
   }
 
-  /** Publishes SentinelInfo and, with --initial-cluster-spec, creates the cluster when absent. */
-  private async infoLoop(signal: AbortSignal): Promise<void> {
-    const { store, log } = this.o;
-    let lastError = "";
-    while (!signal.aborted) {
+  /** Publishes SentinelInfo, reads the cluster data and, with --initial-cluster-spec, creates it when absent. */
+  private async publishInfo(): Promise<void> {
+    const { store, log, clock } = this.o;
+    await store.setSentinelInfo({ UID: this.o.uid }, sentinelInfoTtlMs(this.sleepIntervalMs));
+    const started = clock.now();
+    const raw = await store.getRawClusterData();
+    this.s.storeRoundTripMs = clock.now() - started;
+    if (this.o.initialSpec && !raw) {
+      const cd = newClusterData(this.o.newUid(), this.o.initialSpec, new Date());
       try {
-        await store.setSentinelInfo({ UID: this.o.uid }, sentinelInfoTtlMs(this.sleepIntervalMs));
-        if (this.o.initialSpec && !(await store.getRawClusterData())) {
-          const cd = newClusterData(this.o.newUid(), this.o.initialSpec, new Date());
-          try {
-            await store.putClusterData(cd, 0);
-            log.info(`cluster ${cd.cluster.uid} created from --initial-cluster-spec`);
-          } catch (err) {
-            if (!(err instanceof KeyModifiedError)) throw err;
-          }
-        }
-        lastError = "";
+        await store.putClusterData(cd, 0);
+        log.info(`cluster ${cd.cluster.uid} created from --initial-cluster-spec`);
       } catch (err) {
-        const msg = describeError(err);
-        if (msg !== lastError && !signal.aborted) log.warn(`cannot publish the sentinel info: ${msg}`);
-        lastError = msg;
+        if (!(err instanceof KeyModifiedError)) throw err;
       }
-      await this.o.clock.sleep(this.sleepIntervalMs, signal).catch(() => {});
     }
   }
 
-  private async electionLoop(signal: AbortSignal): Promise<void> {
+  /** One pass of the election loop: campaign until elected, then lead until the term ends. */
+  private async campaignAndLead(signal: AbortSignal): Promise<boolean> {
     const { election, log } = this.o;
-    while (!signal.aborted) {
-      let lead;
-      try {
-        lead = await election.campaign(this.o.uid, signal);
-      } catch (err) {
-        if (signal.aborted) break;
-        log.warn(`election: ${describeError(err)}; campaigning again in ${CAMPAIGN_RETRY_MS} ms`);
-        await this.o.clock.sleep(CAMPAIGN_RETRY_MS, signal).catch(() => {});
-        continue;
-      }
-      log.info(`sentinel ${this.o.uid} is the leader`);
-      const term = AbortSignal.any([signal, lead.signal]);
-      try {
-        await this.lead(term);
-      } finally {
-        if (lead.signal.aborted && !signal.aborted) log.warn(`leadership lost: ${String(lead.signal.reason ?? "")}`);
-        await lead.resign().catch(() => {});
-      }
+    const lead = await election.campaign(this.o.uid, signal);
+    this.s.leaderCount++;
+    this.s.isLeader = true;
+    log.info(`sentinel ${this.o.uid} is the leader`);
+    const term = AbortSignal.any([signal, lead.signal]);
+    try {
+      await this.lead(term);
+    } finally {
+      this.s.isLeader = false;
+      this.s.keepersHealthy = 0;
+      this.s.keepersUnhealthy = 0;
+      if (lead.signal.aborted && !signal.aborted) log.warn(`leadership lost: ${String(lead.signal.reason ?? "")}`);
+      await lead.resign().catch(() => {});
     }
+    // Campaign again at once (the loop stops if the process is shutting down).
+    return true;
   }
 
   /** One leadership term: tick until the term ends. */
   private async lead(term: AbortSignal): Promise<void> {
-    const trigger = new Trigger();
-    const unwatch = this.o.store.watch(
+    const { store, clock, log } = this.o;
+    const trigger = new Trigger(clock);
+    const unwatch = store.watch(
       () => trigger.fire(),
-      (err) => this.o.log.debug(`watch: ${describeError(err)}`),
+      (err) => log.debug(`watch: ${describeError(err)}`),
     );
-    const state = { memory: freshMemory(), lastWrite: -Infinity };
+    const state: TermState = { memory: freshMemory(), lastWrite: -Infinity, suspect: null };
+    this.tickLoop = new Loop({
+      name: "tick",
+      intervalMs: () => this.sleepIntervalMs,
+      tick: async () => {
+        const again = await this.tick(term, state);
+        this.s.lastClusterCheckSuccessWall = Date.now();
+        return again;
+      },
+      clock,
+      log,
+      trigger,
+      minGapMs: MIN_TICK_GAP_MS,
+      describe: (err) => `tick failed: ${describeError(err)}`,
+      observe: this.o.observe,
+    });
     try {
-      while (!term.aborted) {
-        try {
-          await this.tick(term, state);
-        } catch (err) {
-          if (term.aborted) break;
-          this.notice(`tick failed: ${describeError(err)}`);
-        }
-        await trigger.wait(this.sleepIntervalMs, term);
-        await this.o.clock.sleep(MIN_TICK_GAP_MS, term).catch(() => {});
-      }
+      await this.tickLoop.run(term);
     } finally {
       unwatch();
     }
   }
 
-  private async tick(term: AbortSignal, state: { memory: SentinelMemory; lastWrite: number }): Promise<void> {
+  /** One leader tick. Returns true to decide again at once (the compare-and-swap was lost). */
+  private async tick(term: AbortSignal, state: TermState): Promise<boolean> {
     const { store, log, clock } = this.o;
     let v: { clusterData: ClusterData; revision: number } | null;
+    const started = clock.now();
     try {
       v = await store.getClusterData();
     } catch (err) {
       if (err instanceof ClusterDataError) {
-        this.notice(`the cluster data cannot be used, nothing decided: ${err.message}`);
-        return;
+        this.say.say("notice", "info", [`the cluster data cannot be used, nothing decided: ${err.message}`]);
+        return false;
       }
       throw err;
+    } finally {
+      this.s.storeRoundTripMs = clock.now() - started;
     }
     if (!v) {
-      this.notice("no cluster data yet: waiting for stolonctl init (or --initial-cluster-spec)");
-      return;
+      this.say.say("notice", "info", ["no cluster data yet: waiting for stolonctl init (or --initial-cluster-spec)"]);
+      return false;
     }
     this.sleepIntervalMs = specTimings(v.clusterData.cluster.spec).sleepIntervalMs;
     const [keepers, proxies] = await Promise.all([store.getKeepersInfo(), store.getProxiesInfo()]);
@@ -166,22 +287,60 @@ export class Sentinel {
       newUid: this.o.newUid,
     });
     state.memory = out.memory;
+    this.countKeepers(out.clusterData);
+    this.watchMaster(state, v.clusterData, out.clusterData);
     // Invalid infos are named in the notes of every tick; say so once, not on every tick.
     const invalidNote = invalidInfoNotes(invalidInfos).join("; ");
-    if (invalidNote !== "" && invalidNote !== this.lastInvalidNote) log.warn(invalidNote);
-    this.lastInvalidNote = invalidNote;
-    if (out.change === "none") return;
+    if (invalidNote === "") this.say.reset("invalid");
+    else this.say.say("invalid", "warn", [invalidNote]);
+    if (out.change === "none") return false;
     // Reported figures alone (xlogpos ...) are written at most once per sleepInterval.
-    if (out.change === "status" && clock.now() - state.lastWrite < this.sleepIntervalMs) return;
-    if (term.aborted) return;
+    if (out.change === "status" && clock.now() - state.lastWrite < this.sleepIntervalMs) return false;
+    if (term.aborted) return false;
     try {
       await store.putClusterData(out.clusterData, v.revision);
-      state.lastWrite = clock.now();
-      this.lastNotice = "";
-      for (const n of out.notes) log.info(n);
     } catch (err) {
       if (!(err instanceof KeyModifiedError)) throw err;
       log.debug("the cluster data changed while deciding: deciding again");
+      return true;
     }
+    state.lastWrite = clock.now();
+    this.say.reset("notice");
+    for (const n of out.notes) log.info(n);
+    this.countWrite(state, v.clusterData, out.clusterData, out.change);
+    return false;
+  }
+
+  private countKeepers(cd: ClusterData): void {
+    let healthy = 0;
+    let unhealthy = 0;
+    for (const k of Object.values(cd.keepers)) {
+      if (k.status.healthy) healthy++;
+      else unhealthy++;
+    }
+    this.s.keepersHealthy = healthy;
+    this.s.keepersUnhealthy = unhealthy;
+  }
+
+  /** Starts the failover clock at the first tick that sees the master failed; stops it when it looks fine again. */
+  private watchMaster(state: TermState, before: ClusterData, after: ClusterData): void {
+    const failed = masterLooksFailed(before, after);
+    if (!failed) state.suspect = null;
+    else if (state.suspect?.db !== failed.db) state.suspect = { db: failed.db, since: this.o.clock.now() };
+  }
+
+  private countWrite(state: TermState, before: ClusterData, after: ClusterData, change: "status" | "decision"): void {
+    for (const k of decisionKinds(before, after, change)) this.s.decisions[k]++;
+    if (!isFailover(before, after)) return;
+    const now = this.o.clock.now();
+    // Not seen failed in this term (another leader saw it, or the master was replaced some other
+    // way): the duration is unknown and not exported, rather than made up.
+    const seen = state.suspect !== null && state.suspect.db === before.cluster.status.master ? state.suspect.since : null;
+    this.s.failovers++;
+    this.s.lastFailoverDurationMs = seen === null ? NaN : now - seen;
+    this.s.lastFailoverWall = Date.now();
+    state.suspect = null;
+    const when = seen === null ? "the old master was not seen failed in this term" : `decided ${((now - seen) / 1000).toFixed(2)} s after the old master was first seen failed`;
+    this.o.log.info(`failover from db ${before.cluster.status.master} to db ${after.cluster.status.master}: ${when}`);
   }
 }

@@ -25,8 +25,8 @@ const allowed: Record<string, (spec: string) => boolean> = {
   postgres: (s) => s.startsWith("./") || s.startsWith("../lib/") || s.startsWith("node:") || s === "postgres",
   keeper: (s) => s === "prom-client" ||
     s.startsWith("./") || ["../cluster/", "../lib/", "../postgres/", "../store/"].some((p) => s.startsWith(p)) || s.startsWith("node:") || s === "bun:ffi",
-  proxy: (s) => s.startsWith("./") || ["../cluster/", "../lib/", "../store/"].some((p) => s.startsWith(p)) || s === "bun",
-  sentinel: (s) => s.startsWith("./") || ["../cluster/", "../lib/", "../store/"].some((p) => s.startsWith(p)),
+  proxy: (s) => s.startsWith("./") || ["../cluster/", "../lib/", "../store/"].some((p) => s.startsWith(p)) || s === "bun" || s === "prom-client",
+  sentinel: (s) => s.startsWith("./") || ["../cluster/", "../lib/", "../store/"].some((p) => s.startsWith(p)) || s === "prom-client",
   lib: (s) => s.startsWith("./") || s.startsWith("../cluster/duration.ts") || s.startsWith("node:") || ["citty", "consola", "prom-client"].includes(s) || s.endsWith("package.json"),
 };
 

@@ -80,17 +80,37 @@ test("bytes go both ways; the client's FIN reaches the backend, whose last words
   await until(() => fw.connectionCount === 0);
 });
 
-test("a target change cuts every connection; new ones reach the new target", async () => {
+/** The counters the proxy's metrics read. */
+const counters = (f: Forwarder) => ({
+  accepted: f.accepted,
+  cut: f.cut,
+  refused: f.refused,
+  clientToServerBytes: f.clientToServerBytes,
+  serverToClientBytes: f.serverToClientBytes,
+  targetChanges: f.targetChanges,
+});
+
+test("a target change cuts every connection; new ones reach the new target; each is counted", async () => {
   fw.setTarget({ dbUid: "d1", host: "127.0.0.1", port: b1.port });
+  const before = counters(fw);
   const a = await client();
   a.s.write("x");
   await until(() => a.st.got === "b1:x");
   expect(fw.setTarget({ dbUid: "d2", host: "127.0.0.1", port: b2.port })).toBe(true);
   await until(() => a.st.closed);
   const b = await client();
-  b.s.write("y");
-  await until(() => b.st.got === "b2:y");
+  b.s.write("yz");
+  await until(() => b.st.got === "b2:yz");
   b.s.end();
+  const after = counters(fw);
+  expect({
+    accepted: after.accepted - before.accepted,
+    cut: after.cut - before.cut,
+    refused: after.refused - before.refused,
+    clientToServerBytes: after.clientToServerBytes - before.clientToServerBytes,
+    serverToClientBytes: after.serverToClientBytes - before.serverToClientBytes,
+    targetChanges: after.targetChanges - before.targetChanges,
+  }).toEqual({ accepted: 2, cut: 1, refused: 0, clientToServerBytes: 3, serverToClientBytes: 9, targetChanges: 1 });
 });
 
 test("with no target a client is held, then connected when a target appears (early bytes kept)", async () => {
@@ -235,10 +255,11 @@ test("past --max-held-connections a client gets 53300 at once; the held one stil
   held.end();
 });
 
-test("--max-held-connections 0: nobody waits, a client gets 57P03 at once", async () => {
+test("--max-held-connections 0: nobody waits, a client gets 57P03 at once (counted as refused, not forwarded bytes)", async () => {
   const f = forwarder({ maxHeld: 0, holdMs: 5000 });
   const e = await pgClient(f.port).error();
   expect(e?.fields).toMatchObject({ C: "57P03", M: expect.stringContaining("--max-held-connections 0") });
+  expect(counters(f)).toEqual({ accepted: 1, cut: 0, refused: 1, clientToServerBytes: 0, serverToClientBytes: 0, targetChanges: 0 });
 });
 
 test("a refused client's packets may come in any pieces: GSSENC, SSL, then the startup one byte at a time", async () => {

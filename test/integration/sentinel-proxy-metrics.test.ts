@@ -1,0 +1,91 @@
+/**
+ * The sentinels' and the proxy's admin listeners on a real cluster: their /metrics pass
+ * `promtool check metrics` (the one accepted finding is stolon's own stolon_sentinel_leader_count,
+ * a gauge named like a counter, kept for stolon's dashboards), exactly one sentinel says it
+ * leads, the proxy is ready and its connection and byte counters move when a client runs a query
+ * through it.
+ */
+import { describe, expect, test } from "bun:test";
+import { clusterForFile } from "./harness/cluster.ts";
+import { findBinary, waitFor } from "./harness/etcd.ts";
+
+const { lc, sqlTo } = clusterForFile("sentinel-proxy-metrics", { ports: [47000, 50000], keepers: 2, spec: { initMode: "new" } });
+
+/** What promtool says of it: a non-histogram, non-summary metric with a "_count" suffix. */
+const ACCEPTED_FINDING = /^stolon_sentinel_leader_count non-histogram and non-summary metrics should not have "_count" suffix$/;
+
+async function metricsOf(name: string): Promise<string> {
+  const r = await fetch(`${lc.adminUrl(name)}/metrics`);
+  expect(r.status).toBe(200);
+  return r.text();
+}
+
+/** A sample's value (the first line that starts with `series`), or NaN when absent. */
+function sample(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : NaN;
+}
+
+/** promtool's findings on a scrape, minus the accepted one. */
+function promtoolFindings(text: string): string[] {
+  const p = Bun.spawnSync([findBinary("promtool"), "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" });
+  const out = `${p.stdout.toString()}\n${p.stderr.toString()}`;
+  const findings = out
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !ACCEPTED_FINDING.test(l));
+  if (p.exitCode !== 0 && findings.length === 0 && !/leader_count/.test(out)) findings.push(`promtool exited ${p.exitCode}: ${out}`);
+  return findings;
+}
+
+describe("sentinel and proxy metrics", () => {
+  test("every sentinel's and the proxy's /metrics pass promtool check metrics", async () => {
+    await lc.waitSettled(90_000);
+    for (const name of ["sentinel1", "sentinel2", "proxy"]) {
+      const text = await metricsOf(name);
+      expect(text).toContain(`stolon_cluster_identifier{cluster_name="${lc.cluster}",component="${name.replace(/\d$/, "")}"} 1`);
+      expect({ name, findings: promtoolFindings(text) }).toEqual({ name, findings: [] });
+    }
+  }, 120_000);
+
+  test("exactly one sentinel is the leader; both are live and ready", async () => {
+    await waitFor("one leader sentinel in the metrics", async () => {
+      const leaders = await Promise.all(["sentinel1", "sentinel2"].map(async (n) => sample(await metricsOf(n), "stolon_sentinel_is_leader")));
+      return leaders.sort().join(",") === "0,1";
+    }, 30_000, 200);
+    let leaderText = "";
+    for (const n of ["sentinel1", "sentinel2"]) {
+      const text = await metricsOf(n);
+      if (sample(text, "stolon_sentinel_is_leader") === 1) leaderText = text;
+      expect((await fetch(`${lc.adminUrl(n)}/health`)).status).toBe(200);
+      expect((await fetch(`${lc.adminUrl(n)}/ready`)).status).toBe(200);
+    }
+    expect(sample(leaderText, "stolon_sentinel_leader_count")).toBeGreaterThanOrEqual(1);
+    expect(sample(leaderText, 'stolon_sentinel_keepers{state="healthy"}')).toBe(2);
+    expect(sample(leaderText, 'stolon_sentinel_decisions_total{kind="master"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(leaderText, "stolon_sentinel_last_cluster_check_success_seconds")).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(sample(leaderText, "stolon_sentinel_store_round_trip_seconds")).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("the proxy is ready, and its connection and byte counters move with a query through it", async () => {
+    const ready = await fetch(`${lc.adminUrl("proxy")}/ready`);
+    expect(ready.status).toBe(200);
+    expect(((await ready.json()) as { ready: { reason: string } }).ready.reason).toContain("routing to master db");
+    const before = await metricsOf("proxy");
+    expect(sample(before, "stolon_proxy_health")).toBe(1);
+    expect(sample(before, "stolon_proxy_fenced")).toBe(0);
+    const sql = sqlTo(lc.ports.proxy);
+    try {
+      const rows = await sql`select repeat('x', 100000) as big`;
+      expect(rows[0]!.big).toHaveLength(100_000);
+      const during = await metricsOf("proxy");
+      expect(sample(during, "stolon_proxy_connections_active")).toBeGreaterThanOrEqual(1);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+    const after = await metricsOf("proxy");
+    expect(sample(after, "stolon_proxy_connections_total")).toBeGreaterThan(sample(before, "stolon_proxy_connections_total"));
+    expect(sample(after, "stolon_proxy_server_to_client_bytes_total") - sample(before, "stolon_proxy_server_to_client_bytes_total")).toBeGreaterThan(100_000);
+    expect(sample(after, "stolon_proxy_client_to_server_bytes_total")).toBeGreaterThan(sample(before, "stolon_proxy_client_to_server_bytes_total"));
+  }, 60_000);
+});
