@@ -387,7 +387,7 @@ export class Keeper implements Component {
       reload: plan.actions.some((a) => a.kind === "reload"),
       restart: local.pendingRestart.length > 0 || plan.actions.some((a) => a.kind === "restart"),
     };
-    this.say.say("notes", "info", plan.notes);
+    this.say.say("notes", "info", plan.notes, "the plan changed:");
     this.say.say("warnings", "warn", plan.warnings);
 
     let structural = false;

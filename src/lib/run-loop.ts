@@ -10,7 +10,7 @@
  */
 import type { Clock } from "./clock.ts";
 import { describeError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import { logNotes, type Logger } from "./log.ts";
 import { Trigger } from "./trigger.ts";
 
 /** What a loop reports about itself; plain numbers, cheap to read at any time. */
@@ -127,15 +127,20 @@ export class SayOnce {
   private readonly last = new Map<string, string>();
   constructor(private readonly log: Logger) {}
 
-  /** Logs `lines` at `level` unless they equal the channel's last lines. Returns true if logged. */
-  say(channel: string, level: "info" | "warn" | "error", lines: readonly string[]): boolean {
+  /**
+   * Logs `lines` at `level` unless they equal the channel's last lines. Returns true if logged.
+   * With a `summary`, they are logged as one decision with its notes (logNotes: a `notes` field
+   * in json logs).
+   */
+  say(channel: string, level: "info" | "warn" | "error", lines: readonly string[], summary?: string): boolean {
     const text = lines.join("\n");
     if (text === (this.last.get(channel) ?? "")) {
       for (const l of lines) this.log.debug(l);
       return false;
     }
     this.last.set(channel, text);
-    for (const l of lines) this.log[level](l);
+    if (summary !== undefined && lines.length > 0) logNotes(this.log, level, summary, lines);
+    else for (const l of lines) this.log[level](l);
     return true;
   }
 

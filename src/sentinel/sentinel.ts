@@ -26,7 +26,7 @@ import {
 import type { Clock } from "../lib/clock.ts";
 import { ClusterDataError, describeError, KeyModifiedError } from "../lib/errors.ts";
 import { loopsLive, type Check, type Component, type HealthReport } from "../lib/health.ts";
-import type { Logger } from "../lib/log.ts";
+import { logNotes, type Logger } from "../lib/log.ts";
 import { Loop, SayOnce, type LoopSnapshot, type TickObserver } from "../lib/run-loop.ts";
 import { Trigger } from "../lib/trigger.ts";
 import type { Election } from "../store/election.ts";
@@ -306,8 +306,8 @@ export class Sentinel implements Component {
     }
     state.lastWrite = clock.now();
     this.say.reset("notice");
-    for (const n of out.notes) log.info(n);
-    this.countWrite(state, v.clusterData, out.clusterData, out.change);
+    const kinds = this.countWrite(state, v.clusterData, out.clusterData, out.change);
+    logNotes(log, "info", `cluster view written (${kinds.join(", ")})`, out.notes);
     return false;
   }
 
@@ -329,9 +329,11 @@ export class Sentinel implements Component {
     else if (state.suspect?.db !== failed.db) state.suspect = { db: failed.db, since: this.o.clock.now() };
   }
 
-  private countWrite(state: TermState, before: ClusterData, after: ClusterData, change: "status" | "decision"): void {
-    for (const k of decisionKinds(before, after, change)) this.s.decisions[k]++;
-    if (!isFailover(before, after)) return;
+  /** Counts a written decision by kind (and a failover with its duration); returns the kinds. */
+  private countWrite(state: TermState, before: ClusterData, after: ClusterData, change: "status" | "decision"): string[] {
+    const kinds = decisionKinds(before, after, change);
+    for (const k of kinds) this.s.decisions[k]++;
+    if (!isFailover(before, after)) return kinds;
     const now = this.o.clock.now();
     // Not seen failed in this term (another leader saw it, or the master was replaced some other
     // way): the duration is unknown and not exported, rather than made up.
@@ -342,5 +344,6 @@ export class Sentinel implements Component {
     state.suspect = null;
     const when = seen === null ? "the old master was not seen failed in this term" : `decided ${((now - seen) / 1000).toFixed(2)} s after the old master was first seen failed`;
     this.o.log.info(`failover from db ${before.cluster.status.master} to db ${after.cluster.status.master}: ${when}`);
+    return kinds;
   }
 }

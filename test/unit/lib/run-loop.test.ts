@@ -118,3 +118,16 @@ describe("parseListenAddress", () => {
     expect("error" in r && r.error).toContain("is not a listen address");
   });
 });
+
+describe("SayOnce with a summary", () => {
+  test("a decision's notes are one json object with a notes field, logged again only when they change", async () => {
+    const { createLogger } = await import("../../../src/lib/log.ts");
+    const lines: string[] = [];
+    const log = createLogger({ level: "info", format: "json", component: "keeper", cluster: "c1", uid: "k1", write: (l) => lines.push(...l.split("\n").filter((s) => s !== "")) });
+    const say = new SayOnce(log);
+    say.say("notes", "info", ["db d1 is the master", "k2 follows"], "the plan changed:");
+    say.say("notes", "info", ["db d1 is the master", "k2 follows"], "the plan changed:");
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: "info", component: "keeper", uid: "k1", msg: "the plan changed:", notes: ["db d1 is the master", "k2 follows"] });
+  });
+});
