@@ -324,10 +324,14 @@ describe("stories", () => {
       // resumed them before the restart and failed now and then for that reason).
       await lc.exited(old.keeper);
       lc.startKeeper(old.keeper);
+      // The db's health in the view may still be the one from before the crash (the sentinel
+      // tolerates failInterval): the keeper's /primary says when its PostgreSQL, out of crash
+      // recovery, answers as the converged master (a query sent earlier got 57P03 now and then).
       await waitFor("the old master healthy again", async () => {
         const c = await cd();
         const m = c.cluster.status.master;
-        return m !== undefined && c.dbs[m]?.spec.keeperUID === old.keeper && c.keepers[old.keeper]?.status.healthy === true && c.dbs[m]?.status.healthy === true;
+        if (!(m !== undefined && c.dbs[m]?.spec.keeperUID === old.keeper && c.keepers[old.keeper]?.status.healthy === true && c.dbs[m]?.status.healthy === true)) return false;
+        return (await fetch(`${lc.adminUrl(old.keeper)}/primary`).catch(() => null))?.status === 200;
       }, 60_000, 200);
     } finally {
       for (const pid of receivers) process.kill(pid, "SIGCONT");
