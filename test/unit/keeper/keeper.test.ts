@@ -14,6 +14,7 @@ import { resolveKeeperConfig } from "../../../src/keeper/config.ts";
 import { Keeper, readiness, type KeeperPg } from "../../../src/keeper/keeper.ts";
 import { loadDbState, saveDbState } from "../../../src/keeper/local-state.ts";
 import type { KeeperStatus } from "../../../src/keeper/status.ts";
+import { masterStatus } from "./status-builders.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import type { LocalPgState } from "../../../src/postgres/manager.ts";
 import { KvStore, MemoryBackend } from "../../../src/store/index.ts";
@@ -406,28 +407,8 @@ describe("Keeper status and health", () => {
     expect(s.keeper.health().live.ok).toBe(true);
   });
 
-  const ok: KeeperStatus = {
-    uid: "k1",
-    clusterName: "c1",
-    clusterUID: "c",
-    dbUid: "d1",
-    targetRole: "master",
-    localRole: "master",
-    elected: true,
-    postgresRunning: true,
-    postgresHealthy: true,
-    converged: true,
-    fenced: false,
-    shuttingDown: false,
-    timeline: 1,
-    walPosition: 0,
-    replicationLagBytes: 0,
-    replicationLagSeconds: 0,
-    streaming: false,
-    synchronous: false,
-    maxStandbyLagBytes: 1,
-    clusterDataValidAt: 1,
-  };
+  const ok: KeeperStatus = masterStatus({ dbUid: "d1" });
+
   test.each([
     ["all well", {}, true, /answers and is converged/],
     ["PostgreSQL not running", { postgresRunning: false, postgresHealthy: false, localRole: null }, false, /not running/],

@@ -4,29 +4,9 @@ import { Registry } from "prom-client";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import { registerKeeperMetrics, type KeeperFigures } from "../../../src/keeper/metrics.ts";
 import type { KeeperStatus } from "../../../src/keeper/status.ts";
+import { masterStatus } from "./status-builders.ts";
 
-const master: KeeperStatus = {
-  uid: "k1",
-  clusterName: "c1",
-  clusterUID: "cu",
-  dbUid: "d1",
-  targetRole: "master",
-  localRole: "master",
-  elected: true,
-  postgresRunning: true,
-  postgresHealthy: true,
-  converged: true,
-  fenced: false,
-  shuttingDown: false,
-  timeline: 3,
-  walPosition: 123456789,
-  replicationLagBytes: 0,
-  replicationLagSeconds: 0,
-  streaming: false,
-  synchronous: false,
-  maxStandbyLagBytes: 1048576,
-  clusterDataValidAt: 1_700_000_000_500,
-};
+const master: KeeperStatus = masterStatus({ clusterUID: "cu", dbUid: "d1", walPosition: 123456789, clusterDataValidAt: 1_700_000_000_500 });
 const figures: KeeperFigures = { sleepIntervalMs: 5000, needsReload: true, needsRestart: false, lastSyncSuccessAt: 1_700_000_001_000, shutdownAt: 0 };
 
 /** The scrape, as `name{labels} value` lines without HELP/TYPE. */

@@ -6,38 +6,10 @@
 import { describe, expect, test } from "bun:test";
 import { parseLag, patroniResponse, patroniRoutes, PATRONI_PATHS, type PatroniBody } from "../../../src/keeper/patroni.ts";
 import { isServingPrimary, type KeeperStatus } from "../../../src/keeper/status.ts";
+import { makeStatus, masterStatus, MB, standbyStatus } from "./status-builders.ts";
 
-const MB = 1024 * 1024;
-
-function makeStatus(over: Partial<KeeperStatus> = {}): KeeperStatus {
-  return Object.freeze({
-    uid: "k1",
-    clusterName: "c1",
-    clusterUID: "cl1",
-    dbUid: "db1",
-    targetRole: "standby",
-    localRole: "standby",
-    elected: false,
-    postgresRunning: true,
-    postgresHealthy: true,
-    converged: true,
-    fenced: false,
-    shuttingDown: false,
-    timeline: 3,
-    walPosition: 50_331_648,
-    replicationLagBytes: 4096,
-    replicationLagSeconds: 0,
-    streaming: true,
-    synchronous: false,
-    maxStandbyLagBytes: MB,
-    clusterDataValidAt: 1_700_000_000_000,
-    ...over,
-  });
-}
-
-const master = (over: Partial<KeeperStatus> = {}) =>
-  makeStatus({ targetRole: "master", localRole: "master", elected: true, streaming: false, replicationLagBytes: 0, replicationLagSeconds: 0, ...over });
-const standby = (over: Partial<KeeperStatus> = {}) => makeStatus(over);
+const master = masterStatus;
+const standby = standbyStatus;
 const down = { postgresRunning: false, postgresHealthy: false, localRole: null } as const;
 
 // Columns: the HTTP status of each path family for one keeper status.

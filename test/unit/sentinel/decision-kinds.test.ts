@@ -3,8 +3,9 @@
  * by case. Each case states the change it makes to a steady cluster (master m on k1, standby s on k2).
  */
 import { describe, expect, test } from "bun:test";
-import type { Change, ClusterData, DB } from "../../../src/cluster/index.ts";
+import type { Change, ClusterData } from "../../../src/cluster/index.ts";
 import { decisionKinds, isFailover, masterLooksFailed, type DecisionKind } from "../../../src/sentinel/decision-kinds.ts";
+import { makeDb, steadyCluster } from "../cluster-builders.ts";
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === "object") {
@@ -14,39 +15,7 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-function db(uid: string, keeperUID: string, role: "master" | "standby"): DB {
-  return {
-    uid,
-    generation: 1,
-    changeTime: "",
-    spec: {
-      keeperUID,
-      requestTimeout: "10s",
-      maxStandbys: 20,
-      synchronousReplication: false,
-      usePgrewind: false,
-      additionalWalSenders: 5,
-      initMode: "none",
-      role,
-      followConfig: role === "master" ? null : { type: "internal", dbuid: "m" },
-      followers: role === "master" ? ["s"] : [],
-      synchronousStandbys: [],
-    },
-    status: { healthy: true, currentGeneration: 1, xLogPos: 1000 },
-  };
-}
-
-const keeper = (uid: string) => ({ uid, generation: 1, changeTime: "", spec: {}, status: { healthy: true, lastHealthyTime: "2026-12-01T00:00:00Z" } });
-
-const steady = (): ClusterData =>
-  deepFreeze({
-    formatVersion: 1,
-    changeTime: "",
-    cluster: { uid: "c1", generation: 1, changeTime: "", spec: { initMode: "new" }, status: { phase: "normal", master: "m" } },
-    keepers: { k1: keeper("k1"), k2: keeper("k2") },
-    dbs: { m: db("m", "k1", "master"), s: db("s", "k2", "standby") },
-    proxy: { generation: 1, changeTime: "", spec: { masterDbUid: "m", enabledProxies: [] }, status: {} },
-  } as ClusterData);
+const steady = (): ClusterData => deepFreeze(steadyCluster());
 
 /** A copy of the steady cluster with `edit` applied. */
 function edited(edit: (cd: ClusterData) => void, from: ClusterData = steady()): ClusterData {
@@ -76,10 +45,10 @@ const cases: [string, (cd: ClusterData) => void, Change, DecisionKind[], ((cd: C
   ["external synchronous standbys named", (cd) => (cd.dbs.m!.spec.externalSynchronousStandbys = ["ext"]), "decision", ["sync_standbys"]],
   ["null and empty synchronous standbys are the same", (cd) => (cd.dbs.m!.spec.synchronousStandbys = null), "decision", ["status"]],
   ["a standby follows another db", (cd) => (cd.dbs.s!.spec.followConfig = { type: "internal", dbuid: "x" }), "decision", ["followers"]],
-  ["a db added", (cd) => (cd.dbs.t = db("t", "k2", "standby")), "decision", ["dbs"]],
+  ["a db added", (cd) => (cd.dbs.t = makeDb("t", "k2", "standby", { xlog: 1000 })), "decision", ["dbs"]],
   ["a db removed", (cd) => delete cd.dbs.s, "decision", ["dbs"]],
   ["a db respecced (parameters)", (cd) => (cd.dbs.s!.spec.pgParameters = { work_mem: "8MB" }), "decision", ["dbs"]],
-  ["a keeper added", (cd) => (cd.keepers.k3 = keeper("k3")), "decision", ["keepers"]],
+  ["a keeper added", (cd) => (cd.keepers.k3 = { ...structuredClone(cd.keepers.k2!), uid: "k3" }), "decision", ["keepers"]],
   ["a keeper failed", (cd) => (cd.keepers.k2!.status.healthy = false), "decision", ["keepers"]],
   ["the proxies' enabled set", (cd) => (cd.proxy.spec.enabledProxies = ["p1"]), "decision", ["proxy"]],
 ];
