@@ -9,7 +9,7 @@ import { clusterForFile } from "./harness/cluster.ts";
 import { waitFor } from "./harness/etcd.ts";
 import { checkMetrics, sampleOf } from "./harness/promtool.ts";
 
-const { lc, sqlTo, portOf } = clusterForFile("keeper-metrics", { ports: [17000, 20000], spec: { initMode: "new" } });
+const { lc, portOf, query: sql } = clusterForFile("keeper-metrics", { ports: [17000, 20000], spec: { initMode: "new" } });
 
 /** Every keeper metric of the design: none may be missing from a keeper's /metrics. */
 const KEEPER_METRICS = [
@@ -68,14 +68,6 @@ async function status(keeper: string, path: string): Promise<number> {
   return r.status;
 }
 
-async function sql<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
-  const c = sqlTo(port);
-  try {
-    return (await c.unsafe(text)) as unknown as T[];
-  } finally {
-    await c.end({ timeout: 1 });
-  }
-}
 
 let masterKeeper = "";
 let standbys: string[] = [];

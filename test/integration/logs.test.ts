@@ -2,33 +2,22 @@
  * --log-format json on a real daemon: a sentinel against a real etcd writes nothing but JSON
  * objects, one per line, each naming its component, cluster and uid, from start-up to shutdown.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, runCmd, waitFor } from "./harness/etcd.ts";
+import { etcdForFile, runCmd, waitFor } from "./harness/etcd.ts";
 import { DaemonProcess, makeTestRoot } from "./harness/keeper.ts";
 
 const root = makeTestRoot("logs");
-let etcd: EtcdProcess;
-let store: KvStore;
-beforeAll(async () => {
-  etcd = await EtcdProcess.start();
-  store = new KvStore(new EtcdBackend({ endpoints: [etcd.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName: "c1" });
-});
-afterAll(async () => {
-  await store?.close();
-  await etcd?.stop();
-});
-
-const flags = () => ["--cluster-name", "c1", "--store-backend", "etcdv3", "--store-endpoints", etcd.endpoint];
+const fx = etcdForFile("c1");
+const flags = () => fx.flags();
 
 describe("--log-format", () => {
   test("a sentinel started with --log-format json writes only JSON lines, each with its identity", async () => {
     const file = join(root, "spec.json");
     writeFileSync(file, JSON.stringify({ initMode: "new", sleepInterval: "1s" }));
     const s = DaemonProcess.start("sentinel", "s1", [...flags(), "--log-format", "json", "--log-color", "--initial-cluster-spec", file]);
-    await waitFor("the cluster data", () => store.getClusterData(), 15_000, 100);
+    await waitFor("the cluster data", () => fx.store.getClusterData(), 15_000, 100);
     // Leader ticks log what they decide; wait for a few lines beyond start-up.
     await waitFor("a few log lines", () => s.output.split("\n").filter((l) => l !== "").length >= 3, 15_000, 100);
     expect(await s.stop()).toBe(0);

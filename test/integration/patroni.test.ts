@@ -9,7 +9,7 @@ import type { PatroniBody } from "../../src/keeper/patroni.ts";
 import { clusterForFile } from "./harness/cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
 
-const { lc, sqlTo, portOf } = clusterForFile("patroni", { ports: [14000, 17000], spec: { initMode: "new" } });
+const { lc, portOf, query: sql } = clusterForFile("patroni", { ports: [14000, 17000], spec: { initMode: "new" } });
 
 async function get(keeper: string, path: string): Promise<{ status: number; body: PatroniBody }> {
   const r = await fetch(`${lc.adminUrl(keeper)}${path}`, { signal: AbortSignal.timeout(5000) });
@@ -23,14 +23,6 @@ async function statuses(path: string): Promise<Record<string, number>> {
   return out;
 }
 
-async function sql<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
-  const c = sqlTo(port);
-  try {
-    return (await c.unsafe(text)) as unknown as T[];
-  } finally {
-    await c.end({ timeout: 1 });
-  }
-}
 
 let masterKeeper = "";
 let standbys: string[] = [];

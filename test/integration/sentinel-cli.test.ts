@@ -2,26 +2,15 @@
  * stolon-sentinel's start-up: a bad --initial-cluster-spec is refused with one line naming the
  * problem; a good one creates the cluster when the store has none, and only then.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, runCmd, waitFor } from "./harness/etcd.ts";
+import { etcdForFile, runCmd, waitFor } from "./harness/etcd.ts";
 import { DaemonProcess, makeTestRoot } from "./harness/keeper.ts";
 
 const root = makeTestRoot("sentinel-cli");
-let etcd: EtcdProcess;
-let store: KvStore;
-beforeAll(async () => {
-  etcd = await EtcdProcess.start();
-  store = new KvStore(new EtcdBackend({ endpoints: [etcd.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName: "c1" });
-});
-afterAll(async () => {
-  await store?.close();
-  await etcd?.stop();
-});
-
-const flags = () => ["--cluster-name", "c1", "--store-backend", "etcdv3", "--store-endpoints", etcd.endpoint];
+const fx = etcdForFile("c1");
+const flags = () => fx.flags();
 
 describe("stolon-sentinel start-up", () => {
   test.each([
@@ -41,7 +30,7 @@ describe("stolon-sentinel start-up", () => {
     const file = join(root, "spec.json");
     writeFileSync(file, JSON.stringify({ initMode: "new", sleepInterval: "1s", synchronousReplication: true }));
     const s = DaemonProcess.start("sentinel", "s1", [...flags(), "--initial-cluster-spec", file]);
-    const v = await waitFor("the cluster data", () => store.getClusterData(), 15_000, 100);
+    const v = await waitFor("the cluster data", () => fx.store.getClusterData(), 15_000, 100);
     expect(v.clusterData.cluster.status.phase).toBe("initializing");
     expect(v.clusterData.cluster.spec).toMatchObject({ initMode: "new", synchronousReplication: true });
     expect(await s.stop()).toBe(0);

@@ -9,18 +9,10 @@ import type { ClusterData, KeeperInfo } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
 
-const { lc, sqlTo, portOf } = clusterForFile("stories", { ports: [20000, 23000], spec: { initMode: "new", usePgrewind: true } });
+const { lc, portOf, query: q } = clusterForFile("stories", { ports: [20000, 23000], spec: { initMode: "new", usePgrewind: true } });
 let nextId = 1;
 const written: number[] = [];
 
-async function q<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
-  const sql = sqlTo(port);
-  try {
-    return (await sql.unsafe(text)) as unknown as T[];
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
 
 const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
 const ctl = (...args: string[]) => runCmd("stolonctl", [...lc.common, ...args]);

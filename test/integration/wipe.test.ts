@@ -15,16 +15,8 @@ import { newClusterData, type ClusterData } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
 import { runCmd, waitFor } from "./harness/etcd.ts";
 
-const { lc, sqlTo, portOf } = clusterForFile("wipe", { ports: [32000, 35000], keepers: 2, spec: { initMode: "new", usePgrewind: true } });
+const { lc, portOf, query: q } = clusterForFile("wipe", { ports: [32000, 35000], keepers: 2, spec: { initMode: "new", usePgrewind: true } });
 
-async function q<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
-  const sql = sqlTo(port);
-  try {
-    return (await sql.unsafe(text)) as unknown as T[];
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
 
 const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
 const ctl = (...args: string[]) => runCmd("stolonctl", [...lc.common, ...args]);

@@ -13,6 +13,8 @@ export interface FileCluster {
   lc: LocalCluster;
   /** A client as the superuser on 127.0.0.1:port (the proxy's or a keeper's). */
   sqlTo: (port: number) => postgres.Sql;
+  /** One statement on a fresh connection (closed after), as the superuser on 127.0.0.1:port. */
+  query: <T = Record<string, unknown>>(port: number, text: string) => Promise<T[]>;
   /** The PostgreSQL port of a keeper. */
   portOf: (keeper: string) => number;
 }
@@ -27,10 +29,19 @@ export function clusterForFile(name: string, o: { ports: [number, number]; keepe
   afterAll(async () => {
     await lc.stop();
   });
+  const sqlTo = (port: number) =>
+    postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 15, idle_timeout: 5, fetch_types: false, onnotice: () => {} });
   return {
     lc,
-    sqlTo: (port) =>
-      postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 15, idle_timeout: 5, fetch_types: false, onnotice: () => {} }),
+    sqlTo,
+    query: async <T = Record<string, unknown>>(port: number, text: string): Promise<T[]> => {
+      const sql = sqlTo(port);
+      try {
+        return (await sql.unsafe(text)) as unknown as T[];
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    },
     portOf: (keeper) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!,
   };
 }

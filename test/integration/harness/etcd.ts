@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { afterAll } from "bun:test";
+import { afterAll, beforeAll } from "bun:test";
+import { EtcdBackend, KvStore } from "../../../src/store/index.ts";
 
 /**
  * Every process the harness started. A test that forgets (or fails before) its teardown still
@@ -213,4 +214,27 @@ export async function runCmd(
     proc.exited,
   ]);
   return { code, stdout, stderr };
+}
+
+/** A file's etcd and a store client on it, set in beforeAll; `flags()` are the daemons' store flags. */
+export interface FileEtcd {
+  etcd: EtcdProcess;
+  store: KvStore;
+  flags(): string[];
+}
+
+/** One etcd (and store client for cluster `clusterName`) for a test file, started before its tests, stopped after. */
+export function etcdForFile(clusterName = "c1"): FileEtcd {
+  const f = {
+    flags: () => ["--cluster-name", clusterName, "--store-backend", "etcdv3", "--store-endpoints", f.etcd.endpoint],
+  } as FileEtcd;
+  beforeAll(async () => {
+    f.etcd = await EtcdProcess.start();
+    f.store = new KvStore(new EtcdBackend({ endpoints: [f.etcd.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName });
+  });
+  afterAll(async () => {
+    await f.store?.close();
+    await f.etcd?.stop();
+  });
+  return f;
 }
