@@ -5,6 +5,7 @@ export * from "./duration.ts";
 export * from "./timing.ts";
 export * from "./cluster-data.ts";
 export * from "./merge-patch.ts";
+export * from "./plain-object.ts";
 export * from "./memory.ts";
 export * from "./decide.ts";
 export * from "./proxy-target.ts";

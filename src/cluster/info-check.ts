@@ -15,6 +15,7 @@
  * (uidRecord), so uids such as "__proto__" or "constructor" are plain keys, never inherited members.
  */
 import type { KeeperInfo, ProxyInfo, SentinelInfo } from "./types.ts";
+import { isPlainObject } from "./plain-object.ts";
 
 /** Keeper, DB, proxy and sentinel uids: the keeper's --uid rule, at most PostgreSQL's NAMEDATALEN - 1. */
 export const UID_RE = /^[a-z0-9_]+$/;
@@ -59,8 +60,7 @@ export function show(v: unknown): string {
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
-export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
+export { isPlainObject };
 
 /** v[k] only when it is v's own property (never Object.prototype's). */
 export function own<T>(rec: Readonly<Record<string, T>>, k: string): T | undefined {

@@ -11,6 +11,7 @@ import { deriveTimings, timingViolations, type SpecTimingsMs } from "./timing.ts
 // The sentinel copies these fields into every DB spec, which checkClusterData bounds the same way:
 // a spec accepted here must never make the cluster data the sentinel writes unreadable.
 import { MAX_LIST_LENGTH, MAX_PG_PARAMETER_LENGTH, MAX_PG_PARAMETERS, MAX_STRING_LENGTH } from "./info-check.ts";
+import { isPlainObject } from "./plain-object.ts";
 
 export type InitMode = "new" | "existing" | "pitr";
 export type ClusterRole = "master" | "standby";
@@ -243,10 +244,6 @@ const SPEC_SCHEMA: Schema = {
 
 /** Fields whose JSON null means "unset" (stolon's pointer fields that are documented as null). */
 const NULLABLE = new Set(["additionalMasterReplicationSlots", "pgParameters", "pgHBA"]);
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function checkShape(value: Record<string, unknown>, schema: Schema, prefix: string, problems: string[], ranges: string[] = problems): void {
   for (const [key, v] of Object.entries(value)) {

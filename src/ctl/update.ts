@@ -1,4 +1,4 @@
-import { mergePatch, validateSpec, validateSpecUpdate, type ClusterSpec } from "../cluster/index.ts";
+import { isPlainObject, mergePatch, validateSpec, validateSpecUpdate, type ClusterSpec } from "../cluster/index.ts";
 import { ConfigError, KeyModifiedError, SpecError } from "../lib/errors.ts";
 import type { Store } from "../store/index.ts";
 import { readJsonArg, type CtlIO } from "./io.ts";
@@ -20,7 +20,7 @@ const MAX_ATTEMPTS = 3;
 export async function updateSpec(store: Store, io: CtlIO, opts: UpdateOptions): Promise<void> {
   const input = await readJsonArg(io, opts.patch ? "patch" : "cluster spec", opts.spec, opts.file);
   if (input === undefined) throw new ConfigError("no spec given: pass it as an argument or with --file (- for stdin)");
-  if (opts.patch && (typeof input !== "object" || input === null || Array.isArray(input)))
+  if (opts.patch && !isPlainObject(input))
     throw new ConfigError("the patch must be a JSON object");
 
   for (let attempt = 1; ; attempt++) {

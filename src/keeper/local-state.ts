@@ -16,6 +16,7 @@
 import { dlopen, FFIType } from "bun:ffi";
 import { closeSync } from "node:fs";
 import { join } from "node:path";
+import { isPlainObject } from "../cluster/index.ts";
 import { StolonError } from "../lib/errors.ts";
 import { openOrCreateFile, readFileNoFollow, writeFileAtomic } from "../lib/files.ts";
 import { KEEPER_UID_RE } from "./config.ts";
@@ -73,7 +74,7 @@ function readJson(path: string): unknown {
   }
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isObj = isPlainObject;
 
 export function loadKeeperState(dataDir: string): KeeperState | null {
   const path = join(dataDir, "keeperstate");
