@@ -6,4 +6,5 @@ export * from "./update.ts";
 export * from "./status.ts";
 export * from "./clusterdata.ts";
 export * from "./ops.ts";
+export * from "./cas.ts";
 export * from "./confirm-wipe.ts";

@@ -3,27 +3,23 @@
  * by compare-and-swap and re-applied to fresh data when another writer got there first.
  */
 import { masterDb, type ClusterData } from "../cluster/index.ts";
-import { ConfigError, KeyModifiedError, StolonError } from "../lib/errors.ts";
+import { ConfigError, StolonError } from "../lib/errors.ts";
 import type { Store } from "../store/index.ts";
+import { writeClusterDataWithRetry } from "./cas.ts";
 import type { CtlIO } from "./io.ts";
 import { requireClusterData } from "./spec.ts";
 
-const MAX_ATTEMPTS = 3;
-
 /** Applies `change` to fresh cluster data and writes it; `change` returns the message to print. */
-export async function modify(store: Store, io: CtlIO, change: (cd: ClusterData) => string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const { clusterData: cd, revision } = await requireClusterData(store);
-    const msg = change(cd);
-    cd.changeTime = io.now().toISOString();
-    try {
-      await store.putClusterData(cd, revision);
-      io.out(msg);
-      return;
-    } catch (err) {
-      if (!(err instanceof KeyModifiedError) || attempt >= MAX_ATTEMPTS) throw err;
-    }
-  }
+export function modify(store: Store, io: CtlIO, change: (cd: ClusterData) => string): Promise<void> {
+  return writeClusterDataWithRetry(
+    store,
+    (cd) => {
+      const msg = change(cd);
+      cd.changeTime = io.now().toISOString();
+      return msg;
+    },
+    (msg) => io.out(msg),
+  );
 }
 
 export function requireKeeper(cd: ClusterData, uid: string): void {

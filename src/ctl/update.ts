@@ -1,8 +1,8 @@
 import { isPlainObject, mergePatch, validateSpec, validateSpecUpdate, type ClusterSpec } from "../cluster/index.ts";
-import { ConfigError, KeyModifiedError, SpecError } from "../lib/errors.ts";
+import { ConfigError, SpecError } from "../lib/errors.ts";
 import type { Store } from "../store/index.ts";
 import { readJsonArg, type CtlIO } from "./io.ts";
-import { requireClusterData } from "./spec.ts";
+import { writeClusterDataWithRetry } from "./cas.ts";
 
 export interface UpdateOptions {
   patch: boolean;
@@ -10,12 +10,10 @@ export interface UpdateOptions {
   file?: string;
 }
 
-const MAX_ATTEMPTS = 3;
-
 /**
  * `stolonctl update`: replaces the spec, or applies a JSON merge patch (RFC 7386) to it. The new
  * spec must be valid and a legal change of the old one. Written by compare-and-swap; when another
- * writer got there first the update is re-applied to the fresh data, up to three times.
+ * writer got there first the update is re-applied to the fresh data (writeClusterDataWithRetry).
  */
 export async function updateSpec(store: Store, io: CtlIO, opts: UpdateOptions): Promise<void> {
   const input = await readJsonArg(io, opts.patch ? "patch" : "cluster spec", opts.spec, opts.file);
@@ -23,30 +21,27 @@ export async function updateSpec(store: Store, io: CtlIO, opts: UpdateOptions): 
   if (opts.patch && !isPlainObject(input))
     throw new ConfigError("the patch must be a JSON object");
 
-  for (let attempt = 1; ; attempt++) {
-    const { clusterData: cd, revision } = await requireClusterData(store);
-    const prev = cd.cluster.spec;
-    const next = opts.patch ? mergePatch(prev, input) : input;
-    const problems = validateSpec(next);
-    if (problems.length === 0) problems.push(...validateSpecUpdate(prev, next as ClusterSpec));
-    if (problems.length > 0) throw new SpecError(problems, "spec update refused");
+  await writeClusterDataWithRetry(
+    store,
+    (cd) => {
+      const prev = cd.cluster.spec;
+      const next = opts.patch ? mergePatch(prev, input) : input;
+      const problems = validateSpec(next);
+      if (problems.length === 0) problems.push(...validateSpecUpdate(prev, next as ClusterSpec));
+      if (problems.length > 0) throw new SpecError(problems, "spec update refused");
 
-    const changed = changedFields(prev, next as ClusterSpec);
-    if (changed.length === 0) {
-      io.out("cluster spec unchanged");
-      return;
-    }
-    cd.cluster.spec = next as ClusterSpec;
-    cd.cluster.generation += 1;
-    cd.cluster.changeTime = io.now().toISOString();
-    try {
-      await store.putClusterData(cd, revision);
-      io.out(`cluster spec updated: ${changed.join(", ")}`);
-      return;
-    } catch (err) {
-      if (!(err instanceof KeyModifiedError) || attempt >= MAX_ATTEMPTS) throw err;
-    }
-  }
+      const changed = changedFields(prev, next as ClusterSpec);
+      if (changed.length === 0) {
+        io.out("cluster spec unchanged");
+        return null;
+      }
+      cd.cluster.spec = next as ClusterSpec;
+      cd.cluster.generation += 1;
+      cd.cluster.changeTime = io.now().toISOString();
+      return `cluster spec updated: ${changed.join(", ")}`;
+    },
+    (msg) => io.out(msg),
+  );
 }
 
 function changedFields(a: ClusterSpec, b: ClusterSpec): string[] {
