@@ -14,12 +14,12 @@
  *  - every input from etcd is checked first (info-check.ts, checkClusterData): cluster data that
  *    fails is not acted on at all, an info that fails is ignored and named.
  */
-import { clusterDataProblems } from "./cluster-data.ts";
+import { clusterDataProblems, masterDb } from "./cluster-data.ts";
 import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type InvalidInfo } from "./info-check.ts";
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
 import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS, type SpecTimingsMs } from "./timing.ts";
-import type { ClusterData, DB, DBSpec, KeeperInfo, ProxyInfo } from "./types.ts";
+import type { ClusterData, DB, DBSpec, Keeper, KeeperInfo, PostgresState, ProxyInfo } from "./types.ts";
 
 export interface DecideInput {
   clusterData: ClusterData;
@@ -66,6 +66,12 @@ const WAL_SEGMENT_BYTES = 16 * 1024 * 1024;
 export const DIVERGED_GRACE_MS = 5000;
 
 type DbState = "good" | "converging" | "failed";
+/** The standbys of a converged master by their DbState. */
+interface StandbyGroups {
+  good: DB[];
+  converging: DB[];
+  failed: DB[];
+}
 type Validity = "unknown" | "valid" | "invalid";
 
 export function formatBytes(n: number): string {
@@ -112,6 +118,17 @@ function withoutVolatile(cd: ClusterData): unknown {
   return c;
 }
 
+/**
+ * One tick of decide(), on a private copy of the cluster data and memory. run() is the order of its
+ * steps; each step is a method of a readable size, grouped below by step:
+ *  1. health and history bookkeeping (updateHealth and what it calls, confirmMasterLoss, activeProxies);
+ *  2. the phase: initialization (initialize), or normal (normal): the election (replaceFailedMaster,
+ *     chooseNewMaster, switchMaster), the proxy barrier (proxyBarrier) and the standby arrangement
+ *     (arrangeStandbys and what it calls, manageSyncStandbys);
+ *  3. the cluster spec copied into every db spec (copySpec);
+ *  4. generations, convergence timers and change times (finish).
+ * The master is always found through masterDb(), the one lookup of cluster.status.master.
+ */
 class Tick {
   readonly notes: string[] = [];
   readonly spec: FullClusterSpec;
@@ -179,18 +196,42 @@ class Tick {
     return `db ${db.uid} (keeper ${db.spec.keeperUID})`;
   }
 
-  master(): DB | undefined {
-    const m = this.cd.cluster.status.master;
-    return m ? this.cd.dbs[m] : undefined;
+  /**
+   * The tick's steps, in order: health and history bookkeeping; the phase (initialization, or the
+   * election, the proxy barrier and the standby arrangement); the cluster spec copied into every
+   * db spec; generations, timers and change times.
+   */
+  run(): void {
+    this.updateHealth();
+    if (this.cd.cluster.status.phase === "initializing") {
+      this.activeProxies();
+      this.initialize();
+    } else {
+      this.normal();
+    }
+    this.copySpec();
+    this.finish();
   }
 
-  // ---- health -------------------------------------------------------------------------------
+  // ---- step 1: health and history bookkeeping -----------------------------------------------
 
-  updateKeepersStatus(): void {
-    const { cd, mem, now } = this;
+  /**
+   * Keepers' and dbs' health from this tick's reports: histories (when each keeper's and proxy's
+   * info last changed) kept in memory, keepers joined, health decided, reported db figures copied.
+   */
+  updateHealth(): void {
     const infos = uidRecord<KeeperInfo>();
-    for (const [uid, info] of Object.entries(this.keepersInfo)) if (info.clusterUID === cd.cluster.uid) infos[uid] = info;
+    for (const [uid, info] of Object.entries(this.keepersInfo)) if (info.clusterUID === this.cd.cluster.uid) infos[uid] = info;
+    this.recordKeeperHistories(infos);
+    for (const [uid, k] of Object.entries(this.cd.keepers)) this.updateKeeperHealth(uid, k, infos[uid]);
+    this.confirmMasterLoss(infos);
+    for (const db of Object.values(this.cd.dbs)) this.updateDbHealth(db, infos[this.keeperOf(db)]?.postgresState);
+    for (const uid of Object.keys(this.mem.dbErrorSince)) if (!this.cd.dbs[uid]) delete this.mem.dbErrorSince[uid];
+  }
 
+  /** When each reporting keeper's info last changed; a keeper seen for the first time joins. */
+  recordKeeperHistories(infos: Record<string, KeeperInfo>): void {
+    const { cd, mem, now } = this;
     for (const [uid, info] of Object.entries(infos)) {
       const h = mem.keeperHistories[uid];
       if (!h || h.infoUID !== info.infoUID) mem.keeperHistories[uid] = { infoUID: info.infoUID, since: now };
@@ -206,94 +247,96 @@ class Tick {
       }
     }
     for (const uid of Object.keys(mem.keeperHistories)) if (!infos[uid] && !this.invalidKeepers.has(uid)) delete mem.keeperHistories[uid];
+  }
 
-    for (const [uid, k] of Object.entries(cd.keepers)) {
-      const info = infos[uid];
-      const h = mem.keeperHistories[uid];
-      let healthy: boolean;
-      let why = "";
-      if (!info && this.invalidKeepers.has(uid)) {
-        // An invalid info is no report, but no proof of death either (its lease is alive): the
-        // keeper is failed after failInterval, like one whose reports stopped changing, never at
-        // once. One garbage write over a healthy master's info must not fail it over.
-        const since = (mem.keeperErrorSince[uid] ??= now);
-        healthy = now - since <= this.failIntervalMs;
-        if (!healthy) why = `its info has been invalid for ${((now - since) / 1000).toFixed(1)}s`;
-      } else if (!info) {
-        // The info key lives under the keeper's lease: no key means the lease expired.
-        delete mem.keeperErrorSince[uid];
-        healthy = false;
-        why = "its info key expired (no report within its lease)";
-      } else {
-        k.status.bootUUID = info.bootUUID;
-        k.status.postgresBinaryVersion = info.postgresBinaryVersion;
-        k.status.canBeMaster = info.canBeMaster;
-        k.status.canBeSynchronousReplica = info.canBeSynchronousReplica;
-        const stale = h !== undefined && now - h.since > this.sleepIntervalMs;
-        if (stale) mem.keeperErrorSince[uid] ??= now;
-        else delete mem.keeperErrorSince[uid];
-        const since = mem.keeperErrorSince[uid];
-        healthy = since === undefined || now - since <= this.failIntervalMs;
-        if (!healthy) why = `its info has not changed for ${((now - h!.since) / 1000).toFixed(1)}s`;
-      }
-      if (info && mem.keeperSilent[uid] !== undefined) {
-        if (mem.keeperSilent[uid] === info.infoUID) {
-          healthy = false;
-          why = "still silent";
-        } else delete mem.keeperSilent[uid];
-      }
-      if (k.status.forceFail) {
-        healthy = false;
-        why = "failkeeper was asked for it";
-        k.status.forceFail = false;
-      }
-      if (k.status.healthy !== healthy) this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
-      k.status.healthy = healthy;
-      if (healthy) {
-        const last = k.status.lastHealthyTime ? Date.parse(k.status.lastHealthyTime) : NaN;
-        if (!(this.input.wallNow - last < LAST_HEALTHY_REFRESH_MS)) k.status.lastHealthyTime = new Date(this.input.wallNow).toISOString();
-      }
+  /** Copies a keeper's report into its status and decides its health (noted when it changes). */
+  updateKeeperHealth(uid: string, k: Keeper, info: KeeperInfo | undefined): void {
+    if (info) {
+      k.status.bootUUID = info.bootUUID;
+      k.status.postgresBinaryVersion = info.postgresBinaryVersion;
+      k.status.canBeMaster = info.canBeMaster;
+      k.status.canBeSynchronousReplica = info.canBeSynchronousReplica;
     }
+    let { healthy, why } = this.keeperReportHealth(uid, info);
+    if (info && this.mem.keeperSilent[uid] !== undefined) {
+      if (this.mem.keeperSilent[uid] === info.infoUID) {
+        healthy = false;
+        why = "still silent";
+      } else delete this.mem.keeperSilent[uid];
+    }
+    if (k.status.forceFail) {
+      healthy = false;
+      why = "failkeeper was asked for it";
+      k.status.forceFail = false;
+    }
+    if (k.status.healthy !== healthy) this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
+    k.status.healthy = healthy;
+    if (healthy) {
+      const last = k.status.lastHealthyTime ? Date.parse(k.status.lastHealthyTime) : NaN;
+      if (!(this.input.wallNow - last < LAST_HEALTHY_REFRESH_MS)) k.status.lastHealthyTime = new Date(this.input.wallNow).toISOString();
+    }
+  }
 
-    this.confirmMasterLoss(infos);
+  /** A keeper's health from its report alone (present, invalid or expired; changing or stale). */
+  keeperReportHealth(uid: string, info: KeeperInfo | undefined): { healthy: boolean; why: string } {
+    const { mem, now } = this;
+    if (!info && this.invalidKeepers.has(uid)) {
+      // An invalid info is no report, but no proof of death either (its lease is alive): the
+      // keeper is failed after failInterval, like one whose reports stopped changing, never at
+      // once. One garbage write over a healthy master's info must not fail it over.
+      const since = (mem.keeperErrorSince[uid] ??= now);
+      const healthy = now - since <= this.failIntervalMs;
+      return { healthy, why: healthy ? "" : `its info has been invalid for ${((now - since) / 1000).toFixed(1)}s` };
+    }
+    if (!info) {
+      // The info key lives under the keeper's lease: no key means the lease expired.
+      delete mem.keeperErrorSince[uid];
+      return { healthy: false, why: "its info key expired (no report within its lease)" };
+    }
+    const h = mem.keeperHistories[uid];
+    const stale = h !== undefined && now - h.since > this.sleepIntervalMs;
+    if (stale) mem.keeperErrorSince[uid] ??= now;
+    else delete mem.keeperErrorSince[uid];
+    const since = mem.keeperErrorSince[uid];
+    const healthy = since === undefined || now - since <= this.failIntervalMs;
+    return { healthy, why: healthy ? "" : `its info has not changed for ${((now - h!.since) / 1000).toFixed(1)}s` };
+  }
 
-    for (const db of Object.values(cd.dbs)) {
-      const keeper = cd.keepers[this.keeperOf(db)];
-      const st = infos[this.keeperOf(db)]?.postgresState;
-      if (!st || st.uid !== db.uid) {
+  /** Copies what a db's keeper reports about it into its status and decides its health. */
+  updateDbHealth(db: DB, st: PostgresState | null | undefined): void {
+    const { cd, mem, now } = this;
+    if (!st || st.uid !== db.uid) {
+      mem.dbErrorSince[db.uid] ??= now;
+    } else {
+      const x = mem.dbXlog[db.uid];
+      mem.dbXlog[db.uid] = x && x.xlogpos === st.xLogPos ? { xlogpos: x.xlogpos, count: x.count + 1 } : { xlogpos: st.xLogPos, count: 0 };
+      db.status.listenAddress = st.listenAddress;
+      db.status.port = st.port;
+      db.status.currentGeneration = st.generation;
+      if (st.healthy) {
+        delete mem.dbErrorSince[db.uid];
+        db.status.systemdID = st.systemID;
+        db.status.timelineID = st.timelineID;
+        db.status.xLogPos = st.xLogPos;
+        db.status.timelinesHistory = st.timelinesHistory;
+        db.status.pgParameters = st.pgParameters;
+        db.status.olderWalFile = st.olderWalFile;
+        this.curSync.set(db.uid, st.synchronousStandbys ?? []);
+      } else {
         mem.dbErrorSince[db.uid] ??= now;
-      } else {
-        const x = mem.dbXlog[db.uid];
-        mem.dbXlog[db.uid] = x && x.xlogpos === st.xLogPos ? { xlogpos: x.xlogpos, count: x.count + 1 } : { xlogpos: st.xLogPos, count: 0 };
-        db.status.listenAddress = st.listenAddress;
-        db.status.port = st.port;
-        db.status.currentGeneration = st.generation;
-        if (st.healthy) {
-          delete mem.dbErrorSince[db.uid];
-          db.status.systemdID = st.systemID;
-          db.status.timelineID = st.timelineID;
-          db.status.xLogPos = st.xLogPos;
-          db.status.timelinesHistory = st.timelinesHistory;
-          db.status.pgParameters = st.pgParameters;
-          db.status.olderWalFile = st.olderWalFile;
-          this.curSync.set(db.uid, st.synchronousStandbys ?? []);
-        } else {
-          mem.dbErrorSince[db.uid] ??= now;
-        }
       }
-      const since = mem.dbErrorSince[db.uid];
-      const healthy = (since === undefined || now - since <= this.failIntervalMs) && keeper?.status.healthy === true;
-      if (db.status.healthy !== healthy && db.status.healthy !== undefined)
-        this.note(`${this.name(db)} is ${healthy ? "healthy" : "unhealthy"}`);
-      db.status.healthy = healthy;
     }
-    for (const uid of Object.keys(mem.dbErrorSince)) if (!cd.dbs[uid]) delete mem.dbErrorSince[uid];
+    const since = mem.dbErrorSince[db.uid];
+    const keeper = cd.keepers[this.keeperOf(db)];
+    const healthy = (since === undefined || now - since <= this.failIntervalMs) && keeper?.status.healthy === true;
+    if (db.status.healthy !== healthy && db.status.healthy !== undefined) this.note(`${this.name(db)} is ${healthy ? "healthy" : "unhealthy"}`);
+    db.status.healthy = healthy;
   }
 
   /** The fast path for a dead master: see MASTER_SILENT_MS. */
   confirmMasterLoss(infos: Record<string, KeeperInfo>): void {
     const { cd, mem, now } = this;
-    const master = this.master();
+    const master = masterDb(this.cd);
     const mk = master ? cd.keepers[this.keeperOf(master)] : undefined;
     const h = master ? mem.keeperHistories[this.keeperOf(master)] : undefined;
     if (!master || !mk?.status.healthy || !h || now - h.since <= MASTER_SILENT_MS) return;
@@ -334,6 +377,8 @@ class Tick {
     return active.sort();
   }
 
+  // ---- what the steps ask about a db (no changes) ------------------------------------------------
+
   convergence(db: DB, timeoutMs: number): "converged" | "converging" | "failed" {
     if (db.status.currentGeneration === db.generation) return "converged";
     const c = this.mem.dbConvergence[db.uid];
@@ -372,51 +417,59 @@ class Tick {
     return db.spec.role === "standby" && db.spec.followConfig?.type !== "external";
   }
 
-  // ---- phases -------------------------------------------------------------------------------
+  // ---- step 2a: the initializing phase ---------------------------------------------------------
 
+  /** Initialization: the first master is created, then waited for until it is ready. */
   initialize(): void {
-    const { cd, spec } = this;
-    if (spec.initMode === "pitr") {
+    if (this.spec.initMode === "pitr") {
       this.note("initMode pitr is not supported by this sentinel yet: nothing done");
       return;
     }
-    let master = this.master();
-    if (!master) {
-      let keeperUID: string | undefined;
-      if (spec.initMode === "existing") {
-        keeperUID = spec.existingConfig?.keeperUID;
-        if (!keeperUID || !cd.keepers[keeperUID]) {
-          this.note(`initMode existing: keeper ${keeperUID ?? "(unset)"} is not known yet: waiting for it to report`);
-          return;
-        }
-      } else {
-        const healthy = Object.keys(cd.keepers)
-          .sort()
-          .filter((k) => cd.keepers[k]!.status.healthy && cd.keepers[k]!.status.canBeMaster !== false);
-        keeperUID = healthy.find((k) => !this.mem.failedInit.includes(k)) ?? healthy[0];
-        if (!keeperUID) {
-          this.note("initializing: no healthy keeper that can be master yet: waiting");
-          return;
-        }
+    const master = masterDb(this.cd);
+    if (!master) this.createFirstMaster();
+    else this.checkInitialized(master);
+  }
+
+  /** The first master's db, on the existingConfig keeper or the first healthy keeper that may be master. */
+  createFirstMaster(): void {
+    const { cd, spec } = this;
+    let keeperUID: string | undefined;
+    if (spec.initMode === "existing") {
+      keeperUID = spec.existingConfig?.keeperUID;
+      if (!keeperUID || !cd.keepers[keeperUID]) {
+        this.note(`initMode existing: keeper ${keeperUID ?? "(unset)"} is not known yet: waiting for it to report`);
+        return;
       }
-      const uid = this.input.newUid();
-      master = {
-        uid,
-        generation: 1,
-        changeTime: "",
-        spec: this.baseDbSpec(keeperUID, {
-          initMode: spec.initMode === "existing" ? "existing" : "new",
-          role: "master",
-          newConfig: spec.newConfig,
-          includePreviousConfig: spec.mergePgParameters,
-        }),
-        status: {},
-      };
-      cd.dbs[uid] = master;
-      cd.cluster.status.master = uid;
-      this.note(`initializing the cluster (initMode ${spec.initMode}): db ${uid} on keeper ${keeperUID} will be the first master`);
-      return;
+    } else {
+      const healthy = Object.keys(cd.keepers)
+        .sort()
+        .filter((k) => cd.keepers[k]!.status.healthy && cd.keepers[k]!.status.canBeMaster !== false);
+      keeperUID = healthy.find((k) => !this.mem.failedInit.includes(k)) ?? healthy[0];
+      if (!keeperUID) {
+        this.note("initializing: no healthy keeper that can be master yet: waiting");
+        return;
+      }
     }
+    const uid = this.input.newUid();
+    cd.dbs[uid] = {
+      uid,
+      generation: 1,
+      changeTime: "",
+      spec: this.baseDbSpec(keeperUID, {
+        initMode: spec.initMode === "existing" ? "existing" : "new",
+        role: "master",
+        newConfig: spec.newConfig,
+        includePreviousConfig: spec.mergePgParameters,
+      }),
+      status: {},
+    };
+    cd.cluster.status.master = uid;
+    this.note(`initializing the cluster (initMode ${spec.initMode}): db ${uid} on keeper ${keeperUID} will be the first master`);
+  }
+
+  /** The first master converged: phase normal. It failed to in time: forgotten, to try again. */
+  checkInitialized(master: DB): void {
+    const { cd, spec } = this;
     const timeout = spec.initMode === "existing" ? this.t.convergenceTimeoutMs : this.t.initTimeoutMs;
     const c = this.convergence(master, timeout);
     if (c === "converged" && master.status.healthy) {
@@ -429,32 +482,25 @@ class Tick {
       this.note(`db ${master.uid} on keeper ${master.spec.keeperUID} is initialized: the cluster is ready (phase normal)`);
     } else if (c === "failed" && spec.initMode !== "existing") {
       this.note(`db ${master.uid} on keeper ${master.spec.keeperUID} did not initialize within initTimeout ${spec.initTimeout}: trying again`);
-      this.mem.failedInit = [...this.mem.failedInit.filter((k) => k !== master!.spec.keeperUID), master.spec.keeperUID].slice(-FAILED_INIT_MEMORY);
+      this.mem.failedInit = [...this.mem.failedInit.filter((k) => k !== master.spec.keeperUID), master.spec.keeperUID].slice(-FAILED_INIT_MEMORY);
       cd.dbs = uidRecord();
       delete cd.cluster.status.master;
     }
   }
 
+  // ---- step 2b: the normal phase: the election ------------------------------------------------
+
+  /** The normal phase: a failed master replaced (the election), the proxies, then the standbys. */
   normal(): void {
-    const { cd, spec } = this;
+    const { spec } = this;
     this.removeDeadKeepers();
-    let master = this.master();
+    let master = masterDb(this.cd);
     if (!master) {
       this.note("no master db in the cluster data: nothing can be decided (re-initialize with stolonctl init)");
       return;
     }
-    const masterConvergence = this.convergence(master, this.t.convergenceTimeoutMs);
-    const masterOK = master.status.healthy === true && masterConvergence !== "failed";
-    if (!masterOK) {
-      const why = !master.status.healthy ? "is unhealthy" : `did not converge within convergenceTimeout ${spec.convergenceTimeout}`;
-      const next = this.chooseNewMaster(master, why);
-      if (next) {
-        this.switchMaster(master, next);
-        this.setFollowers(next);
-        return;
-      }
-    }
-    master = this.master()!;
+    if (this.replaceFailedMaster(master)) return;
+    master = masterDb(this.cd)!;
     this.proxyBarrier(master);
     if (spec.role === "master" && master.spec.followConfig) {
       master.spec.role = "master";
@@ -465,6 +511,21 @@ class Tick {
       this.arrangeStandbys(master);
     }
     this.setFollowers(master);
+  }
+
+  /**
+   * The election: when the master is unhealthy or did not converge in time, the best standby
+   * becomes master. True when it did (this tick ends there); false when the master stays.
+   */
+  replaceFailedMaster(master: DB): boolean {
+    const masterConvergence = this.convergence(master, this.t.convergenceTimeoutMs);
+    if (master.status.healthy === true && masterConvergence !== "failed") return false;
+    const why = !master.status.healthy ? "is unhealthy" : `did not converge within convergenceTimeout ${this.spec.convergenceTimeout}`;
+    const next = this.chooseNewMaster(master, why);
+    if (!next) return false;
+    this.switchMaster(master, next);
+    this.setFollowers(next);
+    return true;
   }
 
   removeDeadKeepers(): void {
@@ -547,6 +608,8 @@ class Tick {
     }
   }
 
+  // ---- step 2b: the normal phase: the proxies -------------------------------------------------
+
   /**
    * The two-step barrier: after a master change masterDbUid is empty; it is set to the new master
    * only once every active proxy acknowledged the generation that emptied it (so none still routes
@@ -585,8 +648,24 @@ class Tick {
     }
   }
 
+  // ---- step 2b: the normal phase: the standby arrangement --------------------------------------
+
+  /**
+   * The standbys around a converged master: unfit ones removed, the synchronous set managed, their
+   * number fitted to maxStandbysPerSender, and every standby's spec pointed at the master.
+   */
   arrangeStandbys(master: DB): void {
-    const { cd, spec } = this;
+    this.removeUnfitStandbys(master);
+    const groups = this.classifyStandbys(master);
+    this.manageSyncStandbys(master, groups.good);
+    if (groups.good.length >= this.spec.maxStandbysPerSender) this.trimStandbys(master, groups);
+    else this.addStandbys(master, groups);
+    this.resetStandbySpecs(master);
+  }
+
+  /** Removes old masters, standbys whose data diverged (after DIVERGED_GRACE_MS) and those that cannot sync. */
+  removeUnfitStandbys(master: DB): void {
+    const { cd } = this;
     for (const db of Object.values(cd.dbs)) {
       if (db.uid === master.uid) continue;
       if (!this.isStandbyType(db)) {
@@ -603,55 +682,65 @@ class Tick {
         this.note(`${this.name(db)} removed: it needs WAL the master no longer has (oldest ${master.status.olderWalFile}); the keeper will get a new db`);
       }
     }
-    const standbys = Object.values(cd.dbs).filter((d) => d.uid !== master.uid && this.isStandbyType(d));
-    const good: DB[] = [];
-    const converging: DB[] = [];
-    const failed: DB[] = [];
+  }
+
+  /** The remaining standbys by state; a good one's initMode becomes none. */
+  classifyStandbys(master: DB): StandbyGroups {
+    const standbys = Object.values(this.cd.dbs).filter((d) => d.uid !== master.uid && this.isStandbyType(d));
+    const groups: StandbyGroups = { good: [], converging: [], failed: [] };
     for (const db of standbys) {
       // A standby that looks diverged (within its grace period) is neither good nor electable.
       const s = this.validity(db, master) === "invalid" ? "converging" : this.dbState(db);
-      (s === "good" ? good : s === "converging" ? converging : failed).push(db);
+      groups[s === "good" ? "good" : s === "converging" ? "converging" : "failed"].push(db);
       if (s === "good" && db.spec.initMode !== "none") db.spec.initMode = "none";
     }
+    return groups;
+  }
 
-    this.manageSyncStandbys(master, good);
-
+  /** Enough good standbys: the others, then the good ones furthest behind, go (never a synchronous one). */
+  trimStandbys(master: DB, { good, converging, failed }: StandbyGroups): void {
+    const { cd } = this;
     const syncSet = new Set(master.spec.synchronousStandbys ?? []);
-    const max = spec.maxStandbysPerSender;
-    if (good.length >= max) {
-      for (const db of [...failed, ...converging]) {
-        if (syncSet.has(db.uid)) continue;
-        delete cd.dbs[db.uid];
-        this.note(`${this.name(db)} removed: ${max} good standbys are enough (maxStandbysPerSender)`);
-      }
-      const extra = good.filter((d) => !syncSet.has(d.uid)).sort((a, b) => (a.status.xLogPos ?? 0) - (b.status.xLogPos ?? 0));
-      let n = good.length - max;
-      for (const db of extra) {
-        if (n-- <= 0) break;
-        delete cd.dbs[db.uid];
-        this.note(`${this.name(db)} removed: more standbys than maxStandbysPerSender ${max}`);
-      }
-    } else {
-      const busy = new Set(Object.values(cd.dbs).map((d) => this.keeperOf(d)));
-      const free = Object.keys(cd.keepers)
-        .sort()
-        .filter((k) => !busy.has(k) && cd.keepers[k]!.status.healthy);
-      let want = max - good.length - converging.length;
-      for (const keeperUID of free) {
-        if (want-- <= 0) break;
-        const uid = this.input.newUid();
-        cd.dbs[uid] = {
-          uid,
-          generation: 1,
-          changeTime: "",
-          spec: this.baseDbSpec(keeperUID, { initMode: "resync", role: "standby", followConfig: { type: "internal", dbuid: master.uid } }),
-          status: {},
-        };
-        this.note(`new standby db ${uid} on free keeper ${keeperUID}, following db ${master.uid}${failed.length ? ` (replacing failed ${failed.map((d) => this.name(d)).join(", ")})` : ""}`);
-      }
+    const max = this.spec.maxStandbysPerSender;
+    for (const db of [...failed, ...converging]) {
+      if (syncSet.has(db.uid)) continue;
+      delete cd.dbs[db.uid];
+      this.note(`${this.name(db)} removed: ${max} good standbys are enough (maxStandbysPerSender)`);
     }
+    const extra = good.filter((d) => !syncSet.has(d.uid)).sort((a, b) => (a.status.xLogPos ?? 0) - (b.status.xLogPos ?? 0));
+    let n = good.length - max;
+    for (const db of extra) {
+      if (n-- <= 0) break;
+      delete cd.dbs[db.uid];
+      this.note(`${this.name(db)} removed: more standbys than maxStandbysPerSender ${max}`);
+    }
+  }
 
-    for (const db of Object.values(cd.dbs)) {
+  /** Too few standbys: new ones on free healthy keepers, up to maxStandbysPerSender. */
+  addStandbys(master: DB, { good, converging, failed }: StandbyGroups): void {
+    const { cd } = this;
+    const busy = new Set(Object.values(cd.dbs).map((d) => this.keeperOf(d)));
+    const free = Object.keys(cd.keepers)
+      .sort()
+      .filter((k) => !busy.has(k) && cd.keepers[k]!.status.healthy);
+    let want = this.spec.maxStandbysPerSender - good.length - converging.length;
+    for (const keeperUID of free) {
+      if (want-- <= 0) break;
+      const uid = this.input.newUid();
+      cd.dbs[uid] = {
+        uid,
+        generation: 1,
+        changeTime: "",
+        spec: this.baseDbSpec(keeperUID, { initMode: "resync", role: "standby", followConfig: { type: "internal", dbuid: master.uid } }),
+        status: {},
+      };
+      this.note(`new standby db ${uid} on free keeper ${keeperUID}, following db ${master.uid}${failed.length ? ` (replacing failed ${failed.map((d) => this.name(d)).join(", ")})` : ""}`);
+    }
+  }
+
+  /** Every standby follows the master, asynchronously, with no followers of its own. */
+  resetStandbySpecs(master: DB): void {
+    for (const db of Object.values(this.cd.dbs)) {
       if (db.uid === master.uid || !this.isStandbyType(db)) continue;
       db.spec.role = "standby";
       db.spec.synchronousReplication = false;
@@ -727,6 +816,8 @@ class Tick {
     );
   }
 
+  // ---- steps 3 and 4: the cluster spec into every db spec; generations, timers, change times ----
+
   baseDbSpec(keeperUID: string, o: Pick<DBSpec, "initMode" | "role"> & Partial<DBSpec>): DBSpec {
     return {
       keeperUID,
@@ -776,7 +867,7 @@ class Tick {
     }
     for (const uid of Object.keys(mem.dbConvergence)) if (!cd.dbs[uid]) delete mem.dbConvergence[uid];
     for (const uid of Object.keys(mem.dbXlog)) if (!cd.dbs[uid]) delete mem.dbXlog[uid];
-    const master = this.master();
+    const master = masterDb(this.cd);
     for (const uid of Object.keys(mem.dbInvalidSince))
       if (!cd.dbs[uid] || !master || this.validity(cd.dbs[uid]!, master) !== "invalid") delete mem.dbInvalidSince[uid];
     for (const [uid, k] of Object.entries(cd.keepers)) if (!this.prevKeepers[uid] || !deepEqual(this.prevKeepers[uid], k)) k.changeTime = iso;
@@ -827,15 +918,7 @@ export function decide(input: DecideInput): DecideOutput {
     mem.fresh = false;
   }
   const t = new Tick(cd, prev, input, mem);
-  t.updateKeepersStatus();
-  if (cd.cluster.status.phase === "initializing") {
-    t.activeProxies();
-    t.initialize();
-  } else {
-    t.normal();
-  }
-  t.copySpec();
-  t.finish();
+  t.run();
 
   let change: Change = "none";
   if (!deepEqual(withoutVolatile(prev), withoutVolatile(cd))) change = "decision";
