@@ -17,6 +17,7 @@
 import { clusterDataProblems, masterDb } from "./cluster-data.ts";
 import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type InvalidInfo } from "./info-check.ts";
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
+import { jsonEqual } from "./plain-object.ts";
 import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
 import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS, type SpecTimingsMs } from "./timing.ts";
 import type { ClusterData, DB, DBSpec, Keeper, KeeperInfo, PostgresState, ProxyInfo } from "./types.ts";
@@ -86,16 +87,6 @@ const sameSet = (a: readonly string[] = [], b: readonly string[] = []) => {
   const y = sorted(b);
   return x.length === y.length && x.every((v, i) => v === y[i]);
 };
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
 
 /** A copy without the figures that change on every report, to tell a decision from a status update. */
 function withoutVolatile(cd: ClusterData): unknown {
@@ -858,8 +849,8 @@ class Tick {
     const iso = new Date(this.input.wallNow).toISOString();
     for (const db of Object.values(cd.dbs)) {
       const before = this.prevDbs[db.uid];
-      if (before && !deepEqual(before.spec, db.spec)) db.generation = before.generation + 1;
-      if (!before || !deepEqual(before, db)) db.changeTime = iso;
+      if (before && !jsonEqual(before.spec, db.spec)) db.generation = before.generation + 1;
+      if (!before || !jsonEqual(before, db)) db.changeTime = iso;
       if (db.status.currentGeneration !== db.generation) {
         const c = mem.dbConvergence[db.uid];
         if (!c || c.generation !== db.generation) mem.dbConvergence[db.uid] = { generation: db.generation, since: this.now };
@@ -870,9 +861,9 @@ class Tick {
     const master = masterDb(this.cd);
     for (const uid of Object.keys(mem.dbInvalidSince))
       if (!cd.dbs[uid] || !master || this.validity(cd.dbs[uid]!, master) !== "invalid") delete mem.dbInvalidSince[uid];
-    for (const [uid, k] of Object.entries(cd.keepers)) if (!this.prevKeepers[uid] || !deepEqual(this.prevKeepers[uid], k)) k.changeTime = iso;
-    if (!deepEqual(prev.proxy, cd.proxy)) cd.proxy.changeTime = iso;
-    if (!deepEqual(prev.cluster, cd.cluster)) cd.cluster.changeTime = iso;
+    for (const [uid, k] of Object.entries(cd.keepers)) if (!this.prevKeepers[uid] || !jsonEqual(this.prevKeepers[uid], k)) k.changeTime = iso;
+    if (!jsonEqual(prev.proxy, cd.proxy)) cd.proxy.changeTime = iso;
+    if (!jsonEqual(prev.cluster, cd.cluster)) cd.cluster.changeTime = iso;
   }
 }
 
@@ -921,8 +912,8 @@ export function decide(input: DecideInput): DecideOutput {
   t.run();
 
   let change: Change = "none";
-  if (!deepEqual(withoutVolatile(prev), withoutVolatile(cd))) change = "decision";
-  else if (!deepEqual(prev, cd)) change = "status";
+  if (!jsonEqual(withoutVolatile(prev), withoutVolatile(cd))) change = "decision";
+  else if (!jsonEqual(prev, cd)) change = "status";
   if (change === "decision") {
     cd.changeTime = new Date(input.wallNow).toISOString();
     if (t.notes.length > 0) cd.lastDecision = { time: cd.changeTime, sentinelUID: input.sentinelUID, notes: t.notes };

@@ -4,23 +4,14 @@
  * decide() itself stays as it is (its `change` tells a status write from a decision; this only
  * names the decision).
  */
-import type { Change, ClusterData, DB, DBSpec } from "../cluster/index.ts";
+import { jsonEqual, type Change, type ClusterData, type DB, type DBSpec } from "../cluster/index.ts";
 
 export const DECISION_KINDS = ["master", "sync_standbys", "followers", "dbs", "keepers", "proxy", "status"] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 
 /** Absent, null and an empty list mean the same: nobody. */
-/** Structural equality of JSON values; an undefined field is an absent one (as decide.ts compares). */
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
 const list = (v: readonly string[] | null | undefined): readonly string[] => v ?? [];
-const sameList = (a: readonly string[] | null | undefined, b: readonly string[] | null | undefined) => deepEqual(list(a), list(b));
+const sameList = (a: readonly string[] | null | undefined, b: readonly string[] | null | undefined) => jsonEqual(list(a), list(b));
 
 /** The spec fields counted by their own kinds (sync_standbys, followers), left out of `dbs`. */
 function otherSpec(s: DBSpec): Partial<DBSpec> {
@@ -31,7 +22,7 @@ function otherSpec(s: DBSpec): Partial<DBSpec> {
 function sameKeys(a: object, b: object): boolean {
   const ka = Object.keys(a).sort();
   const kb = Object.keys(b).sort();
-  return deepEqual(ka, kb);
+  return jsonEqual(ka, kb);
 }
 
 /** Pairs of a db present before and after. */
@@ -68,9 +59,9 @@ export function decisionKinds(before: ClusterData, after: ClusterData, change: C
   const pairs = commonDbs(before, after);
   if (pairs.some(([b, a]) => !sameList(b.spec.synchronousStandbys, a.spec.synchronousStandbys) || !sameList(b.spec.externalSynchronousStandbys, a.spec.externalSynchronousStandbys)))
     kinds.push("sync_standbys");
-  if (pairs.some(([b, a]) => !deepEqual(b.spec.followConfig ?? null, a.spec.followConfig ?? null) || !sameList(b.spec.followers, a.spec.followers)))
+  if (pairs.some(([b, a]) => !jsonEqual(b.spec.followConfig ?? null, a.spec.followConfig ?? null) || !sameList(b.spec.followers, a.spec.followers)))
     kinds.push("followers");
-  if (!sameKeys(before.dbs, after.dbs) || pairs.some(([b, a]) => !deepEqual(otherSpec(b.spec), otherSpec(a.spec)))) kinds.push("dbs");
+  if (!sameKeys(before.dbs, after.dbs) || pairs.some(([b, a]) => !jsonEqual(otherSpec(b.spec), otherSpec(a.spec)))) kinds.push("dbs");
   if (
     !sameKeys(before.keepers, after.keepers) ||
     Object.entries(after.keepers).some(([uid, a]) => {
@@ -78,11 +69,11 @@ export function decisionKinds(before: ClusterData, after: ClusterData, change: C
       if (!b) return true;
       const { lastHealthyTime: _x, ...sa } = a.status;
       const { lastHealthyTime: _y, ...sb } = b.status;
-      return !deepEqual(sa, sb);
+      return !jsonEqual(sa, sb);
     })
   )
     kinds.push("keepers");
-  if (before.proxy.generation !== after.proxy.generation || !deepEqual(before.proxy.spec, after.proxy.spec)) kinds.push("proxy");
+  if (before.proxy.generation !== after.proxy.generation || !jsonEqual(before.proxy.spec, after.proxy.spec)) kinds.push("proxy");
   if (kinds.length === 0) kinds.push("status");
   return kinds;
 }
