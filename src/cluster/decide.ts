@@ -207,8 +207,9 @@ class Tick {
   // ---- step 1: health and history bookkeeping -----------------------------------------------
 
   /**
-   * Keepers' and dbs' health from this tick's reports: histories (when each keeper's and proxy's
-   * info last changed) kept in memory, keepers joined, health decided, reported db figures copied.
+   * Keepers' and dbs' health from this tick's reports: histories (when each keeper's info last
+   * changed) kept in memory, new keepers joined, health decided, reported db figures copied. The
+   * proxies' histories are kept by activeProxies, which the phase step calls.
    */
   updateHealth(): void {
     const infos = uidRecord<KeeperInfo>();
