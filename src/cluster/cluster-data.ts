@@ -12,7 +12,6 @@ import {
   bool,
   capProblems,
   checkObject,
-  isPlainObject,
   list,
   object,
   oneOf,
@@ -27,6 +26,7 @@ import {
   uint,
   type Schema,
 } from "./info-check.ts";
+import { isPlainObject } from "./plain-object.ts";
 import { CURRENT_FORMAT_VERSION, type ClusterData, type DB } from "./types.ts";
 
 /** A new cluster in phase "initializing" (stolon's NewClusterData(NewCluster(uid, spec))). */

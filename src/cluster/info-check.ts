@@ -60,8 +60,6 @@ export function show(v: unknown): string {
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
-export { isPlainObject };
-
 /** v[k] only when it is v's own property (never Object.prototype's). */
 export function own<T>(rec: Readonly<Record<string, T>>, k: string): T | undefined {
   return Object.hasOwn(rec, k) ? rec[k] : undefined;
