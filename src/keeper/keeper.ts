@@ -43,7 +43,7 @@ import { newUid } from "../lib/ids.ts";
 import type { Logger } from "../lib/log.ts";
 import { Loop, SayOnce, type TickObserver } from "../lib/run-loop.ts";
 import { Trigger } from "../lib/trigger.ts";
-import { BunCommandRunner, lookupUserByName, PgManager, type LocalPgState, type OsUser } from "../postgres/index.ts";
+import { BunCommandRunner, lookupUserByName, MANAGED_CONF_HEADER, PgManager, type LocalPgState, type OsUser } from "../postgres/index.ts";
 import type { Store } from "../store/store.ts";
 import type { KeeperConfig } from "./config.ts";
 import type { KeeperFigures } from "./metrics.ts";
@@ -563,7 +563,7 @@ export class Keeper implements Component {
     const pg = this.rt.pg;
     const base = "postgresql.base.conf";
     const current = pg.readText("postgresql.conf");
-    const hasBase = current !== null && !current.startsWith("# Written by stolon-keeper");
+    const hasBase = current !== null && !current.startsWith(MANAGED_CONF_HEADER);
     if (hasBase) pg.writeOwned(join(pg.dataDir, base), current);
     pg.writeConfig({ ...config, postgresqlConf: (hasBase ? `include '${base}'\n` : "") + config.postgresqlConf });
     await pg.start(signal);

@@ -6,6 +6,7 @@
  * parameter is dropped and named in `ignored`, so the caller can warn once.
  */
 import { hostCidr, parseIpAddress } from "./address.ts";
+import { MANAGED_CONF_HEADER, quoteIdent } from "./quote.ts";
 
 /** Parameters the keeper owns. User values for these are ignored (stolon's list, PG12+ recovery included). */
 export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
@@ -101,7 +102,7 @@ export function buildParameters(input: ParameterInput): Parameters {
 /** synchronous_standby_names for the given standbys: 'N ("stolon_a","stolon_b")', all of them required. */
 export function synchronousStandbyNames(names: readonly string[]): string {
   if (names.length === 0) return "";
-  const quoted = [...names].sort().map((n) => `"${n.replace(/"/g, '""')}"`);
+  const quoted = [...names].sort().map(quoteIdent);
   return `${names.length} (${quoted.join(",")})`;
 }
 
@@ -121,7 +122,7 @@ export function quoteParameterValue(v: string): string {
 }
 
 export function renderPostgresqlConf(params: Record<string, string>): string {
-  const lines = ["# Written by stolon-keeper. Every change here is overwritten: use the cluster spec (stolonctl update)."];
+  const lines = [`${MANAGED_CONF_HEADER}. Every change here is overwritten: use the cluster spec (stolonctl update).`];
   for (const k of Object.keys(params).sort()) lines.push(`${k} = ${quoteParameterValue(params[k]!)}`);
   return lines.join("\n") + "\n";
 }
@@ -160,10 +161,6 @@ export interface HbaInput {
 const LOOPBACK_NETS = ["127.0.0.0/8", "::1/128"];
 const ALL_NETS = ["0.0.0.0/0", "::0/0"];
 
-function hbaName(n: string): string {
-  return `"${n.replace(/"/g, '""')}"`;
-}
-
 /**
  * pg_hba.conf: the keeper's own local rules, the superuser and replication rules for the other
  * nodes (everywhere, or in strict mode only from the other DBs' addresses and only on the
@@ -171,11 +168,11 @@ function hbaName(n: string): string {
  * trust never reaches a host line for a non-loopback address unless `trustOnNetwork` is set.
  */
 export function renderHba(input: HbaInput): { text: string; ignored: string[] } {
-  const su = hbaName(input.suUsername);
-  const repl = hbaName(input.replUsername);
+  const su = quoteIdent(input.suUsername);
+  const repl = quoteIdent(input.replUsername);
   const ignored: string[] = [];
   const lines = [
-    "# Written by stolon-keeper. Every change here is overwritten: use pgHBA in the cluster spec.",
+    `${MANAGED_CONF_HEADER}. Every change here is overwritten: use pgHBA in the cluster spec.`,
     `local postgres ${su} ${input.suAuthMethod}`,
     `local replication ${repl} ${input.replAuthMethod}`,
   ];
@@ -221,4 +218,15 @@ export function renderHba(input: HbaInput): { text: string; ignored: string[] } 
     }
   }
   return { text: lines.join("\n") + "\n", ignored };
+}
+
+/** Who the fenced pg_hba.conf lets in: the superuser locally (the keeper) and the replication user. */
+export type FencedHbaInput = Pick<HbaInput, "suUsername" | "suAuthMethod" | "replUsername" | "replAuthMethod">;
+
+/**
+ * pg_hba.conf of a fenced master (see PgManager.fence), rendered by renderHba like every other
+ * pg_hba.conf: the plan keeps a fenced master's file the same through its `fenced` input.
+ */
+export function renderFencedHba(input: FencedHbaInput): string {
+  return renderHba({ ...input, accessMode: "all", standbyAddresses: [], isMaster: true, pgHBA: [], internalOnly: true, fenced: true }).text;
 }

@@ -4,3 +4,4 @@ export * from "./lsn.ts";
 export * from "./os-user.ts";
 export * from "./runner.ts";
 export * from "./manager.ts";
+export * from "./quote.ts";

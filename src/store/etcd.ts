@@ -10,6 +10,7 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { Etcd3, type IOptions } from "etcd3";
 import { LeaseExpiredError, StoreError, StoreUnavailableError } from "../lib/errors.ts";
 import type { KvBackend, KvEntry, PutOptions, WatchEvent } from "./kv.ts";
+import { withTimeout } from "../lib/timeout.ts";
 
 export interface EtcdOptions {
   endpoints: string[];
@@ -112,19 +113,11 @@ export class EtcdBackend implements KvBackend {
 
   /** Runs one etcd call bounded by the store timeout, translating its errors. */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreUnavailableError(`${this.description} did not answer ${what} within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
-    });
+    const timedOut = () => new StoreUnavailableError(`${this.description} did not answer ${what} within ${this.timeoutMs} ms`);
     try {
-      return await Promise.race([fn(), timeout]);
+      return await withTimeout(fn(), this.timeoutMs, timedOut);
     } catch (err) {
       throw this.translate(what, err);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
