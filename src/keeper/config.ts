@@ -6,6 +6,7 @@
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { hostProblem, listensOnLoopbackOnly, parseIpAddress } from "../postgres/address.ts";
+import { AUTH_METHODS, isAuthMethod, type AuthMethod } from "../postgres/config.ts";
 import { scramPasswordProblem } from "../postgres/scram.ts";
 
 export const keeperArgs = {
@@ -20,11 +21,11 @@ export const keeperArgs = {
   "pg-repl-username": { type: "string", description: "replication user name (required)" },
   "pg-repl-password": { type: "string", description: "replication user password" },
   "pg-repl-passwordfile": { type: "string", description: "file holding the replication user password" },
-  "pg-repl-auth-method": { type: "string", description: "replication auth method: md5 or trust (default: md5)" },
+  "pg-repl-auth-method": { type: "string", description: `replication auth method: ${AUTH_METHODS.join(" or ")} (default: md5)` },
   "pg-su-username": { type: "string", description: "superuser name (default: the PostgreSQL OS user)" },
   "pg-su-password": { type: "string", description: "superuser password" },
   "pg-su-passwordfile": { type: "string", description: "file holding the superuser password" },
-  "pg-su-auth-method": { type: "string", description: "superuser auth method: md5 or trust (default: md5)" },
+  "pg-su-auth-method": { type: "string", description: `superuser auth method: ${AUTH_METHODS.join(" or ")} (default: md5)` },
   "allow-trust-on-network": {
     type: "boolean",
     description: "let a trust auth method apply to connections from other hosts, not only the local socket and loopback (default: false; stolonctl status shows it)",
@@ -34,8 +35,6 @@ export const keeperArgs = {
   "can-be-synchronous-replica": { type: "boolean", description: "this keeper may be a synchronous standby (default: true)" },
   "disable-data-dir-locking": { type: "boolean", description: "do not lock the data dir (default: false)" },
 } as const;
-
-export type AuthMethod = "md5" | "trust";
 
 export interface PgUserConfig {
   username: string;
@@ -168,8 +167,8 @@ function checkTrust(
 
 function authMethod(src: FlagSource, flag: string): AuthMethod {
   const v = src.string(flag) ?? "md5";
-  if (v !== "md5" && v !== "trust") {
-    src.problems.push(`--${flag}: "${v}" is not one of md5, trust`);
+  if (!isAuthMethod(v)) {
+    src.problems.push(`--${flag}: "${v}" is not one of ${AUTH_METHODS.join(", ")}`);
     return "md5";
   }
   return v;

@@ -8,6 +8,7 @@
  * converged generation is saved only by a pass in which everything else already held.
  */
 import { masterDb } from "../cluster/cluster-data.ts";
+import { slotName } from "../cluster/slot-names.ts";
 import type { ClusterData, DB } from "../cluster/types.ts";
 import { renderConninfo } from "../postgres/conninfo.ts";
 import {
@@ -108,8 +109,6 @@ export interface PlanInput {
   settings: KeeperSettings;
   local: LocalObservation;
 }
-
-export const slotName = (dbUid: string) => `stolon_${dbUid}`;
 
 /** The stolonctl command that gives a keeper leave to replace a former master's data. */
 export const confirmWipeCommand = (keeperUid: string) => `stolonctl confirm-wipe ${keeperUid}`;

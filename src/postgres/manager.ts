@@ -15,6 +15,7 @@
 import { closeSync, existsSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
+import { dbUidOfSlot } from "../cluster/slot-names.ts";
 import { newUid } from "../lib/ids.ts";
 import { StolonError } from "../lib/errors.ts";
 import { ensureDir, fsyncDir, fileKind, lstatOrNull, openOrCreateFile, readFileNoFollow, UnsafePathError, writeFileAtomic } from "../lib/files.ts";
@@ -701,7 +702,7 @@ export class PgManager {
     return out;
   }
 
-  /** DB uids of the standbys pg_stat_replication reports in sync (stolon_<uid> application names). */
+  /** DB uids of the standbys pg_stat_replication reports in sync (application names with the stolon slot prefix). */
   async inSyncStandbys(timeoutMs: number): Promise<string[]> {
     const rows = await this.query(
       "reading pg_stat_replication",
@@ -710,8 +711,8 @@ export class PgManager {
     );
     return rows
       .map((r) => String(r.application_name))
-      .filter((n) => n.startsWith("stolon_"))
-      .map((n) => n.slice("stolon_".length))
+      .map((n) => dbUidOfSlot(n))
+      .filter((uid): uid is string => uid !== null)
       .sort();
   }
 
