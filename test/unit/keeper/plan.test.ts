@@ -57,7 +57,7 @@ const state = (uid: string, generation = 1, extra: Partial<DbState> = {}): DbSta
 
 /** A running, converged local instance whose files match what `cd` asks for. */
 function steady(cd: ClusterData, db: DB, o: Partial<LocalObservation> = {}): LocalObservation {
-  const c = desiredConfig(cd, db, settings, null, []);
+  const c = desiredConfig({ cd, db, settings }).config;
   if ("wait" in c) throw new Error(c.wait);
   return deepFreeze({
     dbState: state(db.uid, db.generation),
@@ -327,7 +327,7 @@ describe("planKeeper: a master", () => {
 
   test("synchronous replication names the sync standbys and the fake one", () => {
     const sync = makeDb("d1", { keeperUID: "k1", synchronousReplication: true, synchronousStandbys: ["d2"], externalSynchronousStandbys: ["stolonfakestandby"] });
-    const c = desiredConfig(makeCd([sync]), sync, settings, null, []);
+    const c = desiredConfig({ cd: makeCd([sync]), db: sync, settings }).config;
     expect("wait" in c ? c.wait : c.postgresqlConf).toContain(`synchronous_standby_names = '2 ("stolon_d2","stolonfakestandby")'`);
   });
 
@@ -344,17 +344,17 @@ describe("desiredConfig: pg_hba.conf from addresses in etcd and the trust opt-in
     makeDb(uid, { keeperUID: uid.replace("d", "k"), role: "standby", followConfig: { type: "internal", dbuid: "d1" } }, { status: { listenAddress, port: "5432" } });
   const base = makeCd([master, standby("d2", "999.1.1.1"), standby("d3", "::ffff:10.0.0.3")], { master: "d1" });
   const strict: ClusterData = deepFreeze({ ...base, cluster: { ...base.cluster, spec: { ...base.cluster.spec, defaultSUReplAccessMode: "strict" } } });
-  const hostLines = (c: ReturnType<typeof desiredConfig>) => ("wait" in c ? [c.wait] : c.hba.split("\n").filter((l) => l.startsWith("host")));
+  const hostLines = (c: ReturnType<typeof desiredConfig>["config"]) => ("wait" in c ? [c.wait] : c.hba.split("\n").filter((l) => l.startsWith("host")));
 
   test("strict mode: a hostile standby address is a warning, not a line; an IPv4-mapped one is its IPv4 /32", () => {
-    const warnings: string[] = [];
-    expect(hostLines(desiredConfig(strict, master, settings, null, warnings))).toEqual(['host all "su" 10.0.0.3/32 md5', 'host replication "repl" 10.0.0.3/32 md5']);
+    const { config, warnings } = desiredConfig({ cd: strict, db: master, settings });
+    expect(hostLines(config)).toEqual(['host all "su" 10.0.0.3/32 md5', 'host replication "repl" 10.0.0.3/32 md5']);
     expect(warnings).toEqual(['strict mode: standby address "999.1.1.1" is not an IP address: no superuser or replication rule for it: ignored']);
   });
 
   test("repl trust: loopback host lines only, unless the keeper's settings carry the opt-in", () => {
     const trusting = (trustOnNetwork: boolean): KeeperSettings => ({ ...settings, repl: { username: "repl", authMethod: "trust" }, trustOnNetwork });
-    const replLines = (s: KeeperSettings) => hostLines(desiredConfig(base, master, s, null, [])).filter((l) => l.includes('"repl"'));
+    const replLines = (s: KeeperSettings) => hostLines(desiredConfig({ cd: base, db: master, settings: s }).config).filter((l) => l.includes('"repl"'));
     expect(replLines(trusting(false))).toEqual(['host replication "repl" 127.0.0.0/8 trust', 'host replication "repl" ::1/128 trust']);
     expect(replLines(trusting(true))).toEqual(['host replication "repl" 0.0.0.0/0 trust', 'host replication "repl" ::0/0 trust']);
   });
@@ -391,7 +391,7 @@ describe("planKeeper: a standby", () => {
 
   test("an external primary (standby cluster) is followed with the spec's settings", () => {
     const ext = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "external", standbySettings: { primaryConninfo: "host=remote", primarySlotName: "s1" } } });
-    const c = desiredConfig(makeCd([ext]), ext, settings, null, []);
+    const c = desiredConfig({ cd: makeCd([ext]), db: ext, settings }).config;
     expect("wait" in c ? c.wait : c.postgresqlConf).toContain("primary_conninfo = 'host=remote'");
   });
 });
