@@ -339,6 +339,12 @@ interface Assigned {
   flag: KeeperAction | null;
 }
 
+/** The assigned db's data is here and its configuration is known: what the last steps work on. */
+interface Ready extends Assigned {
+  config: DesiredConfig;
+  dbState: DbState;
+}
+
 export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   const pass = new Pass(cd, settings, local);
   const identity = planIdentity(pass);
@@ -355,7 +361,9 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   });
   pass.warnings.push(...built.warnings);
   const a: Assigned = { db, config: built.config, flag };
-  return planInit(pass, a) ?? planLocalData(pass, a) ?? planRoleChange(pass, a) ?? planSteadyState(pass, a);
+  const ready = planInit(pass, a) ?? planLocalData(pass, a);
+  if ("actions" in ready) return ready;
+  return planRoleChange(pass, ready) ?? planSteadyState(pass, ready);
 }
 
 /**
@@ -492,19 +500,23 @@ function rewindPossible(pass: Pass, db: DB, followed: DB, rewindSource: Source |
   return why === null;
 }
 
-/** The assigned db's data is here: it must still be, and its configuration must be known. */
-function planLocalData(pass: Pass, { db, config }: Assigned): KeeperPlan | null {
-  if (!pass.local.initialized) {
+/**
+ * The assigned db's data is here (planInit handed on): it must still be, and its configuration
+ * must be known. Returns what the next steps work on, or the plan that ends here.
+ */
+function planLocalData(pass: Pass, a: Assigned): KeeperPlan | Ready {
+  const { db, config } = a;
+  const dbState = pass.local.dbState;
+  if (!pass.local.initialized || !dbState) {
     pass.note(`the data of db ${db.uid} is gone from this data dir: waiting for the sentinel to assign a new db`);
     return pass.done(db, pass.stopIfRunning("the data dir is gone"));
   }
   if ("wait" in config) return pass.wait(db, config.wait);
-  return null;
+  return { ...a, config, dbState };
 }
 
 /** Role changes: promotion of a standby, start of a stopped instance, a primary that should be a standby. */
-function planRoleChange(pass: Pass, { db, config, flag }: Assigned): KeeperPlan | null {
-  if ("wait" in config) return null; // planLocalData ended the pass already
+function planRoleChange(pass: Pass, { db, config, flag }: Ready): KeeperPlan | null {
   const { local } = pass;
   const changed = configDiffers(local, config);
   const writeIfChanged: KeeperAction[] = changed.length ? [{ kind: "write-config", config }] : [];
@@ -547,9 +559,8 @@ function planPromotion(pass: Pass, db: DB, config: DesiredConfig): KeeperPlan {
 }
 
 /** Steady state: the running instance has its role; configuration, slots, restart, generation. */
-function planSteadyState(pass: Pass, { db, config, flag }: Assigned): KeeperPlan {
+function planSteadyState(pass: Pass, { db, config, flag, dbState }: Ready): KeeperPlan {
   const { cd, local } = pass;
-  if ("wait" in config || !local.dbState) return pass.done(db); // earlier steps ended such a pass
   const changed = configDiffers(local, config);
   const actions: KeeperAction[] = flag ? [flag] : [];
   if (changed.length > 0) {
@@ -568,7 +579,7 @@ function planSteadyState(pass: Pass, { db, config, flag }: Assigned): KeeperPlan
       pass.warnings.push(`parameters ${list} need a restart to take effect (automaticPgRestart is off)`);
     }
   }
-  if (local.dbState.Generation !== db.generation) pass.note(`db ${db.uid} converged to generation ${db.generation}`);
+  if (dbState.Generation !== db.generation) pass.note(`db ${db.uid} converged to generation ${db.generation}`);
   actions.push({ kind: "save-generation", db, clusterUID: cd.cluster.uid, systemID: local.systemID });
   return pass.done(db, actions);
 }
