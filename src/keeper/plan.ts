@@ -345,6 +345,18 @@ interface Ready extends Assigned {
   dbState: DbState;
 }
 
+/**
+ * The steps, in order; each ends the pass with a plan or hands on to the next:
+ *  1. planIdentity: in the view, a db assigned, this keeper process known, no half-done init;
+ *  2. syncMasterGate (never ends the pass): whether a synchronous master lets only su and
+ *     replication in; then the desired configuration is built (desiredConfig);
+ *  3. planInit: the data dir does not hold the assigned db yet: one function per initMode
+ *     (INIT_BY_MODE; a new init mode is a new entry and its table cases);
+ *  4. planLocalData: the data is still here and the configuration can be built;
+ *  5. planRoleChange: promotion, start of a stopped instance, a primary that should be a standby
+ *     (a switchover step belongs here);
+ *  6. planSteadyState: configuration reload, slots, pending restart, the converged generation.
+ */
 export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   const pass = new Pass(cd, settings, local);
   const identity = planIdentity(pass);
