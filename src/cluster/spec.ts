@@ -10,6 +10,7 @@ import { boundsProblem, clampDuration, durationMs, formatDuration, MAX_DURATION_
 import { deriveTimings, timingViolations, type SpecTimingsMs } from "./timing.ts";
 // The sentinel copies these fields into every DB spec, which checkClusterData bounds the same way:
 // a spec accepted here must never make the cluster data the sentinel writes unreadable.
+import { isStolonSlot, MAX_SLOT_NAME_LENGTH, SLOT_PREFIX } from "./slot-names.ts";
 import { MAX_LIST_LENGTH, MAX_PG_PARAMETER_LENGTH, MAX_PG_PARAMETERS, MAX_STRING_LENGTH } from "./info-check.ts";
 import { isPlainObject } from "./plain-object.ts";
 
@@ -325,8 +326,8 @@ export function withDefaults(spec: ClusterSpec): FullClusterSpec {
 
 const UID_RE = /^[a-z0-9_]+$/;
 const PG_PARAM_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
-/** PostgreSQL's NAMEDATALEN - 1 is 63; the slot gets a "stolon_" prefix. */
-const MAX_SLOT_SUFFIX = 63 - "stolon_".length;
+/** The slot gets the stolon prefix, and the whole name must fit PostgreSQL's identifier length. */
+const MAX_SLOT_SUFFIX = MAX_SLOT_NAME_LENGTH - SLOT_PREFIX.length;
 
 /**
  * Every problem with a spec given as raw JSON, each naming the field and the rule broken.
@@ -372,7 +373,7 @@ function ruleProblems(s: FullClusterSpec): string[] {
   for (const slot of s.additionalMasterReplicationSlots ?? []) {
     const p = `additionalMasterReplicationSlots: "${slot}"`;
     if (!UID_RE.test(slot)) problems.push(`${p} must match ^[a-z0-9_]+$`);
-    else if (slot.startsWith("stolon_")) problems.push(`${p} must not start with "stolon_" (the prefix is added)`);
+    else if (isStolonSlot(slot)) problems.push(`${p} must not start with "${SLOT_PREFIX}" (the prefix is added)`);
     else if (slot.length > MAX_SLOT_SUFFIX) problems.push(`${p} is longer than ${MAX_SLOT_SUFFIX} characters`);
     if (seen.has(slot)) problems.push(`${p} is listed twice`);
     seen.add(slot);

@@ -6,6 +6,7 @@
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { hostProblem, listensOnLoopbackOnly, parseIpAddress } from "../postgres/address.ts";
+import { AUTH_METHODS, isAuthMethod, type AuthMethod } from "../postgres/config.ts";
 import { scramPasswordProblem } from "../postgres/scram.ts";
 
 export const keeperArgs = {
@@ -20,11 +21,11 @@ export const keeperArgs = {
   "pg-repl-username": { type: "string", description: "replication user name (required)" },
   "pg-repl-password": { type: "string", description: "replication user password" },
   "pg-repl-passwordfile": { type: "string", description: "file holding the replication user password" },
-  "pg-repl-auth-method": { type: "string", description: "replication auth method: md5 or trust (default: md5)" },
+  "pg-repl-auth-method": { type: "string", description: `replication auth method: ${AUTH_METHODS.join(" or ")} (default: md5)` },
   "pg-su-username": { type: "string", description: "superuser name (default: the PostgreSQL OS user)" },
   "pg-su-password": { type: "string", description: "superuser password" },
   "pg-su-passwordfile": { type: "string", description: "file holding the superuser password" },
-  "pg-su-auth-method": { type: "string", description: "superuser auth method: md5 or trust (default: md5)" },
+  "pg-su-auth-method": { type: "string", description: `superuser auth method: ${AUTH_METHODS.join(" or ")} (default: md5)` },
   "allow-trust-on-network": {
     type: "boolean",
     description: "let a trust auth method apply to connections from other hosts, not only the local socket and loopback (default: false; stolonctl status shows it)",
@@ -34,8 +35,6 @@ export const keeperArgs = {
   "can-be-synchronous-replica": { type: "boolean", description: "this keeper may be a synchronous standby (default: true)" },
   "disable-data-dir-locking": { type: "boolean", description: "do not lock the data dir (default: false)" },
 } as const;
-
-export type AuthMethod = "md5" | "trust";
 
 export interface PgUserConfig {
   username: string;
@@ -168,11 +167,102 @@ function checkTrust(
 
 function authMethod(src: FlagSource, flag: string): AuthMethod {
   const v = src.string(flag) ?? "md5";
-  if (v !== "md5" && v !== "trust") {
-    src.problems.push(`--${flag}: "${v}" is not one of md5, trust`);
+  if (!isAuthMethod(v)) {
+    src.problems.push(`--${flag}: "${v}" is not one of ${AUTH_METHODS.join(", ")}`);
     return "md5";
   }
   return v;
+}
+
+/** --pg-listen-address and --pg-advertise-address: the advertised one defaults to a single listen address. */
+function resolveAddresses(src: FlagSource, warnings: string[]): { listen: string | undefined; advertise: string | undefined } {
+  const p = src.problems;
+  const listen = src.string("pg-listen-address");
+  if (listen === undefined) p.push("--pg-listen-address is required (or set STKEEPER_PG_LISTEN_ADDRESS)");
+  else
+    for (const e of listen.split(",").map((x) => x.trim())) {
+      const problem = e === "*" ? null : hostProblem(e);
+      if (problem !== null) p.push(`--pg-listen-address: ${problem}`);
+    }
+  let advertise = src.string("pg-advertise-address");
+  if (advertise === undefined && listen !== undefined) {
+    const single = parseIpAddress(listen);
+    if (listen === "*" || listen.includes(",") || (!("error" in single) && single.unspecified))
+      p.push(`--pg-advertise-address is required when --pg-listen-address is "${listen}": the other nodes need an address they can reach`);
+    else advertise = listen;
+  } else if (advertise !== undefined) {
+    // Published in etcd: the other keepers connect to it and the proxy forwards to it.
+    const problem = hostProblem(advertise);
+    if (problem !== null) p.push(`--pg-advertise-address: ${problem}`);
+  }
+  if (advertise !== undefined && listensOnLoopbackOnly(advertise))
+    warnings.push(`--pg-advertise-address ${advertise} is a loopback address: only nodes on this host can reach it`);
+  return { listen, advertise };
+}
+
+/** --pg-os-user: only a keeper running as root runs PostgreSQL as another user (postgres by default). */
+function resolvePgOsUser(src: FlagSource, env: KeeperConfigEnv): string | null {
+  const osUserFlag = src.string("pg-os-user");
+  if (env.isRoot) {
+    const pgOsUser = osUserFlag ?? "postgres";
+    if (pgOsUser === "root") src.problems.push("--pg-os-user: PostgreSQL refuses to run as root; name an unprivileged user");
+    return pgOsUser;
+  }
+  if (osUserFlag !== undefined && osUserFlag !== env.currentUser)
+    src.problems.push(`--pg-os-user ${osUserFlag}: only a keeper running as root can run PostgreSQL as another user (running as ${env.currentUser})`);
+  return null;
+}
+
+interface ResolvedUser {
+  username: string | undefined;
+  password: string | undefined;
+  authMethod: AuthMethod;
+}
+
+/**
+ * The rules between the two users, their passwords and auth methods, and where PostgreSQL
+ * listens. Returns trustOnNetwork (see checkTrust).
+ */
+function checkUsers(
+  src: FlagSource,
+  args: Record<string, unknown>,
+  o: { repl: ResolvedUser; su: ResolvedUser; listen: string | undefined; advertise: string | undefined; port: number },
+  warnings: string[],
+): boolean {
+  const p = src.problems;
+  const { repl, su } = o;
+  for (const [who, auth] of [["repl", repl.authMethod], ["su", su.authMethod]] as const) {
+    const given = src.string(`pg-${who}-password`) !== undefined || src.string(`pg-${who}-passwordfile`) !== undefined;
+    if (auth === "trust" && given) p.push(`--pg-${who}-auth-method trust: a password must not be given with trust`);
+    if (auth === "md5" && !given) p.push(`--pg-${who}-password or --pg-${who}-passwordfile is required with the md5 auth method`);
+  }
+  for (const who of ["su", "repl"] as const)
+    if (typeof args[`pg-${who}-password`] === "string")
+      warnings.push(
+        `--pg-${who}-password: a password on the command line can be read by every user of this host (ps, /proc/<pid>/cmdline) and stays in shell history; ` +
+          `put it in a file only the keeper can read and pass --pg-${who}-passwordfile instead`,
+      );
+  const trustOnNetwork = checkTrust(
+    src,
+    {
+      allow: src.bool("allow-trust-on-network", false),
+      listen: o.listen,
+      advertise: o.advertise,
+      port: o.port,
+      users: [
+        { who: "su", name: su.username, auth: su.authMethod },
+        { who: "repl", name: repl.username, auth: repl.authMethod },
+      ],
+    },
+    warnings,
+  );
+  for (const [flag, name] of [["pg-repl-username", repl.username], ["pg-su-username", su.username]] as const)
+    if (name !== undefined && !ROLE_NAME_RE.test(name)) p.push(`--${flag}: "${name}" must not contain quotes, spaces or NUL`);
+  if (repl.username !== undefined && repl.username === su.username) {
+    if (repl.password !== su.password) p.push("--pg-su-username equals --pg-repl-username, so their passwords must be the same");
+    if (repl.authMethod !== su.authMethod) p.push("--pg-su-username equals --pg-repl-username, so their auth methods must be the same");
+  }
+  return trustOnNetwork;
 }
 
 /** Resolves every keeper flag; throws ConfigError listing every problem. */
@@ -188,79 +278,18 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
   const dataDir = src.string("data-dir");
   if (dataDir === undefined) p.push("--data-dir is required (or set STKEEPER_DATA_DIR)");
 
-  const pgListenAddress = src.string("pg-listen-address");
-  if (pgListenAddress === undefined) p.push("--pg-listen-address is required (or set STKEEPER_PG_LISTEN_ADDRESS)");
-  else
-    for (const e of pgListenAddress.split(",").map((x) => x.trim())) {
-      const problem = e === "*" ? null : hostProblem(e);
-      if (problem !== null) p.push(`--pg-listen-address: ${problem}`);
-    }
-  let pgAdvertiseAddress = src.string("pg-advertise-address");
-  if (pgAdvertiseAddress === undefined && pgListenAddress !== undefined) {
-    const single = parseIpAddress(pgListenAddress);
-    if (pgListenAddress === "*" || pgListenAddress.includes(",") || (!("error" in single) && single.unspecified))
-      p.push(`--pg-advertise-address is required when --pg-listen-address is "${pgListenAddress}": the other nodes need an address they can reach`);
-    else pgAdvertiseAddress = pgListenAddress;
-  } else if (pgAdvertiseAddress !== undefined) {
-    // Published in etcd: the other keepers connect to it and the proxy forwards to it.
-    const problem = hostProblem(pgAdvertiseAddress);
-    if (problem !== null) p.push(`--pg-advertise-address: ${problem}`);
-  }
-  if (pgAdvertiseAddress !== undefined && listensOnLoopbackOnly(pgAdvertiseAddress))
-    warnings.push(`--pg-advertise-address ${pgAdvertiseAddress} is a loopback address: only nodes on this host can reach it`);
-
+  const { listen, advertise } = resolveAddresses(src, warnings);
   const pgPort = src.integer("pg-port", 5432, 1, 65535);
   const pgAdvertisePort = src.integer("pg-advertise-port", pgPort, 1, 65535);
 
+  // The order of the checks is the order of the problems reported: repl, the OS user, su.
   const replUsername = src.string("pg-repl-username");
   if (replUsername === undefined) p.push("--pg-repl-username is required (or set STKEEPER_PG_REPL_USERNAME)");
-  const replAuth = authMethod(src, "pg-repl-auth-method");
-  const replPassword = readPassword(src, "repl", env);
-
-  let pgOsUser: string | null = null;
-  const osUserFlag = src.string("pg-os-user");
-  if (env.isRoot) {
-    pgOsUser = osUserFlag ?? "postgres";
-    if (pgOsUser === "root") p.push("--pg-os-user: PostgreSQL refuses to run as root; name an unprivileged user");
-  } else if (osUserFlag !== undefined && osUserFlag !== env.currentUser) {
-    p.push(`--pg-os-user ${osUserFlag}: only a keeper running as root can run PostgreSQL as another user (running as ${env.currentUser})`);
-  }
-
+  const repl: ResolvedUser = { username: replUsername, authMethod: authMethod(src, "pg-repl-auth-method"), password: readPassword(src, "repl", env) };
+  const pgOsUser = resolvePgOsUser(src, env);
   const suUsername = src.string("pg-su-username") ?? pgOsUser ?? env.currentUser;
-  const suAuth = authMethod(src, "pg-su-auth-method");
-  const suPassword = readPassword(src, "su", env);
-
-  for (const [who, auth] of [["repl", replAuth], ["su", suAuth]] as const) {
-    const given = src.string(`pg-${who}-password`) !== undefined || src.string(`pg-${who}-passwordfile`) !== undefined;
-    if (auth === "trust" && given) p.push(`--pg-${who}-auth-method trust: a password must not be given with trust`);
-    if (auth === "md5" && !given) p.push(`--pg-${who}-password or --pg-${who}-passwordfile is required with the md5 auth method`);
-  }
-  for (const who of ["su", "repl"] as const)
-    if (typeof args[`pg-${who}-password`] === "string")
-      warnings.push(
-        `--pg-${who}-password: a password on the command line can be read by every user of this host (ps, /proc/<pid>/cmdline) and stays in shell history; ` +
-          `put it in a file only the keeper can read and pass --pg-${who}-passwordfile instead`,
-      );
-  const trustOnNetwork = checkTrust(
-    src,
-    {
-      allow: src.bool("allow-trust-on-network", false),
-      listen: pgListenAddress,
-      advertise: pgAdvertiseAddress,
-      port: pgPort,
-      users: [
-        { who: "su", name: suUsername, auth: suAuth },
-        { who: "repl", name: replUsername, auth: replAuth },
-      ],
-    },
-    warnings,
-  );
-  for (const [flag, name] of [["pg-repl-username", replUsername], ["pg-su-username", suUsername]] as const)
-    if (name !== undefined && !ROLE_NAME_RE.test(name)) p.push(`--${flag}: "${name}" must not contain quotes, spaces or NUL`);
-  if (replUsername !== undefined && replUsername === suUsername) {
-    if (replPassword !== suPassword) p.push("--pg-su-username equals --pg-repl-username, so their passwords must be the same");
-    if (replAuth !== suAuth) p.push("--pg-su-username equals --pg-repl-username, so their auth methods must be the same");
-  }
+  const su: ResolvedUser = { username: suUsername, authMethod: authMethod(src, "pg-su-auth-method"), password: readPassword(src, "su", env) };
+  const trustOnNetwork = checkUsers(src, args, { repl, su, listen, advertise, port: pgPort }, warnings);
 
   const canBeMaster = src.bool("can-be-master", true);
   const canBeSynchronousReplica = src.bool("can-be-synchronous-replica", true);
@@ -270,13 +299,13 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
     common,
     uid,
     dataDir: dataDir!,
-    pgListenAddress: pgListenAddress!,
-    pgAdvertiseAddress: pgAdvertiseAddress!,
+    pgListenAddress: listen!,
+    pgAdvertiseAddress: advertise!,
     pgPort,
     pgAdvertisePort,
     pgBinPath: src.string("pg-bin-path"),
-    repl: { username: replUsername!, password: replPassword, authMethod: replAuth },
-    su: { username: suUsername, password: suPassword, authMethod: suAuth },
+    repl: { username: replUsername!, password: repl.password, authMethod: repl.authMethod },
+    su: { username: suUsername, password: su.password, authMethod: su.authMethod },
     pgOsUser,
     canBeMaster,
     canBeSynchronousReplica,

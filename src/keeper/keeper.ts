@@ -50,7 +50,8 @@ import type { KeeperFigures } from "./metrics.ts";
 import type { KeeperStatus } from "./status.ts";
 import { prepareDataDir, prepareSocketDir, removeLeftovers } from "./data-dir.ts";
 import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
-import { confirmWipeCommand, planKeeper, slotName, type DesiredConfig, type KeeperAction, type KeeperSettings, type LocalObservation } from "./plan.ts";
+import { isStolonSlot, slotName } from "../cluster/slot-names.ts";
+import { confirmWipeCommand, planKeeper, type DesiredConfig, type KeeperAction, type KeeperSettings, type LocalObservation } from "./plan.ts";
 
 /** Programs the keeper runs; all must be present in the bin dir. */
 const PG_PROGRAMS = ["postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata"];
@@ -669,12 +670,12 @@ export class Keeper implements Component {
     this.log.info(`db ${a.db.uid} resynced from ${a.source.host}:${a.source.port} with pg_basebackup`);
   }
 
-  /** Keeps exactly the wanted stolon_* slots; slots not named stolon_* are not ours and stay. */
+  /** Keeps exactly the wanted stolon slots; slots without the stolon prefix are not ours and stay. */
   private async syncSlots(wanted: string[]): Promise<void> {
     const pg = this.rt.pg;
     const have = await pg.physicalSlots(this.requestTimeoutMs);
     for (const s of have) {
-      if (!s.startsWith("stolon_") || wanted.includes(s)) continue;
+      if (!isStolonSlot(s) || wanted.includes(s)) continue;
       try {
         await pg.dropSlot(s, this.requestTimeoutMs);
         this.log.info(`dropped replication slot ${s}`);

@@ -8,6 +8,7 @@
  * converged generation is saved only by a pass in which everything else already held.
  */
 import { masterDb } from "../cluster/cluster-data.ts";
+import { slotName } from "../cluster/slot-names.ts";
 import type { ClusterData, DB } from "../cluster/types.ts";
 import { renderConninfo } from "../postgres/conninfo.ts";
 import {
@@ -109,8 +110,6 @@ export interface PlanInput {
   local: LocalObservation;
 }
 
-export const slotName = (dbUid: string) => `stolon_${dbUid}`;
-
 /** The stolonctl command that gives a keeper leave to replace a former master's data. */
 export const confirmWipeCommand = (keeperUid: string) => `stolonctl confirm-wipe ${keeperUid}`;
 
@@ -178,58 +177,75 @@ function dbAddress(d: DB | null): Source | null {
   return { host: d.status.listenAddress, port: d.status.port };
 }
 
+/** What desiredConfig needs: the view, the db, the keeper's settings and the local modes. */
+export interface DesiredConfigOptions {
+  cd: ClusterData;
+  db: DB;
+  settings: KeeperSettings;
+  /** The parameters initdb gave this db's data (from dbstate); null when unknown. */
+  initParameters?: Record<string, string> | null;
+  /** The keeper fenced its master: pg_hba.conf lets only the keeper and replication in. */
+  fenced?: boolean;
+  /** A synchronous master waiting for its standbys: only the superuser and replication connect. */
+  internalOnly?: boolean;
+}
+
+export interface DesiredConfigResult {
+  /** The files, or why they cannot be built yet. */
+  config: DesiredConfig | { wait: string };
+  /** Problems in the view worked around (ignored parameters, bad pgHBA lines). */
+  warnings: string[];
+}
+
+/** The recovery settings of a standby, or why they cannot be known yet; null for a master. */
+function recoverySettings(cd: ClusterData, db: DB, settings: KeeperSettings): RecoverySettings | null | { wait: string } {
+  if (db.spec.role === "master") return null;
+  const follow = db.spec.followConfig;
+  if (follow?.type === "external") {
+    const s = follow.standbySettings ?? {};
+    if (!s.primaryConninfo && !follow.archiveRecoverySettings?.restoreCommand)
+      return { wait: `db ${db.uid} follows an external primary but standbySettings.primaryConninfo is not set` };
+    return {
+      primaryConninfo: s.primaryConninfo ?? "",
+      primarySlotName: s.primarySlotName,
+      recoveryMinApplyDelay: s.recoveryMinApplyDelay,
+      restoreCommand: follow.archiveRecoverySettings?.restoreCommand,
+    };
+  }
+  const followed = followedDb(cd, db);
+  const addr = dbAddress(followed);
+  if (!followed) return { wait: `db ${db.uid} is a standby but its followConfig names no known db` };
+  if (!addr) return { wait: `db ${db.uid} follows db ${followed.uid}, which has not reported its address yet` };
+  return {
+    primaryConninfo: renderConninfo({
+      host: addr.host,
+      port: addr.port,
+      user: settings.repl.username,
+      application_name: slotName(db.uid),
+      sslmode: "prefer",
+      passfile: settings.replPassfile,
+    }),
+    primarySlotName: slotName(db.uid),
+  };
+}
+
 /**
- * The configuration files this DB should have. Returns null (with the reason) when it cannot be
- * built yet, e.g. a standby whose master has not reported its address.
+ * The configuration files this DB should have, with the warnings about what of the view was
+ * ignored. `config` is `{ wait }` (with the reason) when the files cannot be built yet, e.g. a
+ * standby whose master has not reported its address.
  */
-export function desiredConfig(
-  cd: ClusterData,
-  db: DB,
-  settings: KeeperSettings,
-  initParameters: Record<string, string> | null,
-  warnings: string[],
-  fenced = false,
-  internalOnly = false,
-): DesiredConfig | { wait: string } {
+export function desiredConfig(o: DesiredConfigOptions): DesiredConfigResult {
+  const { cd, db, settings } = o;
   const spec = db.spec;
   const isMaster = spec.role === "master";
-  let recovery: RecoverySettings | null = null;
-  if (!isMaster) {
-    const follow = spec.followConfig;
-    if (follow?.type === "external") {
-      const s = follow.standbySettings ?? {};
-      if (!s.primaryConninfo && !follow.archiveRecoverySettings?.restoreCommand)
-        return { wait: `db ${db.uid} follows an external primary but standbySettings.primaryConninfo is not set` };
-      recovery = {
-        primaryConninfo: s.primaryConninfo ?? "",
-        primarySlotName: s.primarySlotName,
-        recoveryMinApplyDelay: s.recoveryMinApplyDelay,
-        restoreCommand: follow.archiveRecoverySettings?.restoreCommand,
-      };
-    } else {
-      const followed = followedDb(cd, db);
-      const addr = dbAddress(followed);
-      if (!followed) return { wait: `db ${db.uid} is a standby but its followConfig names no known db` };
-      if (!addr) return { wait: `db ${db.uid} follows db ${followed.uid}, which has not reported its address yet` };
-      recovery = {
-        primaryConninfo: renderConninfo({
-          host: addr.host,
-          port: addr.port,
-          user: settings.repl.username,
-          application_name: slotName(db.uid),
-          sslmode: "prefer",
-          passfile: settings.replPassfile,
-        }),
-        primarySlotName: slotName(db.uid),
-      };
-    }
-  }
+  const recovery = recoverySettings(cd, db, settings);
+  if (recovery !== null && "wait" in recovery) return { config: recovery, warnings: [] };
   const syncNames =
     isMaster && spec.synchronousReplication
       ? synchronousStandbyNames([...(spec.synchronousStandbys ?? []).map(slotName), ...(spec.externalSynchronousStandbys ?? [])])
       : "";
   const params = buildParameters({
-    initParameters,
+    initParameters: o.initParameters ?? null,
     includePreviousConfig: spec.includePreviousConfig,
     pgParameters: spec.pgParameters,
     listenAddress: settings.pgListenAddress,
@@ -241,7 +257,7 @@ export function desiredConfig(
     synchronousStandbyNames: syncNames,
     recovery,
   });
-  warnings.push(...params.ignored.map((i) => `pgParameters ${i}: ignored`));
+  const warnings = params.ignored.map((i) => `pgParameters ${i}: ignored`);
   const others = Object.values(cd.dbs)
     .filter((d) => d.uid !== db.uid && d.status.listenAddress)
     .map((d) => d.status.listenAddress!);
@@ -254,12 +270,12 @@ export function desiredConfig(
     standbyAddresses: others,
     isMaster,
     pgHBA: spec.pgHBA,
-    internalOnly: internalOnly && isMaster,
-    fenced: fenced && isMaster,
+    internalOnly: o.internalOnly === true && isMaster,
+    fenced: o.fenced === true && isMaster,
     trustOnNetwork: settings.trustOnNetwork === true,
   });
   warnings.push(...hba.ignored.map((i) => `${i}: ignored`));
-  return { postgresqlConf: renderPostgresqlConf(params.params), hba: hba.text, standby: !isMaster };
+  return { config: { postgresqlConf: renderPostgresqlConf(params.params), hba: hba.text, standby: !isMaster }, warnings };
 }
 
 function configDiffers(local: LocalObservation, c: DesiredConfig): string[] {
@@ -270,179 +286,297 @@ function configDiffers(local: LocalObservation, c: DesiredConfig): string[] {
   return what;
 }
 
-export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
-  const notes: string[] = [];
-  const warnings: string[] = [];
-  const done = (db: DB | null, actions: KeeperAction[] = []): KeeperPlan => ({ db, actions, notes, warnings });
-  const stopIfRunning = (why: string): KeeperAction[] => (local.running ? [{ kind: "stop", why }] : []);
+/**
+ * One pass of planning: the input, the sentences gathered so far, and the ways a step ends the
+ * plan. A step returns a KeeperPlan to end the pass, or null to hand on to the next step.
+ */
+class Pass {
+  readonly notes: string[] = [];
+  readonly warnings: string[] = [];
+  constructor(
+    readonly cd: ClusterData,
+    readonly settings: KeeperSettings,
+    readonly local: LocalObservation,
+  ) {}
+
+  done(db: DB | null, actions: KeeperAction[] = []): KeeperPlan {
+    return { db, actions, notes: this.notes, warnings: this.warnings };
+  }
+
+  note(sentence: string): void {
+    this.notes.push(sentence);
+  }
+
+  stopIfRunning(why: string): KeeperAction[] {
+    return this.local.running ? [{ kind: "stop", why }] : [];
+  }
+
+  /** Ends the pass with nothing done but the reason to wait. */
+  wait(db: DB, why: string): KeeperPlan {
+    this.note(why);
+    return this.done(db);
+  }
+
   /**
    * Refuses to replace the local data and waits for the operator. PostgreSQL is stopped: this
    * data is not the db the cluster view assigns, so it must not serve (a former master running
    * beside a new one would take writes no one replicates).
    */
-  const refuse = (what: string, why: string): KeeperPlan => {
-    notes.push(
-      `keeper ${settings.uid} refuses ${what}, which would remove the data in its data dir: ${why}. The data stays where it is; to allow its removal, run: ${confirmWipeCommand(settings.uid)}`,
+  refuse(db: DB, what: string, why: string): KeeperPlan {
+    const uid = this.settings.uid;
+    this.note(
+      `keeper ${uid} refuses ${what}, which would remove the data in its data dir: ${why}. The data stays where it is; to allow its removal, run: ${confirmWipeCommand(uid)}`,
     );
-    return done(db, stopIfRunning("the data in this data dir is not the db the cluster view assigns"));
-  };
+    return this.done(db, this.stopIfRunning("the data in this data dir is not the db the cluster view assigns"));
+  }
+}
 
+/** What the steps after identity work on: the assigned db and, once built, its configuration. */
+interface Assigned {
+  db: DB;
+  config: DesiredConfig | { wait: string };
+  /** The set-internal-only flag change this pass makes, if any. */
+  flag: KeeperAction | null;
+}
+
+/** The assigned db's data is here and its configuration is known: what the last steps work on. */
+interface Ready extends Assigned {
+  config: DesiredConfig;
+  dbState: DbState;
+}
+
+/**
+ * The steps, in order; each ends the pass with a plan or hands on to the next:
+ *  1. planIdentity: in the view, a db assigned, this keeper process known, no half-done init;
+ *  2. syncMasterGate (never ends the pass): whether a synchronous master lets only su and
+ *     replication in; then the desired configuration is built (desiredConfig);
+ *  3. planInit: the data dir does not hold the assigned db yet: one function per initMode
+ *     (INIT_BY_MODE; a new init mode is a new entry and its table cases);
+ *  4. planLocalData: the data is still here and the configuration can be built;
+ *  5. planRoleChange: promotion, start of a stopped instance, a primary that should be a standby
+ *     (a switchover step belongs here);
+ *  6. planSteadyState: configuration reload, slots, pending restart, the converged generation.
+ */
+export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
+  const pass = new Pass(cd, settings, local);
+  const identity = planIdentity(pass);
+  if ("actions" in identity) return identity;
+  const { db } = identity;
+  const { internalOnly, flag } = syncMasterGate(pass, db);
+  const built = desiredConfig({
+    cd,
+    db,
+    settings,
+    initParameters: local.dbState?.UID === db.uid ? local.dbState.InitPGParameters : null,
+    fenced: local.fenced === true,
+    internalOnly,
+  });
+  pass.warnings.push(...built.warnings);
+  const a: Assigned = { db, config: built.config, flag };
+  const ready = planInit(pass, a) ?? planLocalData(pass, a);
+  if ("actions" in ready) return ready;
+  return planRoleChange(pass, ready) ?? planSteadyState(pass, ready);
+}
+
+/**
+ * Identity and local state: the keeper is in the view, a db is assigned to it, the view knows
+ * this keeper process, and no init was left half done. Returns the db, or the plan that ends here.
+ */
+function planIdentity(pass: Pass): KeeperPlan | { db: DB } {
+  const { cd, settings, local } = pass;
   const keeper = cd.keepers[settings.uid];
   if (!keeper) {
-    notes.push(`keeper ${settings.uid} is not in the cluster view yet: waiting for the sentinel to add it`);
-    return done(null);
+    pass.note(`keeper ${settings.uid} is not in the cluster view yet: waiting for the sentinel to add it`);
+    return pass.done(null);
   }
   const db = Object.values(cd.dbs).find((d) => d.spec.keeperUID === settings.uid) ?? null;
   if (!db) {
-    notes.push(`no db is assigned to keeper ${settings.uid}${local.running ? ": stopping postgres" : ""}`);
-    return done(null, stopIfRunning("no db is assigned to this keeper"));
+    pass.note(`no db is assigned to keeper ${settings.uid}${local.running ? ": stopping postgres" : ""}`);
+    return pass.done(null, pass.stopIfRunning("no db is assigned to this keeper"));
   }
   if (keeper.status.bootUUID !== settings.bootUUID) {
     // The view was computed before the sentinel saw this keeper process: acting on it could
     // undo a decision the sentinel took without knowing we restarted.
-    notes.push(`the cluster view does not know this keeper process yet (bootUUID): waiting for the sentinel`);
-    return done(db, stopIfRunning("the sentinel has not seen this keeper process yet"));
+    pass.note(`the cluster view does not know this keeper process yet (bootUUID): waiting for the sentinel`);
+    return pass.done(db, pass.stopIfRunning("the sentinel has not seen this keeper process yet"));
   }
-
   if (local.dbState?.Initializing) {
-    notes.push(`the init or resync of db ${local.dbState.UID} did not finish: wiping the half-made data dir to start again`);
-    return done(db, [...stopIfRunning("an unfinished init must be redone"), { kind: "wipe", why: `unfinished init of db ${local.dbState.UID}` }]);
+    pass.note(`the init or resync of db ${local.dbState.UID} did not finish: wiping the half-made data dir to start again`);
+    return pass.done(db, [...pass.stopIfRunning("an unfinished init must be redone"), { kind: "wipe", why: `unfinished init of db ${local.dbState.UID}` }]);
   }
+  return { db };
+}
 
-  const initParams = local.dbState?.UID === db.uid ? local.dbState.InitPGParameters : null;
-  // stolon's rule for a synchronous master that was down: on restart it lets in only the
-  // superuser and replication until its synchronous standbys are in sync again, so no client
-  // sees a commit that was written locally but never acknowledged.
+/**
+ * stolon's rule for a synchronous master that was down: on restart it lets in only the
+ * superuser and replication until its synchronous standbys are in sync again, so no client
+ * sees a commit that was written locally but never acknowledged. Returns whether pg_hba.conf
+ * is to be internal-only and the flag change to record.
+ */
+function syncMasterGate(pass: Pass, db: DB): { internalOnly: boolean; flag: KeeperAction | null } {
+  const { local } = pass;
   const syncMaster = db.spec.role === "master" && db.spec.synchronousReplication;
-  let internalOnly = local.internalOnly === true && syncMaster;
-  let flag: KeeperAction | null = local.internalOnly && !syncMaster ? { kind: "set-internal-only", on: false } : null;
+  const flag: KeeperAction | null = local.internalOnly && !syncMaster ? { kind: "set-internal-only", on: false } : null;
+  const internalOnly = local.internalOnly === true && syncMaster;
   if (syncMaster && local.dbState?.UID === db.uid && local.initialized && !local.running && !local.standbySignal) {
-    internalOnly = true;
-    flag = { kind: "set-internal-only", on: true };
-    notes.push(`db ${db.uid} is a synchronous master starting again: only the superuser and replication may connect until its synchronous standbys are in sync`);
-  } else if (internalOnly && local.running) {
+    pass.note(`db ${db.uid} is a synchronous master starting again: only the superuser and replication may connect until its synchronous standbys are in sync`);
+    return { internalOnly: true, flag: { kind: "set-internal-only", on: true } };
+  }
+  if (internalOnly && local.running) {
     const wanted = db.spec.synchronousStandbys ?? [];
     const missing = wanted.filter((u) => !(local.inSyncStandbys ?? []).includes(u));
     if (missing.length === 0) {
-      internalOnly = false;
-      flag = { kind: "set-internal-only", on: false };
-      notes.push(`the synchronous standbys of db ${db.uid} are in sync: clients may connect again`);
-    } else notes.push(`waiting for synchronous standbys ${missing.join(", ")} to be in sync before letting clients in`);
-  }
-  const config = desiredConfig(cd, db, settings, initParams, warnings, local.fenced === true, internalOnly);
-
-  if (local.dbState?.UID !== db.uid) {
-    const was = local.dbState ? `db ${local.dbState.UID}` : "no db";
-    switch (db.spec.initMode) {
-      case "new": {
-        if ("wait" in config) return (notes.push(config.wait), done(db));
-        const v = replaceVerdict(cd, settings, local, db);
-        if (!v.allowed) return refuse(`an initdb for db ${db.uid}`, v.why);
-        notes.push(`db ${db.uid} is new here (this data dir held ${was}): initializing a new database with initdb, as ${v.why}`);
-        return done(db, [{ kind: "init-new", db, config }]);
-      }
-      case "existing":
-        if (!local.initialized) {
-          notes.push(`db ${db.uid} has initMode existing but this data dir holds no database: nothing to take over`);
-          return done(db);
-        }
-        if ("wait" in config) return (notes.push(config.wait), done(db));
-        notes.push(`db ${db.uid} takes over the existing database in this data dir`);
-        return done(db, [{ kind: "init-existing", db, config }]);
-      case "resync": {
-        if ("wait" in config) return (notes.push(config.wait), done(db));
-        const followed = followedDb(cd, db);
-        const source = dbAddress(followed);
-        if (!followed || !source) {
-          notes.push(`db ${db.uid} must be copied from its master, which has not reported its address yet: waiting`);
-          return done(db);
-        }
-        // pg_rewind needs the same database system and the superuser on the master.
-        const master = masterDb(cd) ?? null;
-        const rewindSource = dbAddress(master);
-        let rewind = false;
-        if (db.spec.usePgrewind) {
-          const why = local.rewindFailedFor === db.uid
-            ? "it failed a moment ago for this db"
-            : !local.initialized
-            ? "there is no local data"
-            : local.systemID === null || local.systemID !== followed.status.systemdID
-              ? "the local data belongs to another database system"
-              : !rewindSource
-                ? "the master's address is unknown"
-                : settings.su.authMethod === "md5" && !settings.su.hasPassword
-                  ? "there is no superuser password"
-                  : null;
-          if (why === null) rewind = true;
-          else notes.push(`pg_rewind not tried: ${why}`);
-        }
-        // pg_rewind stays allowed for a former master: it keeps what both sides share and drops
-        // only what the new master never had. A full copy replaces everything.
-        const v = replaceVerdict(cd, settings, local, db);
-        if (!v.allowed && !rewind) return refuse(`a full copy for db ${db.uid}`, v.why);
-        const how = rewind
-          ? v.allowed
-            ? "rewinding the local data with pg_rewind (a full copy if that fails)"
-            : `rewinding the local data with pg_rewind, and no full copy if that fails: ${v.why}`
-          : "copying it with pg_basebackup beside the local data, which the copy replaces once complete";
-        notes.push(`db ${db.uid} must follow db ${followed.uid} at ${source.host}:${source.port}: ${how}`);
-        return done(db, [{ kind: "resync", db, source, slot: slotName(db.uid), rewind, rewindSource: rewind ? rewindSource : null, copy: v.allowed, config }]);
-      }
-      case "pitr":
-        notes.push(`db ${db.uid} has initMode pitr, which this keeper does not support yet: nothing done`);
-        return done(db);
-      default:
-        notes.push(
-          `db ${db.uid} is assigned with initMode ${db.spec.initMode} but this data dir holds ${was}: refusing to guess; the sentinel must assign a db to resync`,
-        );
-        return done(db);
+      pass.note(`the synchronous standbys of db ${db.uid} are in sync: clients may connect again`);
+      return { internalOnly: false, flag: { kind: "set-internal-only", on: false } };
     }
+    pass.note(`waiting for synchronous standbys ${missing.join(", ")} to be in sync before letting clients in`);
   }
+  return { internalOnly, flag };
+}
 
-  if (!local.initialized) {
-    notes.push(`the data of db ${db.uid} is gone from this data dir: waiting for the sentinel to assign a new db`);
-    return done(db, stopIfRunning("the data dir is gone"));
+/** How each initMode brings a db that is not yet in this data dir here. */
+const INIT_BY_MODE: Record<string, (pass: Pass, a: Assigned, was: string) => KeeperPlan> = {
+  new: initNew,
+  existing: initExisting,
+  resync: initResync,
+  pitr: (pass, { db }) => pass.wait(db, `db ${db.uid} has initMode pitr, which this keeper does not support yet: nothing done`),
+};
+
+/** Init per mode: the data dir does not hold the assigned db yet. Hands on when it does. */
+function planInit(pass: Pass, a: Assigned): KeeperPlan | null {
+  const { local } = pass;
+  const { db } = a;
+  if (local.dbState?.UID === db.uid) return null;
+  const was = local.dbState ? `db ${local.dbState.UID}` : "no db";
+  const init = Object.hasOwn(INIT_BY_MODE, db.spec.initMode) ? INIT_BY_MODE[db.spec.initMode] : undefined;
+  if (init) return init(pass, a, was);
+  return pass.wait(
+    db,
+    `db ${db.uid} is assigned with initMode ${db.spec.initMode} but this data dir holds ${was}: refusing to guess; the sentinel must assign a db to resync`,
+  );
+}
+
+function initNew(pass: Pass, { db, config }: Assigned, was: string): KeeperPlan {
+  if ("wait" in config) return pass.wait(db, config.wait);
+  const v = replaceVerdict(pass.cd, pass.settings, pass.local, db);
+  if (!v.allowed) return pass.refuse(db, `an initdb for db ${db.uid}`, v.why);
+  pass.note(`db ${db.uid} is new here (this data dir held ${was}): initializing a new database with initdb, as ${v.why}`);
+  return pass.done(db, [{ kind: "init-new", db, config }]);
+}
+
+function initExisting(pass: Pass, { db, config }: Assigned): KeeperPlan {
+  if (!pass.local.initialized)
+    return pass.wait(db, `db ${db.uid} has initMode existing but this data dir holds no database: nothing to take over`);
+  if ("wait" in config) return pass.wait(db, config.wait);
+  pass.note(`db ${db.uid} takes over the existing database in this data dir`);
+  return pass.done(db, [{ kind: "init-existing", db, config }]);
+}
+
+function initResync(pass: Pass, { db, config }: Assigned): KeeperPlan {
+  if ("wait" in config) return pass.wait(db, config.wait);
+  const { cd, settings, local } = pass;
+  const followed = followedDb(cd, db);
+  const source = dbAddress(followed);
+  if (!followed || !source) return pass.wait(db, `db ${db.uid} must be copied from its master, which has not reported its address yet: waiting`);
+  const rewindSource = dbAddress(masterDb(cd) ?? null);
+  const rewind = db.spec.usePgrewind ? rewindPossible(pass, db, followed, rewindSource) : false;
+  // pg_rewind stays allowed for a former master: it keeps what both sides share and drops
+  // only what the new master never had. A full copy replaces everything.
+  const v = replaceVerdict(cd, settings, local, db);
+  if (!v.allowed && !rewind) return pass.refuse(db, `a full copy for db ${db.uid}`, v.why);
+  const how = rewind
+    ? v.allowed
+      ? "rewinding the local data with pg_rewind (a full copy if that fails)"
+      : `rewinding the local data with pg_rewind, and no full copy if that fails: ${v.why}`
+    : "copying it with pg_basebackup beside the local data, which the copy replaces once complete";
+  pass.note(`db ${db.uid} must follow db ${followed.uid} at ${source.host}:${source.port}: ${how}`);
+  return pass.done(db, [{ kind: "resync", db, source, slot: slotName(db.uid), rewind, rewindSource: rewind ? rewindSource : null, copy: v.allowed, config }]);
+}
+
+/** pg_rewind needs the same database system and the superuser on the master; notes why not. */
+function rewindPossible(pass: Pass, db: DB, followed: DB, rewindSource: Source | null): boolean {
+  const { settings, local } = pass;
+  const why =
+    local.rewindFailedFor === db.uid
+      ? "it failed a moment ago for this db"
+      : !local.initialized
+        ? "there is no local data"
+        : local.systemID === null || local.systemID !== followed.status.systemdID
+          ? "the local data belongs to another database system"
+          : !rewindSource
+            ? "the master's address is unknown"
+            : settings.su.authMethod === "md5" && !settings.su.hasPassword
+              ? "there is no superuser password"
+              : null;
+  if (why !== null) pass.note(`pg_rewind not tried: ${why}`);
+  return why === null;
+}
+
+/**
+ * The assigned db's data is here (planInit handed on): it must still be, and its configuration
+ * must be known. Returns what the next steps work on, or the plan that ends here.
+ */
+function planLocalData(pass: Pass, a: Assigned): KeeperPlan | Ready {
+  const { db, config } = a;
+  const dbState = pass.local.dbState;
+  if (!pass.local.initialized || !dbState) {
+    pass.note(`the data of db ${db.uid} is gone from this data dir: waiting for the sentinel to assign a new db`);
+    return pass.done(db, pass.stopIfRunning("the data dir is gone"));
   }
-  if ("wait" in config) return (notes.push(config.wait), done(db));
+  if ("wait" in config) return pass.wait(db, config.wait);
+  return { ...a, config, dbState };
+}
 
+/** Role changes: promotion of a standby, start of a stopped instance, a primary that should be a standby. */
+function planRoleChange(pass: Pass, { db, config, flag }: Ready): KeeperPlan | null {
+  const { local } = pass;
   const changed = configDiffers(local, config);
+  const writeIfChanged: KeeperAction[] = changed.length ? [{ kind: "write-config", config }] : [];
   if (db.spec.role === "master") {
-    if (local.standbySignal) {
-      if (!local.running) {
-        // Start it as the standby it is and promote it then: starting without standby.signal
-        // would make it a primary on the old timeline.
-        notes.push(`db ${db.uid} is to become master and is a stopped standby: starting it as a standby first`);
-        return done(db, [{ kind: "start" }]);
-      }
-      notes.push(`db ${db.uid} is to become master: promoting the standby`);
-      // The master's configuration first (kept in standby mode until the promotion), so that
-      // the new master never runs a moment without its synchronous_standby_names.
-      const asStandby = { ...config, standby: true };
-      const before: KeeperAction[] = configDiffers(local, asStandby).length
-        ? [{ kind: "write-config", config: asStandby }, { kind: "reload", why: "the master's configuration, before the promotion" }]
-        : [];
-      return done(db, [...before, { kind: "promote" }]);
-    }
+    if (local.standbySignal) return planPromotion(pass, db, config);
     if (!local.running) {
-      notes.push(`db ${db.uid} is master and postgres is not running: starting it`);
-      return done(db, [...(flag ? [flag] : []), ...(changed.length ? [{ kind: "write-config", config } as const] : []), { kind: "start" }]);
+      pass.note(`db ${db.uid} is master and postgres is not running: starting it`);
+      return pass.done(db, [...(flag ? [flag] : []), ...writeIfChanged, { kind: "start" }]);
     }
-  } else {
-    if (!local.standbySignal && local.running) {
-      notes.push(
-        `db ${db.uid} is to be a standby but the local postgres runs as a primary: not demoting it in place (that could hide diverged data); the sentinel must assign a db to resync`,
-      );
-      return done(db);
-    }
-    if (!local.running) {
-      notes.push(`db ${db.uid} is a standby and postgres is not running: starting it`);
-      return done(db, [...(changed.length ? [{ kind: "write-config", config } as const] : []), { kind: "start" }]);
-    }
+    return null;
   }
+  if (!local.standbySignal && local.running)
+    return pass.wait(
+      db,
+      `db ${db.uid} is to be a standby but the local postgres runs as a primary: not demoting it in place (that could hide diverged data); the sentinel must assign a db to resync`,
+    );
+  if (!local.running) {
+    pass.note(`db ${db.uid} is a standby and postgres is not running: starting it`);
+    return pass.done(db, [...writeIfChanged, { kind: "start" }]);
+  }
+  return null;
+}
 
+/** A standby that is to become master. */
+function planPromotion(pass: Pass, db: DB, config: DesiredConfig): KeeperPlan {
+  if (!pass.local.running) {
+    // Start it as the standby it is and promote it then: starting without standby.signal
+    // would make it a primary on the old timeline.
+    pass.note(`db ${db.uid} is to become master and is a stopped standby: starting it as a standby first`);
+    return pass.done(db, [{ kind: "start" }]);
+  }
+  pass.note(`db ${db.uid} is to become master: promoting the standby`);
+  // The master's configuration first (kept in standby mode until the promotion), so that
+  // the new master never runs a moment without its synchronous_standby_names.
+  const asStandby = { ...config, standby: true };
+  const before: KeeperAction[] = configDiffers(pass.local, asStandby).length
+    ? [{ kind: "write-config", config: asStandby }, { kind: "reload", why: "the master's configuration, before the promotion" }]
+    : [];
+  return pass.done(db, [...before, { kind: "promote" }]);
+}
+
+/** Steady state: the running instance has its role; configuration, slots, restart, generation. */
+function planSteadyState(pass: Pass, { db, config, flag, dbState }: Ready): KeeperPlan {
+  const { cd, local } = pass;
+  const changed = configDiffers(local, config);
   const actions: KeeperAction[] = flag ? [flag] : [];
   if (changed.length > 0) {
-    notes.push(`${changed.join(", ")} changed: writing the configuration and reloading`);
+    pass.note(`${changed.join(", ")} changed: writing the configuration and reloading`);
     actions.push({ kind: "write-config", config }, { kind: "reload", why: `${changed.join(", ")} changed` });
   }
   const slots =
@@ -451,13 +585,13 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   if (local.pendingRestart.length > 0 && changed.length === 0) {
     const list = local.pendingRestart.join(", ");
     if (cd.cluster.spec.automaticPgRestart) {
-      notes.push(`parameters ${list} need a restart and automaticPgRestart is on: restarting postgres`);
+      pass.note(`parameters ${list} need a restart and automaticPgRestart is on: restarting postgres`);
       actions.push({ kind: "restart", why: `pending restart for ${list}` });
     } else {
-      warnings.push(`parameters ${list} need a restart to take effect (automaticPgRestart is off)`);
+      pass.warnings.push(`parameters ${list} need a restart to take effect (automaticPgRestart is off)`);
     }
   }
-  if (local.dbState.Generation !== db.generation) notes.push(`db ${db.uid} converged to generation ${db.generation}`);
+  if (dbState.Generation !== db.generation) pass.note(`db ${db.uid} converged to generation ${db.generation}`);
   actions.push({ kind: "save-generation", db, clusterUID: cd.cluster.uid, systemID: local.systemID });
-  return done(db, actions);
+  return pass.done(db, actions);
 }

@@ -127,7 +127,10 @@ export function renderPostgresqlConf(params: Record<string, string>): string {
   return lines.join("\n") + "\n";
 }
 
-export type AuthMethod = "md5" | "trust";
+/** The authentication methods the keeper writes into pg_hba.conf for its superuser and replication user. */
+export const AUTH_METHODS = ["md5", "trust"] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+export const isAuthMethod = (v: string): v is AuthMethod => (AUTH_METHODS as readonly string[]).includes(v);
 
 export interface HbaInput {
   suUsername: string;

@@ -11,6 +11,7 @@ import { pgClient, type PgConnections } from "./connections.ts";
 import type { Credentials } from "./pgdata.ts";
 import { quoteIdent, quoteLiteral } from "./quote.ts";
 import { SCRAM_SALT_BYTES, scramSha256Verifier } from "./scram.ts";
+import { dbUidOfSlot } from "../cluster/slot-names.ts";
 
 export async function isInRecovery(c: PgConnections, timeoutMs: number): Promise<boolean> {
   const rows = await c.query("pg_is_in_recovery", (sql) => sql`select pg_is_in_recovery() as r`, timeoutMs);
@@ -80,7 +81,7 @@ export async function fileParameters(c: PgConnections, timeoutMs: number, source
   return out;
 }
 
-/** DB uids of the standbys pg_stat_replication reports in sync (stolon_<uid> application names). */
+/** DB uids of the standbys pg_stat_replication reports in sync (application names with the stolon slot prefix). */
 export async function inSyncStandbys(c: PgConnections, timeoutMs: number): Promise<string[]> {
   const rows = await c.query(
     "reading pg_stat_replication",
@@ -89,8 +90,8 @@ export async function inSyncStandbys(c: PgConnections, timeoutMs: number): Promi
   );
   return rows
     .map((r) => String(r.application_name))
-    .filter((n) => n.startsWith("stolon_"))
-    .map((n) => n.slice("stolon_".length))
+    .map((n) => dbUidOfSlot(n))
+    .filter((uid): uid is string => uid !== null)
     .sort();
 }
 

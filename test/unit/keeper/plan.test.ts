@@ -4,86 +4,10 @@
  * its input throws.
  */
 import { describe, expect, test } from "bun:test";
-import type { ClusterData, DB, DBSpec, WipeConfirmation } from "../../../src/cluster/index.ts";
+import type { ClusterData, DB, WipeConfirmation } from "../../../src/cluster/index.ts";
 import { desiredConfig, planKeeper, type KeeperAction, type KeeperSettings, type LocalObservation } from "../../../src/keeper/plan.ts";
-import type { DbState } from "../../../src/keeper/local-state.ts";
+import { deepFreeze, empty, kinds, makeCd, makeDb, masterOnK2, settings, state, steady } from "./plan-builders.ts";
 
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object") {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
-}
-
-const settings: KeeperSettings = deepFreeze({
-  uid: "k1",
-  bootUUID: "boot-1",
-  pgListenAddress: "10.0.0.1",
-  pgPort: 5432,
-  socketDir: "/d/run",
-  su: { username: "su", authMethod: "md5", hasPassword: true },
-  repl: { username: "repl", authMethod: "md5" },
-  replPassfile: "/d/pgpass",
-});
-
-function makeDb(uid: string, spec: Partial<DBSpec> & Pick<DBSpec, "keeperUID">, extra: Partial<DB> = {}): DB {
-  return {
-    uid,
-    generation: 1,
-    changeTime: "",
-    spec: { requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master", followers: [], ...spec },
-    status: {},
-    ...extra,
-  };
-}
-
-function makeCd(dbs: DB[], o: { keepers?: Record<string, string>; master?: string; clusterUID?: string; confirm?: WipeConfirmation } = {}): ClusterData {
-  const keepers = o.keepers ?? { k1: "boot-1", k2: "boot-2" };
-  return deepFreeze({
-    formatVersion: 1,
-    changeTime: "",
-    cluster: { uid: o.clusterUID ?? "c1", generation: 1, changeTime: "", spec: { initMode: "new" }, status: { phase: "normal", master: o.master } },
-    keepers: Object.fromEntries(Object.entries(keepers).map(([uid, boot]) => [uid, { uid, generation: 1, changeTime: "", spec: {}, status: { bootUUID: boot, ...(uid === "k1" && o.confirm ? { wipeConfirmation: o.confirm } : {}) } }])),
-    dbs: Object.fromEntries(dbs.map((d) => [d.uid, d])),
-    proxy: { generation: 1, changeTime: "", spec: {}, status: {} },
-  } as ClusterData);
-}
-
-const masterOnK2 = (followers: string[] = []) =>
-  makeDb("d2", { keeperUID: "k2", role: "master", followers }, { status: { listenAddress: "10.0.0.2", port: "5432", systemdID: "777" } });
-
-const state = (uid: string, generation = 1, extra: Partial<DbState> = {}): DbState => ({ UID: uid, Generation: generation, Initializing: false, InitPGParameters: null, ...extra });
-
-/** A running, converged local instance whose files match what `cd` asks for. */
-function steady(cd: ClusterData, db: DB, o: Partial<LocalObservation> = {}): LocalObservation {
-  const c = desiredConfig(cd, db, settings, null, []);
-  if ("wait" in c) throw new Error(c.wait);
-  return deepFreeze({
-    dbState: state(db.uid, db.generation),
-    initialized: true,
-    running: true,
-    standbySignal: c.standby,
-    systemID: "777",
-    postgresqlConf: c.postgresqlConf,
-    hba: c.hba,
-    pendingRestart: [],
-    ...o,
-  });
-}
-
-const empty: LocalObservation = deepFreeze({
-  dbState: null,
-  initialized: false,
-  running: false,
-  standbySignal: false,
-  systemID: null,
-  postgresqlConf: null,
-  hba: null,
-  pendingRestart: [],
-});
-
-const kinds = (p: ReturnType<typeof planKeeper>) => p.actions.map((a) => a.kind);
 
 describe("planKeeper: waiting and stopping", () => {
   test.each([
@@ -327,7 +251,7 @@ describe("planKeeper: a master", () => {
 
   test("synchronous replication names the sync standbys and the fake one", () => {
     const sync = makeDb("d1", { keeperUID: "k1", synchronousReplication: true, synchronousStandbys: ["d2"], externalSynchronousStandbys: ["stolonfakestandby"] });
-    const c = desiredConfig(makeCd([sync]), sync, settings, null, []);
+    const c = desiredConfig({ cd: makeCd([sync]), db: sync, settings }).config;
     expect("wait" in c ? c.wait : c.postgresqlConf).toContain(`synchronous_standby_names = '2 ("stolon_d2","stolonfakestandby")'`);
   });
 
@@ -344,17 +268,17 @@ describe("desiredConfig: pg_hba.conf from addresses in etcd and the trust opt-in
     makeDb(uid, { keeperUID: uid.replace("d", "k"), role: "standby", followConfig: { type: "internal", dbuid: "d1" } }, { status: { listenAddress, port: "5432" } });
   const base = makeCd([master, standby("d2", "999.1.1.1"), standby("d3", "::ffff:10.0.0.3")], { master: "d1" });
   const strict: ClusterData = deepFreeze({ ...base, cluster: { ...base.cluster, spec: { ...base.cluster.spec, defaultSUReplAccessMode: "strict" } } });
-  const hostLines = (c: ReturnType<typeof desiredConfig>) => ("wait" in c ? [c.wait] : c.hba.split("\n").filter((l) => l.startsWith("host")));
+  const hostLines = (c: ReturnType<typeof desiredConfig>["config"]) => ("wait" in c ? [c.wait] : c.hba.split("\n").filter((l) => l.startsWith("host")));
 
   test("strict mode: a hostile standby address is a warning, not a line; an IPv4-mapped one is its IPv4 /32", () => {
-    const warnings: string[] = [];
-    expect(hostLines(desiredConfig(strict, master, settings, null, warnings))).toEqual(['host all "su" 10.0.0.3/32 md5', 'host replication "repl" 10.0.0.3/32 md5']);
+    const { config, warnings } = desiredConfig({ cd: strict, db: master, settings });
+    expect(hostLines(config)).toEqual(['host all "su" 10.0.0.3/32 md5', 'host replication "repl" 10.0.0.3/32 md5']);
     expect(warnings).toEqual(['strict mode: standby address "999.1.1.1" is not an IP address: no superuser or replication rule for it: ignored']);
   });
 
   test("repl trust: loopback host lines only, unless the keeper's settings carry the opt-in", () => {
     const trusting = (trustOnNetwork: boolean): KeeperSettings => ({ ...settings, repl: { username: "repl", authMethod: "trust" }, trustOnNetwork });
-    const replLines = (s: KeeperSettings) => hostLines(desiredConfig(base, master, s, null, [])).filter((l) => l.includes('"repl"'));
+    const replLines = (s: KeeperSettings) => hostLines(desiredConfig({ cd: base, db: master, settings: s }).config).filter((l) => l.includes('"repl"'));
     expect(replLines(trusting(false))).toEqual(['host replication "repl" 127.0.0.0/8 trust', 'host replication "repl" ::1/128 trust']);
     expect(replLines(trusting(true))).toEqual(['host replication "repl" 0.0.0.0/0 trust', 'host replication "repl" ::0/0 trust']);
   });
@@ -391,7 +315,7 @@ describe("planKeeper: a standby", () => {
 
   test("an external primary (standby cluster) is followed with the spec's settings", () => {
     const ext = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "external", standbySettings: { primaryConninfo: "host=remote", primarySlotName: "s1" } } });
-    const c = desiredConfig(makeCd([ext]), ext, settings, null, []);
+    const c = desiredConfig({ cd: makeCd([ext]), db: ext, settings }).config;
     expect("wait" in c ? c.wait : c.postgresqlConf).toContain("primary_conninfo = 'host=remote'");
   });
 });
