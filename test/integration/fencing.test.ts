@@ -12,7 +12,7 @@ import type { ClusterData } from "../../src/cluster/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { Forwarder } from "../../src/proxy/forwarder.ts";
 import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
-import { waitFor } from "./harness/etcd.ts";
+import { waitFor } from "../harness/util.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 
 requirePostgres();

@@ -12,7 +12,8 @@ import type { Subprocess } from "bun";
 import postgres from "postgres";
 import { SU_PASSWORD } from "../../scripts/local-cluster.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { findBinary, own, waitFor } from "./harness/etcd.ts";
+import { findBinary, own } from "./harness/process.ts";
+import { waitFor } from "../harness/util.ts";
 
 const { lc, sqlTo, portOf } = clusterForFile("haproxy", { ports: [11000, 14000], spec: { initMode: "new", usePgrewind: true } });
 

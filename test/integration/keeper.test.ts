@@ -9,8 +9,9 @@ import { existsSync, lstatSync, mkdirSync, readlinkSync, writeFileSync } from "n
 import { join } from "node:path";
 import type { ClusterData, ClusterSpec, DB, KeeperInfo, WipeConfirmation } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort } from "./harness/etcd.ts";
-import { KeeperProcess, makeClusterData, makeDb, makeTestRoot, query, requirePostgres, waitFor } from "./harness/keeper.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
+import { KeeperProcess, makeClusterData, makeDb, makeTestRoot, query, requirePostgres } from "./harness/keeper.ts";
 
 requirePostgres();
 

@@ -10,7 +10,8 @@ import { readFileSync } from "node:fs";
 import postgres from "postgres";
 import { newClusterData, type ClusterData, type ClusterSpec } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, waitFor } from "./harness/etcd.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
 import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
 
 requirePostgres();

@@ -22,8 +22,9 @@ import { join } from "node:path";
 import type { ClusterData, ClusterSpec, KeeperInfo } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { attacker, snapshot } from "../attacker.ts";
-import { EtcdProcess, freePort } from "./harness/etcd.ts";
-import { KeeperProcess, makeClusterData, makeDb, makeTestRoot, query, requirePostgres, waitFor } from "./harness/keeper.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
+import { KeeperProcess, makeClusterData, makeDb, makeTestRoot, query, requirePostgres } from "./harness/keeper.ts";
 
 requirePostgres();
 

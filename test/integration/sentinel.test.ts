@@ -8,8 +8,10 @@ import { join } from "node:path";
 import { newClusterData, type ClusterData, type ClusterSpec } from "../../src/cluster/index.ts";
 import { systemClock } from "../../src/lib/clock.ts";
 import { EtcdBackend, KvElection, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, runCmd } from "./harness/etcd.ts";
-import { DaemonProcess, KeeperProcess, makeTestRoot, postmasterPid, query, requirePostgres, waitFor } from "./harness/keeper.ts";
+import { runCmd } from "./harness/process.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
+import { DaemonProcess, KeeperProcess, makeTestRoot, postmasterPid, query, requirePostgres } from "./harness/keeper.ts";
 
 requirePostgres();
 

@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { EtcdBackend } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, runCmd } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { freePort } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
 
 let etcd: EtcdProcess;
 let kv: EtcdBackend;

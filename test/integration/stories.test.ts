@@ -7,7 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import type { ClusterData, KeeperInfo } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { runCmd, waitFor } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { waitFor } from "../harness/util.ts";
 
 const { lc, portOf, query: q } = clusterForFile("stories", { ports: [20000, 23000], spec: { initMode: "new", usePgrewind: true } });
 let nextId = 1;

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { newClusterData } from "../../src/cluster/index.ts";
 import { EtcdBackend } from "../../src/store/index.ts";
-import { EtcdProcess, runCmd } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
 
 let etcd: EtcdProcess;
 let kv: EtcdBackend;

@@ -12,7 +12,8 @@ import type { ClusterData, DB, DBSpec } from "../../../src/cluster/index.ts";
 import { withDefaults, type ClusterSpec } from "../../../src/cluster/index.ts";
 import type { PgManager } from "../../../src/postgres/index.ts";
 import { startStandalonePostgres as startServer } from "../../../scripts/standalone-postgres.ts";
-import { atEnd, disown, findBinary, own, waitFor } from "./etcd.ts";
+import { atEnd, disown, findBinary, own } from "./process.ts";
+import { waitFor } from "../../harness/util.ts";
 
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
 
@@ -246,8 +247,6 @@ export async function query<T = Record<string, unknown>>(port: number, text: str
     await sql.end({ timeout: 1 });
   }
 }
-
-export { waitFor };
 
 /** A server without a keeper (see scripts/standalone-postgres.ts), stopped after the test file. */
 export async function startStandalonePostgres(root: string, name: string, port: number): Promise<PgManager> {
