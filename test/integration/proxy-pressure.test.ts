@@ -11,7 +11,7 @@
  * every flood client is closed within the refusal time, the connected client keeps working.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { newClusterData, type ClusterData } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { freePort, waitFor } from "../harness/util.ts";
@@ -20,6 +20,7 @@ import { readdirSync } from "node:fs";
 import { MAX_REFUSING, REFUSAL_MS } from "../../src/proxy/forwarder.ts";
 import { parseErrorResponse, startupMessage } from "../unit/proxy/pg-packets.ts";
 import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
+import { superuserSql } from "./harness/sql.ts";
 
 requirePostgres();
 
@@ -35,18 +36,7 @@ let cd: ClusterData;
 
 /** A postgres.js client through the proxy, asking for TLS if the server has it (it is told "N"). */
 function client() {
-  return postgres({
-    host: "127.0.0.1",
-    port: proxyPort,
-    database: "postgres",
-    username: "stolon",
-    ssl: "prefer",
-    max: 1,
-    connect_timeout: 10,
-    idle_timeout: 30,
-    fetch_types: false,
-    onnotice: () => {},
-  });
+  return superuserSql(proxyPort, undefined, { ssl: "prefer", connect_timeout: 10, idle_timeout: 30 });
 }
 
 /** What a failed first query says: the driver's error code and message. */

@@ -7,12 +7,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { newClusterData, type ClusterData, type ClusterSpec } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { freePort, waitFor } from "../harness/util.ts";
 import { EtcdProcess } from "./harness/etcd.ts";
 import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
+import { superuserSql } from "./harness/sql.ts";
 
 requirePostgres();
 
@@ -26,8 +27,8 @@ let proxyPort: number;
 let proxyUid: string;
 let cd: ClusterData;
 
-function client(port = proxyPort, o: Record<string, unknown> = {}) {
-  return postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", max: 1, connect_timeout: 10, idle_timeout: 30, fetch_types: false, onnotice: () => {}, ...o });
+function client(port = proxyPort, o: postgres.Options<{}> = {}) {
+  return superuserSql(port, undefined, { connect_timeout: 10, idle_timeout: 30, ...o });
 }
 
 async function write(f: (c: ClusterData) => void): Promise<void> {

@@ -7,13 +7,14 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import postgres from "postgres";
+import type postgres from "postgres";
 import type { ClusterData, DB, DBSpec } from "../../../src/cluster/index.ts";
 import { withDefaults, type ClusterSpec } from "../../../src/cluster/index.ts";
 import type { PgManager } from "../../../src/postgres/index.ts";
 import { startStandalonePostgres as startServer } from "../../../scripts/standalone-postgres.ts";
 import { atEnd, disown, findBinary, own } from "./process.ts";
 import { waitFor } from "../../harness/util.ts";
+import { queryOnce, superuserSql } from "./sql.ts";
 
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
 
@@ -223,29 +224,13 @@ export function makeClusterData(uid: string, spec: ClusterSpec): ClusterData {
 }
 
 /** A SQL client on a keeper's PostgreSQL over TCP, as the superuser. */
-export function sqlTo(port: number) {
-  return postgres({
-    host: "127.0.0.1",
-    port,
-    database: "postgres",
-    username: "stolon",
-    password: SU_PASSWORD,
-    max: 1,
-    connect_timeout: 5,
-    idle_timeout: 5,
-    fetch_types: false,
-    onnotice: () => {},
-  });
+export function sqlTo(port: number): postgres.Sql {
+  return superuserSql(port, SU_PASSWORD);
 }
 
 /** Runs one query on a fresh connection (the instance may have restarted since the last one). */
-export async function query<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
-  const sql = sqlTo(port);
-  try {
-    return (await sql.unsafe(text)) as unknown as T[];
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
+export function query<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
+  return queryOnce<T>(sqlTo(port), text);
 }
 
 /** A server without a keeper (see scripts/standalone-postgres.ts), stopped after the test file. */
