@@ -14,6 +14,7 @@ import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-clu
 import { waitFor } from "../harness/util.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 import { superuserSql } from "./harness/sql.ts";
+import { readClusterData } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -48,7 +49,7 @@ afterAll(async () => {
 
 const sqlTo = (port: number) => superuserSql(port, SU_PASSWORD, { idle_timeout: 30 });
 const portOf = (keeper: string) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!;
-const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
+const cd = (): Promise<ClusterData> => readClusterData(lc.store);
 
 describe("fencing a master cut from etcd", () => {
   test("the old master stops taking writes before a new master is elected, and rejoins after", async () => {

@@ -184,45 +184,6 @@ export function postmasterPid(dataDir: string): number | null {
   }
 }
 
-/** A DB with the spec fields a sentinel would copy from the cluster spec. */
-export function makeDb(
-  spec: ClusterSpec,
-  d: Pick<DBSpec, "keeperUID" | "role" | "initMode"> & Partial<DBSpec> & { uid: string; generation?: number },
-): DB {
-  const s = withDefaults(spec);
-  const { uid, generation, ...rest } = d;
-  return {
-    uid,
-    generation: generation ?? 1,
-    changeTime: new Date().toISOString(),
-    spec: {
-      requestTimeout: s.requestTimeout,
-      maxStandbys: s.maxStandbys,
-      synchronousReplication: s.synchronousReplication,
-      usePgrewind: s.usePgrewind,
-      additionalWalSenders: s.additionalWalSenders,
-      additionalReplicationSlots: s.additionalMasterReplicationSlots,
-      pgParameters: s.pgParameters,
-      pgHBA: s.pgHBA,
-      followers: [],
-      ...rest,
-    },
-    status: {},
-  };
-}
-
-export function makeClusterData(uid: string, spec: ClusterSpec): ClusterData {
-  const now = new Date().toISOString();
-  return {
-    formatVersion: 1,
-    changeTime: now,
-    cluster: { uid, generation: 1, changeTime: now, spec, status: { phase: "normal" } },
-    keepers: {},
-    dbs: {},
-    proxy: { generation: 1, changeTime: now, spec: {}, status: {} },
-  };
-}
-
 /** A SQL client on a keeper's PostgreSQL over TCP, as the superuser. */
 export function sqlTo(port: number): postgres.Sql {
   return superuserSql(port, SU_PASSWORD);

@@ -11,7 +11,7 @@ import { createLogger } from "../../../src/lib/log.ts";
 import { resolveProxyConfig } from "../../../src/proxy/config.ts";
 import { Proxy } from "../../../src/proxy/proxy.ts";
 import { KvStore, MemoryBackend } from "../../../src/store/index.ts";
-import { steadyCluster } from "../cluster-builders.ts";
+import { steadyCluster } from "../../harness/builders.ts";
 import { freePort } from "../../harness/util.ts";
 
 /** A store that remembers every proxy info written, with its lease. */
