@@ -21,6 +21,7 @@ import { MAX_REFUSING, REFUSAL_MS } from "../../src/proxy/forwarder.ts";
 import { parseErrorResponse, startupMessage } from "../unit/proxy/pg-packets.ts";
 import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
 import { superuserSql } from "./harness/sql.ts";
+import { makeDb } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -74,13 +75,7 @@ beforeAll(async () => {
   await startStandalonePostgres(makeTestRoot("proxy-pressure"), "d1", pgPort);
   cd = newClusterData("c0ffee13", { initMode: "new", proxyCheckInterval: "1s", proxyTimeout: "5s" }, new Date());
   cd.cluster.status.phase = "normal";
-  cd.dbs.d1 = {
-    uid: "d1",
-    generation: 1,
-    changeTime: "",
-    spec: { keeperUID: "d1", requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master" },
-    status: { listenAddress: "127.0.0.1", port: String(pgPort), healthy: true },
-  };
+  cd.dbs.d1 = makeDb("d1", { keeperUID: "d1", role: "master" }, { status: { listenAddress: "127.0.0.1", port: String(pgPort), healthy: true } });
   // No master routed yet: cd.proxy.spec is empty.
   await store.putClusterData(cd, 0);
   proxyPort = freePort();

@@ -14,6 +14,7 @@ import { freePort, waitFor } from "../harness/util.ts";
 import { EtcdProcess } from "./harness/etcd.ts";
 import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
 import { superuserSql } from "./harness/sql.ts";
+import { makeDb } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -54,7 +55,7 @@ beforeAll(async () => {
   cd = newClusterData("c0ffee03", spec, new Date());
   cd.cluster.status.phase = "normal";
   for (const [uid, port] of Object.entries(pgPorts))
-    cd.dbs[uid] = { uid, generation: 1, changeTime: "", spec: { keeperUID: uid, requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master" }, status: { listenAddress: "127.0.0.1", port: String(port), healthy: true } };
+    cd.dbs[uid] = makeDb(uid, { keeperUID: uid, role: "master" }, { status: { listenAddress: "127.0.0.1", port: String(port), healthy: true } });
   await store.putClusterData(cd, 0);
   proxyPort = freePort();
   proxy = DaemonProcess.start("proxy", "proxy", [
