@@ -124,10 +124,14 @@ export class EtcdProcess {
   }
 }
 
-/** A file's etcd and a store client on it, set in beforeAll; `flags()` are the daemons' store flags. */
+/**
+ * A file's etcd and a store client on it, set in beforeAll; `kv` is the store's backend, for a
+ * test that reads or writes keys itself; `flags()` are the daemons' store flags.
+ */
 export interface FileEtcd {
   etcd: EtcdProcess;
   store: KvStore;
+  kv: EtcdBackend;
   flags(): string[];
 }
 
@@ -138,7 +142,8 @@ export function etcdForFile(clusterName = "c1"): FileEtcd {
   } as FileEtcd;
   beforeAll(async () => {
     f.etcd = await EtcdProcess.start();
-    f.store = new KvStore(new EtcdBackend({ endpoints: [f.etcd.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName });
+    f.kv = new EtcdBackend({ endpoints: [f.etcd.endpoint], timeoutMs: 5000 });
+    f.store = new KvStore(f.kv, { prefix: "stolon/cluster", clusterName });
   });
   afterAll(async () => {
     await f.store?.close();
