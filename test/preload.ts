@@ -4,6 +4,6 @@
  * cleanup once more after the whole run, so no process or temp dir a test registered is left.
  */
 import { afterAll } from "bun:test";
-import { cleanUpHarness } from "./integration/harness/etcd.ts";
+import { cleanUpHarness } from "./integration/harness/process.ts";
 
 afterAll(cleanUpHarness);

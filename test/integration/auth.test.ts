@@ -11,8 +11,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ClusterData, ClusterSpec } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, runCmd } from "./harness/etcd.ts";
-import { DaemonProcess, KeeperProcess, makeTestRoot, PG_BIN, passwordArgs, query, REPL_PASSWORD, requirePostgres, SU_PASSWORD, waitFor } from "./harness/keeper.ts";
+import { runCmd } from "./harness/process.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
+import { DaemonProcess, KeeperProcess, makeTestRoot, passwordArgs, PG_BIN, query, REPL_PASSWORD, requirePostgres, SU_PASSWORD } from "./harness/keeper.ts";
 
 requirePostgres();
 

@@ -8,7 +8,8 @@ import { copyFileSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { build, COMMANDS } from "../../scripts/build.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, waitFor } from "./harness/etcd.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
 import { DaemonProcess, makeTestRoot, passwordArgs, PG_BIN, requirePostgres, sqlTo } from "./harness/keeper.ts";
 
 requirePostgres();

@@ -7,13 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import postgres from "postgres";
 import type { ClusterData } from "../../src/cluster/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { Forwarder } from "../../src/proxy/forwarder.ts";
 import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../scripts/local-cluster.ts";
-import { waitFor } from "./harness/etcd.ts";
+import { waitFor } from "../harness/util.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
+import { superuserSql } from "./harness/sql.ts";
+import { readClusterData } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -46,10 +47,9 @@ afterAll(async () => {
   await lc.stop();
 });
 
-const sqlTo = (port: number) =>
-  postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 5, idle_timeout: 30, fetch_types: false, onnotice: () => {} });
+const sqlTo = (port: number) => superuserSql(port, SU_PASSWORD, { idle_timeout: 30 });
 const portOf = (keeper: string) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!;
-const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
+const cd = (): Promise<ClusterData> => readClusterData(lc.store);
 
 describe("fencing a master cut from etcd", () => {
   test("the old master stops taking writes before a new master is elected, and rejoins after", async () => {
@@ -113,18 +113,7 @@ describe("fencing a master cut from etcd", () => {
     const settled = await lc.waitSettled(90_000);
     const oldDb = settled.cluster.status.master!;
     const oldKeeper = settled.dbs[oldDb]!.spec.keeperUID;
-    const sneaky = postgres({
-      host: "127.0.0.1",
-      port: portOf(oldKeeper),
-      database: "postgres",
-      username: "stolon",
-      password: SU_PASSWORD,
-      max: 1,
-      connect_timeout: 5,
-      fetch_types: false,
-      onnotice: () => {},
-      connection: { application_name: "stolon-keeper" },
-    });
+    const sneaky = superuserSql(portOf(oldKeeper), SU_PASSWORD, { idle_timeout: 0, connection: { application_name: "stolon-keeper" } });
     try {
       const me = await sneaky`select application_name from pg_stat_activity where pid = pg_backend_pid()`;
       expect(me[0]!.application_name).toBe("stolon-keeper");

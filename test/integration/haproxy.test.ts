@@ -9,10 +9,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { SU_PASSWORD } from "../../scripts/local-cluster.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { findBinary, own, waitFor } from "./harness/etcd.ts";
+import { findBinary, own } from "./harness/process.ts";
+import { waitFor } from "../harness/util.ts";
+import { superuserSql } from "./harness/sql.ts";
 
 const { lc, sqlTo, portOf } = clusterForFile("haproxy", { ports: [11000, 14000], spec: { initMode: "new", usePgrewind: true } });
 
@@ -122,7 +124,7 @@ class Writer {
   }
 
   private client(): postgres.Sql {
-    return postgres({ host: "127.0.0.1", port: haproxyPort, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 2, idle_timeout: 5, fetch_types: false, onnotice: () => {} });
+    return superuserSql(haproxyPort, SU_PASSWORD, { connect_timeout: 2 });
   }
 
   private async run(maxRows: number, deadline: number): Promise<void> {

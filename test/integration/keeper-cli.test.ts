@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCmd } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
 import { makeTestRoot, passwordArgs } from "./harness/keeper.ts";
 
 const root = makeTestRoot("keeper-cli");

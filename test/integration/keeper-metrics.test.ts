@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { clusterForFile } from "./harness/cluster.ts";
-import { waitFor } from "./harness/etcd.ts";
+import { waitFor } from "../harness/util.ts";
 import { checkMetrics, sampleOf } from "./harness/promtool.ts";
 
 const { lc, portOf, query: sql } = clusterForFile("keeper-metrics", { ports: [17000, 20000], spec: { initMode: "new" } });

@@ -9,8 +9,10 @@ import { existsSync, lstatSync, mkdirSync, readlinkSync, writeFileSync } from "n
 import { join } from "node:path";
 import type { ClusterData, ClusterSpec, DB, KeeperInfo, WipeConfirmation } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort } from "./harness/etcd.ts";
-import { KeeperProcess, makeClusterData, makeDb, makeTestRoot, query, requirePostgres, waitFor } from "./harness/keeper.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
+import { KeeperProcess, makeTestRoot, query, requirePostgres } from "./harness/keeper.ts";
+import { makeClusterData, makeDbFromSpec } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -104,7 +106,7 @@ describe("keeper with a cluster view written by the test", () => {
   });
 
   test("a db with initMode new: k1 runs initdb and becomes a master with roles and slots", async () => {
-    setDb(makeDb(spec, { uid: "d1", keeperUID: "k1", role: "master", initMode: "new", includePreviousConfig: true, additionalReplicationSlots: ["extra"] }));
+    setDb(makeDbFromSpec(spec, { uid: "d1", keeperUID: "k1", role: "master", initMode: "new", includePreviousConfig: true, additionalReplicationSlots: ["extra"] }));
     cd.cluster.status.master = "d1";
     const info = await converged("k1", "d1");
     expect(info.postgresState!.timelineID).toBe(1);
@@ -132,7 +134,7 @@ describe("keeper with a cluster view written by the test", () => {
   });
 
   test("a standby db on k2 is base-backed up from d1 and streams", async () => {
-    setDb(makeDb(spec, { uid: "d2", keeperUID: "k2", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d1" } }));
+    setDb(makeDbFromSpec(spec, { uid: "d2", keeperUID: "k2", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d1" } }));
     cd.dbs.d1!.spec.followers = ["d2"];
     cd.dbs.d1!.generation++;
     await converged("k1", "d1");
@@ -174,7 +176,7 @@ describe("keeper with a cluster view written by the test", () => {
     await waitFor("k1 stopped (no db assigned)", () => !existsSync(join(root, "k1/postgres/postmaster.pid")), 20_000);
 
     // Step 2: a new standby db on k1, following d2.
-    setDb(makeDb({ ...spec, usePgrewind: true }, { uid: "d3", keeperUID: "k1", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d2" } }));
+    setDb(makeDbFromSpec({ ...spec, usePgrewind: true }, { uid: "d3", keeperUID: "k1", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d2" } }));
     d2.spec.followers = ["d3"];
     d2.generation++;
     await converged("k1", "d3");
@@ -200,7 +202,7 @@ describe("keeper with a cluster view written by the test", () => {
     await query(ports.k1!, "insert into t values (4, 'on d3')");
     await waitFor("k2 stopped", () => !existsSync(join(root, "k2/postgres/postmaster.pid")), 20_000);
     const before = keepers.k2!.output.length;
-    setDb(makeDb({ ...spec, usePgrewind: false }, { uid: "d4", keeperUID: "k2", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d3" } }));
+    setDb(makeDbFromSpec({ ...spec, usePgrewind: false }, { uid: "d4", keeperUID: "k2", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d3" } }));
     d3.spec.followers = ["d4"];
     d3.generation++;
     await waitFor("k2's refusal", async () => (await publish(), keepers.k2!.output.slice(before).includes("keeper k2 refuses a full copy for db d4")), 30_000);
@@ -222,7 +224,7 @@ describe("keeper with a cluster view written by the test", () => {
     writeFileSync(join(dir, "postgres/PG_VERSION"), "15\n");
     startKeeper("k3");
     await waitFor("k3's info", async () => (await infos()).k3, 20_000);
-    setDb(makeDb(spec, { uid: "d5", keeperUID: "k3", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d3" } }));
+    setDb(makeDbFromSpec(spec, { uid: "d5", keeperUID: "k3", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d3" } }));
     cd.dbs.d3!.spec.followers = ["d4", "d5"];
     cd.dbs.d3!.generation++;
     await converged("k3", "d5");

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createComponentMetrics } from "../../src/lib/metrics.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { waitFor } from "./harness/etcd.ts";
+import { waitFor } from "../harness/util.ts";
 import { makeTestRoot } from "./harness/keeper.ts";
 import { expectCleanMetrics, promtool, sampleOf } from "./harness/promtool.ts";
 

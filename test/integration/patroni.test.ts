@@ -7,7 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import type { PatroniBody } from "../../src/keeper/patroni.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { runCmd, waitFor } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { waitFor } from "../harness/util.ts";
 
 const { lc, portOf, query: sql } = clusterForFile("patroni", { ports: [14000, 17000], spec: { initMode: "new" } });
 

@@ -11,14 +11,17 @@
  * every flood client is closed within the refusal time, the connected client keeps working.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { newClusterData, type ClusterData } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, waitFor } from "./harness/etcd.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
 import { readdirSync } from "node:fs";
 import { MAX_REFUSING, REFUSAL_MS } from "../../src/proxy/forwarder.ts";
 import { parseErrorResponse, startupMessage } from "../unit/proxy/pg-packets.ts";
 import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
+import { superuserSql } from "./harness/sql.ts";
+import { makeDb } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -34,18 +37,7 @@ let cd: ClusterData;
 
 /** A postgres.js client through the proxy, asking for TLS if the server has it (it is told "N"). */
 function client() {
-  return postgres({
-    host: "127.0.0.1",
-    port: proxyPort,
-    database: "postgres",
-    username: "stolon",
-    ssl: "prefer",
-    max: 1,
-    connect_timeout: 10,
-    idle_timeout: 30,
-    fetch_types: false,
-    onnotice: () => {},
-  });
+  return superuserSql(proxyPort, undefined, { ssl: "prefer", connect_timeout: 10, idle_timeout: 30 });
 }
 
 /** What a failed first query says: the driver's error code and message. */
@@ -83,13 +75,7 @@ beforeAll(async () => {
   await startStandalonePostgres(makeTestRoot("proxy-pressure"), "d1", pgPort);
   cd = newClusterData("c0ffee13", { initMode: "new", proxyCheckInterval: "1s", proxyTimeout: "5s" }, new Date());
   cd.cluster.status.phase = "normal";
-  cd.dbs.d1 = {
-    uid: "d1",
-    generation: 1,
-    changeTime: "",
-    spec: { keeperUID: "d1", requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master" },
-    status: { listenAddress: "127.0.0.1", port: String(pgPort), healthy: true },
-  };
+  cd.dbs.d1 = makeDb("d1", { keeperUID: "d1", role: "master" }, { status: { listenAddress: "127.0.0.1", port: String(pgPort), healthy: true } });
   // No master routed yet: cd.proxy.spec is empty.
   await store.putClusterData(cd, 0);
   proxyPort = freePort();

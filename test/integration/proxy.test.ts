@@ -7,11 +7,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { newClusterData, type ClusterData, type ClusterSpec } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, waitFor } from "./harness/etcd.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
 import { DaemonProcess, makeTestRoot, PG_BIN, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
+import { superuserSql } from "./harness/sql.ts";
+import { makeDb } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -25,8 +28,8 @@ let proxyPort: number;
 let proxyUid: string;
 let cd: ClusterData;
 
-function client(port = proxyPort, o: Record<string, unknown> = {}) {
-  return postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", max: 1, connect_timeout: 10, idle_timeout: 30, fetch_types: false, onnotice: () => {}, ...o });
+function client(port = proxyPort, o: postgres.Options<{}> = {}) {
+  return superuserSql(port, undefined, { connect_timeout: 10, idle_timeout: 30, ...o });
 }
 
 async function write(f: (c: ClusterData) => void): Promise<void> {
@@ -52,7 +55,7 @@ beforeAll(async () => {
   cd = newClusterData("c0ffee03", spec, new Date());
   cd.cluster.status.phase = "normal";
   for (const [uid, port] of Object.entries(pgPorts))
-    cd.dbs[uid] = { uid, generation: 1, changeTime: "", spec: { keeperUID: uid, requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master" }, status: { listenAddress: "127.0.0.1", port: String(port), healthy: true } };
+    cd.dbs[uid] = makeDb(uid, { keeperUID: uid, role: "master" }, { status: { listenAddress: "127.0.0.1", port: String(port), healthy: true } });
   await store.putClusterData(cd, 0);
   proxyPort = freePort();
   proxy = DaemonProcess.start("proxy", "proxy", [

@@ -22,8 +22,10 @@ import { join } from "node:path";
 import type { ClusterData, ClusterSpec, KeeperInfo } from "../../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { attacker, snapshot } from "../attacker.ts";
-import { EtcdProcess, freePort } from "./harness/etcd.ts";
-import { KeeperProcess, makeClusterData, makeDb, makeTestRoot, query, requirePostgres, waitFor } from "./harness/keeper.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
+import { KeeperProcess, makeTestRoot, query, requirePostgres } from "./harness/keeper.ts";
+import { makeClusterData, makeDbFromSpec } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -90,7 +92,7 @@ describe.skipIf(!attacker)("root mode: what the postgres user plants is never fo
     victimsBefore = victims();
     cd = makeClusterData("c0ffee02", spec);
     cd.keepers.k1 = { uid: "k1", generation: 1, changeTime: new Date().toISOString(), spec: {}, status: { healthy: true } };
-    cd.dbs.d1 = makeDb(spec, { uid: "d1", keeperUID: "k1", role: "master", initMode: "new" });
+    cd.dbs.d1 = makeDbFromSpec(spec, { uid: "d1", keeperUID: "k1", role: "master", initMode: "new" });
     cd.cluster.status.master = "d1";
     await store.putClusterData(cd, 0);
   });

@@ -5,7 +5,9 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { etcdForFile, runCmd, waitFor } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { waitFor } from "../harness/util.ts";
+import { etcdForFile } from "./harness/etcd.ts";
 import { DaemonProcess, makeTestRoot } from "./harness/keeper.ts";
 
 const root = makeTestRoot("sentinel-cli");

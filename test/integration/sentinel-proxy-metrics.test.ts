@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { clusterForFile } from "./harness/cluster.ts";
-import { waitFor } from "./harness/etcd.ts";
+import { waitFor } from "../harness/util.ts";
 import { expectCleanMetrics, sampleOf } from "./harness/promtool.ts";
 
 const { lc, sqlTo } = clusterForFile("sentinel-proxy-metrics", { ports: [47000, 50000], keepers: 2, spec: { initMode: "new" } });

@@ -8,8 +8,11 @@ import { join } from "node:path";
 import { newClusterData, type ClusterData, type ClusterSpec } from "../../src/cluster/index.ts";
 import { systemClock } from "../../src/lib/clock.ts";
 import { EtcdBackend, KvElection, KvStore } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, runCmd } from "./harness/etcd.ts";
-import { DaemonProcess, KeeperProcess, makeTestRoot, postmasterPid, query, requirePostgres, waitFor } from "./harness/keeper.ts";
+import { runCmd } from "./harness/process.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
+import { DaemonProcess, KeeperProcess, makeTestRoot, postmasterPid, query, requirePostgres } from "./harness/keeper.ts";
+import { readClusterData } from "../harness/builders.ts";
 
 requirePostgres();
 
@@ -32,7 +35,7 @@ function startSentinel(name: string): DaemonProcess {
 
 const sentinelUid = (s: DaemonProcess) => /sentinel (\w+) starting/.exec(s.output)?.[1];
 const leader = () => new KvElection(backend, `${store.basePath}/sentinel-leader`, systemClock, 5000).leader();
-const cd = async (): Promise<ClusterData> => (await store.getClusterData())!.clusterData;
+const cd = (): Promise<ClusterData> => readClusterData(store);
 const keeperOf = (c: ClusterData, dbUid: string | undefined) => (dbUid ? c.dbs[dbUid]?.spec.keeperUID : undefined);
 
 /** A master and two standbys, all converged and healthy, the standbys following the master. */

@@ -2,23 +2,21 @@
  * stolonctl as a user runs it: a real process against a real etcd. Every bad input gets a
  * one-line error that names the problem, exit code 1, and leaves etcd unchanged.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { EtcdBackend } from "../../src/store/index.ts";
-import { EtcdProcess, freePort, runCmd } from "./harness/etcd.ts";
+import { beforeAll, describe, expect, test } from "bun:test";
+import type { EtcdBackend } from "../../src/store/index.ts";
+import { runCmd } from "./harness/process.ts";
+import { freePort } from "../harness/util.ts";
+import { etcdForFile, type EtcdProcess } from "./harness/etcd.ts";
 
+const file = etcdForFile();
 let etcd: EtcdProcess;
 let kv: EtcdBackend;
 let flags: string[];
 const key = "stolon/cluster/c1/clusterdata";
 
-beforeAll(async () => {
-  etcd = await EtcdProcess.start();
-  kv = new EtcdBackend({ endpoints: [etcd.endpoint], timeoutMs: 5000 });
-  flags = ["--cluster-name", "c1", "--store-backend", "etcdv3", "--store-endpoints", etcd.endpoint];
-});
-afterAll(async () => {
-  await kv?.close();
-  await etcd?.stop();
+beforeAll(() => {
+  ({ etcd, kv } = file);
+  flags = file.flags();
 });
 
 const ctl = (args: string[], stdin?: string) => runCmd("stolonctl", args, { stdin });

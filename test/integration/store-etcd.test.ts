@@ -2,7 +2,8 @@ import { afterAll, beforeAll } from "bun:test";
 import { systemClock } from "../../src/lib/clock.ts";
 import { EtcdBackend } from "../../src/store/index.ts";
 import { storeContract } from "../contract/store-contract.ts";
-import { EtcdProcess, waitFor } from "./harness/etcd.ts";
+import { waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
 
 let etcd: EtcdProcess;
 beforeAll(async () => {

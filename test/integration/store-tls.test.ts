@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EtcdProcess, makeTlsFiles, runCmd, type EtcdTls } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { EtcdProcess, type EtcdTls, makeTlsFiles } from "./harness/etcd.ts";
 
 const dirs: string[] = [];
 const tmp = () => {

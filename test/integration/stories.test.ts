@@ -7,14 +7,16 @@
 import { describe, expect, test } from "bun:test";
 import type { ClusterData, KeeperInfo } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { runCmd, waitFor } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { waitFor } from "../harness/util.ts";
+import { readClusterData } from "../harness/builders.ts";
 
 const { lc, portOf, query: q } = clusterForFile("stories", { ports: [20000, 23000], spec: { initMode: "new", usePgrewind: true } });
 let nextId = 1;
 const written: number[] = [];
 
 
-const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
+const cd = (): Promise<ClusterData> => readClusterData(lc.store);
 const ctl = (...args: string[]) => runCmd("stolonctl", [...lc.common, ...args]);
 
 async function master(): Promise<{ keeper: string; db: string }> {

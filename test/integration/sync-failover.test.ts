@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import type { ClusterData } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { waitFor } from "./harness/etcd.ts";
+import { waitFor } from "../harness/util.ts";
 
 const { lc, sqlTo, portOf } = clusterForFile("sync-failover", {
   ports: [23000, 26000],

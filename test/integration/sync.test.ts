@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { clusterForFile } from "./harness/cluster.ts";
-import { runCmd, waitFor } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { waitFor } from "../harness/util.ts";
 
 // usePgrewind: a crashed master rejoins by pg_rewind; a full copy of a former master's data would
 // wait for stolonctl confirm-wipe.

@@ -4,24 +4,21 @@
  * stored by an older version with a duration now out of range is still read (the daemons use the
  * value clamped to its range and the sentinel's notes say so), and `stolonctl update` repairs it.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { newClusterData } from "../../src/cluster/index.ts";
-import { EtcdBackend } from "../../src/store/index.ts";
-import { EtcdProcess, runCmd } from "./harness/etcd.ts";
+import type { EtcdBackend } from "../../src/store/index.ts";
+import { runCmd } from "./harness/process.ts";
+import { etcdForFile, type EtcdProcess } from "./harness/etcd.ts";
 
+const file = etcdForFile();
 let etcd: EtcdProcess;
 let kv: EtcdBackend;
 let flags: string[];
 const key = "stolon/cluster/c1/clusterdata";
 
-beforeAll(async () => {
-  etcd = await EtcdProcess.start();
-  kv = new EtcdBackend({ endpoints: [etcd.endpoint], timeoutMs: 5000 });
-  flags = ["--cluster-name", "c1", "--store-backend", "etcdv3", "--store-endpoints", etcd.endpoint];
-});
-afterAll(async () => {
-  await kv?.close();
-  await etcd?.stop();
+beforeAll(() => {
+  ({ etcd, kv } = file);
+  flags = file.flags();
 });
 
 const ctl = (args: string[], stdin?: string) => runCmd("stolonctl", args, { stdin });

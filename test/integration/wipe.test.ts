@@ -13,12 +13,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newClusterData, type ClusterData } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { runCmd, waitFor } from "./harness/etcd.ts";
+import { runCmd } from "./harness/process.ts";
+import { waitFor } from "../harness/util.ts";
+import { readClusterData } from "../harness/builders.ts";
 
 const { lc, portOf, query: q } = clusterForFile("wipe", { ports: [32000, 35000], keepers: 2, spec: { initMode: "new", usePgrewind: true } });
 
 
-const cd = async (): Promise<ClusterData> => (await lc.store.getClusterData())!.clusterData;
+const cd = (): Promise<ClusterData> => readClusterData(lc.store);
 const ctl = (...args: string[]) => runCmd("stolonctl", [...lc.common, ...args]);
 const pgdata = (keeper: string) => join(lc.o.dir, keeper, "postgres");
 const dbstate = (keeper: string) => JSON.parse(readFileSync(join(lc.o.dir, keeper, "dbstate"), "utf8")) as { UID: string; WasMaster?: boolean };

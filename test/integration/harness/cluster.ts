@@ -4,10 +4,11 @@
  */
 import { afterAll, beforeAll } from "bun:test";
 import { join } from "node:path";
-import postgres from "postgres";
+import type postgres from "postgres";
 import type { ClusterSpec } from "../../../src/cluster/index.ts";
 import { freeBasePort, LocalCluster, SU_PASSWORD } from "../../../scripts/local-cluster.ts";
 import { makeTestRoot, requirePostgres } from "./keeper.ts";
+import { queryOnce, superuserSql } from "./sql.ts";
 
 export interface FileCluster {
   lc: LocalCluster;
@@ -29,19 +30,11 @@ export function clusterForFile(name: string, o: { ports: [number, number]; keepe
   afterAll(async () => {
     await lc.stop();
   });
-  const sqlTo = (port: number) =>
-    postgres({ host: "127.0.0.1", port, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 15, idle_timeout: 5, fetch_types: false, onnotice: () => {} });
+  const sqlTo = (port: number) => superuserSql(port, SU_PASSWORD, { connect_timeout: 15 });
   return {
     lc,
     sqlTo,
-    query: async <T = Record<string, unknown>>(port: number, text: string): Promise<T[]> => {
-      const sql = sqlTo(port);
-      try {
-        return (await sql.unsafe(text)) as unknown as T[];
-      } finally {
-        await sql.end({ timeout: 1 });
-      }
-    },
+    query: <T = Record<string, unknown>>(port: number, text: string) => queryOnce<T>(sqlTo(port), text),
     portOf: (keeper) => lc.ports.pg[lc.keeperNames.indexOf(keeper)]!,
   };
 }

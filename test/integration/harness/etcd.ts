@@ -8,74 +8,8 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { afterAll, beforeAll } from "bun:test";
 import { EtcdBackend, KvStore } from "../../../src/store/index.ts";
-
-/**
- * Every process the harness started. A test that forgets (or fails before) its teardown still
- * leaves nothing running: whatever is left is killed, and every registered cleanup run, after the
- * first test file that loads this module and, for the files after it (Bun loads a module once per
- * run), after the whole run (test/preload.ts).
- */
-const owned = new Map<Subprocess, string | null>();
-const cleanups: (() => void | Promise<void>)[] = [];
-export async function cleanUpHarness(): Promise<void> {
-  for (const p of owned.keys()) p.kill("SIGKILL");
-  await Promise.all([...owned.keys()].map((p) => p.exited));
-  for (const dir of owned.values()) if (dir) rmSync(dir, { recursive: true, force: true });
-  owned.clear();
-  for (const f of cleanups.splice(0)) await f();
-}
-afterAll(cleanUpHarness);
-
-/** Registers a process (and optionally a dir to remove) to be killed after the file's last test. */
-export function own(proc: Subprocess, dir: string | null = null): void {
-  owned.set(proc, dir);
-}
-export function disown(proc: Subprocess): void {
-  owned.delete(proc);
-}
-/** Runs `f` after the file's last test, after every owned process is gone. */
-export function atEnd(f: () => void | Promise<void>): void {
-  cleanups.push(f);
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
-
-/** Finds a binary on PATH or in the usual Debian places; throws a clear error when missing. */
-export function findBinary(name: string, extraDirs: string[] = []): string {
-  for (const dir of [...extraDirs, ...(process.env.PATH ?? "").split(":"), "/usr/bin", "/usr/local/bin"]) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    if (Bun.file(p).size > 0) return p;
-  }
-  throw new Error(`${name} not found: run "npm run setup" (as root it installs etcd and PostgreSQL 15 with apt)`);
-}
-
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  timeoutMs = 10_000,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== null && v !== false) return v as T;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ""}`);
-    await Bun.sleep(intervalMs);
-  }
-}
+import { freePort, waitFor } from "../../harness/util.ts";
+import { disown, findBinary, own } from "./process.ts";
 
 export interface EtcdTls {
   ca: string;
@@ -143,7 +77,7 @@ export class EtcdProcess {
         ],
         { stdout: "ignore", stderr: "pipe" },
       );
-      owned.set(proc, dataDir);
+      own(proc, dataDir);
       const e = new EtcdProcess(clientUrl, dataDir, proc);
       try {
         await waitFor("etcd health", async () => {
@@ -185,41 +119,19 @@ export class EtcdProcess {
   async stop(): Promise<void> {
     this.thaw();
     await this.stopProcess();
-    owned.delete(this.proc);
+    disown(this.proc);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs one of our entry points (cmd/<name>.ts) as a real process with Bun. */
-export async function runCmd(
-  name: "stolonctl" | "keeper" | "sentinel" | "proxy",
-  args: string[],
-  opts: { stdin?: string; env?: Record<string, string> } = {},
-): Promise<CliResult> {
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../../cmd", `${name}.ts`), ...args], {
-    stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...opts.env },
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, stdout, stderr };
-}
-
-/** A file's etcd and a store client on it, set in beforeAll; `flags()` are the daemons' store flags. */
+/**
+ * A file's etcd and a store client on it, set in beforeAll; `kv` is the store's backend, for a
+ * test that reads or writes keys itself; `flags()` are the daemons' store flags.
+ */
 export interface FileEtcd {
   etcd: EtcdProcess;
   store: KvStore;
+  kv: EtcdBackend;
   flags(): string[];
 }
 
@@ -230,7 +142,8 @@ export function etcdForFile(clusterName = "c1"): FileEtcd {
   } as FileEtcd;
   beforeAll(async () => {
     f.etcd = await EtcdProcess.start();
-    f.store = new KvStore(new EtcdBackend({ endpoints: [f.etcd.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName });
+    f.kv = new EtcdBackend({ endpoints: [f.etcd.endpoint], timeoutMs: 5000 });
+    f.store = new KvStore(f.kv, { prefix: "stolon/cluster", clusterName });
   });
   afterAll(async () => {
     await f.store?.close();

@@ -7,12 +7,14 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import postgres from "postgres";
+import type postgres from "postgres";
 import type { ClusterData, DB, DBSpec } from "../../../src/cluster/index.ts";
 import { withDefaults, type ClusterSpec } from "../../../src/cluster/index.ts";
 import type { PgManager } from "../../../src/postgres/index.ts";
 import { startStandalonePostgres as startServer } from "../../../scripts/standalone-postgres.ts";
-import { atEnd, disown, findBinary, own, waitFor } from "./etcd.ts";
+import { atEnd, disown, findBinary, own } from "./process.ts";
+import { waitFor } from "../../harness/util.ts";
+import { queryOnce, superuserSql } from "./sql.ts";
 
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
 
@@ -182,72 +184,15 @@ export function postmasterPid(dataDir: string): number | null {
   }
 }
 
-/** A DB with the spec fields a sentinel would copy from the cluster spec. */
-export function makeDb(
-  spec: ClusterSpec,
-  d: Pick<DBSpec, "keeperUID" | "role" | "initMode"> & Partial<DBSpec> & { uid: string; generation?: number },
-): DB {
-  const s = withDefaults(spec);
-  const { uid, generation, ...rest } = d;
-  return {
-    uid,
-    generation: generation ?? 1,
-    changeTime: new Date().toISOString(),
-    spec: {
-      requestTimeout: s.requestTimeout,
-      maxStandbys: s.maxStandbys,
-      synchronousReplication: s.synchronousReplication,
-      usePgrewind: s.usePgrewind,
-      additionalWalSenders: s.additionalWalSenders,
-      additionalReplicationSlots: s.additionalMasterReplicationSlots,
-      pgParameters: s.pgParameters,
-      pgHBA: s.pgHBA,
-      followers: [],
-      ...rest,
-    },
-    status: {},
-  };
-}
-
-export function makeClusterData(uid: string, spec: ClusterSpec): ClusterData {
-  const now = new Date().toISOString();
-  return {
-    formatVersion: 1,
-    changeTime: now,
-    cluster: { uid, generation: 1, changeTime: now, spec, status: { phase: "normal" } },
-    keepers: {},
-    dbs: {},
-    proxy: { generation: 1, changeTime: now, spec: {}, status: {} },
-  };
-}
-
 /** A SQL client on a keeper's PostgreSQL over TCP, as the superuser. */
-export function sqlTo(port: number) {
-  return postgres({
-    host: "127.0.0.1",
-    port,
-    database: "postgres",
-    username: "stolon",
-    password: SU_PASSWORD,
-    max: 1,
-    connect_timeout: 5,
-    idle_timeout: 5,
-    fetch_types: false,
-    onnotice: () => {},
-  });
+export function sqlTo(port: number): postgres.Sql {
+  return superuserSql(port, SU_PASSWORD);
 }
 
 /** Runs one query on a fresh connection (the instance may have restarted since the last one). */
-export async function query<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
-  const sql = sqlTo(port);
-  try {
-    return (await sql.unsafe(text)) as unknown as T[];
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
+export function query<T = Record<string, unknown>>(port: number, text: string): Promise<T[]> {
+  return queryOnce<T>(sqlTo(port), text);
 }
-
-export { waitFor };
 
 /** A server without a keeper (see scripts/standalone-postgres.ts), stopped after the test file. */
 export async function startStandalonePostgres(root: string, name: string, port: number): Promise<PgManager> {

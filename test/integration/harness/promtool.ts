@@ -3,7 +3,7 @@
  * as the judge of our metrics and monitoring kit. Missing promtool is a failure, never a skip.
  */
 import { expect } from "bun:test";
-import { findBinary } from "./etcd.ts";
+import { findBinary } from "./process.ts";
 
 /** promtool's path; throws a clear error when it is not installed. */
 export function promtoolPath(): string {

@@ -19,18 +19,11 @@ import {
   type ProxyInfo,
   type SentinelMemory,
 } from "../../../src/cluster/index.ts";
+import { deepFreeze } from "../../harness/builders.ts";
 
 const NOW = 10_000_000;
 const WALL = Date.parse("2026-11-26T12:00:00Z");
 const MiB = 1024 * 1024;
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object") {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
-}
 
 interface DbOpts {
   role?: "master" | "standby";

@@ -16,6 +16,7 @@ import {
 } from "../../../src/cluster/index.ts";
 import { MAX_TIMELINES, show } from "../../../src/cluster/info-check.ts";
 import { ClusterDataError } from "../../../src/lib/errors.ts";
+import { makeDb } from "../../harness/builders.ts";
 
 const sound = (): KeeperInfo => ({
   infoUID: "a1b2c3d4",
@@ -141,13 +142,11 @@ describe("parseClusterData: keepers, dbs and proxy", () => {
     const cd = newClusterData("c0ffee00", { initMode: "new" }, new Date(0));
     cd.cluster.status = { phase: "normal", master: "d1" };
     cd.keepers.k1 = { uid: "k1", generation: 1, changeTime: "", spec: {}, status: { healthy: true } };
-    cd.dbs.d1 = {
-      uid: "d1",
-      generation: 2,
-      changeTime: "",
-      spec: { keeperUID: "k1", requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master", followConfig: null, followers: [] },
-      status: { healthy: true, currentGeneration: 2, listenAddress: "127.0.0.1", port: "5432", xLogPos: 100, timelinesHistory: null },
-    };
+    cd.dbs.d1 = makeDb(
+      "d1",
+      { keeperUID: "k1", role: "master", followConfig: null },
+      { generation: 2, status: { healthy: true, currentGeneration: 2, listenAddress: "127.0.0.1", port: "5432", xLogPos: 100, timelinesHistory: null } },
+    );
     cd.proxy.spec = { masterDbUid: "d1", enabledProxies: ["p1"] };
     return cd;
   };

@@ -1,18 +1,13 @@
 /** proxyRoute: where a proxy routes, table by table. */
 import { expect, test } from "bun:test";
 import { newClusterData, proxyRoute, sameTarget, type ClusterData } from "../../../src/cluster/index.ts";
+import { makeDb } from "../../harness/builders.ts";
 
 function cd(o: { master?: string; enabled?: string[]; addr?: string; port?: string; gen?: number } = {}): ClusterData {
   const c = newClusterData("c1", { initMode: "new" }, new Date(0));
   c.proxy.generation = o.gen ?? 7;
   c.proxy.spec = { masterDbUid: o.master, enabledProxies: o.enabled ?? ["p1"] };
-  c.dbs.d1 = {
-    uid: "d1",
-    generation: 1,
-    changeTime: "",
-    spec: { keeperUID: "k1", requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master" },
-    status: { listenAddress: o.addr ?? "10.0.0.1", port: o.port ?? "5432" },
-  };
+  c.dbs.d1 = makeDb("d1", { keeperUID: "k1", role: "master" }, { status: { listenAddress: o.addr ?? "10.0.0.1", port: o.port ?? "5432" } });
   return Object.freeze(c);
 }
 

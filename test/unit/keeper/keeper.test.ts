@@ -14,10 +14,11 @@ import { resolveKeeperConfig } from "../../../src/keeper/config.ts";
 import { Keeper, readiness, type KeeperPg } from "../../../src/keeper/keeper.ts";
 import { loadDbState, saveDbState } from "../../../src/keeper/local-state.ts";
 import type { KeeperStatus } from "../../../src/keeper/status.ts";
-import { masterStatus } from "./status-builders.ts";
+import { masterStatus } from "../../harness/status-builders.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import type { LocalPgState } from "../../../src/postgres/manager.ts";
 import { KvStore, MemoryBackend } from "../../../src/store/index.ts";
+import { makeDb as baseDb } from "../../harness/builders.ts";
 
 const CLUSTER_UID = "cuid1";
 const SYSTEM_ID = "7300000000000000001";
@@ -148,14 +149,9 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
+/** A DB of the shared builder at generation 3, written now. */
 function makeDb(uid: string, spec: Partial<DBSpec> & Pick<DBSpec, "keeperUID" | "role">, status: DB["status"] = {}): DB {
-  return {
-    uid,
-    generation: 3,
-    changeTime: new Date().toISOString(),
-    spec: { requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", followers: [], ...spec },
-    status,
-  };
+  return baseDb(uid, spec, { generation: 3, changeTime: new Date().toISOString(), status });
 }
 
 interface Setup {

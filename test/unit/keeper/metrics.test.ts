@@ -4,7 +4,7 @@ import { Registry } from "prom-client";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import { registerKeeperMetrics, type KeeperFigures } from "../../../src/keeper/metrics.ts";
 import type { KeeperStatus } from "../../../src/keeper/status.ts";
-import { masterStatus } from "./status-builders.ts";
+import { masterStatus } from "../../harness/status-builders.ts";
 
 const master: KeeperStatus = masterStatus({ clusterUID: "cu", dbUid: "d1", walPosition: 123456789, clusterDataValidAt: 1_700_000_000_500 });
 const figures: KeeperFigures = { sleepIntervalMs: 5000, needsReload: true, needsRestart: false, lastSyncSuccessAt: 1_700_000_001_000, shutdownAt: 0 };

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseLag, patroniResponse, patroniRoutes, PATRONI_PATHS, type PatroniBody } from "../../../src/keeper/patroni.ts";
 import { isServingPrimary, type KeeperStatus } from "../../../src/keeper/status.ts";
-import { makeStatus, masterStatus, MB, standbyStatus } from "./status-builders.ts";
+import { makeStatus, masterStatus, MB, standbyStatus } from "../../harness/status-builders.ts";
 
 const master = masterStatus;
 const standby = standbyStatus;

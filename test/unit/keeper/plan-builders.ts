@@ -5,14 +5,9 @@
 import type { ClusterData, DB, DBSpec, WipeConfirmation } from "../../../src/cluster/index.ts";
 import { desiredConfig, type KeeperPlan, type KeeperSettings, type LocalObservation } from "../../../src/keeper/plan.ts";
 import type { DbState } from "../../../src/keeper/local-state.ts";
+import { deepFreeze, makeDb as baseDb } from "../../harness/builders.ts";
 
-export function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object") {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
-}
+export { deepFreeze };
 
 export const settings: KeeperSettings = deepFreeze({
   uid: "k1",
@@ -25,15 +20,9 @@ export const settings: KeeperSettings = deepFreeze({
   replPassfile: "/d/pgpass",
 });
 
+/** A DB of the shared builder, a master unless `spec` says otherwise. */
 export function makeDb(uid: string, spec: Partial<DBSpec> & Pick<DBSpec, "keeperUID">, extra: Partial<DB> = {}): DB {
-  return {
-    uid,
-    generation: 1,
-    changeTime: "",
-    spec: { requestTimeout: "10s", maxStandbys: 20, synchronousReplication: false, usePgrewind: false, additionalWalSenders: 5, initMode: "none", role: "master", followers: [], ...spec },
-    status: {},
-    ...extra,
-  };
+  return baseDb(uid, { role: "master", ...spec }, extra);
 }
 
 export function makeCd(dbs: DB[], o: { keepers?: Record<string, string>; master?: string; clusterUID?: string; confirm?: WipeConfirmation } = {}): ClusterData {

@@ -9,13 +9,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { createLogger } from "../../../src/lib/log.ts";
 import { Forwarder, type ForwarderOptions } from "../../../src/proxy/forwarder.ts";
 import { concat, gssRequest, parseErrorResponse, sslRequest, startupMessage, type ParsedError } from "./pg-packets.ts";
-
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = s.port;
-  s.stop(true);
-  return p;
-}
+import { freePort } from "../../harness/util.ts";
 
 /** A backend that answers every chunk with "<name>:<chunk>" and, on FIN, says "bye" and ends. */
 function backend(name: string): TCPSocketListener<undefined> {

@@ -11,7 +11,8 @@ import { createLogger } from "../../../src/lib/log.ts";
 import { resolveProxyConfig } from "../../../src/proxy/config.ts";
 import { Proxy } from "../../../src/proxy/proxy.ts";
 import { KvStore, MemoryBackend } from "../../../src/store/index.ts";
-import { steadyCluster } from "../cluster-builders.ts";
+import { steadyCluster } from "../../harness/builders.ts";
+import { freePort } from "../../harness/util.ts";
 
 /** A store that remembers every proxy info written, with its lease. */
 class RecordingStore extends KvStore {
@@ -20,13 +21,6 @@ class RecordingStore extends KvStore {
     this.proxyInfos.push({ info, ttlMs });
     return super.setProxyInfo(info, ttlMs);
   }
-}
-
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = s.port;
-  s.stop(true);
-  return p;
 }
 
 let kv: MemoryBackend | undefined;

@@ -5,15 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Change, ClusterData } from "../../../src/cluster/index.ts";
 import { decisionKinds, isFailover, masterLooksFailed, type DecisionKind } from "../../../src/sentinel/decision-kinds.ts";
-import { makeDb, steadyCluster } from "../cluster-builders.ts";
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object") {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
-}
+import { deepFreeze, steadyCluster, steadyDb } from "../../harness/builders.ts";
 
 const steady = (): ClusterData => deepFreeze(steadyCluster());
 
@@ -45,7 +37,7 @@ const cases: [string, (cd: ClusterData) => void, Change, DecisionKind[], ((cd: C
   ["external synchronous standbys named", (cd) => (cd.dbs.m!.spec.externalSynchronousStandbys = ["ext"]), "decision", ["sync_standbys"]],
   ["null and empty synchronous standbys are the same", (cd) => (cd.dbs.m!.spec.synchronousStandbys = null), "decision", ["status"]],
   ["a standby follows another db", (cd) => (cd.dbs.s!.spec.followConfig = { type: "internal", dbuid: "x" }), "decision", ["followers"]],
-  ["a db added", (cd) => (cd.dbs.t = makeDb("t", "k2", "standby", { xlog: 1000 })), "decision", ["dbs"]],
+  ["a db added", (cd) => (cd.dbs.t = steadyDb("t", "k2", "standby", { xlog: 1000 })), "decision", ["dbs"]],
   ["a db removed", (cd) => delete cd.dbs.s, "decision", ["dbs"]],
   ["a db respecced (parameters)", (cd) => (cd.dbs.s!.spec.pgParameters = { work_mem: "8MB" }), "decision", ["dbs"]],
   ["a keeper added", (cd) => (cd.keepers.k3 = { ...structuredClone(cd.keepers.k2!), uid: "k3" }), "decision", ["keepers"]],

@@ -9,7 +9,7 @@ import { FakeClock } from "../../../src/lib/clock.ts";
 import { createLogger } from "../../../src/lib/log.ts";
 import { Sentinel } from "../../../src/sentinel/sentinel.ts";
 import { KvElection, KvStore, MemoryBackend } from "../../../src/store/index.ts";
-import { steadyCluster } from "../cluster-builders.ts";
+import { steadyCluster } from "../../harness/builders.ts";
 
 const SLEEP_MS = 1000;
 const FAIL_MS = 3000;

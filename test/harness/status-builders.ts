@@ -1,9 +1,9 @@
 /**
- * KeeperStatus builders for the keeper's unit tests: a healthy streaming standby by default, or a
+ * KeeperStatus builders for the keeper, metrics and Patroni tests: a healthy streaming standby by default, or a
  * healthy converged master; each case overrides only what matters. Frozen, so code under test
  * that mutates its input throws.
  */
-import type { KeeperStatus } from "../../../src/keeper/status.ts";
+import type { KeeperStatus } from "../../src/keeper/status.ts";
 
 export const MB = 1024 * 1024;
 

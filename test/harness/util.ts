@@ -1,0 +1,37 @@
+/**
+ * Generic test helpers, for unit and integration tests alike: a free loopback port and a bounded
+ * wait on an observable condition (never a fixed sleep).
+ */
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+/**
+ * Polls `fn` every `intervalMs` until it returns a value (anything but undefined, null or false)
+ * and returns it; after `timeoutMs` throws, naming `what` and the last error `fn` threw.
+ */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 10_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== null && v !== false) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ""}`);
+    await Bun.sleep(intervalMs);
+  }
+}
