@@ -475,36 +475,12 @@ export class Keeper implements Component {
         await pg.wipe();
         this.saveDbState({ UID: "", Generation: 0, Initializing: false, InitPGParameters: null });
         return;
-      case "init-new": {
-        // Initializing first: from here on the data dir is half made, and an interrupted init is
-        // wiped at the next start (planKeeper's first rule).
-        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null, WasMaster: true });
-        await pg.stop();
-        this.log.warn(`removing the data dir for the initdb of db ${a.db.uid}`);
-        await pg.wipe();
-        const nc = a.db.spec.newConfig ?? {};
-        await pg.initdb({ locale: nc.locale, encoding: nc.encoding, dataChecksums: nc.dataChecksums }, signal);
-        const initParams = await this.firstStart(a.config, true, this.initTimeoutMs, signal);
-        this.saveDbState({
-          UID: a.db.uid,
-          Generation: 0,
-          Initializing: false,
-          InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null,
-          ...(await this.dataIdentity(true)),
-        });
-        this.log.info(`db ${a.db.uid} initialized`);
+      case "init-new":
+        await this.initNew(a, signal);
         return;
-      }
-      case "init-existing": {
-        // A data dir without standby.signal starts as a primary: from then on it is a master's data.
-        const wasMaster = this.dbState?.WasMaster === true || !a.config.standby || !pg.hasStandbySignal();
-        const ids = await this.dataIdentity(wasMaster);
-        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ...ids });
-        await pg.stop();
-        const initParams = await this.firstStart(a.config, false, this.dbWaitReadyTimeoutMs, signal);
-        this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null, ...ids });
+      case "init-existing":
+        await this.initExisting(a, signal);
         return;
-      }
       case "resync":
         await this.resync(a, signal);
         return;
@@ -540,19 +516,57 @@ export class Keeper implements Component {
       case "set-internal-only":
         this.internalOnly = a.on;
         return;
-      case "save-generation": {
-        const s = this.dbState;
-        if (!s) return;
-        // The converged data belongs to this cluster: recorded (also into a dbstate written before
-        // these fields existed) so that a later initdb can tell this cluster's data from another's.
-        const next: DbState = { ...s, UID: a.db.uid, Generation: a.db.generation, ClusterUID: a.clusterUID, SystemID: a.systemID ?? s.SystemID };
-        const converged = s.Generation !== next.Generation || s.UID !== next.UID;
-        if (converged || s.ClusterUID !== next.ClusterUID || s.SystemID !== next.SystemID) this.saveDbState(next);
-        // Converged: the sentinel is waiting for exactly this (e.g. to route to a new master).
-        if (converged) this.reportTrigger.fire();
+      case "save-generation":
+        this.saveGeneration(a);
         return;
-      }
     }
+  }
+
+  /** initdb of a new db, its first start (roles created) and its dbstate. */
+  private async initNew(a: KeeperAction & { kind: "init-new" }, signal: AbortSignal): Promise<void> {
+    const pg = this.rt.pg;
+    // Initializing first: from here on the data dir is half made, and an interrupted init is
+    // wiped at the next start (planKeeper's first rule).
+    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null, WasMaster: true });
+    await pg.stop();
+    this.log.warn(`removing the data dir for the initdb of db ${a.db.uid}`);
+    await pg.wipe();
+    const nc = a.db.spec.newConfig ?? {};
+    await pg.initdb({ locale: nc.locale, encoding: nc.encoding, dataChecksums: nc.dataChecksums }, signal);
+    const initParams = await this.firstStart(a.config, true, this.initTimeoutMs, signal);
+    this.saveDbState({
+      UID: a.db.uid,
+      Generation: 0,
+      Initializing: false,
+      InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null,
+      ...(await this.dataIdentity(true)),
+    });
+    this.log.info(`db ${a.db.uid} initialized`);
+  }
+
+  /** Takes over the data dir as it is (initMode existing): its first start under our configuration. */
+  private async initExisting(a: KeeperAction & { kind: "init-existing" }, signal: AbortSignal): Promise<void> {
+    const pg = this.rt.pg;
+    // A data dir without standby.signal starts as a primary: from then on it is a master's data.
+    const wasMaster = this.dbState?.WasMaster === true || !a.config.standby || !pg.hasStandbySignal();
+    const ids = await this.dataIdentity(wasMaster);
+    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ...ids });
+    await pg.stop();
+    const initParams = await this.firstStart(a.config, false, this.dbWaitReadyTimeoutMs, signal);
+    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: a.db.spec.includePreviousConfig ? initParams : null, ...ids });
+  }
+
+  /** Records the generation the local db converged to (and which cluster and system the data belongs to). */
+  private saveGeneration(a: KeeperAction & { kind: "save-generation" }): void {
+    const s = this.dbState;
+    if (!s) return;
+    // The converged data belongs to this cluster: recorded (also into a dbstate written before
+    // these fields existed) so that a later initdb can tell this cluster's data from another's.
+    const next: DbState = { ...s, UID: a.db.uid, Generation: a.db.generation, ClusterUID: a.clusterUID, SystemID: a.systemID ?? s.SystemID };
+    const converged = s.Generation !== next.Generation || s.UID !== next.UID;
+    if (converged || s.ClusterUID !== next.ClusterUID || s.SystemID !== next.SystemID) this.saveDbState(next);
+    // Converged: the sentinel is waiting for exactly this (e.g. to route to a new master).
+    if (converged) this.reportTrigger.fire();
   }
 
   /**
