@@ -85,12 +85,9 @@ export class Proxy implements Component {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const key = `${this.store.basePath}/clusterdata`;
     const trigger = this.checkLoop.trigger;
-    const unwatch = this.store.watch(
-      (k) => {
-        if (k === key) trigger.fire();
-      },
+    const unwatch = this.store.watchClusterData(
+      () => trigger.fire(),
       (err) => this.log.debug(`watch: ${describeError(err)}`),
     );
     try {
