@@ -19,3 +19,4 @@ export {
   type InfoKind,
   type InvalidInfo,
 } from "./info-check.ts";
+export * from "./patterns.ts";

@@ -11,6 +11,7 @@ import { deriveTimings, timingViolations, type SpecTimingsMs } from "./timing.ts
 // The sentinel copies these fields into every DB spec, which checkClusterData bounds the same way:
 // a spec accepted here must never make the cluster data the sentinel writes unreadable.
 import { MAX_LIST_LENGTH, MAX_PG_PARAMETER_LENGTH, MAX_PG_PARAMETERS, MAX_STRING_LENGTH } from "./info-check.ts";
+import { PG_PARAM_NAME_RE, UID_RE } from "./patterns.ts";
 
 export type InitMode = "new" | "existing" | "pitr";
 export type ClusterRole = "master" | "standby";
@@ -326,8 +327,6 @@ export function withDefaults(spec: ClusterSpec): FullClusterSpec {
   return copy as unknown as FullClusterSpec;
 }
 
-const UID_RE = /^[a-z0-9_]+$/;
-const PG_PARAM_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 /** PostgreSQL's NAMEDATALEN - 1 is 63; the slot gets a "stolon_" prefix. */
 const MAX_SLOT_SUFFIX = 63 - "stolon_".length;
 
@@ -398,7 +397,7 @@ function ruleProblems(s: FullClusterSpec): RuleProblem[] {
   }
 
   for (const [k, v] of Object.entries(s.pgParameters)) {
-    if (!PG_PARAM_RE.test(k)) add(`pgParameters: "${k}" is not a valid parameter name`, "pgParameters");
+    if (!PG_PARAM_NAME_RE.test(k)) add(`pgParameters: "${k}" is not a valid parameter name`, "pgParameters");
     if (/[\n\r\0]/.test(v)) add(`pgParameters.${k}: must not contain a newline or NUL`, "pgParameters");
   }
   for (const line of s.pgHBA ?? []) {

@@ -4,6 +4,7 @@
  * the rules are table-testable.
  */
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
+import { UID_RE } from "../cluster/index.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { hostProblem, listensOnLoopbackOnly, parseIpAddress } from "../postgres/address.ts";
 import { scramPasswordProblem } from "../postgres/scram.ts";
@@ -75,7 +76,7 @@ export interface KeeperConfigEnv {
   readFile(path: string): string;
 }
 
-export const KEEPER_UID_RE = /^[a-z0-9_]+$/;
+export const KEEPER_UID_RE = UID_RE;
 /** Role names go into pg_hba.conf and SQL quoted; these characters cannot be quoted safely there. */
 const ROLE_NAME_RE = /^[^"\s\0]+$/;
 
