@@ -5,7 +5,7 @@
  */
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
 import { UID_RE } from "../cluster/index.ts";
-import { ConfigError } from "../lib/errors.ts";
+import { ConfigError, describeError } from "../lib/errors.ts";
 import { hostProblem, listensOnLoopbackOnly, parseIpAddress } from "../postgres/address.ts";
 import { scramPasswordProblem } from "../postgres/scram.ts";
 
@@ -93,7 +93,7 @@ function readPassword(src: FlagSource, who: "repl" | "su", env: KeeperConfigEnv)
     try {
       pw = env.readFile(file).replace(/[\r\n]+$/, "");
     } catch (err) {
-      p.push(`--pg-${who}-passwordfile: cannot read "${file}": ${(err as Error).message}`);
+      p.push(`--pg-${who}-passwordfile: cannot read "${file}": ${describeError(err)}`);
       return undefined;
     }
     if (pw === "") {

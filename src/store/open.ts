@@ -1,5 +1,5 @@
 import type { CommonConfig } from "../lib/config.ts";
-import { ConfigError } from "../lib/errors.ts";
+import { ConfigError, describeError } from "../lib/errors.ts";
 import type { Election } from "./election.ts";
 import { EtcdBackend } from "./etcd.ts";
 import { KvStore, type Store } from "./store.ts";
@@ -23,7 +23,7 @@ export function openStore(cfg: CommonConfig): OpenedStore {
       skipTlsVerify: cfg.storeSkipTlsVerify,
     });
   } catch (err) {
-    throw new ConfigError(`cannot set up the etcd client: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`cannot set up the etcd client: ${describeError(err)}`, { cause: err });
   }
   const store = new KvStore(backend, { prefix: cfg.storePrefix, clusterName: cfg.clusterName });
   return {
