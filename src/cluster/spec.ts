@@ -389,7 +389,7 @@ function ruleProblems(s: FullClusterSpec): RuleProblem[] {
   const seen = new Set<string>();
   for (const slot of s.additionalMasterReplicationSlots ?? []) {
     const p = `additionalMasterReplicationSlots: "${slot}"`;
-    if (!UID_RE.test(slot)) add(`${p} must match ^[a-z0-9_]+$`, "additionalMasterReplicationSlots");
+    if (!UID_RE.test(slot)) add(`${p} must match ${UID_RE.source}`, "additionalMasterReplicationSlots");
     else if (slot.startsWith("stolon_")) add(`${p} must not start with "stolon_" (the prefix is added)`, "additionalMasterReplicationSlots");
     else if (slot.length > MAX_SLOT_SUFFIX) add(`${p} is longer than ${MAX_SLOT_SUFFIX} characters`, "additionalMasterReplicationSlots");
     if (seen.has(slot)) add(`${p} is listed twice`, "additionalMasterReplicationSlots");
@@ -414,7 +414,7 @@ function ruleProblems(s: FullClusterSpec): RuleProblem[] {
     case "existing":
       if (!s.existingConfig?.keeperUID) add(`existingConfig.keeperUID: required with initMode "existing"`, "existingConfig", "initMode");
       else if (!UID_RE.test(s.existingConfig.keeperUID))
-        add(`existingConfig.keeperUID: "${s.existingConfig.keeperUID}" must match ^[a-z0-9_]+$`, "existingConfig", "initMode");
+        add(`existingConfig.keeperUID: "${s.existingConfig.keeperUID}" must match ${UID_RE.source}`, "existingConfig", "initMode");
       break;
     case "pitr":
       if (!s.pitrConfig?.dataRestoreCommand) add(`pitrConfig.dataRestoreCommand: required with initMode "pitr"`, "pitrConfig", "initMode");
