@@ -7,8 +7,7 @@ import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { ClusterData, ClusterSpec } from "../src/cluster/index.ts";
-import { systemClock } from "../src/lib/clock.ts";
-import { EtcdBackend, KvElection, KvStore } from "../src/store/index.ts";
+import { EtcdBackend, KvStore } from "../src/store/index.ts";
 
 export interface LocalClusterOptions {
   dir: string;
@@ -55,7 +54,7 @@ export class LocalCluster {
 
   /** The uid of the leader sentinel. */
   leader(): Promise<string | null> {
-    return new KvElection(this.backend, `${this.store.basePath}/sentinel-leader`, systemClock, 5000).leader();
+    return this.store.sentinelElection(5000).leader();
   }
 
   /** What a component has logged so far. */

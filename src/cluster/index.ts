@@ -20,3 +20,4 @@ export {
   type InfoKind,
   type InvalidInfo,
 } from "./info-check.ts";
+export * from "./patterns.ts";

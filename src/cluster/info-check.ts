@@ -16,9 +16,9 @@
  */
 import type { KeeperInfo, ProxyInfo, SentinelInfo } from "./types.ts";
 import { isPlainObject } from "./plain-object.ts";
+import { UID_RE } from "./patterns.ts";
 
 /** Keeper, DB, proxy and sentinel uids: the keeper's --uid rule, at most PostgreSQL's NAMEDATALEN - 1. */
-export const UID_RE = /^[a-z0-9_]+$/;
 export const MAX_UID_LENGTH = 63;
 /** Any other string field (addresses, system ids, WAL file names, timeline reasons, boot uuids). */
 export const MAX_STRING_LENGTH = 1024;

@@ -13,6 +13,7 @@ import { deriveTimings, timingViolations, type SpecTimingsMs } from "./timing.ts
 import { isStolonSlot, MAX_SLOT_NAME_LENGTH, SLOT_PREFIX } from "./slot-names.ts";
 import { MAX_LIST_LENGTH, MAX_PG_PARAMETER_LENGTH, MAX_PG_PARAMETERS, MAX_STRING_LENGTH } from "./info-check.ts";
 import { isPlainObject } from "./plain-object.ts";
+import { PG_PARAM_NAME_RE, UID_RE } from "./patterns.ts";
 
 export type InitMode = "new" | "existing" | "pitr";
 export type ClusterRole = "master" | "standby";
@@ -324,8 +325,6 @@ export function withDefaults(spec: ClusterSpec): FullClusterSpec {
   return copy as unknown as FullClusterSpec;
 }
 
-const UID_RE = /^[a-z0-9_]+$/;
-const PG_PARAM_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 /** The slot gets the stolon prefix, and the whole name must fit PostgreSQL's identifier length. */
 const MAX_SLOT_SUFFIX = MAX_SLOT_NAME_LENGTH - SLOT_PREFIX.length;
 
@@ -342,65 +341,81 @@ const MAX_SLOT_SUFFIX = MAX_SLOT_NAME_LENGTH - SLOT_PREFIX.length;
 export function validateSpec(raw: unknown, opts: { stored?: boolean } = {}): string[] {
   if (!isPlainObject(raw)) return ["the cluster spec must be a JSON object"];
   const shapeProblems: string[] = [];
-  checkShape(raw, SPEC_SCHEMA, "", shapeProblems, opts.stored ? [] : shapeProblems);
+  const ranges = opts.stored ? [] : shapeProblems;
   // Fields with a wrong shape are left out of the rule checks below (as if unset), and rule
   // problems that involve them are dropped: each mistake is reported once, all of them at once.
-  const broken = new Set(shapeProblems.map((p) => /^(?:unknown field ")?([A-Za-z]+)/.exec(p)?.[1] ?? ""));
+  // A field is broken when checking it alone added a problem; each rule problem names the
+  // fields it involves, so no message is matched against a field's name.
+  const broken = new Set<string>();
+  for (const [key, v] of Object.entries(raw)) {
+    const before = shapeProblems.length;
+    checkShape({ [key]: v }, SPEC_SCHEMA, "", shapeProblems, ranges);
+    if (shapeProblems.length > before) broken.add(key);
+  }
   const usable = Object.fromEntries(Object.entries(raw).filter(([k]) => !broken.has(k)));
-  const problems = ruleProblems(withDefaults(usable as ClusterSpec)).filter(
-    (p) => ![...broken].some((k) => k !== "" && p.includes(k)),
-  );
+  const problems = ruleProblems(withDefaults(usable as ClusterSpec))
+    .filter((p) => !p.fields.some((f) => broken.has(f)))
+    .map((p) => p.text);
   return [...shapeProblems, ...problems];
 }
 
-function ruleProblems(s: FullClusterSpec): string[] {
-  const problems: string[] = [];
+/** A rule problem and the top-level spec fields it involves (any of them broken drops it). */
+interface RuleProblem {
+  text: string;
+  fields: readonly string[];
+}
+
+function ruleProblems(s: FullClusterSpec): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const add = (text: string, ...fields: string[]) => void problems.push({ text, fields });
 
   // Cross-component timing rules that a spec can break (timing.ts); each names its first field.
   for (const v of timingViolations(deriveTimings(specTimings(s))))
-    if (v.fields.length > 0) problems.push(`${v.fields[0]}: ${v.detail} (${v.rule})`);
-  if (s.maxStandbys < 1) problems.push("maxStandbys: must be at least 1");
-  if (s.maxStandbysPerSender < 1) problems.push("maxStandbysPerSender: must be at least 1");
+    if (v.fields.length > 0) add(`${v.fields[0]}: ${v.detail} (${v.rule})`, ...v.fields);
+  if (s.maxStandbys < 1) add("maxStandbys: must be at least 1", "maxStandbys");
+  if (s.maxStandbysPerSender < 1) add("maxStandbysPerSender: must be at least 1", "maxStandbysPerSender");
   if (s.maxStandbys >= 1 && s.maxStandbysPerSender > s.maxStandbys)
-    problems.push(`maxStandbysPerSender: must not exceed maxStandbys (${s.maxStandbysPerSender} > ${s.maxStandbys})`);
-  if (s.maxSynchronousStandbys < 1) problems.push("maxSynchronousStandbys: must be at least 1");
+    add(`maxStandbysPerSender: must not exceed maxStandbys (${s.maxStandbysPerSender} > ${s.maxStandbys})`, "maxStandbysPerSender", "maxStandbys");
+  if (s.maxSynchronousStandbys < 1) add("maxSynchronousStandbys: must be at least 1", "maxSynchronousStandbys");
   if (s.maxSynchronousStandbys < s.minSynchronousStandbys)
-    problems.push(
+    add(
       `maxSynchronousStandbys: must be at least minSynchronousStandbys (${s.maxSynchronousStandbys} < ${s.minSynchronousStandbys})`,
+      "maxSynchronousStandbys",
+      "minSynchronousStandbys",
     );
 
   const seen = new Set<string>();
   for (const slot of s.additionalMasterReplicationSlots ?? []) {
     const p = `additionalMasterReplicationSlots: "${slot}"`;
-    if (!UID_RE.test(slot)) problems.push(`${p} must match ^[a-z0-9_]+$`);
-    else if (isStolonSlot(slot)) problems.push(`${p} must not start with "${SLOT_PREFIX}" (the prefix is added)`);
-    else if (slot.length > MAX_SLOT_SUFFIX) problems.push(`${p} is longer than ${MAX_SLOT_SUFFIX} characters`);
-    if (seen.has(slot)) problems.push(`${p} is listed twice`);
+    if (!UID_RE.test(slot)) add(`${p} must match ${UID_RE.source}`, "additionalMasterReplicationSlots");
+    else if (isStolonSlot(slot)) add(`${p} must not start with "${SLOT_PREFIX}" (the prefix is added)`, "additionalMasterReplicationSlots");
+    else if (slot.length > MAX_SLOT_SUFFIX) add(`${p} is longer than ${MAX_SLOT_SUFFIX} characters`, "additionalMasterReplicationSlots");
+    if (seen.has(slot)) add(`${p} is listed twice`, "additionalMasterReplicationSlots");
     seen.add(slot);
   }
 
   for (const [k, v] of Object.entries(s.pgParameters)) {
-    if (!PG_PARAM_RE.test(k)) problems.push(`pgParameters: "${k}" is not a valid parameter name`);
-    if (/[\n\r\0]/.test(v)) problems.push(`pgParameters.${k}: must not contain a newline or NUL`);
+    if (!PG_PARAM_NAME_RE.test(k)) add(`pgParameters: "${k}" is not a valid parameter name`, "pgParameters");
+    if (/[\n\r\0]/.test(v)) add(`pgParameters.${k}: must not contain a newline or NUL`, "pgParameters");
   }
   for (const line of s.pgHBA ?? []) {
-    if (/[\n\r\0]/.test(line)) problems.push(`pgHBA: entry ${JSON.stringify(line)} must not contain a newline or NUL`);
+    if (/[\n\r\0]/.test(line)) add(`pgHBA: entry ${JSON.stringify(line)} must not contain a newline or NUL`, "pgHBA");
   }
 
   switch (s.initMode) {
     case undefined:
-      problems.push(`initMode: required, one of "new", "existing", "pitr"`);
+      add(`initMode: required, one of "new", "existing", "pitr"`, "initMode");
       break;
     case "new":
-      if (s.role === "standby") problems.push(`role: "standby" cannot be used with initMode "new" (use "pitr")`);
+      if (s.role === "standby") add(`role: "standby" cannot be used with initMode "new" (use "pitr")`, "role", "initMode");
       break;
     case "existing":
-      if (!s.existingConfig?.keeperUID) problems.push(`existingConfig.keeperUID: required with initMode "existing"`);
+      if (!s.existingConfig?.keeperUID) add(`existingConfig.keeperUID: required with initMode "existing"`, "existingConfig", "initMode");
       else if (!UID_RE.test(s.existingConfig.keeperUID))
-        problems.push(`existingConfig.keeperUID: "${s.existingConfig.keeperUID}" must match ^[a-z0-9_]+$`);
+        add(`existingConfig.keeperUID: "${s.existingConfig.keeperUID}" must match ${UID_RE.source}`, "existingConfig", "initMode");
       break;
     case "pitr":
-      if (!s.pitrConfig?.dataRestoreCommand) problems.push(`pitrConfig.dataRestoreCommand: required with initMode "pitr"`);
+      if (!s.pitrConfig?.dataRestoreCommand) add(`pitrConfig.dataRestoreCommand: required with initMode "pitr"`, "pitrConfig", "initMode");
       break;
   }
 
@@ -408,14 +423,14 @@ function ruleProblems(s: FullClusterSpec): string[] {
   if (targets) {
     const set = (["recoveryTarget", "recoveryTargetLsn", "recoveryTargetName", "recoveryTargetTime", "recoveryTargetXid"] as const)
       .filter((k) => targets[k] !== undefined && targets[k] !== "");
-    if (set.length > 1) problems.push(`pitrConfig.recoveryTargetSettings: at most one recovery target may be set, got ${set.join(", ")}`);
+    if (set.length > 1) add(`pitrConfig.recoveryTargetSettings: at most one recovery target may be set, got ${set.join(", ")}`, "pitrConfig");
     if (targets.recoveryTarget !== undefined && targets.recoveryTarget !== "immediate")
-      problems.push(`pitrConfig.recoveryTargetSettings.recoveryTarget: the only allowed value is "immediate"`);
-    if (s.role === "standby") problems.push(`pitrConfig.recoveryTargetSettings: not allowed with role "standby"`);
+      add(`pitrConfig.recoveryTargetSettings.recoveryTarget: the only allowed value is "immediate"`, "pitrConfig");
+    if (s.role === "standby") add(`pitrConfig.recoveryTargetSettings: not allowed with role "standby"`, "pitrConfig", "role");
   }
 
   if (s.role === "standby" && !s.standbyConfig?.standbySettings)
-    problems.push(`standbyConfig.standbySettings: required with role "standby"`);
+    add(`standbyConfig.standbySettings: required with role "standby"`, "standbyConfig", "role");
 
   return problems;
 }

@@ -1,5 +1,5 @@
 import { checkClusterData } from "../cluster/index.ts";
-import { ClusterDataError, ConfigError, StolonError } from "../lib/errors.ts";
+import { ClusterDataError, ConfigError, StolonError, describeError } from "../lib/errors.ts";
 import type { Store } from "../store/index.ts";
 import { readJsonArg, type CtlIO } from "./io.ts";
 
@@ -12,7 +12,7 @@ export async function readClusterData(store: Store, io: CtlIO, opts: { pretty: b
   try {
     v = JSON.parse(raw.value);
   } catch (err) {
-    throw new ClusterDataError(`cluster data is not valid JSON (${(err as Error).message}); read it without --pretty`);
+    throw new ClusterDataError(`cluster data is not valid JSON (${describeError(err)}); read it without --pretty`, { cause: err });
   }
   io.out(JSON.stringify(v, null, 2));
 }

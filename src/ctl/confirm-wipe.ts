@@ -6,7 +6,7 @@
  * keeper's info or --db) and to the db it is asked to become: a confirmation given for one request
  * never applies to a later one, so it cannot wipe a later master.
  */
-import type { WipeConfirmation } from "../cluster/index.ts";
+import { UID_RE, type WipeConfirmation } from "../cluster/index.ts";
 import { ConfigError, StolonError } from "../lib/errors.ts";
 import type { Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
@@ -14,7 +14,7 @@ import { modify, requireKeeper } from "./ops.ts";
 import { requireClusterData } from "./spec.ts";
 
 export async function confirmWipe(store: Store, io: CtlIO, uid: string, opts: { db?: string } = {}): Promise<void> {
-  if (opts.db !== undefined && !/^[a-z0-9_]*$/.test(opts.db)) throw new ConfigError(`--db: "${opts.db}" is not a db uid`);
+  if (opts.db !== undefined && opts.db !== "" && !UID_RE.test(opts.db)) throw new ConfigError(`--db: "${opts.db}" is not a db uid`);
   // The db whose data the keeper holds: what it reports (its dbstate), unless the operator names it.
   requireKeeper((await requireClusterData(store)).clusterData, uid);
   let held = opts.db;

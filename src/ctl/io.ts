@@ -2,7 +2,7 @@
  * What stolonctl's subcommands need from the outside, so they run against a fake Store and a
  * scripted IO in unit tests and against etcd and a terminal in real use.
  */
-import { ConfigError } from "../lib/errors.ts";
+import { ConfigError, describeError } from "../lib/errors.ts";
 
 export interface CtlIO {
   /** Writes one block of output to stdout. */
@@ -31,13 +31,13 @@ export async function readJsonArg(
     try {
       text = await io.readInput(file);
     } catch (err) {
-      throw new ConfigError(`cannot read ${what} from ${source}: ${(err as Error).message}`, { cause: err });
+      throw new ConfigError(`cannot read ${what} from ${source}: ${describeError(err)}`, { cause: err });
     }
   }
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`the ${what} (${source}) is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`the ${what} (${source}) is not valid JSON: ${describeError(err)}`, { cause: err });
   }
 }

@@ -2,7 +2,7 @@
  * stolonctl failkeeper, removekeeper and promote: small changes of the cluster data, each written
  * by compare-and-swap and re-applied to fresh data when another writer got there first.
  */
-import { masterDb, type ClusterData } from "../cluster/index.ts";
+import { masterDb, UID_RE, type ClusterData } from "../cluster/index.ts";
 import { ConfigError, StolonError } from "../lib/errors.ts";
 import type { Store } from "../store/index.ts";
 import { writeClusterDataWithRetry } from "./cas.ts";
@@ -23,7 +23,7 @@ export function modify(store: Store, io: CtlIO, change: (cd: ClusterData) => str
 }
 
 export function requireKeeper(cd: ClusterData, uid: string): void {
-  if (!/^[a-z0-9_]+$/.test(uid)) throw new ConfigError(`"${uid}" is not a keeper uid`);
+  if (!UID_RE.test(uid)) throw new ConfigError(`"${uid}" is not a keeper uid`);
   if (!cd.keepers[uid]) {
     const known = Object.keys(cd.keepers).sort();
     throw new StolonError("ENOKEEPER", `keeper ${uid} is not in the cluster (keepers: ${known.join(", ") || "none"})`);

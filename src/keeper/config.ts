@@ -4,7 +4,8 @@
  * the rules are table-testable.
  */
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
-import { ConfigError } from "../lib/errors.ts";
+import { UID_RE } from "../cluster/index.ts";
+import { ConfigError, describeError } from "../lib/errors.ts";
 import { hostProblem, listensOnLoopbackOnly, parseIpAddress } from "../postgres/address.ts";
 import { AUTH_METHODS, isAuthMethod, type AuthMethod } from "../postgres/config.ts";
 import { scramPasswordProblem } from "../postgres/scram.ts";
@@ -74,7 +75,7 @@ export interface KeeperConfigEnv {
   readFile(path: string): string;
 }
 
-export const KEEPER_UID_RE = /^[a-z0-9_]+$/;
+export const KEEPER_UID_RE = UID_RE;
 /** Role names go into pg_hba.conf and SQL quoted; these characters cannot be quoted safely there. */
 const ROLE_NAME_RE = /^[^"\s\0]+$/;
 
@@ -91,7 +92,7 @@ function readPassword(src: FlagSource, who: "repl" | "su", env: KeeperConfigEnv)
     try {
       pw = env.readFile(file).replace(/[\r\n]+$/, "");
     } catch (err) {
-      p.push(`--pg-${who}-passwordfile: cannot read "${file}": ${(err as Error).message}`);
+      p.push(`--pg-${who}-passwordfile: cannot read "${file}": ${describeError(err)}`);
       return undefined;
     }
     if (pw === "") {

@@ -29,7 +29,7 @@
  */
 import { mkdirSync, readdirSync, realpathSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError } from "../lib/errors.ts";
+import { ConfigError, describeError } from "../lib/errors.ts";
 import { ensureDir, lstatOrNull, reownFile, UnsafePathError, unsafeAncestors } from "../lib/files.ts";
 import type { OsUser } from "../postgres/os-user.ts";
 
@@ -56,7 +56,7 @@ export function prepareDataDir(dataDirFlag: string, pgUser: OsUser | null): stri
   try {
     mkdirSync(dirname(abs), { recursive: true, mode: 0o755 });
   } catch (err) {
-    throw new ConfigError(`--data-dir ${abs}: cannot create its parent: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`--data-dir ${abs}: cannot create its parent: ${describeError(err)}`, { cause: err });
   }
   if (pgUser) {
     const unsafe = unsafeAncestors(abs);
@@ -86,7 +86,7 @@ export function prepareDataDir(dataDirFlag: string, pgUser: OsUser | null): stri
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const what = err instanceof UnsafePathError ? "" : "cannot prepare it: ";
-    throw new ConfigError(`--data-dir ${dir}: ${what}${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`--data-dir ${dir}: ${what}${describeError(err)}`, { cause: err });
   }
   return dir;
 }
@@ -101,7 +101,7 @@ export function removeLeftovers(dataDir: string): void {
     // unlink removes a name, whatever it is, and follows nothing.
     for (const name of readdirSync(dataDir)) if (TEMP_SECRET_RE.test(name) || TEMP_FILE_RE.test(name)) unlinkSync(join(dataDir, name));
   } catch (err) {
-    throw new ConfigError(`--data-dir ${dataDir}: cannot remove what a killed keeper left: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`--data-dir ${dataDir}: cannot remove what a killed keeper left: ${describeError(err)}`, { cause: err });
   }
 }
 
@@ -120,7 +120,7 @@ export function prepareSocketDir(dataDir: string, keeperUid: string, pgUser: OsU
       try {
         ensureDir(runDir, { mode: 0o700 });
       } catch (err) {
-        throw new ConfigError(`socket dir ${runDir}: ${(err as Error).message}`, { cause: err });
+        throw new ConfigError(`socket dir ${runDir}: ${describeError(err)}`, { cause: err });
       }
     }
     return runDir;
@@ -136,7 +136,7 @@ export function prepareSocketDir(dataDir: string, keeperUid: string, pgUser: OsU
   try {
     ensureDir(dir, { mode: 0o700, forceMode: true, owner: pgUser ? owner : null, owners: [owner.uid] });
   } catch (err) {
-    throw new ConfigError(`socket dir ${dir}: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`socket dir ${dir}: ${describeError(err)}`, { cause: err });
   }
   return dir;
 }

@@ -327,11 +327,8 @@ export class Keeper implements Component {
       await pg.stop();
     }
     await this.recoverDataDir();
-    const clusterDataKey = `${this.store.basePath}/clusterdata`;
-    const unwatch = this.store.watch(
-      (key) => {
-        if (key === clusterDataKey) this.reconcileTrigger.fire();
-      },
+    const unwatch = this.store.watchClusterData(
+      () => this.reconcileTrigger.fire(),
       (err) => this.log.debug(`watch: ${describeError(err)}`),
     );
     this.started = true;

@@ -17,7 +17,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { closeSync } from "node:fs";
 import { join } from "node:path";
 import { isPlainObject } from "../cluster/index.ts";
-import { StolonError } from "../lib/errors.ts";
+import { StolonError, describeError } from "../lib/errors.ts";
 import { openOrCreateFile, readFileNoFollow, writeFileAtomic } from "../lib/files.ts";
 import { KEEPER_UID_RE } from "./config.ts";
 
@@ -64,13 +64,13 @@ function readJson(path: string): unknown {
   try {
     text = readFileNoFollow(path, { owners: [selfUid()], maxBytes: MAX_STATE_BYTES });
   } catch (err) {
-    throw new LocalStateError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    throw new LocalStateError(`cannot read ${path}: ${describeError(err)}`, { cause: err });
   }
   if (text === null) return null;
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new LocalStateError(`${path} is not valid JSON (${(err as Error).message}); move it away to start afresh`, { cause: err });
+    throw new LocalStateError(`${path} is not valid JSON (${describeError(err)}); move it away to start afresh`, { cause: err });
   }
 }
 
@@ -144,7 +144,7 @@ export function lockDataDir(dataDir: string): { release(): void } {
     // Never follows a link; refuses a FIFO, a directory, a hard link or another user's file.
     fd = openOrCreateFile(path, { mode: 0o600, owners: [selfUid()] });
   } catch (err) {
-    throw new LocalStateError(`cannot open the data dir lock ${path}: ${(err as Error).message}`, { cause: err });
+    throw new LocalStateError(`cannot open the data dir lock ${path}: ${describeError(err)}`, { cause: err });
   }
   if (libc!.symbols.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);

@@ -75,7 +75,7 @@ export function startAdminServer(o: AdminServerOptions): AdminServer {
       },
     });
   } catch (err) {
-    throw new ConfigError(`--metrics-listen-address ${o.address.hostname}:${o.address.port}: cannot listen: ${describeError(err)}`);
+    throw new ConfigError(`--metrics-listen-address ${o.address.hostname}:${o.address.port}: cannot listen: ${describeError(err)}`, { cause: err });
   }
   o.log.info(`metrics and health on http://${o.address.hostname}:${server.port} (/metrics, /health, /ready${Object.keys(o.routes ?? {}).length ? `, ${Object.keys(o.routes ?? {}).join(", ")}` : ""})`);
   return {

@@ -2,9 +2,47 @@
  * Typed errors. Every error that crosses a module boundary is a StolonError with a stable `code`,
  * a message that names the problem, and the underlying error as `cause`.
  */
+/**
+ * Every error code, each with one meaning. A new kind of failure gets its own code here rather
+ * than reusing one whose meaning is close.
+ */
+export type ErrorCode =
+  // start-up and input
+  | "ECONFIG" // bad flags, environment or files given at start-up
+  | "ESPEC" // a cluster spec that breaks a rule
+  | "EUNSAFEPATH" // a path that is not safe to write (src/lib/files.ts)
+  // cluster data
+  | "ECLUSTERDATA" // stored cluster data that cannot be used
+  | "ENOCLUSTER" // no cluster data at all (stolonctl on an uninitialized cluster)
+  | "EEXISTS" // cluster data already exists where a new one would be written
+  // store
+  | "ESTORE" // a store request failed (etcd.ts)
+  | "ESTOREUNAVAILABLE" // the store did not answer
+  | "EKEYMODIFIED" // a compare-and-swap lost
+  | "ELEASEEXPIRED" // a lease was not found or has expired
+  | "EELECTIONKEY" // the candidate's election key exists already
+  | "ECAMPAIGNENDED" // a campaign ended (lease lost or cancelled) before being elected
+  // PostgreSQL
+  | "EPGPARSE" // PostgreSQL output (an LSN, a timeline history, a version) that cannot be read
+  | "EPGQUERY" // an SQL query failed
+  | "EPGCOMMAND" // a PostgreSQL tool (initdb, pg_ctl, pg_basebackup, ...) failed
+  | "EPGNOTREADY" // the postmaster did not accept connections in time
+  | "EOSUSER" // the operating-system user cannot be looked up
+  // keeper
+  | "ELOCALSTATE" // the keeper's local state file is unusable
+  | "ERESYNC" // copying a db from its master failed
+  // stolonctl
+  | "ENOKEEPER" // the named keeper is not in the cluster
+  | "ENOKEEPERINFO" // the named keeper publishes no info
+  | "EMASTERKEEPER" // the operation is refused on the master's keeper
+  | "EMASTERDATA" // the operation would wipe the master's data
+  | "ENOTSTANDBY" // the cluster is not a standby cluster
+  | "ENOREQUEST" // nothing waits for the confirmation asked for
+  | "ECANCELLED"; // the operator answered no
+
 export class StolonError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;

@@ -2,6 +2,7 @@
  * Process lifecycle: one AbortController per process, aborted by the first SIGINT or SIGTERM.
  * Daemons run until its signal aborts, tear down what they own, and return.
  */
+import { describeError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 
 export function shutdownSignal(log: Logger): AbortSignal {
@@ -33,7 +34,7 @@ export class Teardown {
       try {
         await s.fn();
       } catch (err) {
-        this.log.warn(`at shutdown, ${s.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.log.warn(`at shutdown, ${s.name} failed: ${describeError(err)}`);
       }
     }
   }

@@ -2,7 +2,7 @@
  * OS users from /etc/passwd (os.userInfo() is unreliable under Bun when running as root).
  */
 import { readFileSync } from "node:fs";
-import { StolonError } from "../lib/errors.ts";
+import { describeError, StolonError } from "../lib/errors.ts";
 
 export interface OsUser {
   name: string;
@@ -28,7 +28,7 @@ function users(): OsUser[] {
   try {
     return parsePasswd(readFileSync("/etc/passwd", "utf8"));
   } catch (err) {
-    throw new StolonError("EOSUSER", `cannot read /etc/passwd: ${(err as Error).message}`, { cause: err });
+    throw new StolonError("EOSUSER", `cannot read /etc/passwd: ${describeError(err)}`, { cause: err });
   }
 }
 

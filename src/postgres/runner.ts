@@ -3,7 +3,7 @@
  * the rest of the keeper's environment are not inherited), so libpq sees only what we pass.
  * When the keeper runs as root, every program runs as the unprivileged PostgreSQL OS user.
  */
-import { StolonError } from "../lib/errors.ts";
+import { describeError, StolonError } from "../lib/errors.ts";
 import type { OsUser } from "./os-user.ts";
 
 export interface RunOptions {
@@ -98,7 +98,7 @@ export class BunCommandRunner implements CommandRunner {
         ...(this.asUser ? { uid: this.asUser.uid, gid: this.asUser.gid } : {}),
       });
     } catch (err) {
-      throw new PgCommandError(command, null, "", `could not be started: ${(err as Error).message}`, { cause: err });
+      throw new PgCommandError(command, null, "", `could not be started: ${describeError(err)}`, { cause: err });
     }
     let why: string | undefined;
     const kill = (reason: string) => {
@@ -134,7 +134,7 @@ export class BunCommandRunner implements CommandRunner {
       });
       return proc;
     } catch (err) {
-      throw new PgCommandError(argv.join(" "), null, "", `could not be started: ${(err as Error).message}`, { cause: err });
+      throw new PgCommandError(argv.join(" "), null, "", `could not be started: ${describeError(err)}`, { cause: err });
     }
   }
 }

@@ -185,8 +185,10 @@ export class Forwarder {
   }
 
   /**
-   * Closes every connection, both sides, at once. Held clients stay held, and refusals go on,
-   * when `keepHeld` is set (a target change); otherwise (fencing, shutdown) they go too.
+   * Closes connections, both sides, at once. With `keepHeld` (a target change) it closes every
+   * connection except the held clients, which stay held to follow the new target, and leaves
+   * refusals in progress alone; without it (fencing, shutdown) it closes every connection, held
+   * ones included, and ends every refusal.
    */
   cutAll(keepHeld = false): void {
     for (const c of [...this.conns]) {

@@ -85,12 +85,9 @@ export class Proxy implements Component {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const key = `${this.store.basePath}/clusterdata`;
     const trigger = this.checkLoop.trigger;
-    const unwatch = this.store.watch(
-      (k) => {
-        if (k === key) trigger.fire();
-      },
+    const unwatch = this.store.watchClusterData(
+      () => trigger.fire(),
       (err) => this.log.debug(`watch: ${describeError(err)}`),
     );
     try {
@@ -185,7 +182,7 @@ export class Proxy implements Component {
           `listening on ${this.cfg.listenAddress}:${this.cfg.port} (at most ${this.cfg.maxConnections} clients, ${Math.min(this.cfg.maxHeld, this.cfg.maxConnections)} of them waiting for a master)`,
         );
       } catch (err) {
-        throw new Error(`cannot listen on ${this.cfg.listenAddress}:${this.cfg.port}: ${describeError(err)}`);
+        throw new Error(`cannot listen on ${this.cfg.listenAddress}:${this.cfg.port}: ${describeError(err)}`, { cause: err });
       }
     }
     if (cd) this.lastValidClusterDataWall = Date.now();

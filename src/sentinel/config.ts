@@ -4,7 +4,7 @@
  */
 import { parseSpec, type ClusterSpec } from "../cluster/index.ts";
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
-import { ConfigError, SpecError } from "../lib/errors.ts";
+import { ConfigError, SpecError, describeError } from "../lib/errors.ts";
 
 export const sentinelArgs = {
   ...commonArgs,
@@ -30,13 +30,13 @@ export function resolveSentinelConfig(
     try {
       text = readFile(file);
     } catch (err) {
-      src.problems.push(`--initial-cluster-spec: cannot read "${file}": ${(err as Error).message}`);
+      src.problems.push(`--initial-cluster-spec: cannot read "${file}": ${describeError(err)}`);
     }
     if (text !== "") {
       try {
         initialSpec = parseSpec(JSON.parse(text));
       } catch (err) {
-        const why = err instanceof SpecError ? err.problems.join("; ") : `not JSON: ${(err as Error).message}`;
+        const why = err instanceof SpecError ? err.problems.join("; ") : `not JSON: ${describeError(err)}`;
         src.problems.push(`--initial-cluster-spec ${file}: ${why}`);
       }
     }

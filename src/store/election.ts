@@ -101,11 +101,11 @@ export class KvElection implements Election {
 
     try {
       const put = await this.kv.put(key, candidate, { lease, expectModRevision: 0 });
-      if (!put.ok) throw new StoreError("EELECTION", `election key ${key} already exists`);
+      if (!put.ok) throw new StoreError("EELECTIONKEY", `election key ${key} already exists`);
       void keepAliveLoop();
       void watchdog();
       for (;;) {
-        if (lost.signal.aborted) throw new StoreError("EELECTION", `campaign ended: ${String(lost.signal.reason)}`);
+        if (lost.signal.aborted) throw new StoreError("ECAMPAIGNENDED", `campaign ended: ${String(lost.signal.reason)}`);
         const changed = new Promise<void>((resolve) => (wake = resolve));
         const entries = await this.kv.list(`${this.prefix}/`);
         entries.sort((a, b) => a.createRevision - b.createRevision);

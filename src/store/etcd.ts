@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { Etcd3, type IOptions } from "etcd3";
-import { LeaseExpiredError, StoreError, StoreUnavailableError } from "../lib/errors.ts";
+import { describeError, LeaseExpiredError, StoreError, StoreUnavailableError } from "../lib/errors.ts";
 import type { KvBackend, KvEntry, PutOptions, WatchEvent } from "./kv.ts";
 import { withTimeout } from "../lib/timeout.ts";
 
@@ -125,7 +125,7 @@ export class EtcdBackend implements KvBackend {
     if (err instanceof StoreError) return err;
     const name = err instanceof Error ? err.constructor.name : "";
     // grpc's messages carry a status prefix and a trailing "Resolution note"; keep the cause.
-    const msg = (err instanceof Error ? err.message : String(err))
+    const msg = describeError(err)
       .replace(/^\d+ UNAVAILABLE: /, "")
       .replace(/\s*Resolution note:.*$/s, "")
       .trim();

@@ -1,7 +1,6 @@
-import { systemClock } from "../lib/clock.ts";
 import type { CommonConfig } from "../lib/config.ts";
-import { ConfigError } from "../lib/errors.ts";
-import { KvElection, type Election } from "./election.ts";
+import { ConfigError, describeError } from "../lib/errors.ts";
+import type { Election } from "./election.ts";
 import { EtcdBackend } from "./etcd.ts";
 import { KvStore, type Store } from "./store.ts";
 
@@ -24,11 +23,11 @@ export function openStore(cfg: CommonConfig): OpenedStore {
       skipTlsVerify: cfg.storeSkipTlsVerify,
     });
   } catch (err) {
-    throw new ConfigError(`cannot set up the etcd client: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`cannot set up the etcd client: ${describeError(err)}`, { cause: err });
   }
   const store = new KvStore(backend, { prefix: cfg.storePrefix, clusterName: cfg.clusterName });
   return {
     store,
-    election: (ttlMs) => new KvElection(backend, `${store.basePath}/sentinel-leader`, systemClock, ttlMs),
+    election: (ttlMs) => store.sentinelElection(ttlMs),
   };
 }

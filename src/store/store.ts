@@ -22,7 +22,9 @@ import {
   type ProxyInfo,
   type SentinelInfo,
 } from "../cluster/index.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
 import { KeyModifiedError } from "../lib/errors.ts";
+import { KvElection, type Election } from "./election.ts";
 import type { KvBackend } from "./kv.ts";
 
 export interface VersionedClusterData {
@@ -72,6 +74,13 @@ export interface Store {
   deleteProxyInfo(uid: string): Promise<void>;
   /** Calls onChange(key) for every change under the base path. Returns a cancel function. */
   watch(onChange: (key: string) => void, onError?: (err: Error) => void): () => void;
+  /**
+   * Calls onChange() whenever the cluster data key changes (the watch of `watch`, filtered here so
+   * no caller needs to know the key). Returns a cancel function.
+   */
+  watchClusterData(onChange: () => void, onError?: (err: Error) => void): () => void;
+  /** The sentinel leader election on <base>/sentinel-leader, with the given session TTL. */
+  sentinelElection(ttlMs: number, clock?: Clock): Election;
   close(): Promise<void>;
 }
 
@@ -90,6 +99,7 @@ type Check<T> = (v: unknown, keyUid: string) => { ok: true; info: T } | { ok: fa
 export class KvStore implements Store {
   readonly basePath: string;
   private readonly clusterDataKey: string;
+  private readonly sentinelLeaderPrefix: string;
   /** The lease of each info key's last write, revoked once a newer write has landed. */
   private readonly infoLeases = new Map<string, string>();
 
@@ -99,6 +109,18 @@ export class KvStore implements Store {
   ) {
     this.basePath = storeBasePath(loc);
     this.clusterDataKey = `${this.basePath}/clusterdata`;
+    this.sentinelLeaderPrefix = `${this.basePath}/sentinel-leader`;
+  }
+
+  watchClusterData(onChange: () => void, onError?: (err: Error) => void): () => void {
+    const key = this.clusterDataKey;
+    return this.watch((k) => {
+      if (k === key) onChange();
+    }, onError);
+  }
+
+  sentinelElection(ttlMs: number, clock: Clock = systemClock): Election {
+    return new KvElection(this.kv, this.sentinelLeaderPrefix, clock, ttlMs);
   }
 
   get description(): string {

@@ -8,7 +8,7 @@ import { newClusterData, type KeeperInfo } from "../../src/cluster/index.ts";
 import type { Clock } from "../../src/lib/clock.ts";
 import { ClusterDataError, KeyModifiedError, LeaseExpiredError } from "../../src/lib/errors.ts";
 import { caught } from "./caught.ts";
-import { KvElection, KvStore, type KvBackend } from "../../src/store/index.ts";
+import { KvStore, type KvBackend } from "../../src/store/index.ts";
 
 export interface ContractTarget {
   name: string;
@@ -71,10 +71,10 @@ export function storeContract(t: ContractTarget): void {
     });
 
     test("garbage cluster data is refused with ClusterDataError; the raw bytes stay readable", async () => {
-      await kv.put(`${store.basePath}/clusterdata`, "{not json");
+      const r = await store.putRawClusterData("{not json", 0);
       expect(await caught(store.getClusterData())).toBeInstanceOf(ClusterDataError);
       expect((await store.getRawClusterData())?.value).toBe("{not json");
-      await kv.put(`${store.basePath}/clusterdata`, JSON.stringify({ formatVersion: 2 }));
+      await store.putRawClusterData(JSON.stringify({ formatVersion: 2 }), r);
       expect((await caught(store.getClusterData())).message).toMatch(/formatVersion 2/);
     });
 
@@ -161,7 +161,7 @@ export function storeContract(t: ContractTarget): void {
       const cancel = store.watch((key) => seen.push(key));
       try {
         await t.pass(50); // let a real watch get established
-        await kv.put(`stolon/cluster/${cluster}x/clusterdata`, "{}");
+        await new KvStore(kv, { prefix: "stolon/cluster", clusterName: `${cluster}x` }).putRawClusterData("{}", 0);
         await store.putClusterData(newClusterData("aaaa0003", { initMode: "new" }, new Date(0)), 0);
         await t.eventually("the watch event", () => seen.includes(`${store.basePath}/clusterdata`));
         expect(seen.every((k) => k.startsWith(`${store.basePath}/`))).toBe(true);
@@ -170,8 +170,32 @@ export function storeContract(t: ContractTarget): void {
       }
     });
 
+    test("watchClusterData fires for this cluster's cluster data only, not for infos or other clusters", async () => {
+      let fired = 0;
+      const cancel = store.watchClusterData(() => fired++);
+      try {
+        await t.pass(50); // let a real watch get established
+        await store.setKeeperInfo(keeperInfo("k1"), 30_000);
+        await new KvStore(kv, { prefix: "stolon/cluster", clusterName: `${cluster}x` }).putRawClusterData("{}", 0);
+        await store.putClusterData(newClusterData("aaaa0004", { initMode: "new" }, new Date(0)), 0);
+        await t.eventually("the cluster data event", () => fired > 0);
+        expect(fired).toBe(1);
+      } finally {
+        cancel();
+      }
+    });
+
     describe("election", () => {
-      const election = () => new KvElection(kv, `${store.basePath}/sentinel-leader`, t.clock, 2000);
+      const election = () => store.sentinelElection(2000, t.clock);
+
+      test("sentinelElection campaigns under <base>/sentinel-leader, where the original stolon looks", async () => {
+        const ac = new AbortController();
+        const a = await election().campaign("s-a", ac.signal);
+        const entries = await kv.list(`${store.basePath}/sentinel-leader/`);
+        expect(entries.map((e) => e.value)).toEqual(["s-a"]);
+        await a.resign();
+        ac.abort();
+      });
 
       test("one leader at a time; the next is elected when it resigns", async () => {
         const ac = new AbortController();

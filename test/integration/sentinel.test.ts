@@ -6,8 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { newClusterData, type ClusterData, type ClusterSpec } from "../../src/cluster/index.ts";
-import { systemClock } from "../../src/lib/clock.ts";
-import { EtcdBackend, KvElection, KvStore } from "../../src/store/index.ts";
+import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { runCmd } from "./harness/process.ts";
 import { freePort, waitFor } from "../harness/util.ts";
 import { EtcdProcess } from "./harness/etcd.ts";
@@ -34,7 +33,7 @@ function startSentinel(name: string): DaemonProcess {
 }
 
 const sentinelUid = (s: DaemonProcess) => /sentinel (\w+) starting/.exec(s.output)?.[1];
-const leader = () => new KvElection(backend, `${store.basePath}/sentinel-leader`, systemClock, 5000).leader();
+const leader = () => store.sentinelElection(5000).leader();
 const cd = (): Promise<ClusterData> => readClusterData(store);
 const keeperOf = (c: ClusterData, dbUid: string | undefined) => (dbUid ? c.dbs[dbUid]?.spec.keeperUID : undefined);
 

@@ -8,7 +8,7 @@ import type { ClusterData, KeeperInfo } from "../../../src/cluster/index.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import { createLogger } from "../../../src/lib/log.ts";
 import { Sentinel } from "../../../src/sentinel/sentinel.ts";
-import { KvElection, KvStore, MemoryBackend } from "../../../src/store/index.ts";
+import { KvStore, MemoryBackend, type Election, type KvElection } from "../../../src/store/index.ts";
 import { steadyCluster } from "../../harness/builders.ts";
 
 const SLEEP_MS = 1000;
@@ -76,7 +76,7 @@ interface World {
   notMaster: Set<string>;
   /** Advances the clock in steps of `stepMs`, the alive keepers publishing at each. */
   run: (ms: number, stepMs?: number) => Promise<void>;
-  electionFor: () => KvElection;
+  electionFor: () => Election;
 }
 
 let world: World | undefined;
@@ -93,7 +93,7 @@ async function start(cd: ClusterData = steadyCluster({ sleepInterval: `${SLEEP_M
   store.writes = [];
   const logs: { level: string; msg: string }[] = [];
   const reporter: ConsolaReporter = { log: (o) => void logs.push({ level: o.type, msg: o.args.map(String).join(" ") }) };
-  const electionFor = () => new KvElection(kv, `${store.basePath}/sentinel-leader`, clock, 5000);
+  const electionFor = () => store.sentinelElection(5000, clock);
   let u = 0;
   const sentinel = new Sentinel({ uid: "s1", store, election: electionFor(), log: createLogger("debug", [reporter]), clock, newUid: () => `u${++u}` });
   const ac = new AbortController();
