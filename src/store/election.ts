@@ -42,6 +42,11 @@ export class KvElection implements Election {
     return entries[0]?.value ?? null;
   }
 
+  /**
+   * Long because one campaign's lease, watch, keep-alive loop and watchdog share its state (the
+   * `lost` signal, the last renewal sent, the wake-up): as closures over it they read as one
+   * protocol, and each piece is a few lines; split into methods they would pass that state around.
+   */
   async campaign(candidate: string, signal: AbortSignal): Promise<Leadership> {
     signal.throwIfAborted();
     const ttlSeconds = Math.max(1, Math.ceil(this.ttlMs / 1000));
