@@ -3,7 +3,7 @@
  * acts, so an unknown formatVersion, a wrong shape or an invalid spec is refused with a message
  * that names the problem.
  */
-import { ClusterDataError } from "../lib/errors.ts";
+import { ClusterDataError, describeError } from "../lib/errors.ts";
 import { validateSpec, type ClusterSpec } from "./spec.ts";
 import {
   MAX_PG_PARAMETER_LENGTH,
@@ -197,7 +197,7 @@ export function parseClusterData(text: string): ClusterData {
   try {
     v = JSON.parse(text);
   } catch (err) {
-    throw new ClusterDataError(`cluster data is not valid JSON (${(err as Error).message})`, { cause: err });
+    throw new ClusterDataError(`cluster data is not valid JSON (${describeError(err)})`, { cause: err });
   }
   return checkClusterData(v, { stored: true });
 }

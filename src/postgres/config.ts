@@ -7,6 +7,7 @@
  */
 import { hostCidr, parseIpAddress } from "./address.ts";
 import { MANAGED_CONF_HEADER, quoteIdent } from "./quote.ts";
+import { PG_PARAM_NAME_RE } from "../cluster/patterns.ts";
 
 /** Parameters the keeper owns. User values for these are ignored (stolon's list, PG12+ recovery included). */
 export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
@@ -22,7 +23,6 @@ export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
 const DEFAULT_WAL_RECEIVER_STATUS_INTERVAL = "1s";
 const DEFAULT_WAL_KEEP_SIZE = "128MB";
 
-const PARAM_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
 export interface ParameterInput {
   /** Parameters captured from the instance at init, used when the DB spec says includePreviousConfig. */
@@ -62,7 +62,7 @@ export function buildParameters(input: ParameterInput): Parameters {
   const params: Record<string, string> = {};
   const addUser = (source: Record<string, string> | null | undefined) => {
     for (const [k, v] of Object.entries(source ?? {})) {
-      if (!PARAM_NAME_RE.test(k)) ignored.push(`${JSON.stringify(k)}: not a parameter name`);
+      if (!PG_PARAM_NAME_RE.test(k)) ignored.push(`${JSON.stringify(k)}: not a parameter name`);
       else if (MANAGED_PARAMETERS.has(k.toLowerCase())) ignored.push(`${k}: managed by the keeper`);
       else if (typeof v !== "string") ignored.push(`${k}: value is not a string`);
       else params[k.toLowerCase()] = v;

@@ -153,7 +153,7 @@ export class Postmaster {
       if (Date.now() >= deadline) break;
       await Bun.sleep(READY_POLL_MS);
     }
-    throw new StolonError("EPGNOTREADY", `postgres did not accept connections within ${timeoutMs} ms: ${(last as Error)?.message ?? "cancelled"}`, { cause: last });
+    throw new StolonError("EPGNOTREADY", `postgres did not accept connections within ${timeoutMs} ms: ${last === undefined ? "cancelled" : describeError(last)}`, { cause: last });
   }
 
   /** Fast shutdown (waits for it); immediate shutdown when fast does not finish in time. The caller closes its connections first. */
