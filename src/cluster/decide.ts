@@ -262,8 +262,11 @@ class Tick {
       why = "failkeeper was asked for it";
       k.status.forceFail = false;
     }
-    if (k.status.healthy !== healthy) this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
-    k.status.healthy = healthy;
+    // An absent healthy is false (stolon's omitempty): an unhealthy keeper stays as it was written.
+    if ((k.status.healthy === true) !== healthy) {
+      this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
+      k.status.healthy = healthy;
+    }
     if (healthy) {
       const last = k.status.lastHealthyTime ? Date.parse(k.status.lastHealthyTime) : NaN;
       if (!(this.input.wallNow - last < LAST_HEALTHY_REFRESH_MS)) k.status.lastHealthyTime = new Date(this.input.wallNow).toISOString();
