@@ -148,6 +148,29 @@ describe("decide() on a cluster stolon's sentinel ran, with stolon's keepers sti
     for (const [uid, db] of Object.entries(cd.dbs)) expect(last.dbs[uid]!.generation).toBe(db.generation);
   });
 
+  test("fields this version does not know survive the sentinel's read-modify-write", () => {
+    const v = structuredClone(loadStolonFixture("normal-one-failed").json) as Record<string, any>;
+    v.futureTop = { a: [1, 2] };
+    v.cluster.futureCluster = "x";
+    v.cluster.spec.futureSpec = 3;
+    v.cluster.status.futureStatus = true;
+    v.keepers.keeper0.status.futureKeeperStatus = "y";
+    v.dbs["9a3f1b20"].spec.futureDbSpec = { b: null };
+    v.dbs["c47e0d11"].status.futureDbStatus = 7;
+    v.proxy.spec.futureProxy = ["p"];
+    const r = tick(parseClusterData(JSON.stringify(v)), loadStolonInfos("normal-one-failed"));
+    const out = JSON.parse(JSON.stringify(r.clusterData));
+    expect(out.futureTop).toEqual({ a: [1, 2] });
+    expect(out.cluster.futureCluster).toBe("x");
+    expect(out.cluster.spec.futureSpec).toBe(3);
+    expect(out.cluster.status.futureStatus).toBe(true);
+    expect(out.keepers.keeper0.status.futureKeeperStatus).toBe("y");
+    expect(out.dbs["9a3f1b20"].spec.futureDbSpec).toEqual({ b: null });
+    expect(out.dbs["9a3f1b20"].generation).toBe(v.dbs["9a3f1b20"].generation);
+    expect(out.dbs["c47e0d11"].status.futureDbStatus).toBe(7);
+    expect(out.proxy.spec.futureProxy).toEqual(["p"]);
+  });
+
   test("the synchronous standby stays the synchronous standby", () => {
     const cd = parseClusterData(loadStolonFixture("synchronous").text);
     const out = tick(cd, loadStolonInfos("synchronous")).clusterData;
