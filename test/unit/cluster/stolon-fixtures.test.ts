@@ -72,6 +72,7 @@ describe("stolon's cluster data parses as it is", () => {
     v.keepers.keeper0.spec = null;
     v.keepers.keeper0.changeTime = "2026-11-30T17:40:12.002173829+01:00";
     v.keepers.keeper1.status.lastHealthyTime = "0001-01-01T00:00:00Z";
+    v.keepers.keeper2.status.lastHealthyTime = null;
     v.dbs["9a3f1b20"].spec.newConfig = null;
     v.dbs["9a3f1b20"].spec.futureDbField = [1];
     v.dbs["9a3f1b20"].status.timelinesHistory = null;
