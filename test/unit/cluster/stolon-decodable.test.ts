@@ -18,7 +18,7 @@ import {
 } from "../../../src/cluster/index.ts";
 import { deepFreeze } from "../../harness/builders.ts";
 import { loadStolonFixture, loadStolonInfos, STOLON_IDS } from "../../harness/stolon-fixtures.ts";
-import { GO_CLUSTER_DATA, GO_KEEPER_INFO, fieldsGoIgnores, goDecodeProblems } from "../../harness/stolon-go-types.ts";
+import { GO_CLUSTER_DATA, GO_KEEPER_INFO, GO_PROXY_INFO, fieldsGoIgnores, goDecodeProblems } from "../../harness/stolon-go-types.ts";
 
 /**
  * Fields this project adds to stolon's format, each ignored by stolon's Go code (see the README of
@@ -94,6 +94,44 @@ describe("what we write decodes as stolon's ClusterData", () => {
     }
     expect(cd.cluster.status.master).toBe(STOLON_IDS.standbyDb1);
     expect(cd.proxy.spec.masterDbUid).toBe(STOLON_IDS.standbyDb1);
+  });
+});
+
+describe("our infos decode as stolon's (a stolon sentinel brought back by a rollback reads them)", () => {
+  test("a keeper info as our keeper publishes it: only receivingWal and trustOnNetwork are added", () => {
+    const info: KeeperInfo = {
+      infoUID: "a1b2c3d4",
+      uid: "keeper0",
+      clusterUID: STOLON_IDS.clusterUID,
+      bootUUID: "0b8c5a4e-7f0e-4a4b-9a7e-3f1c2d3e4f50",
+      postgresBinaryVersion: { Maj: 15, Min: 10 },
+      postgresState: {
+        uid: STOLON_IDS.masterDb,
+        generation: 3,
+        listenAddress: "127.0.0.1",
+        port: "5432",
+        healthy: true,
+        systemID: "7442816513127403520",
+        timelineID: 2,
+        xLogPos: 117440880,
+        timelinesHistory: [{ timelineID: 1, switchPoint: 50331648, reason: "no recovery target specified" }],
+        pgParameters: { max_connections: "100" },
+        synchronousStandbys: [],
+        olderWalFile: "000000020000000000000003",
+        receivingWal: false,
+      },
+      canBeMaster: true,
+      canBeSynchronousReplica: true,
+      trustOnNetwork: true,
+    };
+    expect(goDecodeProblems(info, GO_KEEPER_INFO)).toEqual([]);
+    expect(fieldsGoIgnores(info, GO_KEEPER_INFO).sort()).toEqual(["postgresState.receivingWal", "trustOnNetwork"]);
+  });
+
+  test("a proxy info: ProxyTimeout in nanoseconds, as Go's time.Duration", () => {
+    const info: ProxyInfo = { infoUID: "x", UID: STOLON_IDS.proxy, Generation: 5, ProxyTimeout: 5000 * 1e6 };
+    expect(goDecodeProblems(info, GO_PROXY_INFO)).toEqual([]);
+    expect(goDecodeProblems({ ...info, ProxyTimeout: "5s" }, GO_PROXY_INFO)).not.toEqual([]);
   });
 });
 
