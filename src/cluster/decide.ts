@@ -637,7 +637,7 @@ class Tick {
       this.note(`proxies route to master ${this.name(master)} (proxy generation ${cd.proxy.generation}; enabled: ${active.join(", ") || "none yet"})`);
       return;
     }
-    if (!sameSet(cd.proxy.spec.enabledProxies, active) || (cd.proxy.spec.enabledProxies ?? []).length !== active.length) {
+    if (!sameSet(cd.proxy.spec.enabledProxies ?? [], active) || (cd.proxy.spec.enabledProxies ?? []).length !== active.length) {
       cd.proxy.spec.enabledProxies = active;
       cd.proxy.generation++;
       this.note(`enabled proxies: ${active.join(", ") || "none"} (proxy generation ${cd.proxy.generation})`);
@@ -893,10 +893,10 @@ export function isDifferentTimelineBranch(followed: DB, db: DB): boolean {
     if (tl <= 1) return false;
     const a = followed.status.timelinesHistory?.find((h) => h.timelineID === tl - 1);
     const b = db.status.timelinesHistory?.find((h) => h.timelineID === tl - 1);
-    return a !== undefined && b !== undefined && a.switchPoint !== b.switchPoint;
+    return a !== undefined && b !== undefined && (a.switchPoint ?? 0) !== (b.switchPoint ?? 0);
   }
   const h = followed.status.timelinesHistory?.find((e) => e.timelineID === tl);
-  return h !== undefined && h.switchPoint < (db.status.xLogPos ?? 0);
+  return h !== undefined && (h.switchPoint ?? 0) < (db.status.xLogPos ?? 0);
 }
 
 export function decide(input: DecideInput): DecideOutput {

@@ -91,13 +91,13 @@ export interface DBSpec {
   additionalWalSenders: number;
   additionalReplicationSlots?: string[] | null;
   initMode: DBInitMode;
-  newConfig?: NewConfig;
-  pitrConfig?: PitrConfig;
+  newConfig?: NewConfig | null;
+  pitrConfig?: PitrConfig | null;
   pgParameters?: Record<string, string> | null;
   pgHBA?: string[] | null;
   role: DBRole;
   followConfig?: FollowConfig | null;
-  followers?: string[];
+  followers?: string[] | null;
   includePreviousConfig?: boolean;
   /** DB uids the master must wait for. */
   synchronousStandbys?: string[] | null;
@@ -107,8 +107,9 @@ export interface DBSpec {
 
 export interface TimelineHistoryEntry {
   timelineID: number;
-  switchPoint: number;
-  reason: string;
+  /** Left out by stolon when 0 (omitempty); our readers fill 0 in infos (checkKeeperInfo). */
+  switchPoint?: number;
+  reason?: string;
 }
 
 export interface DBStatus {
@@ -137,7 +138,7 @@ export interface DB {
 
 export interface ProxySpec {
   masterDbUid?: string;
-  enabledProxies?: string[];
+  enabledProxies?: string[] | null;
 }
 
 export interface Proxy {

@@ -10,6 +10,7 @@ import {
   checkSentinelInfo,
   decide,
   freshMemory,
+  isDifferentTimelineBranch,
   parseClusterData,
   withDefaults,
   type ClusterData,
@@ -199,4 +200,15 @@ describe("sameForKeepers", () => {
     ["nested zero", { followConfig: { type: "internal", dbuid: "m" } }, { followConfig: { type: "internal", dbuid: "m", standbySettings: null } }, true],
   ];
   test.each(table)("%s", (_n, a, b, same) => expect(sameForKeepers(a, b)).toBe(same));
+});
+
+describe("timeline histories as stolon writes them (a switch point of 0 left out)", () => {
+  const db = (tl: number, history: unknown[], xLogPos = 100) =>
+    ({ uid: "d", generation: 1, changeTime: "", spec: {}, status: { timelineID: tl, timelinesHistory: history, xLogPos } }) as never;
+  test("a left-out switch point is 0: same branch as an explicit 0", () => {
+    expect(isDifferentTimelineBranch(db(2, [{ timelineID: 1 }]), db(2, [{ timelineID: 1, switchPoint: 0 }]))).toBe(false);
+  });
+  test("a left-out switch point is 0: a standby past it on the old timeline cannot follow", () => {
+    expect(isDifferentTimelineBranch(db(2, [{ timelineID: 1 }]), db(1, [], 100))).toBe(true);
+  });
 });
