@@ -84,6 +84,19 @@ describe("stolon's cluster data parses as it is", () => {
   });
 });
 
+describe("empty objects and Go's zero structs", () => {
+  test("a proxy {} (Go's &Proxy{} before any write), empty keeper and db statuses: read as zero values", () => {
+    const v = structuredClone(loadStolonFixture("normal-one-failed").json) as Record<string, any>;
+    v.proxy = {};
+    v.keepers.keeper2 = { uid: "keeper2", spec: {} };
+    delete v.dbs.e2b85a07.status;
+    const cd = parseClusterData(JSON.stringify(v));
+    expect(cd.proxy).toEqual({ generation: 0, spec: {}, status: {} });
+    expect(cd.keepers.keeper2!.status).toEqual({});
+    expect(cd.dbs.e2b85a07!.status).toEqual({});
+  });
+});
+
 describe("stolon's infos pass the info checks", () => {
   test.each(STOLON_CLUSTERS.filter((n) => n !== "new-cluster"))("%s: every keeper, proxy and sentinel info", (name) => {
     const infos = loadStolonInfos(name);
