@@ -91,7 +91,7 @@ describe("empty objects and Go's zero structs", () => {
     v.keepers.keeper2 = { uid: "keeper2", spec: {} };
     delete v.dbs.e2b85a07.status;
     const cd = parseClusterData(JSON.stringify(v));
-    expect(cd.proxy).toEqual({ generation: 0, spec: {}, status: {} });
+    expect(cd.proxy as unknown).toEqual({ generation: 0, spec: {}, status: {} });
     expect(cd.keepers.keeper2!.status).toEqual({});
     expect(cd.dbs.e2b85a07!.status).toEqual({});
   });
