@@ -22,6 +22,7 @@ import {
 import { checkFlags, runCli, subcommandIndex } from "../src/lib/cli.ts";
 import { ctlArgs as commonArgs, resolveCommonConfig } from "../src/lib/config.ts";
 import { ConfigError } from "../src/lib/errors.ts";
+import { REFUSED_SUBCOMMANDS } from "../src/lib/stolon-flags.ts";
 import { newUid } from "../src/lib/ids.ts";
 import { versionString } from "../src/lib/version.ts";
 import { openStore, type OpenedStore } from "../src/store/index.ts";
@@ -50,6 +51,7 @@ async function withStore(subArgs: Record<string, unknown>, fn: (s: OpenedStore) 
   const merged: Record<string, unknown> = { ...rootArgs };
   for (const k of Object.keys(commonArgs)) if (subArgs[k] !== undefined) merged[k] = subArgs[k];
   const cfg = resolveCommonConfig(merged, process.env, "STOLONCTL");
+  for (const w of cfg.warnings) process.stderr.write(`stolonctl: warning: ${w}\n`);
   const opened = openStore(cfg);
   try {
     await fn(opened);
@@ -172,13 +174,31 @@ function group(
   });
 }
 
+/** stolon's subcommands that are refused, with why (stolon-flags.ts); their flags are not checked. */
+const refusedSubcommands = Object.fromEntries(
+  Object.entries(REFUSED_SUBCOMMANDS).map(([name, why]) => [
+    name,
+    defineCommand({
+      meta: { name, description: "not supported (stolon's; running it says why and what to use)" },
+      run: () => {
+        throw new ConfigError(why);
+      },
+    }),
+  ]),
+);
+
 const version = defineCommand({
   meta: { name: "version", description: "Print the version" },
   run: () => console.log(versionString("stolonctl")),
 });
 
 const clusterdata = group("clusterdata", "Read or write the raw cluster data", { read: clusterdataRead, write: clusterdataWrite });
-export const root = group("stolonctl", "stolon command line client", { init, spec, update, status, failkeeper, removekeeper, "confirm-wipe": confirmwipe, promote, clusterdata, version }, true);
+export const root = group(
+  "stolonctl",
+  "stolon command line client",
+  { init, spec, update, status, failkeeper, removekeeper, "confirm-wipe": confirmwipe, promote, clusterdata, version, ...refusedSubcommands },
+  true,
+);
 
 /** Runs stolonctl with these arguments (the multi-call executable, cmd/stolon.ts, calls this too). */
 export const run = (argv: string[]): Promise<void> => runCli("stolonctl", root, argv);
