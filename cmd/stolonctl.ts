@@ -15,6 +15,8 @@ import {
   readClusterData,
   showSpec,
   showStatus,
+  STATUS_FORMATS,
+  type StatusFormat,
   updateSpec,
   writeClusterData,
   type CtlIO,
@@ -106,11 +108,17 @@ const update = sub(
   },
 );
 
-const status = sub("status", "Show the cluster status", { format: { type: "string", alias: "f", description: "text or json (default text)" } }, (a, pos) => {
+const statusFormat = {
+  type: "string",
+  alias: "f",
+  description: "text or json (ours, default text), stolon (stolon's text layout) or stolon-json (what stolon's -f json prints)",
+} as const;
+const status = sub("status", "Show the cluster status", { format: statusFormat }, (a, pos) => {
   noExtra("status", pos, 0);
   const format = a.format ?? "text";
-  if (format !== "text" && format !== "json") throw new ConfigError(`--format: "${format}" is not one of text, json`);
-  return withStore(a, ({ store, election }) => showStatus(store, election(20_000), io, { format }));
+  if (!(STATUS_FORMATS as readonly string[]).includes(format))
+    throw new ConfigError(`--format: "${format}" is not one of ${STATUS_FORMATS.join(", ")}`);
+  return withStore(a, ({ store, election }) => showStatus(store, election(20_000), io, { format: format as StatusFormat }));
 });
 
 const keeperArg = { keeper: { type: "positional", required: true, description: "keeper uid" } } as const;
