@@ -19,6 +19,7 @@ import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type Inva
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { jsonEqual } from "./plain-object.ts";
 import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
+import { sameForKeepers } from "./stolon-format.ts";
 import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS, type SpecTimingsMs } from "./timing.ts";
 import type { ClusterData, DB, DBSpec, Keeper, KeeperInfo, PostgresState, ProxyInfo } from "./types.ts";
 
@@ -261,8 +262,11 @@ class Tick {
       why = "failkeeper was asked for it";
       k.status.forceFail = false;
     }
-    if (k.status.healthy !== healthy) this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
-    k.status.healthy = healthy;
+    // An absent healthy is false (stolon's omitempty): an unhealthy keeper stays as it was written.
+    if ((k.status.healthy === true) !== healthy) {
+      this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
+      k.status.healthy = healthy;
+    }
     if (healthy) {
       const last = k.status.lastHealthyTime ? Date.parse(k.status.lastHealthyTime) : NaN;
       if (!(this.input.wallNow - last < LAST_HEALTHY_REFRESH_MS)) k.status.lastHealthyTime = new Date(this.input.wallNow).toISOString();
@@ -850,6 +854,10 @@ class Tick {
     const iso = new Date(this.input.wallNow).toISOString();
     for (const db of Object.values(cd.dbs)) {
       const before = this.prevDbs[db.uid];
+      // A spec or status that differs only in how zero values are written (stolon's sentinel
+      // leaves out false and 0, writes null for empty lists) keeps its stored form: no new generation.
+      if (before && sameForKeepers(before.spec, db.spec)) db.spec = structuredClone(before.spec);
+      if (before && sameForKeepers(before.status, db.status)) db.status = structuredClone(before.status);
       if (before && !jsonEqual(before.spec, db.spec)) db.generation = before.generation + 1;
       if (!before || !jsonEqual(before, db)) db.changeTime = iso;
       if (db.status.currentGeneration !== db.generation) {
