@@ -11,6 +11,7 @@ import { FakeClock } from "../../../src/lib/clock.ts";
 import { StolonError } from "../../../src/lib/errors.ts";
 import { KvElection, KvStore, MemoryBackend, type Store } from "../../../src/store/index.ts";
 import { caught } from "../../contract/caught.ts";
+import { loadStolonFixture, loadStolonInfos, STOLON_IDS } from "../../harness/stolon-fixtures.ts";
 
 /**
  * A three-keeper cluster, keeper2 failed, as stolon's sentinel writes it with encoding/json:
@@ -193,6 +194,38 @@ describe("status -f stolon", () => {
       expect(err).toBeInstanceOf(StolonError);
       expect((err as StolonError).code).toBe("ENOCLUSTER");
     }
+  });
+});
+
+describe("on the stolon-format fixtures (test/fixtures/stolon) with the infos stolon's daemons publish", () => {
+  async function fixture(name: "normal-one-failed" | "synchronous") {
+    await kv.put("stolon/cluster/c1/clusterdata", loadStolonFixture(name).text);
+    const infos = loadStolonInfos(name);
+    for (const kind of ["keepers", "sentinels", "proxies"] as const)
+      for (const [uid, info] of Object.entries(infos[kind])) await kv.put(`stolon/cluster/c1/${kind}/info/${uid}`, JSON.stringify(info));
+    return election().campaign(STOLON_IDS.sentinel, new AbortController().signal);
+  }
+
+  test("normal-one-failed: stolon's text", async () => {
+    const leadership = await fixture("normal-one-failed");
+    expect(await status("stolon")).toBe(
+      "=== Active sentinels ===\n\nID\t\tLEADER\n71d0e4b2\ttrue\n\n=== Active proxies ===\n\nID\n3b6d0c9e\n\n=== Keepers ===\n\n" +
+        "UID\tHEALTHY\tPG LISTENADDRESS\tPG HEALTHY\tPG WANTEDGENERATION\tPG CURRENTGENERATION\n" +
+        "keeper0\ttrue\t127.0.0.1:5432\t\ttrue\t\t3\t\t\t3\t\n" +
+        "keeper1\ttrue\t127.0.0.1:5433\ttrue\t2\t2\t\n" +
+        "keeper2\tfalse\t127.0.0.1:5434\tfalse\t2\t2\t\n" +
+        "\n=== Cluster Info ===\n\nMaster Keeper: keeper0\n\n===== Keepers/DB tree =====\n\nkeeper0 (master)\n├─keeper1\n└─keeper2\n\n",
+    );
+    await leadership.resign();
+  });
+
+  test("synchronous: stolon's JSON names the master", async () => {
+    const leadership = await fixture("synchronous");
+    const st = JSON.parse(await status("stolon-json"));
+    expect(st.cluster).toEqual({ available: true, master_keeper_uid: "keeper0", master_db_uid: STOLON_IDS.masterDb });
+    expect(st.sentinels).toEqual([{ uid: STOLON_IDS.sentinel, leader: true }]);
+    expect(st.keepers.map((k: { uid: string }) => k.uid)).toEqual(["keeper0", "keeper1", "keeper2"]);
+    await leadership.resign();
   });
 });
 
