@@ -125,3 +125,17 @@ describe("stolonctl status in stolon's layout from a real etcd", () => {
     expect(bad.stderr).toBe(`stolonctl: --format: "yaml" is not one of text, json, stolon, stolon-json\n`);
   });
 });
+
+describe("a boolean flag with a value Go accepts means what it means in stolon", () => {
+  test("clusterdata write -y=0 asks (and, with no terminal, refuses); -y=1 writes", async () => {
+    const flags = ["--cluster-name", "c3", "--store-backend", "etcdv3", "--store-endpoints", fx.etcd.endpoint];
+    const { text } = loadStolonFixture("new-cluster");
+    await fx.kv.put("stolon/cluster/c3/clusterdata", text);
+    const no = await runCmd("stolonctl", [...flags, "clusterdata", "write", "-y=0"], { stdin: text });
+    expect(no.code).toBe(1);
+    expect(no.stderr).toContain("cluster data already exists");
+    const yes = await runCmd("stolonctl", [...flags, "clusterdata", "write", "--yes=True"], { stdin: text });
+    expect(yes.stderr).toBe("");
+    expect(yes.code).toBe(0);
+  });
+});

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import type { ArgsDef } from "citty";
 import { keeperArgs, resolveKeeperConfig, type KeeperConfigEnv } from "../../../src/keeper/config.ts";
-import { checkFlags } from "../../../src/lib/cli.ts";
+import { checkFlags, normalizeFlags } from "../../../src/lib/cli.ts";
 import { commonArgs, ctlArgs, resolveCommonConfig, type EnvPrefix, type LogLevel } from "../../../src/lib/config.ts";
 import { ConfigError } from "../../../src/lib/errors.ts";
 import { proxyArgs, resolveProxyConfig } from "../../../src/proxy/config.ts";
@@ -165,5 +165,40 @@ describe("stolon's flags and their environment variables", () => {
   });
   test("another component's variables are not read", () => {
     expect(resolve("sentinel", {}, { STKEEPER_DEBUG: "true", STPROXY_STORE_BACKEND: "etcd", STKEEPER_KUBECONFIG: "/k" })).toMatchObject({ logLevel: "info", problems: [], warnings: [] });
+  });
+});
+
+describe("boolean flags take every value Go's ParseBool takes after '=', as stolon's pflag flags do", () => {
+  const cases: [string, string][] = [
+    ["--can-be-master=0", "--can-be-master=false"],
+    ["--can-be-master=f", "--can-be-master=false"],
+    ["--can-be-master=F", "--can-be-master=false"],
+    ["--can-be-master=FALSE", "--can-be-master=false"],
+    ["--can-be-master=False", "--can-be-master=false"],
+    ["--can-be-master=false", "--can-be-master=false"],
+    ["--debug=1", "--debug=true"],
+    ["--debug=t", "--debug=true"],
+    ["--debug=T", "--debug=true"],
+    ["--debug=TRUE", "--debug=true"],
+    ["--debug=True", "--debug=true"],
+    // Not a boolean flag, or not a Go boolean, or after "--": left as it is.
+    ["--uid=0", "--uid=0"],
+    ["--debug=yes", "--debug=yes"],
+    ["--debug", "--debug"],
+  ];
+  test.each(cases)("%s", (arg, want) => {
+    expect(normalizeFlags(["--cluster-name", "c1", arg], keeperArgs)).toEqual(["--cluster-name", "c1", want]);
+    if (arg !== "--debug=yes") expect(() => checkFlags([arg], keeperArgs)).not.toThrow();
+  });
+  test("checkFlags still refuses what Go refuses", () => {
+    expect(() => checkFlags(["--debug=yes"], keeperArgs)).toThrow("flag --debug=yes: value must be true or false");
+    expect(() => checkFlags(["--debug=tRuE"], keeperArgs)).toThrow("value must be true or false");
+  });
+  test("a short flag with '=' is read as pflag reads it: -y=0 is --yes=false, -f=x is --file=x", () => {
+    const defs = { yes: { type: "boolean", alias: "y" }, file: { type: "string", alias: "f" } } as const;
+    expect(normalizeFlags(["-y=0", "-f=x", "-y", "-q=1"], defs)).toEqual(["--yes=false", "--file=x", "-y", "-q=1"]);
+  });
+  test("nothing after -- is touched", () => {
+    expect(normalizeFlags(["--", "--debug=0"], keeperArgs)).toEqual(["--", "--debug=0"]);
   });
 });
