@@ -274,28 +274,24 @@ function checkUsers(
  * stolon takes whichever comes last, and a keeper that guesses its identity wrong joins as another.
  */
 function resolveUid(src: FlagSource, warnings: string[]): string | undefined {
-  const fromArgs = (flag: string) => (src.origin(flag)?.startsWith("--") ? src.string(flag) : undefined);
-  const fromEnv = (flag: string) => (src.origin(flag)?.startsWith("--") ? undefined : src.string(flag));
   const idWhere = src.origin("id");
   if (idWhere !== undefined)
     warnings.push(`${idWhere} is deprecated: use ${idWhere.startsWith("--") ? DEPRECATED_FLAGS.id : src.envName("uid")}`);
-  let uid: string | undefined;
-  let where = "";
-  for (const [a, b] of [[fromArgs("uid"), fromArgs("id")], [fromEnv("uid"), fromEnv("id")]] as const) {
-    if (a === undefined && b === undefined) continue;
-    const bothFlags = a !== undefined && b !== undefined;
-    if (bothFlags && a !== b) {
-      const [ua, ub] = src.origin("id")?.startsWith("--") ? ["--uid", "--id"] : [src.envName("uid"), src.envName("id")];
-      src.problems.push(`${ua} "${a}" and ${ub} "${b}" differ: give only ${ua}`);
+  const from = (flag: string, where: string) => (src.origin(flag) === where ? src.string(flag) : undefined);
+  // One source at a time, the command line first.
+  for (const [uidName, idName] of [["--uid", "--id"], [src.envName("uid"), src.envName("id")]] as const) {
+    const byUid = from("uid", uidName);
+    const byId = from("id", idName);
+    if (byUid !== undefined && byId !== undefined && byUid !== byId) {
+      src.problems.push(`${uidName} "${byUid}" and ${idName} "${byId}" differ: give only ${uidName}`);
       return undefined;
     }
-    uid = a ?? b;
-    where = a !== undefined ? (src.origin("uid") ?? "--uid") : (idWhere ?? "--id");
-    break;
+    const [uid, where] = byUid !== undefined ? [byUid, uidName] : [byId, idName];
+    if (uid === undefined) continue;
+    if (!KEEPER_UID_RE.test(uid)) src.problems.push(`${where}: "${uid}" must match ${KEEPER_UID_RE.source} (lower case letters, digits and _)`);
+    return uid;
   }
-  if (uid !== undefined && !KEEPER_UID_RE.test(uid))
-    src.problems.push(`${where}: "${uid}" must match ${KEEPER_UID_RE.source} (lower case letters, digits and _)`);
-  return uid;
+  return undefined;
 }
 
 /** Resolves every keeper flag; throws ConfigError listing every problem. */
