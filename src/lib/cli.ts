@@ -35,14 +35,16 @@ const GO_BOOL = /^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/;
  * `=false` (citty reads every value but "false" as true). Stops at "--".
  */
 export function normalizeFlags(rawArgs: readonly string[], argsDef: ArgsDef): string[] {
-  const { bool } = flagNames(argsDef);
+  const { bool, value: valueFlags } = flagNames(argsDef);
   const longName = new Map<string, string>();
   for (const [name, d] of Object.entries(argsDef) as [string, FlagDef][])
     for (const a of d.alias === undefined ? [] : Array.isArray(d.alias) ? d.alias : [d.alias]) longName.set(a, name);
   const end = rawArgs.indexOf("--");
   return rawArgs.map((arg, i) => {
     const m = /^(--?)([^=]+)=(.*)$/s.exec(arg);
-    if ((end >= 0 && i > end) || !m) return arg;
+    // The value of a flag given as "--flag value" is left as it is, whatever it looks like.
+    const isValue = i > 0 && valueFlags.has((rawArgs[i - 1] ?? "").replace(/^--?/, ""));
+    if ((end >= 0 && i > end) || !m || isValue) return arg;
     const name = m[1] === "-" ? longName.get(m[2]!) : m[2]!;
     if (name === undefined) return arg;
     const value = bool.has(name) && GO_BOOL.test(m[3]!) ? String(GO_TRUE.test(m[3]!)) : m[3]!;

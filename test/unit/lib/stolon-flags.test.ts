@@ -198,6 +198,9 @@ describe("boolean flags take every value Go's ParseBool takes after '=', as stol
     const defs = { yes: { type: "boolean", alias: "y" }, file: { type: "string", alias: "f" } } as const;
     expect(normalizeFlags(["-y=0", "-f=x", "-y", "-q=1"], defs)).toEqual(["--yes=false", "--file=x", "-y", "-q=1"]);
   });
+  test("the value of a value flag is never touched", () => {
+    expect(normalizeFlags(["--uid", "--debug=0"], keeperArgs)).toEqual(["--uid", "--debug=0"]);
+  });
   test("nothing after -- is touched", () => {
     expect(normalizeFlags(["--", "--debug=0"], keeperArgs)).toEqual(["--", "--debug=0"]);
   });
