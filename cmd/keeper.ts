@@ -26,7 +26,7 @@ export const main = defineCommand({
       readFile: (p) => readFileSync(p, "utf8"),
     });
     const log = createLogger(daemonLogOptions(cfg.common, "keeper", cfg.uid));
-    for (const w of cfg.warnings) log.warn(w);
+    for (const w of [...cfg.common.warnings, ...cfg.warnings]) log.warn(w);
     const rt = await prepareKeeper(cfg, log);
     const teardown = new Teardown(log);
     const { store } = openStore(cfg.common);

@@ -22,7 +22,7 @@ export const main = defineCommand({
     const cfg = resolveProxyConfig(ctx.args, process.env);
     const uid = newUid();
     const log = createLogger(daemonLogOptions(cfg.common, "proxy", uid));
-    for (const w of cfg.warnings) log.warn(w);
+    for (const w of [...cfg.common.warnings, ...cfg.warnings]) log.warn(w);
     const teardown = new Teardown(log);
     const { store } = openStore(cfg.common);
     teardown.defer("the store client", () => store.close());

@@ -23,6 +23,7 @@ export const main = defineCommand({
     const cfg = resolveSentinelConfig(ctx.args, process.env, (p) => readFileSync(p, "utf8"));
     const uid = newUid();
     const log = createLogger(daemonLogOptions(cfg.common, "sentinel", uid));
+    for (const w of cfg.common.warnings) log.warn(w);
     const teardown = new Teardown(log);
     const opened = openStore(cfg.common);
     teardown.defer("the store client", () => opened.store.close());

@@ -15,6 +15,8 @@ import {
   readClusterData,
   showSpec,
   showStatus,
+  STATUS_FORMATS,
+  type StatusFormat,
   updateSpec,
   writeClusterData,
   type CtlIO,
@@ -22,6 +24,7 @@ import {
 import { checkFlags, runCli, subcommandIndex } from "../src/lib/cli.ts";
 import { ctlArgs as commonArgs, resolveCommonConfig } from "../src/lib/config.ts";
 import { ConfigError } from "../src/lib/errors.ts";
+import { REFUSED_SUBCOMMANDS } from "../src/lib/stolon-flags.ts";
 import { newUid } from "../src/lib/ids.ts";
 import { versionString } from "../src/lib/version.ts";
 import { openStore, type OpenedStore } from "../src/store/index.ts";
@@ -50,6 +53,7 @@ async function withStore(subArgs: Record<string, unknown>, fn: (s: OpenedStore) 
   const merged: Record<string, unknown> = { ...rootArgs };
   for (const k of Object.keys(commonArgs)) if (subArgs[k] !== undefined) merged[k] = subArgs[k];
   const cfg = resolveCommonConfig(merged, process.env, "STOLONCTL");
+  for (const w of cfg.warnings) process.stderr.write(`stolonctl: warning: ${w}\n`);
   const opened = openStore(cfg);
   try {
     await fn(opened);
@@ -104,11 +108,17 @@ const update = sub(
   },
 );
 
-const status = sub("status", "Show the cluster status", { format: { type: "string", alias: "f", description: "text or json (default text)" } }, (a, pos) => {
+const statusFormat = {
+  type: "string",
+  alias: "f",
+  description: "text or json (ours, default text), stolon (stolon's text layout) or stolon-json (what stolon's -f json prints)",
+} as const;
+const status = sub("status", "Show the cluster status", { format: statusFormat }, (a, pos) => {
   noExtra("status", pos, 0);
   const format = a.format ?? "text";
-  if (format !== "text" && format !== "json") throw new ConfigError(`--format: "${format}" is not one of text, json`);
-  return withStore(a, ({ store, election }) => showStatus(store, election(20_000), io, { format }));
+  if (!(STATUS_FORMATS as readonly string[]).includes(format))
+    throw new ConfigError(`--format: "${format}" is not one of ${STATUS_FORMATS.join(", ")}`);
+  return withStore(a, ({ store, election }) => showStatus(store, election(20_000), io, { format: format as StatusFormat }));
 });
 
 const keeperArg = { keeper: { type: "positional", required: true, description: "keeper uid" } } as const;
@@ -172,13 +182,31 @@ function group(
   });
 }
 
+/** stolon's subcommands that are refused, with why (stolon-flags.ts); their flags are not checked. */
+const refusedSubcommands = Object.fromEntries(
+  Object.entries(REFUSED_SUBCOMMANDS).map(([name, why]) => [
+    name,
+    defineCommand({
+      meta: { name, description: "not supported (stolon's; running it says why and what to use)" },
+      run: () => {
+        throw new ConfigError(why);
+      },
+    }),
+  ]),
+);
+
 const version = defineCommand({
   meta: { name: "version", description: "Print the version" },
   run: () => console.log(versionString("stolonctl")),
 });
 
 const clusterdata = group("clusterdata", "Read or write the raw cluster data", { read: clusterdataRead, write: clusterdataWrite });
-export const root = group("stolonctl", "stolon command line client", { init, spec, update, status, failkeeper, removekeeper, "confirm-wipe": confirmwipe, promote, clusterdata, version }, true);
+export const root = group(
+  "stolonctl",
+  "stolon command line client",
+  { init, spec, update, status, failkeeper, removekeeper, "confirm-wipe": confirmwipe, promote, clusterdata, version, ...refusedSubcommands },
+  true,
+);
 
 /** Runs stolonctl with these arguments (the multi-call executable, cmd/stolon.ts, calls this too). */
 export const run = (argv: string[]): Promise<void> => runCli("stolonctl", root, argv);

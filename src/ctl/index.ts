@@ -4,6 +4,7 @@ export * from "./init.ts";
 export * from "./spec.ts";
 export * from "./update.ts";
 export * from "./status.ts";
+export * from "./stolon-status.ts";
 export * from "./clusterdata.ts";
 export * from "./ops.ts";
 export * from "./cas.ts";

@@ -1,6 +1,8 @@
 import { describeInvalidInfo, formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo } from "../cluster/index.ts";
 import type { Election, Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
+import { requireClusterData } from "./spec.ts";
+import { renderStolonJson, renderStolonText, stolonStatus } from "./stolon-status.ts";
 
 export interface StatusReport {
   basePath: string;
@@ -178,8 +180,27 @@ export function renderStatusText(r: StatusReport): string {
   return out.join("\n");
 }
 
-/** `stolonctl status [-f text|json]`. */
-export async function showStatus(store: Store, election: Election, io: CtlIO, opts: { format: "text" | "json" }) {
+/**
+ * The formats of `stolonctl status -f`: ours (text, json) and stolon v0.17's (stolon, its text
+ * layout; stolon-json, what stolon's `-f json` prints), see stolon-status.ts.
+ */
+export const STATUS_FORMATS = ["text", "json", "stolon", "stolon-json"] as const;
+export type StatusFormat = (typeof STATUS_FORMATS)[number];
+
+/** `stolonctl status [-f text|json|stolon|stolon-json]`. */
+export async function showStatus(store: Store, election: Election, io: CtlIO, opts: { format: StatusFormat }) {
+  if (opts.format === "stolon" || opts.format === "stolon-json") {
+    // As stolon's: an uninitialized or unusable cluster data is an error, not a report.
+    const [{ clusterData }, sentinels, proxies, leader] = await Promise.all([
+      requireClusterData(store),
+      store.getSentinelsInfo(),
+      store.getProxiesInfo(),
+      election.leader(),
+    ]);
+    const st = stolonStatus(clusterData, sentinels, proxies, leader);
+    io.out(opts.format === "stolon" ? renderStolonText(st, clusterData) : renderStolonJson(st));
+    return;
+  }
   const report = await collectStatus(store, election);
   io.out(opts.format === "json" ? JSON.stringify(report, null, 2) : renderStatusText(report));
 }

@@ -9,10 +9,12 @@ import { ConfigError, describeError } from "../lib/errors.ts";
 import { hostProblem, listensOnLoopbackOnly, parseIpAddress } from "../postgres/address.ts";
 import { AUTH_METHODS, isAuthMethod, type AuthMethod } from "../postgres/config.ts";
 import { scramPasswordProblem } from "../postgres/scram.ts";
+import { DEPRECATED_FLAGS } from "../lib/stolon-flags.ts";
 
 export const keeperArgs = {
   ...commonArgs,
   uid: { type: "string", description: "keeper uid, [a-z0-9_]+ (default: the saved one, or a generated one)" },
+  id: { type: "string", description: `deprecated (stolon): use ${DEPRECATED_FLAGS.id}` },
   "data-dir": { type: "string", description: "data directory (required)" },
   "pg-listen-address": { type: "string", description: "address PostgreSQL listens on (required; * for all)" },
   "pg-advertise-address": { type: "string", description: "address the other nodes reach PostgreSQL on (default: --pg-listen-address)" },
@@ -266,6 +268,32 @@ function checkUsers(
   return trustOnNetwork;
 }
 
+/**
+ * --uid, or stolon's deprecated --id (a warning names the replacement). The command line wins over
+ * the environment as for every flag; within one of them, --id and --uid that differ are refused:
+ * stolon takes whichever comes last, and a keeper that guesses its identity wrong joins as another.
+ */
+function resolveUid(src: FlagSource, warnings: string[]): string | undefined {
+  const idWhere = src.origin("id");
+  if (idWhere !== undefined)
+    warnings.push(`${idWhere} is deprecated: use ${idWhere.startsWith("--") ? DEPRECATED_FLAGS.id : src.envName("uid")}`);
+  const from = (flag: string, where: string) => (src.origin(flag) === where ? src.string(flag) : undefined);
+  // One source at a time, the command line first.
+  for (const [uidName, idName] of [["--uid", "--id"], [src.envName("uid"), src.envName("id")]] as const) {
+    const byUid = from("uid", uidName);
+    const byId = from("id", idName);
+    if (byUid !== undefined && byId !== undefined && byUid !== byId) {
+      src.problems.push(`${uidName} "${byUid}" and ${idName} "${byId}" differ: give only ${uidName}`);
+      return undefined;
+    }
+    const [uid, where] = byUid !== undefined ? [byUid, uidName] : [byId, idName];
+    if (uid === undefined) continue;
+    if (!KEEPER_UID_RE.test(uid)) src.problems.push(`${where}: "${uid}" must match ${KEEPER_UID_RE.source} (lower case letters, digits and _)`);
+    return uid;
+  }
+  return undefined;
+}
+
 /** Resolves every keeper flag; throws ConfigError listing every problem. */
 export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Record<string, string | undefined>, env: KeeperConfigEnv): KeeperConfig {
   const src = new FlagSource(args, envVars, "STKEEPER");
@@ -273,8 +301,7 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
   const warnings: string[] = [];
   const common = resolveCommon(src);
 
-  const uid = src.string("uid");
-  if (uid !== undefined && !KEEPER_UID_RE.test(uid)) p.push(`--uid: "${uid}" must match ${KEEPER_UID_RE.source} (lower case letters, digits and _)`);
+  const uid = resolveUid(src, warnings);
 
   const dataDir = src.string("data-dir");
   if (dataDir === undefined) p.push("--data-dir is required (or set STKEEPER_DATA_DIR)");

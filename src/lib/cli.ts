@@ -22,6 +22,37 @@ function flagNames(argsDef: ArgsDef): { value: Set<string>; bool: Set<string> } 
 }
 
 /**
+ * The values Go's strconv.ParseBool takes, which stolon's boolean flags (pflag) accept after "=":
+ * `--can-be-master=0` or `=False` in a stolon manifest means false.
+ */
+const GO_TRUE = /^(1|t|T|TRUE|true|True)$/;
+const GO_BOOL = /^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/;
+
+/**
+ * Rewrites what citty would misread the way stolon's pflag reads it: `-f=<value>` (a short flag
+ * with "=", which citty reads as the value "=<value>" or as several short flags) becomes
+ * `--file=<value>`, and a boolean flag's `=<value>` with any value Go accepts becomes `=true` or
+ * `=false` (citty reads every value but "false" as true). Stops at "--".
+ */
+export function normalizeFlags(rawArgs: readonly string[], argsDef: ArgsDef): string[] {
+  const { bool, value: valueFlags } = flagNames(argsDef);
+  const longName = new Map<string, string>();
+  for (const [name, d] of Object.entries(argsDef) as [string, FlagDef][])
+    for (const a of d.alias === undefined ? [] : Array.isArray(d.alias) ? d.alias : [d.alias]) longName.set(a, name);
+  const end = rawArgs.indexOf("--");
+  return rawArgs.map((arg, i) => {
+    const m = /^(--?)([^=]+)=(.*)$/s.exec(arg);
+    // The value of a flag given as "--flag value" is left as it is, whatever it looks like.
+    const isValue = i > 0 && valueFlags.has((rawArgs[i - 1] ?? "").replace(/^--?/, ""));
+    if ((end >= 0 && i > end) || !m || isValue) return arg;
+    const name = m[1] === "-" ? longName.get(m[2]!) : m[2]!;
+    if (name === undefined) return arg;
+    const value = bool.has(name) && GO_BOOL.test(m[3]!) ? String(GO_TRUE.test(m[3]!)) : m[3]!;
+    return `--${name}=${value}`;
+  });
+}
+
+/**
  * Throws ConfigError naming every flag in `rawArgs` that `argsDef` does not define, and every
  * value flag given without a value. Stops at "--".
  */
@@ -40,7 +71,7 @@ export function checkFlags(rawArgs: readonly string[], argsDef: ArgsDef): void {
         i++;
       }
     } else if (bool.has(name) || (name.startsWith("no-") && bool.has(name.slice(3)))) {
-      if (inline !== undefined && !/^(true|false)$/.test(inline)) problems.push(`flag ${arg}: value must be true or false`);
+      if (inline !== undefined && !GO_BOOL.test(inline)) problems.push(`flag ${arg}: value must be true or false`);
     } else problems.push(`unknown flag ${arg.split("=")[0]}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -87,12 +118,21 @@ export async function runCli(name: string, root: CommandDef<any>, rawArgs: strin
       console.log(versionString(name));
       return;
     }
-    await runCommand(root, { rawArgs });
+    await runCommand(root, { rawArgs: normalizeFlags(rawArgs, allArgs(root)) });
   } catch (err) {
     // citty colours parts of its messages; an error line should be plain text.
     printFatal(`${name}: ${errorLine(err).replace(/\u001b\[[0-9;]*m/g, "")}`);
     process.exitCode = 1;
   }
+}
+
+/**
+ * The flags of a command and of all its subcommands, for normalizeFlags: none of our commands
+ * uses one name for a boolean flag in one place and a value flag in another.
+ */
+function allArgs(cmd: CommandDef<any>): ArgsDef {
+  const subs = Object.values((cmd.subCommands ?? {}) as Record<string, CommandDef<any>>);
+  return Object.assign({}, ...subs.map(allArgs), cmd.args ?? {}) as ArgsDef;
 }
 
 function errorLine(err: unknown): string {

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { boundsProblem, describeBounds, parseDuration, type DurationBounds } from "../cluster/duration.ts";
 import { ConfigError } from "./errors.ts";
 import { parseListenAddress } from "./listen-address.ts";
+import { DEPRECATED_FLAGS, REFUSED_FLAGS, REFUSED_STORE_BACKENDS, stolonCompatArgs, SUPPORTED_STORE_BACKEND } from "./stolon-flags.ts";
 
 /** --store-timeout bounds every etcd request of every component. */
 export const STORE_TIMEOUT_BOUNDS: DurationBounds = { minMs: 100, maxMs: 600_000 };
@@ -21,7 +22,10 @@ export type LogColor = boolean | "auto";
 /** citty argument definitions. No citty defaults: undefined means "not given", so env can apply. */
 export const commonArgs = {
   "cluster-name": { type: "string", description: "cluster name (required)" },
-  "store-backend": { type: "string", description: "store backend: etcdv3 (alias: etcd) (required)" },
+  "store-backend": {
+    type: "string",
+    description: "store backend: etcdv3 (required; stolon's etcd/etcdv2, consul and kubernetes are refused with how to move)",
+  },
   "store-endpoints": {
     type: "string",
     description: "comma separated list of store endpoints (default: http://127.0.0.1:2379)",
@@ -42,9 +46,13 @@ export const commonArgs = {
     description: "colour the level in text logs; only ever on a terminal (default: auto; the environment variable also takes auto)",
   },
   "metrics-listen-address": { type: "string", description: "listen address (host:port, :port) of /metrics, /health and /ready (default: none)" },
+  ...stolonCompatArgs,
 } as const;
 
-/** The log output flags: the daemons' only, as in stolon (stolonctl prints for people). */
+/**
+ * The log output flags: the daemons' only (stolonctl prints for people). stolon's stolonctl has no
+ * --log-color either (cmd/common.go adds it for the daemons only), so no stolon user passes it.
+ */
 const DAEMON_ONLY_FLAGS = ["log-format", "log-color"] as const;
 
 /** The common flags stolonctl takes: commonArgs without the daemons' log output flags. */
@@ -67,6 +75,8 @@ export interface CommonConfig {
   logFormat: LogFormat;
   logColor: LogColor;
   metricsListenAddress?: string;
+  /** Non-fatal remarks (deprecated stolon flags, flags without effect), logged at start. */
+  warnings: string[];
 }
 
 type Args = Record<string, unknown>;
@@ -83,6 +93,16 @@ export class FlagSource {
 
   envName(flag: string): string {
     return `${this.envPrefix}_${flag.toUpperCase().replace(/-/g, "_")}`;
+  }
+
+  /**
+   * Where a flag's value comes from, as a problem or warning should name it: "--flag" when given on
+   * the command line, its environment variable when set there (non-empty), undefined when not given.
+   */
+  origin(flag: string): string | undefined {
+    if (this.args[flag] !== undefined) return `--${flag}`;
+    const e = this.env[this.envName(flag)];
+    return e !== undefined && e !== "" ? this.envName(flag) : undefined;
   }
 
   string(flag: string): string | undefined {
@@ -162,10 +182,7 @@ export function resolveCommon(src: FlagSource): CommonConfig {
   else if (!CLUSTER_NAME_RE.test(clusterName))
     p.push(`--cluster-name: "${clusterName}" must start with a letter or digit and contain only letters, digits, "_", "." and "-"`);
 
-  const backend = src.string("store-backend");
-  if (backend === undefined) p.push(`--store-backend is required: etcdv3 (or set ${src.envName("store-backend")})`);
-  else if (backend !== "etcdv3" && backend !== "etcd")
-    p.push(`--store-backend: unsupported backend "${backend}" (supported: etcdv3, with "etcd" as an alias)`);
+  resolveStoreBackend(src);
 
   const endpointsRaw = src.string("store-endpoints") ?? "http://127.0.0.1:2379";
   const endpoints = endpointsRaw.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -201,8 +218,9 @@ export function resolveCommon(src: FlagSource): CommonConfig {
   if ((storeCertFile || storeCaFile) && !schemes.has("https:") && schemes.size > 0)
     p.push("--store-cert-file/--store-ca-file given but --store-endpoints do not use https");
 
-  const logLevel = (src.string("log-level") ?? "info") as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) p.push(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
+  const warnings: string[] = [];
+  const logLevel = resolveLogLevel(src, warnings);
+  refuseFlags(src);
 
   const metricsListenAddress = src.string("metrics-listen-address");
   if (metricsListenAddress !== undefined) {
@@ -223,7 +241,56 @@ export function resolveCommon(src: FlagSource): CommonConfig {
     logLevel,
     ...resolveLogOutput(src),
     metricsListenAddress,
+    warnings,
   };
+}
+
+/** --store-backend: etcdv3 only; stolon's other backends are refused with how to move (stolon-flags.ts). */
+function resolveStoreBackend(src: FlagSource): void {
+  const backend = src.string("store-backend");
+  const where = src.origin("store-backend");
+  if (backend === undefined)
+    src.problems.push(`--store-backend is required: ${SUPPORTED_STORE_BACKEND} (or set ${src.envName("store-backend")})`);
+  else if (backend !== SUPPORTED_STORE_BACKEND) {
+    const why = REFUSED_STORE_BACKENDS[backend] ?? `the only supported backend is ${SUPPORTED_STORE_BACKEND}`;
+    src.problems.push(`${where}: unsupported backend "${backend}": ${why}`);
+  }
+}
+
+/**
+ * --log-level, and stolon's deprecated --debug. As in stolon, --debug (or its environment
+ * variable) set to true wins over --log-level: stolon sets the level first and then turns debug on.
+ */
+function resolveLogLevel(src: FlagSource, warnings: string[]): LogLevel {
+  const raw = src.string("log-level") ?? "info";
+  const valid = (LOG_LEVELS as readonly string[]).includes(raw);
+  if (!valid) src.problems.push(`${src.origin("log-level")}: "${raw}" is not one of ${LOG_LEVELS.join(", ")}`);
+  const debugFrom = src.origin("debug");
+  if (debugFrom === undefined) return valid ? (raw as LogLevel) : "info";
+  const debug = src.bool("debug", false);
+  const replacement = debugFrom.startsWith("--") ? DEPRECATED_FLAGS.debug : `${src.envName("log-level")}=debug`;
+  if (!debug) warnings.push(`${debugFrom} is deprecated and false here, so it has no effect; remove it (to see debug logs, use ${replacement})`);
+  else if (src.origin("log-level") !== undefined && raw !== "debug")
+    warnings.push(`${debugFrom} is deprecated: use ${replacement}; as in stolon, it wins over ${src.origin("log-level")} ${raw}`);
+  else warnings.push(`${debugFrom} is deprecated: use ${replacement}`);
+  return debug ? "debug" : valid ? (raw as LogLevel) : "info";
+}
+
+/**
+ * stolon flags that cannot be honoured (stolon-flags.ts REFUSED_FLAGS): the ones given are one
+ * problem per reason, and the reason is not repeated when --store-backend already gave it.
+ */
+function refuseFlags(src: FlagSource): void {
+  const byReason = new Map<string, string[]>();
+  for (const [flag, why] of Object.entries(REFUSED_FLAGS)) {
+    const where = src.origin(flag);
+    if (where !== undefined) byReason.set(why, [...(byReason.get(why) ?? []), where]);
+  }
+  const backendWhy = REFUSED_STORE_BACKENDS[src.string("store-backend") ?? ""];
+  for (const [why, wheres] of byReason) {
+    const verb = wheres.length > 1 ? "are" : "is";
+    src.problems.push(`${wheres.join(", ")} ${verb} not supported: ${why === backendWhy ? `see ${src.origin("store-backend")}` : why}`);
+  }
 }
 
 /** Resolves only the common flags; throws ConfigError listing every problem. */

@@ -69,7 +69,7 @@ describe("stolonctl against a real etcd", () => {
 
   test("flags can come from STOLONCTL_* and after the subcommand", async () => {
     const r = await runCmd("stolonctl", ["spec", "--store-endpoints", etcd.endpoint], {
-      env: { STOLONCTL_CLUSTER_NAME: "c1", STOLONCTL_STORE_BACKEND: "etcd" },
+      env: { STOLONCTL_CLUSTER_NAME: "c1", STOLONCTL_STORE_BACKEND: "etcdv3" },
     });
     expect(r.stderr).toBe("");
     expect(JSON.parse(r.stdout).initMode).toBe("new");

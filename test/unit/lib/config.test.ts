@@ -40,8 +40,8 @@ describe("resolveCommonConfig", () => {
   });
 
   test("env only for the component's own prefix, and empty env values are ignored", () => {
-    expect(resolveCommonConfig({ "store-backend": "etcd" }, { STKEEPER_CLUSTER_NAME: "k" , STOLONCTL_CLUSTER_NAME: "ctl" }, "STOLONCTL").clusterName).toBe("ctl");
-    expect(problems({ "store-backend": "etcd" }, { STOLONCTL_CLUSTER_NAME: "" })[0]).toContain("--cluster-name is required");
+    expect(resolveCommonConfig({ "store-backend": "etcdv3" }, { STKEEPER_CLUSTER_NAME: "k" , STOLONCTL_CLUSTER_NAME: "ctl" }, "STOLONCTL").clusterName).toBe("ctl");
+    expect(problems({ "store-backend": "etcdv3" }, { STOLONCTL_CLUSTER_NAME: "" })[0]).toContain("--cluster-name is required");
   });
 
   test("boolean env values", () => {
@@ -51,8 +51,9 @@ describe("resolveCommonConfig", () => {
     ]);
   });
 
-  test("etcd is an alias of etcdv3", () => {
-    expect(resolveCommonConfig({ ...base, "store-backend": "etcd" }, {}, "STOLONCTL").storeBackend).toBe("etcdv3");
+  // Issue 16: stolon's "etcd" means etcd v2, so it is no longer an alias of etcdv3 (test/unit/lib/stolon-flags.test.ts).
+  test("etcd is not an alias of etcdv3", () => {
+    expect(problems({ ...base, "store-backend": "etcd" })[0]).toContain(`unsupported backend "etcd": stolon's "etcd" means etcd v2`);
   });
 
   const bad: [string, Record<string, unknown>, string][] = [
