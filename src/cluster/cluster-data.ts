@@ -4,7 +4,8 @@
  * that names the problem.
  */
 import { ClusterDataError, describeError } from "../lib/errors.ts";
-import { validateSpec, type ClusterSpec } from "./spec.ts";
+import { validateSpec, type ClusterSpec, type ValidateSpecOptions } from "./spec.ts";
+import { GO_ZERO_TIME } from "./stolon-format.ts";
 import {
   MAX_PG_PARAMETER_LENGTH,
   MAX_TIMELINES,
@@ -111,13 +112,15 @@ const KEEPER_SCHEMA: Schema = {
       lastHealthyTime: opt(text()),
       bootUUID: opt(text()),
       forceFail: opt(bool),
-      canBeMaster: opt(bool),
-      canBeSynchronousReplica: opt(bool),
+      // *bool in stolon: null is "not said" (may be master, may be a synchronous standby).
+      canBeMaster: opt(bool, true),
+      canBeSynchronousReplica: opt(bool, true),
     }),
   ),
 };
 const PROXY_SCHEMA: Schema = {
-  generation: req(uint()),
+  // omitempty in stolon: a new cluster's proxy (generation 0) has none (normalizeMembers sets it).
+  generation: opt(uint()),
   spec: req(object({ masterDbUid: opt(uid()), enabledProxies: opt(list(uid(), UNBOUNDED), true) })),
 };
 
@@ -140,11 +143,46 @@ function memberProblems(v: Record<string, unknown>): string[] {
 }
 
 /**
+ * Gives the keepers, dbs and proxy of a decoded cluster data the shape the readers rely on, the
+ * way Go decodes what stolon wrote: a missing or null map is empty, a missing struct (a keeper's
+ * or db's status, the proxy's spec and status) is its zero value, a missing proxy generation is 0,
+ * a nil keeper spec (stolon never reads it) stays as it is. Throws for what Go would not decode.
+ */
+function normalizeMembers(v: Record<string, unknown>): void {
+  for (const key of ["keepers", "dbs"] as const) {
+    const m = v[key];
+    if (m === undefined || m === null) v[key] = uidRecord();
+    else if (!isObj(m)) throw new ClusterDataError(`cluster data field "${key}" is not an object`);
+    else {
+      for (const [uid, item] of Object.entries(m)) {
+        const specOk = isObj(item) && (isObj(item.spec) || (key === "keepers" && (item.spec === undefined || item.spec === null)));
+        if (!isObj(item) || !specOk || !(item.status === undefined || item.status === null || isObj(item.status)))
+          throw new ClusterDataError(`cluster data ${key}.${keyName(uid)} is not a valid object (needs spec and status)`);
+        if (item.status === undefined || item.status === null) item.status = {};
+      }
+      v[key] = uidRecord(m);
+    }
+  }
+  if (v.proxy === undefined || v.proxy === null) v.proxy = { generation: 0, changeTime: GO_ZERO_TIME, spec: {}, status: {} };
+  const proxy = v.proxy;
+  if (!isObj(proxy)) throw new ClusterDataError(`cluster data field "proxy" is not a valid object`);
+  for (const f of ["spec", "status"] as const) {
+    if (proxy[f] === undefined || proxy[f] === null) proxy[f] = {};
+    else if (!isObj(proxy[f])) throw new ClusterDataError(`cluster data field "proxy.${f}" is not an object`);
+  }
+  if (proxy.generation === undefined) proxy.generation = 0;
+}
+
+/**
  * Checks a decoded value and returns it typed; throws ClusterDataError naming the defects.
  * The keepers and dbs records of the result are null-prototype objects (see uidRecord), so a
  * lookup by any uid finds only what is stored.
+ *
+ * Cluster data as stolon's own sentinel writes it is accepted: null where its Go types allow nil,
+ * fields left out by omitempty, unknown fields (kept: what the readers do not know they write
+ * back as they found it). `opts` is passed on to validateSpec.
  */
-export function checkClusterData(v: unknown, opts: { stored?: boolean } = {}): ClusterData {
+export function checkClusterData(v: unknown, opts: ValidateSpecOptions = {}): ClusterData {
   if (!isObj(v)) throw new ClusterDataError("cluster data is not a JSON object");
   if (v.formatVersion !== CURRENT_FORMAT_VERSION)
     throw new ClusterDataError(
@@ -156,19 +194,7 @@ export function checkClusterData(v: unknown, opts: { stored?: boolean } = {}): C
   if (!isObj(cluster.status)) throw new ClusterDataError("cluster data has no cluster.status object");
   const problems = validateSpec(cluster.spec, opts);
   if (problems.length > 0) throw new ClusterDataError(`cluster data has an invalid spec: ${problems.join("; ")}`);
-  for (const key of ["keepers", "dbs"] as const) {
-    const m = v[key];
-    if (m === undefined || m === null) v[key] = uidRecord();
-    else if (!isObj(m)) throw new ClusterDataError(`cluster data field "${key}" is not an object`);
-    else {
-      for (const [uid, item] of Object.entries(m))
-        if (!isObj(item) || !isObj(item.spec) || !isObj(item.status))
-          throw new ClusterDataError(`cluster data ${key}.${keyName(uid)} is not a valid object (needs spec and status)`);
-      v[key] = uidRecord(m);
-    }
-  }
-  if (v.proxy === undefined || v.proxy === null) v.proxy = { generation: 0, changeTime: "", spec: {}, status: {} };
-  else if (!isObj(v.proxy) || !isObj(v.proxy.spec)) throw new ClusterDataError("cluster data field \"proxy\" is not a valid object");
+  normalizeMembers(v);
   const bad = memberProblems(v);
   if (bad.length > 0) throw new ClusterDataError(`cluster data is invalid, nothing in it can be acted on: ${bad.join("; ")}`);
   return v as unknown as ClusterData;

@@ -19,6 +19,7 @@ import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type Inva
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { jsonEqual } from "./plain-object.ts";
 import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
+import { sameForKeepers } from "./stolon-format.ts";
 import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS, type SpecTimingsMs } from "./timing.ts";
 import type { ClusterData, DB, DBSpec, Keeper, KeeperInfo, PostgresState, ProxyInfo } from "./types.ts";
 
@@ -850,6 +851,10 @@ class Tick {
     const iso = new Date(this.input.wallNow).toISOString();
     for (const db of Object.values(cd.dbs)) {
       const before = this.prevDbs[db.uid];
+      // A spec or status that differs only in how zero values are written (stolon's sentinel
+      // leaves out false and 0, writes null for empty lists) keeps its stored form: no new generation.
+      if (before && sameForKeepers(before.spec, db.spec)) db.spec = structuredClone(before.spec);
+      if (before && sameForKeepers(before.status, db.status)) db.status = structuredClone(before.status);
       if (before && !jsonEqual(before.spec, db.spec)) db.generation = before.generation + 1;
       if (!before || !jsonEqual(before, db)) db.changeTime = iso;
       if (db.status.currentGeneration !== db.generation) {

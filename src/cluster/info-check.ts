@@ -156,26 +156,30 @@ export function capProblems(problems: readonly string[]): string[] {
 // ---------------------------------------------------------------------------------------------
 // The infos.
 
+// stolon's keeper writes its infos with omitempty on nearly every field (member.go): a field left
+// out is its Go zero value. So only what stolon always writes is required; the rest is optional
+// here and filled in with its zero value (GO_ZEROS) before anything reads it.
+
 export const TIMELINE_HISTORY_ENTRY: Schema = {
   timelineID: req(uint(MAX_TIMELINE_ID)),
-  switchPoint: req(uint()),
+  switchPoint: opt(uint()),
   reason: opt(text()),
 };
 
 const POSTGRES_STATE: Schema = {
-  /** "" while the keeper has no DB. */
-  uid: req(uid(true)),
-  generation: req(uint()),
-  listenAddress: req(text()),
-  port: req(portText),
-  healthy: req(bool),
-  systemID: req(text()),
-  timelineID: req(uint(MAX_TIMELINE_ID)),
-  xLogPos: req(uint()),
-  timelinesHistory: req(list(object(TIMELINE_HISTORY_ENTRY), MAX_TIMELINES), true),
-  pgParameters: req(stringMap(), true),
+  /** "" (left out by stolon) while the keeper has no DB. */
+  uid: opt(uid(true)),
+  generation: opt(uint()),
+  listenAddress: opt(text()),
+  port: opt(portText),
+  healthy: opt(bool),
+  systemID: opt(text()),
+  timelineID: opt(uint(MAX_TIMELINE_ID)),
+  xLogPos: opt(uint()),
+  timelinesHistory: opt(list(object(TIMELINE_HISTORY_ENTRY), MAX_TIMELINES), true),
+  pgParameters: opt(stringMap(), true),
   synchronousStandbys: req(list(uid()), true),
-  olderWalFile: req(text()),
+  olderWalFile: opt(text()),
   receivingWal: opt(bool),
 };
 
@@ -185,10 +189,48 @@ const KEEPER_INFO: Schema = {
   clusterUID: req(text()),
   bootUUID: req(text()),
   postgresBinaryVersion: req(object({ Maj: req(uint(0xffff)), Min: req(uint(0xffff)) })),
-  postgresState: req(object(POSTGRES_STATE), true),
-  canBeMaster: opt(bool),
-  canBeSynchronousReplica: opt(bool),
+  /** A nil pointer: left out by stolon, null by us. */
+  postgresState: opt(object(POSTGRES_STATE), true),
+  canBeMaster: opt(bool, true),
+  canBeSynchronousReplica: opt(bool, true),
 };
+
+/** The Go zero values of the fields stolon's keeper may leave out (omitempty). */
+const KEEPER_INFO_ZEROS = { postgresState: null };
+const POSTGRES_STATE_ZEROS = {
+  uid: "",
+  generation: 0,
+  listenAddress: "",
+  port: "",
+  healthy: false,
+  systemID: "",
+  timelineID: 0,
+  xLogPos: 0,
+  timelinesHistory: null,
+  pgParameters: null,
+  olderWalFile: "",
+};
+
+/** `v` with `zeros` for the fields it lacks: `v` itself when it lacks none, else a shallow copy. */
+function withZeros<T extends object>(v: T, zeros: object): T {
+  const missing = Object.keys(zeros).filter((k) => !Object.hasOwn(v, k));
+  if (missing.length === 0) return v;
+  const out: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+  for (const k of missing) out[k] = (zeros as Record<string, unknown>)[k];
+  return out as T;
+}
+
+/** A checked keeper info as every reader expects it: stolon's left-out fields as their zero values. */
+function keeperInfoWithZeros(info: KeeperInfo): KeeperInfo {
+  const ki = withZeros(info, KEEPER_INFO_ZEROS);
+  if (ki.postgresState === null) return ki;
+  const ps = withZeros(ki.postgresState, POSTGRES_STATE_ZEROS);
+  const history = ps.timelinesHistory?.some((h) => h.switchPoint === undefined)
+    ? ps.timelinesHistory.map((h) => withZeros(h, { switchPoint: 0 }))
+    : ps.timelinesHistory;
+  if (ps === ki.postgresState && history === ps.timelinesHistory) return ki;
+  return { ...ki, postgresState: { ...ps, timelinesHistory: history } };
+}
 
 const PROXY_INFO: Schema = {
   infoUID: req(text()),
@@ -228,8 +270,15 @@ function checkInfo<T>(kind: InfoKind, v: unknown, keyUid: string): Checked<T> {
   return { ok: true, info: v as T };
 }
 
-/** The info stored under keepers/info/<keyUid>, typed, or why it cannot be used. */
-export const checkKeeperInfo = (v: unknown, keyUid: string) => checkInfo<KeeperInfo>("keeper", v, keyUid);
+/**
+ * The info stored under keepers/info/<keyUid>, typed, or why it cannot be used. An info as
+ * stolon's keeper writes it (fields left out by omitempty) is accepted and returned with those
+ * fields set to their zero values (a copy; a complete info is returned as it is).
+ */
+export function checkKeeperInfo(v: unknown, keyUid: string): Checked<KeeperInfo> {
+  const c = checkInfo<KeeperInfo>("keeper", v, keyUid);
+  return c.ok ? { ok: true, info: keeperInfoWithZeros(c.info) } : c;
+}
 export const checkProxyInfo = (v: unknown, keyUid: string) => checkInfo<ProxyInfo>("proxy", v, keyUid);
 export const checkSentinelInfo = (v: unknown, keyUid: string) => checkInfo<SentinelInfo>("sentinel", v, keyUid);
 

@@ -53,7 +53,12 @@ export interface StandbyConfig {
   archiveRecoverySettings?: ArchiveRecoverySettings;
 }
 
-/** The spec as stored and as written by users: every field optional. */
+/**
+ * The spec as stored and as written by users: every field optional. A stored spec may also hold
+ * null in any field (stolon writes `"additionalWalSenders": null` and `"automaticPgRestart": null`
+ * for unset ones) and fields this version does not know: read it through withDefaults, which
+ * drops both, and write back only what was read, changed where meant.
+ */
 export interface ClusterSpec {
   sleepInterval?: string;
   requestTimeout?: string;
@@ -244,23 +249,30 @@ const SPEC_SCHEMA: Schema = {
   automaticPgRestart: bool,
 };
 
-/** Fields whose JSON null means "unset" (stolon's pointer fields that are documented as null). */
-const NULLABLE = new Set(["additionalMasterReplicationSlots", "pgParameters", "pgHBA"]);
+/** Where checkShape puts what it finds: shape problems, range problems, unknown field paths. */
+interface ShapeSink {
+  problems: string[];
+  ranges: string[];
+  unknown: string[];
+}
 
-function checkShape(value: Record<string, unknown>, schema: Schema, prefix: string, problems: string[], ranges: string[] = problems): void {
+/**
+ * Checks the fields `schema` knows. JSON null on any field means "not set", as stolon's Go
+ * types read it (a nil pointer, or no effect on a value field), so a spec stolon stored
+ * (`"additionalWalSenders": null`, `"automaticPgRestart": null`) is valid here too. Fields
+ * `schema` does not know are collected in `sink.unknown`: validateSpec decides whether they are
+ * a problem (a typo in a spec a user gives) or kept as they are (a stored spec).
+ */
+function checkShape(value: Record<string, unknown>, schema: Schema, prefix: string, sink: ShapeSink): void {
+  const { problems, ranges } = sink;
   for (const [key, v] of Object.entries(value)) {
     const path = prefix + key;
-    const field = schema[key];
+    const field = Object.hasOwn(schema, key) ? schema[key] : undefined;
     if (!field) {
-      problems.push(`unknown field "${path}"`);
+      sink.unknown.push(path);
       continue;
     }
-    if (v === null) {
-      // JSON null on an optional field means "not set" for objects and the nullable lists/maps.
-      if (field.t === "object" || NULLABLE.has(path)) continue;
-      problems.push(`${path}: must not be null`);
-      continue;
-    }
+    if (v === null) continue;
     switch (field.t) {
       case "duration": {
         if (typeof v !== "string") {
@@ -308,7 +320,7 @@ function checkShape(value: Record<string, unknown>, schema: Schema, prefix: stri
         break;
       case "object":
         if (!isPlainObject(v)) problems.push(`${path}: must be an object`);
-        else checkShape(v, field.fields, `${path}.`, problems, ranges);
+        else checkShape(v, field.fields, `${path}.`, sink);
         break;
     }
   }
@@ -316,13 +328,57 @@ function checkShape(value: Record<string, unknown>, schema: Schema, prefix: stri
 
 // ---------------------------------------------------------------------------------------------
 
-/** Returns a full, deep copy of the spec with every default filled in. */
+/**
+ * A deep copy of a plain JSON value without the object fields that are null: what stolon's Go
+ * types make of them (unset). Lists and map values are copied as they are.
+ */
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map((x) => structuredClone(x));
+  if (!isPlainObject(v)) return structuredClone(v);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = withoutNulls(x);
+  return out;
+}
+
+/**
+ * Returns the effective spec: a full, deep copy with every null dropped (unset, see checkShape)
+ * and every default filled in. The stored spec stays as it was given: this copy is what the
+ * components act on, never what they write back.
+ */
 export function withDefaults(spec: ClusterSpec): FullClusterSpec {
-  const copy = structuredClone(spec) as Record<string, unknown>;
+  const copy = withoutNulls(spec) as Record<string, unknown>;
   for (const [k, def] of Object.entries(SPEC_DEFAULTS)) {
-    if (copy[k] === undefined || (copy[k] === null && k === "pgParameters")) copy[k] = structuredClone(def);
+    if (copy[k] === undefined) copy[k] = structuredClone(def);
   }
   return copy as unknown as FullClusterSpec;
+}
+
+/**
+ * The paths of the fields in a spec that this version does not know ("foo", "newConfig.bar").
+ * They are kept as they are in a stored spec (stolon ignores unknown fields, and a newer
+ * version may have written them) and refused in a spec a user gives, where they are typos.
+ */
+export function unknownSpecFields(raw: unknown): string[] {
+  if (!isPlainObject(raw)) return [];
+  const sink: ShapeSink = { problems: [], ranges: [], unknown: [] };
+  checkShape(raw, SPEC_SCHEMA, "", sink);
+  return sink.unknown;
+}
+
+/** Options of validateSpec. */
+export interface ValidateSpecOptions {
+  /**
+   * The spec is read back from the store, not given by a user. A duration out of its range is
+   * then no problem (the daemons use it clamped, see specTimings, and say so with
+   * specRangeNotes): a spec an older version accepted must not stop every component after an
+   * upgrade, and a hostile one must not stop them either. Unknown fields are kept too.
+   */
+  stored?: boolean;
+  /**
+   * Unknown fields that are no problem: all of them (`true`: a stolon cluster data dump given to
+   * `clusterdata write`), or these paths (those the stored spec already had, for `update`).
+   */
+  keepUnknown?: boolean | readonly string[];
 }
 
 /** The slot gets the stolon prefix, and the whole name must fit PostgreSQL's identifier length. */
@@ -331,17 +387,14 @@ const MAX_SLOT_SUFFIX = MAX_SLOT_NAME_LENGTH - SLOT_PREFIX.length;
 /**
  * Every problem with a spec given as raw JSON, each naming the field and the rule broken.
  * An empty list means the spec is valid. Rules are checked on the spec with defaults applied.
- *
- * `stored`: the spec is read back from the store, not given by a user. A duration out of its
- * range is then no problem (the daemons use it clamped, see specTimings, and say so with
- * specRangeNotes): a spec an older version accepted must not stop every component after an
- * upgrade, and a hostile one must not stop them either. Writers (init, update, clusterdata
- * write, the sentinel's initial spec) check without it.
+ * Writers (init, update, clusterdata write, the sentinel's initial spec) check without
+ * `stored`; see ValidateSpecOptions.
  */
-export function validateSpec(raw: unknown, opts: { stored?: boolean } = {}): string[] {
+export function validateSpec(raw: unknown, opts: ValidateSpecOptions = {}): string[] {
   if (!isPlainObject(raw)) return ["the cluster spec must be a JSON object"];
   const shapeProblems: string[] = [];
   const ranges = opts.stored ? [] : shapeProblems;
+  const keep = opts.stored || opts.keepUnknown === true ? () => true : (p: string) => Array.isArray(opts.keepUnknown) && opts.keepUnknown.includes(p);
   // Fields with a wrong shape are left out of the rule checks below (as if unset), and rule
   // problems that involve them are dropped: each mistake is reported once, all of them at once.
   // A field is broken when checking it alone added a problem; each rule problem names the
@@ -349,7 +402,9 @@ export function validateSpec(raw: unknown, opts: { stored?: boolean } = {}): str
   const broken = new Set<string>();
   for (const [key, v] of Object.entries(raw)) {
     const before = shapeProblems.length;
-    checkShape({ [key]: v }, SPEC_SCHEMA, "", shapeProblems, ranges);
+    const sink: ShapeSink = { problems: shapeProblems, ranges, unknown: [] };
+    checkShape({ [key]: v }, SPEC_SCHEMA, "", sink);
+    for (const path of sink.unknown) if (!keep(path)) shapeProblems.push(`unknown field "${path}"`);
     if (shapeProblems.length > before) broken.add(key);
   }
   const usable = Object.fromEntries(Object.entries(raw).filter(([k]) => !broken.has(k)));

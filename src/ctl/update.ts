@@ -1,4 +1,4 @@
-import { isPlainObject, mergePatch, validateSpec, validateSpecUpdate, type ClusterSpec } from "../cluster/index.ts";
+import { isPlainObject, mergePatch, unknownSpecFields, validateSpec, validateSpecUpdate, type ClusterSpec } from "../cluster/index.ts";
 import { ConfigError, SpecError } from "../lib/errors.ts";
 import type { Store } from "../store/index.ts";
 import { readJsonArg, type CtlIO } from "./io.ts";
@@ -26,7 +26,9 @@ export async function updateSpec(store: Store, io: CtlIO, opts: UpdateOptions): 
     (cd) => {
       const prev = cd.cluster.spec;
       const next = opts.patch ? mergePatch(prev, input) : input;
-      const problems = validateSpec(next);
+      // Fields the stored spec already had that this version does not know (stolon's, a newer
+      // version's) are kept; new ones in what the user gives are typos.
+      const problems = validateSpec(next, { keepUnknown: unknownSpecFields(prev) });
       if (problems.length === 0) problems.push(...validateSpecUpdate(prev, next as ClusterSpec));
       if (problems.length > 0) throw new SpecError(problems, "spec update refused");
 

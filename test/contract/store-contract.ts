@@ -103,7 +103,7 @@ export function storeContract(t: ContractTarget): void {
       expect(infos.items["__proto__"]).toBeUndefined();
       expect(infos.items["toString"]).toBeUndefined();
       expect(infos.invalid.map((i) => i.uid).sort()).toEqual(["__proto__", "k1"]);
-      expect(infos.invalid.find((i) => i.uid === "k1")?.problems.join("; ")).toContain("postgresState.uid: required");
+      expect(infos.invalid.find((i) => i.uid === "k1")?.problems.join("; ")).toContain("postgresState.timelinesHistory: must be a list");
       const proxies = await store.getProxiesInfo();
       expect(Object.keys(proxies.items)).toEqual([]);
       expect(proxies.invalid[0]?.problems[0]).toContain("Generation: must be an integer");

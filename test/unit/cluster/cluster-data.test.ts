@@ -20,7 +20,8 @@ describe("parseClusterData", () => {
     ["no cluster", JSON.stringify({ ...good, cluster: undefined }), "no cluster object"],
     ["invalid spec", JSON.stringify({ ...good, cluster: { ...good.cluster, spec: { initMode: "new", failInterval: "soon" } } }), "invalid spec: failInterval"],
     ["dbs not an object", JSON.stringify({ ...good, dbs: [] }), `field "dbs" is not an object`],
-    ["a db without status", JSON.stringify({ ...good, dbs: { d1: { spec: {} } } }), "dbs.d1 is not a valid object"],
+    // A missing status is Go's zero struct (issue 16); a missing db spec is not something stolon writes.
+    ["a db without spec", JSON.stringify({ ...good, dbs: { d1: { status: {} } } }), "dbs.d1 is not a valid object"],
   ];
   test.each(bad)("refuses %s", (_n, text, msg) => {
     let err: unknown;

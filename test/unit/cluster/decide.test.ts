@@ -725,7 +725,7 @@ describe("hostile or broken etcd contents (issue 13)", () => {
 
   test("notes stay short: problems per info and invalid infos per tick are capped", () => {
     const many: Record<string, KeeperInfo> = { ...sound };
-    for (let i = 0; i < 50; i++) many[`bad${i}`] = { uid: `bad${i}`, canBeMaster: "x", a: huge } as unknown as KeeperInfo;
+    for (let i = 0; i < 50; i++) many[`bad${i}`] = { uid: `bad${i}`, canBeMaster: "x", canBeSynchronousReplica: "y", a: huge } as unknown as KeeperInfo;
     const r = run(base(), { infos: many, memory: { fresh: false } });
     expect(notes(r)).toContain("and 45 more invalid infos ignored");
     expect(notes(r)).toContain("more problems");
@@ -769,7 +769,7 @@ describe("hostile or broken etcd contents (issue 13)", () => {
     const first = run(cd, { infos, memory: { fresh: false } });
     expect(first.clusterData.cluster.status.master).toBe("m");
     expect(first.clusterData.keepers.k1!.status.healthy).toBe(true);
-    expect(notes(first)).toContain(`keeper info "k1" ignored (treated as absent): postgresState.uid: required`);
+    expect(notes(first)).toContain(`keeper info "k1" ignored (treated as absent): postgresState.timelinesHistory: must be a list`);
     const later = run(first.clusterData, { infos, memory: first.memory, now: NOW + 5100 });
     expect(notes(later)).toContain("keeper k1 is unhealthy: its info has been invalid for 5.1s");
     expect(later.clusterData.cluster.status.master).toBe("s3");

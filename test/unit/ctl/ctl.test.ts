@@ -333,7 +333,7 @@ describe("status", () => {
     expect(r.proxies).toEqual([]);
     const text = renderStatusText(r);
     expect(text).toContain(`keeper info "__proto__" ignored (treated as absent): infoUID: required`);
-    expect(text).toContain(`keeper info "k2" ignored (treated as absent): postgresState.uid: required`);
+    expect(text).toContain(`keeper info "k2" ignored (treated as absent): postgresState.xLogPos: must be an integer`);
     expect(text).toContain(`proxy info "p1" ignored (treated as absent): Generation: must be an integer`);
   });
 
