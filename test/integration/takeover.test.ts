@@ -30,6 +30,13 @@ import {
 } from "./harness/stolon-sim.ts";
 
 requirePostgres();
+const procs: DaemonProcess[] = [];
+let simulated: StolonSim | undefined;
+// Registered before etcdForFile's: hooks run in order, and the daemons must stop before etcd does.
+afterAll(async () => {
+  for (const p of procs.reverse()) await p.stop().catch(() => {});
+  await simulated?.stopAll();
+});
 const CLUSTER = "stolon-takeover";
 const CLUSTER_UID = "5c1d2e3f";
 const f = etcdForFile(CLUSTER);
@@ -40,8 +47,6 @@ const k1 = node("a1a1a1a1", "d1d1d1d1");
 const k2 = node("b2b2b2b2", "d2d2d2d2");
 const k3 = node("c3c3c3c3", "d3d3d3d3");
 const nodes = [k1, k2, k3];
-const procs: DaemonProcess[] = [];
-let sim: StolonSim;
 const proxyPort = freePort();
 
 const sql = (port: number) => superuserSql(port, SU_PASSWORD, { connect_timeout: 5 });
@@ -52,6 +57,9 @@ const systemId = async (port: number) => (await one<{ id: string }>(port, "SELEC
 class SpecWatch {
   readonly changes: string[] = [];
   readonly bumps: string[] = [];
+  /** Every master the cluster data named, and every revision seen (the sentinel did write). */
+  readonly masters = new Set<string>();
+  readonly revisions = new Set<number>();
   private readonly stolonDbs = new Set(nodes.map((n) => n.dbUid));
   private last = new Map<string, { key: string; generation: number }>();
   private stopped = false;
@@ -74,7 +82,9 @@ class SpecWatch {
   private async look(): Promise<void> {
     const e = await f.kv.get(`${STOLON_PREFIX}/${CLUSTER}/clusterdata`);
     if (!e) return;
-    const cd = JSON.parse(e.value) as { dbs: Record<string, { generation: number; spec: Record<string, unknown> }> };
+    const cd = JSON.parse(e.value) as { cluster: { status: { master?: string } }; dbs: Record<string, { generation: number; spec: Record<string, unknown> }> };
+    this.revisions.add(e.modRevision);
+    this.masters.add(cd.cluster.status.master ?? "(none)");
     for (const uid of this.stolonDbs) {
       const db = cd.dbs[uid];
       if (!db) {
@@ -99,6 +109,8 @@ class SpecWatch {
 class Writer {
   readonly acked: number[] = [];
   longestPauseMs = 0;
+  /** When the longest pause began and ended (epoch ms). */
+  longestPause = { from: 0, to: 0 };
   errors = 0;
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
@@ -114,7 +126,10 @@ class Writer {
           await c.unsafe(`INSERT INTO takeover(id) VALUES (${id})`);
           this.acked.push(id);
           const now = Date.now();
-          this.longestPauseMs = Math.max(this.longestPauseMs, now - lastOk);
+          if (now - lastOk > this.longestPauseMs) {
+            this.longestPauseMs = now - lastOk;
+            this.longestPause = { from: lastOk, to: now };
+          }
           lastOk = now;
         } catch {
           this.errors += 1;
@@ -137,7 +152,8 @@ const markers = new Map<string, string>();
 let systemIdBefore = "";
 
 beforeAll(async () => {
-  sim = new StolonSim(f.kv, CLUSTER, CLUSTER_UID);
+  const sim = new StolonSim(f.kv, CLUSTER, CLUSTER_UID);
+  simulated = sim;
   await sim.makeMaster(k1, 3);
   await sim.makeStandby(k2, k1, 2);
   await sim.makeStandby(k3, k1, 2);
@@ -154,13 +170,8 @@ beforeAll(async () => {
     oldProxyUid: "e5e5e5e5",
   });
   await f.kv.put(`${STOLON_PREFIX}/${CLUSTER}/clusterdata`, JSON.stringify(cd));
-  for (const n of nodes) sim.startKeeper(n);
+  for (const n of nodes) await sim.startKeeper(n);
 }, 240_000);
-
-afterAll(async () => {
-  for (const p of procs.reverse()) await p.stop().catch(() => {});
-  await sim?.stopAll();
-});
 
 /** Our keeper on a stolon keeper's data dir, with its admin listener. */
 function startOurKeeper(n: StolonNode): { proc: DaemonProcess; admin: string } {
@@ -213,8 +224,10 @@ describe("moving a running stolon cluster to our daemons", () => {
     await waitFor("a write through our proxy to stolon's master", () => writer.acked.length > 0, 60_000, 100);
 
     const keepers: DaemonProcess[] = [];
+    const steps: string[] = [];
     for (const n of [k3, k2, k1]) {
-      await sim.stopKeeper(n.uid);
+      const t0 = Date.now();
+      await simulated!.stopKeeper(n.uid);
       watch.release(n.dbUid);
       const { proc, admin } = startOurKeeper(n);
       keepers.push(proc);
@@ -222,6 +235,7 @@ describe("moving a running stolon cluster to our daemons", () => {
       if (n !== k1) await waitStreaming(n);
       const before = writer.acked.length;
       await waitFor(`writes through the proxy after keeper ${n.uid}`, () => writer.acked.length > before + 5, 60_000, 100);
+      steps.push(`${n === k1 ? "master" : "standby"} ${n.uid} replaced from ${t0} to ${Date.now()}`);
     }
     await waitStreaming(k2);
     await waitStreaming(k3);
@@ -245,8 +259,10 @@ describe("moving a running stolon cluster to our daemons", () => {
     expect(writer.acked.filter((id) => !have.has(id))).toEqual([]);
     // While stolon's keepers ran, their DB specs kept what they act on.
     expect(watch.changes).toEqual([]);
+    expect(watch.revisions.size).toBeGreaterThan(1);
+    expect([...watch.masters]).toEqual([k1.dbUid]);
     console.log(
-      `takeover: ${writer.acked.length} writes acknowledged, ${writer.errors} failed attempts, longest write pause ${writer.longestPauseMs} ms; generation bumps seen by stolon keepers: ${watch.bumps.join("; ") || "none"}`,
+      `takeover: ${writer.acked.length} writes acknowledged, ${writer.errors} failed attempts, longest write pause ${writer.longestPauseMs} ms (from ${writer.longestPause.from} to ${writer.longestPause.to}; ${steps.join("; ")}); generation bumps seen by stolon keepers: ${watch.bumps.join("; ") || "none"}`,
     );
   }, 600_000);
 });

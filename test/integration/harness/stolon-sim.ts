@@ -24,6 +24,7 @@ import { EtcdBackend } from "../../../src/store/index.ts";
 import { BunCommandRunner, lookupUserByName, type OsUser } from "../../../src/postgres/index.ts";
 import { PG_BIN } from "./keeper.ts";
 import { queryOnce, superuserSql } from "./sql.ts";
+import { holdFcntlLock } from "../../harness/fcntl-lock.ts";
 
 /** stolon's store prefix and the info TTL its keeper asks for (MinTTL, 20 s). */
 export const STOLON_PREFIX = "stolon/cluster";
@@ -152,6 +153,8 @@ interface Running {
   node: StolonNode;
   stop: () => void;
   done: Promise<void>;
+  /** The fcntl lock on <data-dir>/lock stolon's keeper holds while it runs. */
+  lock: { release(): Promise<void> };
 }
 
 /** stolon's keepers for one test: the data dirs, their PostgreSQL, their info loops. */
@@ -219,20 +222,26 @@ export class StolonSim {
     );
   }
 
-  /** stolon's keeper on SIGTERM: its loop ends, PostgreSQL gets a fast shutdown. */
+  /** stolon's keeper on SIGTERM: its loop ends, its lock goes, PostgreSQL gets a fast shutdown. */
   async stopKeeper(uid: string): Promise<void> {
-    const r = this.running.get(uid);
-    if (r) {
-      r.stop();
-      await r.done;
-      this.running.delete(uid);
-    }
-    const n = r?.node;
+    const n = await this.killKeeper(uid);
     if (n) await this.runner.run([join(PG_BIN, "pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast", "-D", pgdataOf(n)], { timeoutMs: 90_000 });
   }
 
-  /** Starts the info loop of a stolon keeper on a running PostgreSQL. */
-  startKeeper(n: StolonNode): void {
+  /** stolon's keeper SIGKILLed: its loop ends and its lock goes; PostgreSQL runs on, orphaned. */
+  async killKeeper(uid: string): Promise<StolonNode | null> {
+    const r = this.running.get(uid);
+    if (!r) return null;
+    r.stop();
+    await r.done;
+    await r.lock.release();
+    this.running.delete(uid);
+    return r.node;
+  }
+
+  /** Starts a stolon keeper on a running PostgreSQL: its lock on the data dir and its info loop. */
+  async startKeeper(n: StolonNode): Promise<void> {
+    const lock = await holdFcntlLock(join(n.dataDir, "lock"));
     let stopped = false;
     let wake: (() => void) | null = null;
     const done = (async () => {
@@ -251,6 +260,7 @@ export class StolonSim {
         wake?.();
       },
       done,
+      lock,
     });
   }
 

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadDbState, loadKeeperState, lockDataDir } from "../../../src/keeper/local-state.ts";
 import { planKeeper } from "../../../src/keeper/plan.ts";
+import { fcntlLockFree, holdFcntlLock } from "../../harness/fcntl-lock.ts";
 import { deepFreeze, empty, kinds, makeCd, makeDb, settings } from "./plan-builders.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "stolon-test-stolon-dir-"));
@@ -45,31 +46,10 @@ describe("stolon's state files", () => {
   });
 });
 
-/** A process holding an fcntl (F_SETLK) write lock on a file, as stolon's keeper holds <data-dir>/lock. */
-async function holdStolonLock(path: string): Promise<{ release(): Promise<void> }> {
-  const script = 'use Fcntl; open(my $f, ">>", $ARGV[0]) or die; fcntl($f, F_SETLK, pack("s s x4 q q l x4", F_WRLCK, SEEK_SET, 0, 0, 0)) or exit 3; $| = 1; print "locked\\n"; <STDIN>;';
-  const p = Bun.spawn(["perl", "-e", script, path], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  const reader = p.stdout.getReader();
-  const first = await reader.read();
-  expect(new TextDecoder().decode(first.value)).toBe("locked\n");
-  return {
-    async release() {
-      p.stdin.end();
-      await p.exited;
-    },
-  };
-}
-
-/** Whether stolon's keeper could take its lock now (perl's F_SETLK, as Go's syscall.FcntlFlock). */
-function stolonCanLock(path: string): boolean {
-  const script = 'use Fcntl; open(my $f, ">>", $ARGV[0]) or die; exit(fcntl($f, F_SETLK, pack("s s x4 q q l x4", F_WRLCK, SEEK_SET, 0, 0, 0)) ? 0 : 3);';
-  return Bun.spawnSync(["perl", "-e", script, path]).exitCode === 0;
-}
-
 describe("the data dir lock against stolon's keeper", () => {
   test("a data dir stolon's keeper still runs on is refused, naming it; free once it stopped", async () => {
     const d = dataDir({ keeperstate: STOLON_FILES.keeperstate });
-    const held = await holdStolonLock(join(d, "lock"));
+    const held = await holdFcntlLock(join(d, "lock"));
     expect(() => lockDataDir(d)).toThrow(/locked by another process \(an fcntl lock .*, as stolon's keeper takes\): stop stolon's keeper/);
     await held.release();
     const ours = lockDataDir(d);
@@ -79,9 +59,9 @@ describe("the data dir lock against stolon's keeper", () => {
   test("while our keeper runs, stolon's keeper cannot take the data dir (a rollback must stop ours first)", () => {
     const d = dataDir({});
     const ours = lockDataDir(d);
-    expect(stolonCanLock(join(d, "lock"))).toBe(false);
+    expect(fcntlLockFree(join(d, "lock"))).toBe(false);
     ours.release();
-    expect(stolonCanLock(join(d, "lock"))).toBe(true);
+    expect(fcntlLockFree(join(d, "lock"))).toBe(true);
   });
 });
 
