@@ -1,0 +1,118 @@
+/**
+ * Our keeper on a data dir stolon's keeper used (item 2 of issue 16), the cases the takeover story
+ * (takeover.test.ts) does not meet: stolon's keeper still running on it, a keeperstate of another
+ * keeper, an init stolon left half done (dbstate Initializing), and a PostgreSQL left running by a
+ * stolon keeper that was SIGKILLed. A stolon cluster of a master and two standbys (simulated:
+ * harness/stolon-sim.ts) and our sentinel run for the whole file; the keeper runs as root in CI,
+ * PostgreSQL as the "postgres" OS user, on data dirs stolon's keeper made as that user.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, waitFor } from "../harness/util.ts";
+import { etcdForFile } from "./harness/etcd.ts";
+import { DaemonProcess, KeeperProcess, makeTestRoot, postmasterPid, requirePostgres } from "./harness/keeper.ts";
+import { queryOnce, superuserSql } from "./harness/sql.ts";
+import { MARKER, pgdataOf, StolonSim, STOLON_PREFIX, stolonAuthArgs, stolonClusterData, SU_PASSWORD, writeStolonState, type StolonNode } from "./harness/stolon-sim.ts";
+
+requirePostgres();
+const procs: DaemonProcess[] = [];
+let sim: StolonSim | undefined;
+// Registered before etcdForFile's: hooks run in order, and the daemons must stop before etcd does.
+afterAll(async () => {
+  for (const p of procs.reverse()) await p.stop().catch(() => {});
+  await sim?.stopAll();
+});
+const CLUSTER = "stolon-datadir";
+const CLUSTER_UID = "6d2e3f4a";
+const f = etcdForFile(CLUSTER);
+const root = makeTestRoot("takeover-datadir");
+const node = (uid: string, dbUid: string): StolonNode => ({ uid, dbUid, dataDir: join(root, uid), port: freePort(), bootUUID: crypto.randomUUID() });
+const k1 = node("a1a1a1a1", "d1d1d1d1");
+const k2 = node("b2b2b2b2", "d2d2d2d2");
+const k3 = node("c3c3c3c3", "d3d3d3d3");
+
+const one = async <T>(port: number, text: string) => (await queryOnce<T>(superuserSql(port, SU_PASSWORD, { connect_timeout: 5 }), text))[0]!;
+const marker = (n: StolonNode) => (existsSync(join(pgdataOf(n), MARKER)) ? readFileSync(join(pgdataOf(n), MARKER), "utf8") : null);
+
+beforeAll(async () => {
+  const s = new StolonSim(f.kv, CLUSTER, CLUSTER_UID);
+  sim = s;
+  await s.makeMaster(k1, 3);
+  await s.makeStandby(k2, k1, 2);
+  await s.makeStandby(k3, k1, 2);
+  const systemID = (await one<{ id: string }>(k1.port, "SELECT system_identifier::text AS id FROM pg_control_system()")).id;
+  const facts = (n: StolonNode, generation: number) => ({ node: n, generation, systemID, xLogPos: 0 });
+  const cd = stolonClusterData({ clusterUID: CLUSTER_UID, master: facts(k1, 3), standbys: [facts(k2, 2), facts(k3, 2)], now: new Date(), oldProxyUid: "e5e5e5e5" });
+  await f.kv.put(`${STOLON_PREFIX}/${CLUSTER}/clusterdata`, JSON.stringify(cd));
+  for (const n of [k1, k2, k3]) await s.startKeeper(n);
+  procs.push(DaemonProcess.start("sentinel", "sentinel", [...f.flags(), "--log-level", "debug"]));
+}, 240_000);
+
+/** Our keeper on a stolon data dir (its uid unless `uid` says otherwise), with its admin listener. */
+function ourKeeper(n: StolonNode, uid = n.uid): { proc: DaemonProcess; admin: string } {
+  const adminPort = freePort();
+  const proc = KeeperProcess.start(
+    { uid, dataDir: n.dataDir, pgPort: n.port, etcd: f.etcd.endpoint, cluster: CLUSTER, authArgs: stolonAuthArgs(root), extraArgs: ["--metrics-listen-address", `127.0.0.1:${adminPort}`] },
+    root,
+  );
+  procs.push(proc);
+  return { proc, admin: `http://127.0.0.1:${adminPort}` };
+}
+
+/** The keeper exits at start-up; its code and output. */
+async function refusedAtStart(proc: DaemonProcess): Promise<{ code: number; output: string }> {
+  const code = await Promise.race([proc.exited, Bun.sleep(60_000).then(() => -1)]);
+  return { code, output: proc.output };
+}
+
+describe("our keeper on a data dir stolon's keeper used", () => {
+  test("while stolon's keeper still runs on it: refused at start, naming stolon's keeper; its PostgreSQL untouched", async () => {
+    const pid = postmasterPid(k3.dataDir);
+    const { code, output } = await refusedAtStart(ourKeeper(k3).proc);
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/locked by another process \(an fcntl lock .*, as stolon's keeper takes\): stop stolon's keeper on this data dir first/);
+    expect(postmasterPid(k3.dataDir)).toBe(pid);
+    expect((await one<{ r: boolean }>(k3.port, "SELECT pg_is_in_recovery() AS r")).r).toBe(true);
+  }, 120_000);
+
+  test("whose keeperstate names another keeper: refused at start with both uids; the data dir untouched", async () => {
+    await sim!.stopKeeper(k3.uid);
+    const before = readFileSync(join(k3.dataDir, "keeperstate"), "utf8");
+    const { code, output } = await refusedAtStart(ourKeeper(k3, "f0f0f0f0").proc);
+    expect(code).not.toBe(0);
+    expect(output).toContain("--uid f0f0f0f0 does not match the uid c3c3c3c3 saved in this data dir's keeperstate");
+    expect(readFileSync(join(k3.dataDir, "keeperstate"), "utf8")).toBe(before);
+    expect(marker(k3)).not.toBeNull();
+    expect(postmasterPid(k3.dataDir)).toBeNull();
+  }, 120_000);
+
+  test("whose dbstate says an init did not finish (Initializing): not taken as the db's data, wiped as stolon's keeper would", async () => {
+    writeStolonState(k3, { clusterUID: CLUSTER_UID, generation: 2, initializing: true });
+    const { proc } = ourKeeper(k3);
+    await waitFor("the half-made data dir wiped", () => marker(k3) === null, 60_000, 200);
+    expect(proc.output).toContain("the init or resync of db d3d3d3d3 did not finish: wiping the half-made data dir");
+    await proc.stop();
+  }, 120_000);
+
+  test("with PostgreSQL left running by a SIGKILLed stolon keeper: stopped and started again as ours, no copy", async () => {
+    const mark = marker(k2);
+    const pid = postmasterPid(k2.dataDir);
+    await sim!.killKeeper(k2.uid);
+    expect(postmasterPid(k2.dataDir)).toBe(pid);
+    const { proc, admin } = ourKeeper(k2);
+    await waitFor("our keeper on k2 ready", async () => (await fetch(`${admin}/ready`).catch(() => null))?.ok === true, 90_000, 200);
+    await waitFor(
+      "db d2d2d2d2 streaming from stolon's master",
+      async () => (await one<{ n: number }>(k1.port, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = 'stolon_d2d2d2d2' AND state = 'streaming'")).n === 1,
+      60_000,
+      200,
+    );
+    expect(proc.output).toContain("stopping the PostgreSQL instance left running by an earlier keeper process (ours or stolon's)");
+    expect(postmasterPid(k2.dataDir)).not.toBe(pid);
+    expect(marker(k2)).toBe(mark);
+    expect(proc.output).not.toMatch(/pg_basebackup from|pg_rewind from|initializing a new database|wiping/);
+  }, 180_000);
+});
+
+
