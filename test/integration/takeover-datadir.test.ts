@@ -13,6 +13,7 @@ import { freePort, waitFor } from "../harness/util.ts";
 import { etcdForFile } from "./harness/etcd.ts";
 import { DaemonProcess, KeeperProcess, makeTestRoot, postmasterPid, requirePostgres } from "./harness/keeper.ts";
 import { queryOnce, superuserSql } from "./harness/sql.ts";
+import { BunCommandRunner, lookupUserByName } from "../../src/postgres/index.ts";
 import { MARKER, pgdataOf, StolonSim, STOLON_PREFIX, stolonAuthArgs, stolonClusterData, SU_PASSWORD, writeStolonState, type StolonNode } from "./harness/stolon-sim.ts";
 
 requirePostgres();
@@ -32,6 +33,7 @@ const k1 = node("a1a1a1a1", "d1d1d1d1");
 const k2 = node("b2b2b2b2", "d2d2d2d2");
 const k3 = node("c3c3c3c3", "d3d3d3d3");
 
+let k2Keeper: DaemonProcess | undefined;
 const one = async <T>(port: number, text: string) => (await queryOnce<T>(superuserSql(port, SU_PASSWORD, { connect_timeout: 5 }), text))[0]!;
 const marker = (n: StolonNode) => (existsSync(join(pgdataOf(n), MARKER)) ? readFileSync(join(pgdataOf(n), MARKER), "utf8") : null);
 
@@ -101,6 +103,7 @@ describe("our keeper on a data dir stolon's keeper used", () => {
     await sim!.killKeeper(k2.uid);
     expect(postmasterPid(k2.dataDir)).toBe(pid);
     const { proc, admin } = ourKeeper(k2);
+    k2Keeper = proc;
     await waitFor("our keeper on k2 ready", async () => (await fetch(`${admin}/ready`).catch(() => null))?.ok === true, 90_000, 200);
     await waitFor(
       "db d2d2d2d2 streaming from stolon's master",
@@ -112,6 +115,36 @@ describe("our keeper on a data dir stolon's keeper used", () => {
     expect(postmasterPid(k2.dataDir)).not.toBe(pid);
     expect(marker(k2)).toBe(mark);
     expect(proc.output).not.toMatch(/pg_basebackup from|pg_rewind from|initializing a new database|wiping/);
+  }, 180_000);
+
+  test("rolled back: our keeper stopped, the data dir handed back to the PostgreSQL user, stolon's keeper runs on it again, no copy", async () => {
+    const mark = marker(k2);
+    expect(await k2Keeper!.stop()).toBe(0);
+    expect(postmasterPid(k2.dataDir)).toBeNull();
+    // What stolon's Go types read back from our state files: same fields, same JSON types (Go ignores the others).
+    const ks = JSON.parse(readFileSync(join(k2.dataDir, "keeperstate"), "utf8"));
+    expect(ks).toEqual({ UID: k2.uid, ClusterUID: CLUSTER_UID });
+    const ds = JSON.parse(readFileSync(join(k2.dataDir, "dbstate"), "utf8"));
+    expect([ds.UID, Number.isInteger(ds.Generation), ds.Initializing, ds.InitPGParameters]).toEqual([k2.dbUid, true, false, null]);
+    const pgUser = process.getuid?.() === 0 ? lookupUserByName("postgres") : null;
+    if (pgUser) {
+      // As root our keeper made its state files root's: stolon's keeper, run as the PostgreSQL
+      // user, could not open them. README "Moving from stolon": chown the data dir back first.
+      const asPg = new BunCommandRunner(pgUser);
+      const stolonCanUse = () =>
+        asPg.run(["/usr/bin/test", "-w", k2.dataDir, "-a", "-r", join(k2.dataDir, "keeperstate"), "-a", "-w", join(k2.dataDir, "dbstate"), "-a", "-w", join(k2.dataDir, "lock")]).then(() => true, () => false);
+      expect(await stolonCanUse()).toBe(false);
+      expect(Bun.spawnSync(["chown", "-R", "postgres:postgres", k2.dataDir]).exitCode).toBe(0);
+      expect(await stolonCanUse()).toBe(true);
+    }
+    await sim!.restartOnDataDir(k2, k1);
+    await waitFor(
+      "db d2d2d2d2 streaming again under stolon's keeper",
+      async () => (await one<{ n: number }>(k1.port, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = 'stolon_d2d2d2d2' AND state = 'streaming'")).n === 1,
+      60_000,
+      200,
+    );
+    expect(marker(k2)).toBe(mark);
   }, 180_000);
 });
 

@@ -123,13 +123,13 @@ const STOLON_HBA = [
  * The files stolon's keeper writes into PGDATA before each start (writeConfs and the ALTER SYSTEM
  * guard), and the marker.
  */
-function writeStolonPgFiles(n: StolonNode, master: StolonNode | null, marker: string): void {
+function writeStolonPgFiles(n: StolonNode, master: StolonNode | null, marker: string | null): void {
   const u = osUser();
   const pgdata = pgdataOf(n);
   const files: [string, string][] = [
     ["postgresql.conf", stolonConf(n, master)],
     ["pg_hba.conf", STOLON_HBA],
-    [MARKER, marker],
+    ...(marker !== null ? [[MARKER, marker] as [string, string]] : []),
   ];
   if (master) files.push(["standby.signal", ""]);
   for (const [name, text] of files) {
@@ -237,6 +237,18 @@ export class StolonSim {
     await r.lock.release();
     this.running.delete(uid);
     return r.node;
+  }
+
+  /**
+   * stolon's keeper started again on a data dir (a rollback): it takes its lock, writes its own
+   * configuration files over ours (as it does before every start) and starts PostgreSQL.
+   */
+  async restartOnDataDir(n: StolonNode, master: StolonNode | null): Promise<void> {
+    const lock = await holdFcntlLock(join(n.dataDir, "lock"));
+    await lock.release();
+    writeStolonPgFiles(n, master, null);
+    await this.startPostgres(n);
+    await this.startKeeper(n);
   }
 
   /** Starts a stolon keeper on a running PostgreSQL: its lock on the data dir and its info loop. */
