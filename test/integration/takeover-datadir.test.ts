@@ -19,9 +19,10 @@ import { MARKER, pgdataOf, StolonSim, STOLON_PREFIX, stolonAuthArgs, stolonClust
 requirePostgres();
 const procs: DaemonProcess[] = [];
 let sim: StolonSim | undefined;
-// Registered before etcdForFile's: hooks run in order, and the daemons must stop before etcd does.
+// Registered before etcdForFile's: hooks run in order, and the daemons must stop before etcd does;
+// the sentinel first (started first), so that no failover is decided while the keepers stop.
 afterAll(async () => {
-  for (const p of procs.reverse()) await p.stop().catch(() => {});
+  for (const p of procs) await p.stop().catch(() => {});
   await sim?.stopAll();
 });
 const CLUSTER = "stolon-datadir";

@@ -399,7 +399,7 @@ export function stolonClusterData(o: { clusterUID: string; master: StolonDbFacts
       uid: o.clusterUID,
       generation: 1,
       changeTime: t,
-      spec: { sleepInterval: "1s", additionalWalSenders: null, additionalMasterReplicationSlots: null, initMode: "new", pgHBA: null, automaticPgRestart: null },
+      spec: { additionalWalSenders: null, additionalMasterReplicationSlots: null, initMode: "new", pgHBA: null, automaticPgRestart: null },
       status: { currentGeneration: 1, phase: "normal", master: o.master.node.dbUid },
     },
     keepers,
