@@ -109,7 +109,8 @@ const KEEPER_SCHEMA: Schema = {
   status: req(
     object({
       healthy: opt(bool),
-      lastHealthyTime: opt(text()),
+      // A time.Time: Go leaves it as it is for null.
+      lastHealthyTime: opt(text(), true),
       bootUUID: opt(text()),
       forceFail: opt(bool),
       // *bool in stolon: null is "not said" (may be master, may be a synchronous standby).

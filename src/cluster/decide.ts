@@ -262,8 +262,11 @@ class Tick {
       why = "failkeeper was asked for it";
       k.status.forceFail = false;
     }
-    if (k.status.healthy !== healthy) this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
-    k.status.healthy = healthy;
+    // An absent healthy is false (stolon's omitempty): an unhealthy keeper stays as it was written.
+    if ((k.status.healthy === true) !== healthy) {
+      this.note(healthy ? `keeper ${uid} is healthy` : `keeper ${uid} is unhealthy: ${why}`);
+      k.status.healthy = healthy;
+    }
     if (healthy) {
       const last = k.status.lastHealthyTime ? Date.parse(k.status.lastHealthyTime) : NaN;
       if (!(this.input.wallNow - last < LAST_HEALTHY_REFRESH_MS)) k.status.lastHealthyTime = new Date(this.input.wallNow).toISOString();
@@ -634,7 +637,7 @@ class Tick {
       this.note(`proxies route to master ${this.name(master)} (proxy generation ${cd.proxy.generation}; enabled: ${active.join(", ") || "none yet"})`);
       return;
     }
-    if (!sameSet(cd.proxy.spec.enabledProxies, active) || (cd.proxy.spec.enabledProxies ?? []).length !== active.length) {
+    if (!sameSet(cd.proxy.spec.enabledProxies ?? [], active) || (cd.proxy.spec.enabledProxies ?? []).length !== active.length) {
       cd.proxy.spec.enabledProxies = active;
       cd.proxy.generation++;
       this.note(`enabled proxies: ${active.join(", ") || "none"} (proxy generation ${cd.proxy.generation})`);
@@ -890,10 +893,10 @@ export function isDifferentTimelineBranch(followed: DB, db: DB): boolean {
     if (tl <= 1) return false;
     const a = followed.status.timelinesHistory?.find((h) => h.timelineID === tl - 1);
     const b = db.status.timelinesHistory?.find((h) => h.timelineID === tl - 1);
-    return a !== undefined && b !== undefined && a.switchPoint !== b.switchPoint;
+    return a !== undefined && b !== undefined && (a.switchPoint ?? 0) !== (b.switchPoint ?? 0);
   }
   const h = followed.status.timelinesHistory?.find((e) => e.timelineID === tl);
-  return h !== undefined && h.switchPoint < (db.status.xLogPos ?? 0);
+  return h !== undefined && (h.switchPoint ?? 0) < (db.status.xLogPos ?? 0);
 }
 
 export function decide(input: DecideInput): DecideOutput {

@@ -21,3 +21,4 @@ export {
   type InvalidInfo,
 } from "./info-check.ts";
 export * from "./patterns.ts";
+export { GO_ZERO_TIME, sameForKeepers } from "./stolon-format.ts";

@@ -4,6 +4,13 @@
  *
  * Only the sentinel writes spec fields and bumps generations; keepers and proxies only report
  * status through their info keys. A DB has converged when status.currentGeneration == generation.
+ *
+ * Cluster data that stolon itself wrote is read as it is (see stolon-format.ts for encoding/json's
+ * rules): fields left out mean their zero value, null where a Go pointer, slice or map is nil.
+ * What this project adds to stolon's format, each ignored by stolon's Go code (it ignores unknown
+ * fields): ClusterData.lastDecision, KeeperStatus.wipeConfirmation, and in the infos
+ * PostgresState.receivingWal and KeeperInfo.trustOnNetwork. Every time field holds an RFC 3339
+ * string or GO_ZERO_TIME, never "" (stolon cannot decode it).
  */
 import type { ClusterSpec, NewConfig, PitrConfig, StandbySettings, ArchiveRecoverySettings } from "./spec.ts";
 
@@ -40,9 +47,10 @@ export interface KeeperStatus {
   bootUUID?: string;
   postgresBinaryVersion?: PostgresBinaryVersion;
   forceFail?: boolean;
-  canBeMaster?: boolean;
-  canBeSynchronousReplica?: boolean;
-  /** stolonctl confirm-wipe: the operator's leave to replace a former master's data (one request). */
+  /** null or absent: not said (may be). */
+  canBeMaster?: boolean | null;
+  canBeSynchronousReplica?: boolean | null;
+  /** stolonctl confirm-wipe (not in stolon's format): the operator's leave to replace a former master's data (one request). */
   wipeConfirmation?: WipeConfirmation;
 }
 
@@ -61,7 +69,8 @@ export interface Keeper {
   uid: string;
   generation: number;
   changeTime: string;
-  spec: Record<string, never>;
+  /** Always {} when we write it; stolon's is a pointer to an empty struct (null or absent: nil). */
+  spec?: Record<string, never> | null;
   status: KeeperStatus;
 }
 
@@ -82,13 +91,13 @@ export interface DBSpec {
   additionalWalSenders: number;
   additionalReplicationSlots?: string[] | null;
   initMode: DBInitMode;
-  newConfig?: NewConfig;
-  pitrConfig?: PitrConfig;
+  newConfig?: NewConfig | null;
+  pitrConfig?: PitrConfig | null;
   pgParameters?: Record<string, string> | null;
   pgHBA?: string[] | null;
   role: DBRole;
   followConfig?: FollowConfig | null;
-  followers?: string[];
+  followers?: string[] | null;
   includePreviousConfig?: boolean;
   /** DB uids the master must wait for. */
   synchronousStandbys?: string[] | null;
@@ -98,8 +107,9 @@ export interface DBSpec {
 
 export interface TimelineHistoryEntry {
   timelineID: number;
-  switchPoint: number;
-  reason: string;
+  /** Left out by stolon when 0 (omitempty); our readers fill 0 in infos (checkKeeperInfo). */
+  switchPoint?: number;
+  reason?: string;
 }
 
 export interface DBStatus {
@@ -128,7 +138,7 @@ export interface DB {
 
 export interface ProxySpec {
   masterDbUid?: string;
-  enabledProxies?: string[];
+  enabledProxies?: string[] | null;
 }
 
 export interface Proxy {
@@ -189,12 +199,14 @@ export interface KeeperInfo {
   /** New per keeper process. */
   bootUUID: string;
   postgresBinaryVersion: PostgresBinaryVersion;
+  /** null when stolon's keeper left it out (no state yet); see checkKeeperInfo. */
   postgresState: PostgresState | null;
-  canBeMaster?: boolean;
-  canBeSynchronousReplica?: boolean;
+  canBeMaster?: boolean | null;
+  canBeSynchronousReplica?: boolean | null;
   /**
    * The keeper runs with --allow-trust-on-network and a trust auth method: anyone who can reach
-   * its PostgreSQL port connects as that user with no password. Absent means no.
+   * its PostgreSQL port connects as that user with no password. Absent means no. Not in
+   * stolon's format.
    */
   trustOnNetwork?: boolean;
 }
