@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
+import { GO_CLUSTER_DATA, goDecodeProblems } from "../harness/stolon-go-types.ts";
 import { freePort, waitFor } from "../harness/util.ts";
 import { etcdForFile } from "./harness/etcd.ts";
 import { DaemonProcess, KeeperProcess, makeTestRoot, requirePostgres } from "./harness/keeper.ts";
@@ -66,6 +67,8 @@ class SpecWatch {
   /** Every master the cluster data named, and every revision seen (the sentinel did write). */
   readonly masters = new Set<string>();
   readonly revisions = new Set<number>();
+  /** What in a cluster data we wrote stolon's keepers could not decode (stolon's Go types). */
+  readonly undecodable: string[] = [];
   private readonly stolonDbs = new Set(nodes.map((n) => n.dbUid));
   private last = new Map<string, { key: string; generation: number }>();
   private stopped = false;
@@ -90,6 +93,7 @@ class SpecWatch {
     if (!e) return;
     const cd = JSON.parse(e.value) as { cluster: { status: { master?: string } }; dbs: Record<string, { generation: number; spec: Record<string, unknown> }> };
     this.revisions.add(e.modRevision);
+    if (this.stolonDbs.size > 0) this.undecodable.push(...goDecodeProblems(cd, GO_CLUSTER_DATA).map((p) => `revision ${e.modRevision}: ${p}`));
     this.masters.add(cd.cluster.status.master ?? "(none)");
     for (const uid of this.stolonDbs) {
       const db = cd.dbs[uid];
@@ -269,6 +273,8 @@ describe("moving a running stolon cluster to our daemons", () => {
     // While stolon's keepers ran, their DB specs did not change at all.
     expect(watch.changes).toEqual([]);
     expect(watch.revisions.size).toBeGreaterThan(1);
+    // ... and stolon's keepers could decode every cluster data our sentinel wrote meanwhile.
+    expect(watch.undecodable).toEqual([]);
     expect([...watch.masters]).toEqual([k1.dbUid]);
     // A gap is counted in the phase it ended in.
     const perPhase = phases.map((ph) => {
