@@ -7,11 +7,12 @@
  * PostgreSQL as the "postgres" OS user, on data dirs stolon's keeper made as that user.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, waitFor } from "../harness/util.ts";
 import { etcdForFile } from "./harness/etcd.ts";
-import { DaemonProcess, KeeperProcess, makeTestRoot, postmasterPid, requirePostgres } from "./harness/keeper.ts";
+import { DaemonProcess, KeeperProcess, makeTestRoot, PG_BIN, postmasterPid, requirePostgres } from "./harness/keeper.ts";
+import { own } from "./harness/process.ts";
 import { queryOnce, superuserSql } from "./harness/sql.ts";
 import { BunCommandRunner, lookupUserByName } from "../../src/postgres/index.ts";
 import { MARKER, pgdataOf, StolonSim, STOLON_PREFIX, stolonAuthArgs, stolonClusterData, SU_PASSWORD, writeStolonState, type StolonNode } from "./harness/stolon-sim.ts";
@@ -146,6 +147,28 @@ describe("our keeper on a data dir stolon's keeper used", () => {
       200,
     );
     expect(marker(k2)).toBe(mark);
+  }, 180_000);
+
+  test("run as the PostgreSQL OS user, as stolon's keeper ran (no root): the master's data dir adopted as it is", async () => {
+    const pgUser = lookupUserByName("postgres");
+    if (process.getuid?.() !== 0 || !pgUser) throw new Error("this case runs our keeper as the postgres OS user: run the tests as root");
+    const mark = marker(k1);
+    await sim!.stopKeeper(k1.uid);
+    const auth = stolonAuthArgs(root, pgUser);
+    const adminPort = freePort();
+    const argv = [process.execPath, join(import.meta.dir, "../../cmd/keeper.ts"), ...f.flags(), "--uid", k1.uid, "--data-dir", k1.dataDir,
+      "--pg-listen-address", "127.0.0.1", "--pg-port", String(k1.port), "--pg-bin-path", PG_BIN, ...auth, "--log-level", "debug",
+      "--metrics-listen-address", `127.0.0.1:${adminPort}`];
+    const p = Bun.spawn(argv, { cwd: "/tmp", stdin: "ignore", stdout: "pipe", stderr: "pipe", uid: pgUser.uid, gid: pgUser.gid, env: { PATH: process.env.PATH ?? "", HOME: pgUser.home } });
+    own(p);
+    const proc = new DaemonProcess("keeper-as-postgres", p);
+    procs.push(proc);
+    await waitFor("our keeper (as postgres) ready on stolon's master data dir", async () => (await fetch(`http://127.0.0.1:${adminPort}/ready`).catch(() => null))?.ok === true, 90_000, 200);
+    expect((await one<{ r: boolean }>(k1.port, "SELECT pg_is_in_recovery() AS r")).r).toBe(false);
+    expect(marker(k1)).toBe(mark);
+    expect(proc.output).not.toMatch(/pg_basebackup from|pg_rewind from|initializing a new database|wiping/);
+    // Nothing was made root's: stolon's keeper, run as that user, could take the data dir back as it is.
+    for (const name of ["", "keeperstate", "dbstate", "lock", "postgres"]) expect([name, statSync(join(k1.dataDir, name)).uid]).toEqual([name, pgUser.uid]);
   }, 180_000);
 });
 

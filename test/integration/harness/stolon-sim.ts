@@ -52,13 +52,18 @@ export const pgdataOf = (n: StolonNode) => join(n.dataDir, "postgres");
 export const SU_PASSWORD = "stolon-su-pw";
 export const REPL_PASSWORD = "stolon-repl-pw";
 
-/** Our keeper's auth flags for the same roles, password files written under `dir`. */
-export function stolonAuthArgs(dir: string): string[] {
-  const su = join(dir, "sim-su.pw");
-  const repl = join(dir, "sim-repl.pw");
-  writeFileSync(su, SU_PASSWORD + "\n", { mode: 0o600 });
-  writeFileSync(repl, REPL_PASSWORD + "\n", { mode: 0o600 });
-  return ["--pg-su-username", "stolon", "--pg-su-passwordfile", su, "--pg-repl-username", "repl", "--pg-repl-passwordfile", repl];
+/**
+ * Our keeper's auth flags for the same roles, password files written under `dir`; `owner` is the
+ * OS user the keeper runs as, when not this process's (the files are 0600).
+ */
+export function stolonAuthArgs(dir: string, owner?: OsUser): string[] {
+  const file = (name: string, password: string) => {
+    const p = join(dir, `sim-${name}${owner ? `-${owner.name}` : ""}.pw`);
+    writeFileSync(p, password + "\n", { mode: 0o600 });
+    if (owner) chownSync(p, owner.uid, owner.gid);
+    return p;
+  };
+  return ["--pg-su-username", "stolon", "--pg-su-passwordfile", file("su", SU_PASSWORD), "--pg-repl-username", "repl", "--pg-repl-passwordfile", file("repl", REPL_PASSWORD)];
 }
 
 /** A marker file put in each PGDATA when it is made: a copy made again (pg_basebackup, initdb) has none. */
@@ -174,10 +179,13 @@ export class StolonSim {
     return `${STOLON_PREFIX}/${this.clusterName}`;
   }
 
+  /** The data dir and its lock file, the PostgreSQL user's, as stolon's keeper run by that user makes them. */
   private mkDataDir(n: StolonNode): void {
     mkdirSync(n.dataDir, { recursive: true, mode: 0o700 });
+    const lock = join(n.dataDir, "lock");
+    writeFileSync(lock, "", { mode: 0o644 });
     const u = osUser();
-    if (u) chownSync(n.dataDir, u.uid, u.gid);
+    if (u) for (const p of [n.dataDir, lock]) chownSync(p, u.uid, u.gid);
   }
 
   private pgEnv(password: string): Record<string, string> {
