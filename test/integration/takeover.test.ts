@@ -19,6 +19,7 @@ import { GO_CLUSTER_DATA, goDecodeProblems } from "../harness/stolon-go-types.ts
 import { freePort, waitFor } from "../harness/util.ts";
 import { etcdForFile } from "./harness/etcd.ts";
 import { DaemonProcess, KeeperProcess, makeTestRoot, requirePostgres } from "./harness/keeper.ts";
+import { runCmd } from "./harness/process.ts";
 import { queryOnce, superuserSql } from "./harness/sql.ts";
 import {
   MARKER,
@@ -205,15 +206,12 @@ function startOurKeeper(n: StolonNode): { proc: DaemonProcess; admin: string } {
 }
 
 async function waitReady(n: StolonNode, admin: string, proc: DaemonProcess): Promise<void> {
-  await waitFor(
-    `our keeper ${n.uid} ready (PostgreSQL running, converged)`,
-    async () => {
-      if (proc.output.includes("exited")) throw new Error(proc.output.slice(-2000));
-      return (await fetch(`${admin}/ready`).catch(() => null))?.ok === true;
-    },
-    90_000,
-    200,
-  );
+  try {
+    await waitFor(`our keeper ${n.uid} ready (PostgreSQL running, converged)`, async () => (await fetch(`${admin}/ready`).catch(() => null))?.ok === true, 90_000, 200);
+  } catch (err) {
+    const ready = await fetch(`${admin}/ready`).then((r) => r.text(), (e) => String(e));
+    throw new Error(`${String(err)}\n/ready: ${ready}\nkeeper ${n.uid}:\n${proc.output.slice(-6000)}\nsentinel:\n${procs[0]?.output.slice(-4000)}`);
+  }
 }
 
 async function waitStreaming(n: StolonNode): Promise<void> {
@@ -234,6 +232,10 @@ describe("moving a running stolon cluster to our daemons", () => {
     const writer = new Writer();
     writer.start();
     await waitFor("a write through our proxy to stolon's master", () => writer.acked.length > 0, 60_000, 100);
+    // Our stolonctl reads stolon's cluster data and keeper infos (README: what to check at step 1).
+    const status = await runCmd("stolonctl", [...f.flags(), "status"]);
+    expect([status.code, status.stderr]).toEqual([0, ""]);
+    for (const n of nodes) expect(status.stdout).toContain(n.uid);
 
     const keepers: DaemonProcess[] = [];
     /** The phases of the takeover (epoch ms), to tell where each write pause happened. */
