@@ -83,9 +83,12 @@ export function writeStolonState(n: StolonNode, o: { clusterUID: string; generat
   write("dbstate", { UID: n.dbUid, Generation: o.generation, Initializing: o.initializing ?? false, InitPGParameters: null });
 }
 
-/** The conninfo stolon writes into a standby's primary_conninfo (keys sorted, password inline). */
+/**
+ * The conninfo stolon writes into a standby's primary_conninfo (getReplConnParams, ConnString:
+ * `key=value` sorted by key, password inline, spaces, quotes and backslashes escaped).
+ */
 function stolonConninfo(n: StolonNode, master: StolonNode): string {
-  return `application_name=stolon_${n.dbUid} dbname=postgres host=127.0.0.1 password=${REPL_PASSWORD} port=${master.port} sslmode=prefer user=repl`;
+  return `application_name=stolon_${n.dbUid} host=127.0.0.1 password=${REPL_PASSWORD} port=${master.port} sslmode=prefer user=repl`;
 }
 
 function stolonConf(n: StolonNode, master: StolonNode | null): string {
