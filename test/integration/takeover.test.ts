@@ -258,6 +258,9 @@ describe("moving a running stolon cluster to our daemons", () => {
     await watch.stop();
 
     const cd = (await f.store.getClusterData())!.clusterData;
+    // A rollback to stolon's sentinel (README) starts from this: stolon's Go types decode it.
+    const raw = await f.kv.get(`${STOLON_PREFIX}/${CLUSTER}/clusterdata`);
+    expect(goDecodeProblems(JSON.parse(raw!.value), GO_CLUSTER_DATA)).toEqual([]);
     // The master never changed, and every keeper still has the db stolon gave it.
     expect(cd.cluster.status.master).toBe(k1.dbUid);
     expect(Object.keys(cd.dbs).sort()).toEqual(nodes.map((n) => n.dbUid).sort());
