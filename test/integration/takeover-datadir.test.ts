@@ -9,13 +9,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, waitFor } from "../harness/util.ts";
+import { waitFor } from "../harness/util.ts";
 import { etcdForFile } from "./harness/etcd.ts";
 import { DaemonProcess, KeeperProcess, makeTestRoot, PG_BIN, postmasterPid, requirePostgres } from "./harness/keeper.ts";
 import { own } from "./harness/process.ts";
 import { queryOnce, superuserSql } from "./harness/sql.ts";
 import { BunCommandRunner, lookupUserByName } from "../../src/postgres/index.ts";
-import { MARKER, pgdataOf, StolonSim, STOLON_PREFIX, stolonAuthArgs, stolonClusterData, SU_PASSWORD, writeStolonState, type StolonNode } from "./harness/stolon-sim.ts";
+import { distinctFreePorts, MARKER, pgdataOf, StolonSim, STOLON_PREFIX, stolonAuthArgs, stolonClusterData, SU_PASSWORD, writeStolonState, type StolonNode } from "./harness/stolon-sim.ts";
 
 requirePostgres();
 const procs: DaemonProcess[] = [];
@@ -30,7 +30,8 @@ const CLUSTER = "stolon-datadir";
 const CLUSTER_UID = "6d2e3f4a";
 const f = etcdForFile(CLUSTER);
 const root = makeTestRoot("takeover-datadir");
-const node = (uid: string, dbUid: string): StolonNode => ({ uid, dbUid, dataDir: join(root, uid), port: freePort(), bootUUID: crypto.randomUUID() });
+const ports = distinctFreePorts(7);
+const node = (uid: string, dbUid: string): StolonNode => ({ uid, dbUid, dataDir: join(root, uid), port: ports.pop()!, adminPort: ports.pop()!, bootUUID: crypto.randomUUID() });
 const k1 = node("a1a1a1a1", "d1d1d1d1");
 const k2 = node("b2b2b2b2", "d2d2d2d2");
 const k3 = node("c3c3c3c3", "d3d3d3d3");
@@ -55,7 +56,7 @@ beforeAll(async () => {
 
 /** Our keeper on a stolon data dir (its uid unless `uid` says otherwise), with its admin listener. */
 function ourKeeper(n: StolonNode, uid = n.uid): { proc: DaemonProcess; admin: string } {
-  const adminPort = freePort();
+  const adminPort = n.adminPort;
   const proc = KeeperProcess.start(
     { uid, dataDir: n.dataDir, pgPort: n.port, etcd: f.etcd.endpoint, cluster: CLUSTER, authArgs: stolonAuthArgs(root), extraArgs: ["--metrics-listen-address", `127.0.0.1:${adminPort}`] },
     root,
@@ -155,7 +156,7 @@ describe("our keeper on a data dir stolon's keeper used", () => {
     const mark = marker(k1);
     await sim!.stopKeeper(k1.uid);
     const auth = stolonAuthArgs(root, pgUser);
-    const adminPort = freePort();
+    const adminPort = k1.adminPort;
     const argv = [process.execPath, join(import.meta.dir, "../../cmd/keeper.ts"), ...f.flags(), "--uid", k1.uid, "--data-dir", k1.dataDir,
       "--pg-listen-address", "127.0.0.1", "--pg-port", String(k1.port), "--pg-bin-path", PG_BIN, ...auth, "--log-level", "debug",
       "--metrics-listen-address", `127.0.0.1:${adminPort}`];

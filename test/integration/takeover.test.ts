@@ -16,12 +16,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { GO_CLUSTER_DATA, goDecodeProblems } from "../harness/stolon-go-types.ts";
-import { freePort, waitFor } from "../harness/util.ts";
+import { waitFor } from "../harness/util.ts";
 import { etcdForFile } from "./harness/etcd.ts";
 import { DaemonProcess, KeeperProcess, makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 import { runCmd } from "./harness/process.ts";
 import { queryOnce, superuserSql } from "./harness/sql.ts";
 import {
+  distinctFreePorts,
   MARKER,
   pgdataOf,
   StolonSim,
@@ -45,13 +46,14 @@ const CLUSTER = "stolon-takeover";
 const CLUSTER_UID = "5c1d2e3f";
 const f = etcdForFile(CLUSTER);
 const root = makeTestRoot("takeover");
-const node = (uid: string, dbUid: string): StolonNode => ({ uid, dbUid, dataDir: join(root, uid), port: freePort(), bootUUID: crypto.randomUUID() });
+const ports = distinctFreePorts(7);
+const node = (uid: string, dbUid: string): StolonNode => ({ uid, dbUid, dataDir: join(root, uid), port: ports.pop()!, adminPort: ports.pop()!, bootUUID: crypto.randomUUID() });
 // stolon's uids: 8 hex digits.
 const k1 = node("a1a1a1a1", "d1d1d1d1");
 const k2 = node("b2b2b2b2", "d2d2d2d2");
 const k3 = node("c3c3c3c3", "d3d3d3d3");
 const nodes = [k1, k2, k3];
-const proxyPort = freePort();
+const proxyPort = ports.pop()!;
 
 const sql = (port: number) => superuserSql(port, SU_PASSWORD, { connect_timeout: 5 });
 const one = async <T>(port: number, text: string) => (await queryOnce<T>(sql(port), text))[0]!;
@@ -188,7 +190,7 @@ beforeAll(async () => {
 
 /** Our keeper on a stolon keeper's data dir, with its admin listener. */
 function startOurKeeper(n: StolonNode): { proc: DaemonProcess; admin: string } {
-  const adminPort = freePort();
+  const adminPort = n.adminPort;
   const proc = KeeperProcess.start(
     {
       uid: n.uid,

@@ -21,6 +21,7 @@
 import { chownSync, lchownSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EtcdBackend } from "../../../src/store/index.ts";
+import { freePort } from "../../harness/util.ts";
 import { BunCommandRunner, lookupUserByName, type OsUser } from "../../../src/postgres/index.ts";
 import { PG_BIN } from "./keeper.ts";
 import { queryOnce, superuserSql } from "./sql.ts";
@@ -32,6 +33,16 @@ const INFO_TTL_S = 20;
 /** How often a simulated keeper publishes its info (stolon: every sleepInterval). */
 const PUBLISH_MS = 1000;
 
+/**
+ * `n` different ports that were free a moment ago, all chosen before any is used: a port chosen
+ * while a PostgreSQL is stopped for a moment (between stolon's keeper and ours) could be its own.
+ */
+export function distinctFreePorts(n: number): number[] {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(freePort());
+  return [...ports];
+}
+
 export interface StolonNode {
   /** The keeper uid (stolon generates 8 hex digits). */
   uid: string;
@@ -40,6 +51,8 @@ export interface StolonNode {
   /** The keeper's --data-dir; PGDATA is <dataDir>/postgres. */
   dataDir: string;
   port: number;
+  /** The admin listener of our keeper on this node. */
+  adminPort: number;
   bootUUID: string;
 }
 
