@@ -321,9 +321,14 @@ export class Keeper implements Component {
     else signal.addEventListener("abort", onAbort, { once: true });
     const pg = this.rt.pg;
     if (pg.isRunning()) {
-      // A postmaster left by an earlier keeper process: we cannot own it, and the sentinel must
-      // see this process before the instance serves again (stolon does the same).
-      this.log.info("stopping the PostgreSQL instance left running by an earlier keeper process");
+      // A postmaster this process did not start: left by an earlier keeper process of ours, or by
+      // stolon's keeper when it was SIGKILLed (on SIGTERM it stops PostgreSQL itself). It is
+      // stopped (fast) and started again by the plan as our child, under our configuration: a
+      // process we did not start has no watchdog and no exit status for us, and the sentinel must
+      // see this keeper process before the instance serves again. stolon's keeper does the same
+      // when it starts. For a standby taken over from stolon this is the one restart that applying
+      // our configuration (socket dir, primary_conninfo's passfile) needs anyway.
+      this.log.info("stopping the PostgreSQL instance left running by an earlier keeper process (ours or stolon's): the plan starts it again as this keeper's child");
       await pg.stop();
     }
     await this.recoverDataDir();

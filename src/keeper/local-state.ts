@@ -6,7 +6,8 @@
  *                "SystemID", "WasMaster", "Swap"}: the DB this data belongs to, the generation it
  *                last fully converged to, and what the keeper needs to tell whether it may
  *                replace this data (see planKeeper's replacement rules)
- *   lock         held (flock) while a keeper runs on this data dir
+ *   lock         held (flock and an fcntl lock, the kind stolon's keeper takes) while a keeper
+ *                runs on this data dir
  *
  * Both state files are written atomically (a new file under a random name, fsync, rename,
  * directory fsync) and read without following a link (src/lib/files.ts). All three belong to the
@@ -129,15 +130,35 @@ export function resolveKeeperUid(saved: KeeperState | null, flagUid: string | un
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
-let libc: { symbols: { flock: (fd: number, op: number) => number } } | null = null;
+/** fcntl: an open file description lock (Linux 3.15+), and the write lock type. */
+const F_OFD_SETLK = 37;
+const F_WRLCK = 1;
+let libc: { symbols: { flock: (fd: number, op: number) => number; fcntl: (fd: number, cmd: number, arg: Uint8Array) => number } } | null = null;
 
 /**
- * Takes an exclusive flock on <dataDir>/lock, held until release() or the process ends (the
- * kernel drops it even after SIGKILL, so a crashed keeper never leaves a stale lock).
- * @throws LocalStateError when another process holds it
+ * A write lock on the whole file (struct flock on Linux x86_64 and arm64: l_type, l_whence as
+ * shorts, l_start and l_len as 64-bit offsets, l_pid; 32 bytes; l_pid must be 0 for an OFD lock).
+ */
+function wholeFileWriteLock(): Uint8Array {
+  const b = new Uint8Array(32);
+  new DataView(b.buffer).setInt16(0, F_WRLCK, true);
+  return b;
+}
+
+/**
+ * Takes an exclusive lock on <dataDir>/lock, held until release() or the process ends (the kernel
+ * drops it even after SIGKILL, so a crashed keeper never leaves a stale lock). Two kinds, on the
+ * same open file: flock, which our keepers take, and an fcntl record lock on the whole file, which
+ * is what stolon's keeper takes (F_SETLK): Linux keeps the two kinds apart, so without the second
+ * our keeper could start on a data dir stolon's keeper still runs on. The fcntl lock is an open
+ * file description lock, so closing some other descriptor of the file does not drop it.
+ * @throws LocalStateError when another process holds either
  */
 export function lockDataDir(dataDir: string): { release(): void } {
-  libc ??= dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }) as never;
+  libc ??= dlopen("libc.so.6", {
+    flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  }) as never;
   const path = join(dataDir, "lock");
   let fd: number;
   try {
@@ -149,6 +170,12 @@ export function lockDataDir(dataDir: string): { release(): void } {
   if (libc!.symbols.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);
     throw new LocalStateError(`data dir ${dataDir} is locked by another keeper (${path}); two keepers must not share a data dir`);
+  }
+  if (libc!.symbols.fcntl(fd, F_OFD_SETLK, wholeFileWriteLock()) !== 0) {
+    closeSync(fd);
+    throw new LocalStateError(
+      `data dir ${dataDir} is locked by another process (an fcntl lock on ${path}, as stolon's keeper takes): stop stolon's keeper on this data dir first; two keepers must not share a data dir`,
+    );
   }
   let released = false;
   return {
