@@ -16,6 +16,7 @@ export {
   describeInvalidInfo,
   invalidInfoNotes,
   own,
+  POSTGRES_STATE_ZEROS,
   uidRecord,
   type InfoKind,
   type InvalidInfo,

@@ -197,7 +197,8 @@ const KEEPER_INFO: Schema = {
 
 /** The Go zero values of the fields stolon's keeper may leave out (omitempty). */
 const KEEPER_INFO_ZEROS = { postgresState: null };
-const POSTGRES_STATE_ZEROS = {
+/** Also the state a keeper reports before its PostgreSQL answers (with its own uid, generation and address). */
+export const POSTGRES_STATE_ZEROS = Object.freeze({
   uid: "",
   generation: 0,
   listenAddress: "",
@@ -209,7 +210,7 @@ const POSTGRES_STATE_ZEROS = {
   timelinesHistory: null,
   pgParameters: null,
   olderWalFile: "",
-};
+});
 
 /** `v` with `zeros` for the fields it lacks: `v` itself when it lacks none, else a shallow copy. */
 function withZeros<T extends object>(v: T, zeros: object): T {

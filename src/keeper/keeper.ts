@@ -26,6 +26,7 @@ import {
   keeperFenceAfterMs,
   keeperLeaseMs,
   masterDb,
+  POSTGRES_STATE_ZEROS,
   SPEC_DEFAULTS,
   specTimings,
   withDefaults,
@@ -787,18 +788,12 @@ export class Keeper implements Component {
   private baseState(): PostgresState {
     const db = this.dbState;
     return {
+      ...POSTGRES_STATE_ZEROS,
       uid: db?.UID ?? "",
       generation: db?.Generation ?? 0,
       listenAddress: this.cfg.pgAdvertiseAddress,
       port: String(this.cfg.pgAdvertisePort),
-      healthy: false,
-      systemID: "",
-      timelineID: 0,
-      xLogPos: 0,
-      timelinesHistory: null,
-      pgParameters: null,
       synchronousStandbys: null,
-      olderWalFile: "",
     };
   }
 
