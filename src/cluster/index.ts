@@ -9,6 +9,7 @@ export * from "./plain-object.ts";
 export * from "./memory.ts";
 export * from "./decide.ts";
 export * from "./proxy-target.ts";
+export * from "./planned-ops.ts";
 export {
   checkKeeperInfo,
   checkProxyInfo,
