@@ -62,7 +62,13 @@ function releaseHold(t: Tick, sw: Switchover): void {
 function end(t: Tick, sw: Switchover, phase: "failed" | "rolled-back", reason: string): void {
   const from = sw.fromDb ? t.cd.dbs[sw.fromDb] : undefined;
   const restart = from?.spec.stopForSwitchover === sw.id;
-  if (restart) delete from!.spec.stopForSwitchover;
+  if (restart) {
+    delete from!.spec.stopForSwitchover;
+    // Its PostgreSQL was down on purpose, maybe for longer than failInterval: its keeper gets a
+    // whole failInterval from now to start it again before the db counts as failed (else the next
+    // tick would fail over the master the rollback just gave back its role).
+    t.mem.dbErrorSince[from!.uid] = t.now;
+  }
   releaseHold(t, sw);
   const step = sw.phase;
   const master = masterDb(t.cd);

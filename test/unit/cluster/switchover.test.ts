@@ -190,6 +190,22 @@ describe("rollbacks and failures", () => {
     expect(r4.clusterData.cluster.status.master).toBe("m");
   });
 
+  test("after a rollback the old master's keeper has a whole failInterval to start it again, before the usual rule fails it over", () => {
+    const r2 = toStopping();
+    const down = { k1: { healthy: false } };
+    const stopped = { k1: { healthy: false, stoppedForSwitchover: { id: "sw1", lsn: STOP_LSN } } };
+    let r = tick(deepFreeze(r2.clusterData), 400, { drained: "sw1", memory: r2.memory, over: stopped });
+    r = tick(deepFreeze(r.clusterData), 30_001, { drained: "sw1", memory: r.memory, over: stopped });
+    expect(sw(r).phase).toBe("rolled-back");
+    // Stopped for 30 s (failInterval 5s): still down while its keeper starts it again.
+    const soon = tick(deepFreeze(r.clusterData), 31_000, { memory: r.memory, over: down });
+    expect(soon.clusterData.cluster.status.master).toBe("m");
+    expect(soon.clusterData.dbs.m!.status.healthy).toBe(true);
+    // Still down a failInterval after the rollback: failed over as usual.
+    const late = tick(deepFreeze(soon.clusterData), 36_500, { memory: soon.memory, over: down });
+    expect(late.clusterData.cluster.status.master).not.toBe("m");
+  });
+
   test("the target's keeper stops while the master is stopped: rolled back", () => {
     const r2 = toStopping();
     const r3 = tick(deepFreeze(r2.clusterData), 400, { drained: "sw1", memory: r2.memory, over: { k1: { healthy: false, stoppedForSwitchover: { id: "sw1", lsn: STOP_LSN } }, k2: { missing: true } } });
