@@ -156,6 +156,16 @@ describe("refused requests end failed, with the rule and the keeper", () => {
     if (!_n.includes("replaced")) expect(r.clusterData.cluster.status.master).toBe(cd.cluster.status.master);
   });
 
+  test("synchronous mode: a standby not known to be in sync is refused, the synchronous one accepted", () => {
+    const base = structuredClone(three({ spec: { synchronousReplication: true, minSynchronousStandbys: 1, maxSynchronousStandbys: 1 }, switchover: request({ to: "k3" }) }));
+    Object.assign(base.dbs.m!.spec, { synchronousReplication: true, synchronousStandbys: ["s"] });
+    base.dbs.m!.status.synchronousStandbys = ["s"];
+    const refused = tick(deepFreeze(base), 0, { over: { k1: { synchronousStandbys: ["s"] } } });
+    expect(sw(refused).outcome).toBe("refused: keeper k3 (db t) is not eligible: not known to be in sync (synchronous replication)");
+    const accepted = tick(deepFreeze({ ...structuredClone(base), switchover: request({ to: "k2" }) }), 0, { over: { k1: { synchronousStandbys: ["s"] } } });
+    expect(sw(accepted)).toMatchObject({ phase: "stopping", toDb: "s" }); // no proxy enabled: nothing to drain
+  });
+
   test("a request while the cluster is initializing", () => {
     const base = three({ switchover: request() });
     const cd = deepFreeze({ ...structuredClone(base), cluster: { ...structuredClone(base.cluster), status: { phase: "initializing" as const } }, dbs: {} });
