@@ -4,7 +4,7 @@
  * not failed over.
  */
 import { describe, expect, test } from "bun:test";
-import { freshMemory, type ClusterData, type DecideOutput, type Switchover } from "../../../src/cluster/index.ts";
+import { freshMemory, parseClusterData, type ClusterData, type DecideOutput, type Switchover } from "../../../src/cluster/index.ts";
 import { deepFreeze } from "../../harness/builders.ts";
 import { MiB, at, converge, keeperInfos, notes, proxyInfos, request, run, three, type InfoOver } from "./planned-builders.ts";
 
@@ -267,6 +267,22 @@ describe("rollbacks and failures", () => {
     const cd = three({ switchover: request({ phase: "rolled-back", outcome: "x" }) });
     const r = tick(cd, 0, { memory: freshMemory() });
     expect(r.clusterData.switchover).toEqual(cd.switchover!);
+  });
+
+  test("a refusal naming a thousand keepers is clipped: the cluster data written stays readable", () => {
+    const c = structuredClone(three({ two: true, switchover: request() }));
+    for (let i = 0; i < 1000; i++) {
+      const k = `keeper_with_a_long_name_${String(i).padStart(4, "0")}`;
+      c.keepers[k] = { ...structuredClone(c.keepers.k2!), uid: k };
+      c.dbs[`db_with_a_long_name_${i}`] = { ...structuredClone(c.dbs.s!), uid: `db_with_a_long_name_${i}`, spec: { ...structuredClone(c.dbs.s!.spec), keeperUID: k } };
+    }
+    const cd = deepFreeze(c);
+    const gone = Object.fromEntries(Object.keys(cd.keepers).filter((k) => k !== "k1").map((k) => [k, { missing: true }]));
+    const r = run(cd, { infos: keeperInfos(cd, gone) });
+    expect(sw(r).phase).toBe("failed");
+    expect(sw(r).outcome!.length).toBeLessThanOrEqual(4096);
+    expect(sw(r).outcome!.endsWith("...")).toBe(true);
+    expect(() => parseClusterData(JSON.stringify(r.clusterData))).not.toThrow();
   });
 
   test("steps are capped at the last 50", () => {
