@@ -13,22 +13,25 @@ import {
   bool,
   capProblems,
   checkObject,
+  durationText,
   list,
   object,
   oneOf,
   opt,
   own,
+  priority,
   req,
   show,
   stringMap,
   text,
+  time,
   uid,
   uidRecord,
   uint,
   type Schema,
 } from "./info-check.ts";
 import { isPlainObject } from "./plain-object.ts";
-import { CURRENT_FORMAT_VERSION, type ClusterData, type DB } from "./types.ts";
+import { CURRENT_FORMAT_VERSION, MAX_SWITCHOVER_STEPS, MAX_SWITCHOVER_TEXT_LENGTH, SWITCHOVER_PHASES, type ClusterData, type DB } from "./types.ts";
 
 /** A new cluster in phase "initializing" (stolon's NewClusterData(NewCluster(uid, spec))). */
 export function newClusterData(uid: string, spec: ClusterSpec, now: Date): ClusterData {
@@ -88,6 +91,7 @@ const DB_SPEC: Schema = {
   includePreviousConfig: opt(bool),
   synchronousStandbys: opt(list(uid(), UNBOUNDED), true),
   externalSynchronousStandbys: opt(list(specText), true),
+  stopForSwitchover: opt(uid()),
 };
 const DB_STATUS: Schema = {
   healthy: opt(bool),
@@ -116,14 +120,40 @@ const KEEPER_SCHEMA: Schema = {
       // *bool in stolon: null is "not said" (may be master, may be a synchronous standby).
       canBeMaster: opt(bool, true),
       canBeSynchronousReplica: opt(bool, true),
+      priority: opt(priority),
     }),
   ),
 };
 const PROXY_SCHEMA: Schema = {
   // omitempty in stolon: a new cluster's proxy (generation 0) has none (normalizeMembers sets it).
   generation: opt(uint()),
-  spec: req(object({ masterDbUid: opt(uid()), enabledProxies: opt(list(uid(), UNBOUNDED), true) })),
+  spec: req(
+    object({
+      masterDbUid: opt(uid()),
+      enabledProxies: opt(list(uid(), UNBOUNDED), true),
+      hold: opt(object({ id: req(uid()), since: req(time), drainTimeout: req(durationText) }), true),
+    }),
+  ),
 };
+// Planned operations (issue 17). Outcome and step texts are the sentinel's sentences; the bound
+// only keeps a hostile writer from making them huge.
+const NOTE_TEXT = text(MAX_SWITCHOVER_TEXT_LENGTH);
+const SWITCHOVER_SCHEMA: Schema = {
+  id: req(uid()),
+  requestedAt: req(time),
+  to: opt(uid()),
+  timeout: req(durationText),
+  drainTimeout: req(durationText),
+  phase: req(oneOf(SWITCHOVER_PHASES)),
+  phaseTime: req(time),
+  acceptedAt: opt(time),
+  fromDb: opt(uid()),
+  toDb: opt(uid()),
+  stopLsn: opt(uint()),
+  steps: req(list(object({ time: req(time), text: req(NOTE_TEXT) }), MAX_SWITCHOVER_STEPS)),
+  outcome: opt(NOTE_TEXT),
+};
+const PAUSE_SCHEMA: Schema = { since: req(time), until: opt(time), reason: opt(NOTE_TEXT) };
 
 /** Problems with the keepers, dbs and proxy of a decoded cluster data (all of them, capped). */
 function memberProblems(v: Record<string, unknown>): string[] {
@@ -138,6 +168,7 @@ function memberProblems(v: Record<string, unknown>): string[] {
     }
   }
   if (isObj(v.proxy)) checkObject(v.proxy, PROXY_SCHEMA, "proxy", out);
+  checkObject(v, { switchover: opt(object(SWITCHOVER_SCHEMA), true), pause: opt(object(PAUSE_SCHEMA), true) }, "", out);
   const status = (v.cluster as Record<string, unknown>).status as Record<string, unknown>;
   if (status.master !== undefined) uid()(status.master, "cluster.status.master", out);
   return capProblems(out);

@@ -14,9 +14,10 @@
  * uids from etcd become property names; the records that hold them are null-prototype objects
  * (uidRecord), so uids such as "__proto__" or "constructor" are plain keys, never inherited members.
  */
-import type { KeeperInfo, ProxyInfo, SentinelInfo } from "./types.ts";
+import { MAX_KEEPER_PRIORITY, type KeeperInfo, type ProxyInfo, type SentinelInfo } from "./types.ts";
 import { isPlainObject } from "./plain-object.ts";
 import { UID_RE } from "./patterns.ts";
+import { parseDuration } from "./duration.ts";
 
 /** Keeper, DB, proxy and sentinel uids: the keeper's --uid rule, at most PostgreSQL's NAMEDATALEN - 1. */
 export const MAX_UID_LENGTH = 63;
@@ -101,6 +102,23 @@ export const oneOf =
     if (typeof v !== "string" || !values.includes(v))
       out.push(`${path}: must be one of ${values.map((x) => `"${x}"`).join(", ")}, got ${show(v)}`);
   };
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+/** An RFC 3339 time string (what Go's time.Time decodes), as every time field of the cluster data holds. */
+export const time: Check = (v, path, out) => {
+  if (typeof v !== "string" || !RFC3339_RE.test(v) || !Number.isFinite(Date.parse(v)))
+    out.push(`${path}: must be an RFC 3339 time such as "2026-01-02T03:04:05Z", got ${show(v)}`);
+};
+/**
+ * A Go duration string. Only the syntax: the range is the reader's to check (the sentinel refuses
+ * a switchover whose durations are out of range with a message, rather than have one bad field
+ * make the whole cluster data unreadable).
+ */
+export const durationText: Check = (v, path, out) => {
+  if (typeof v !== "string" || v.length > 64 || "error" in parseDuration(v))
+    out.push(`${path}: must be a Go duration string such as "5s", got ${show(v)}`);
+};
+/** A keeper's --priority. */
+export const priority = uint(MAX_KEEPER_PRIORITY);
 /** A TCP port written as a decimal string (stolon's format). */
 export const portText: Check = (v, path, out) => {
   const n = typeof v === "string" && /^[0-9]{1,5}$/.test(v) ? Number(v) : NaN;
@@ -181,6 +199,7 @@ const POSTGRES_STATE: Schema = {
   synchronousStandbys: req(list(uid()), true),
   olderWalFile: opt(text()),
   receivingWal: opt(bool),
+  stoppedForSwitchover: opt(object({ id: req(uid()), lsn: req(uint()) })),
 };
 
 const KEEPER_INFO: Schema = {
@@ -193,6 +212,7 @@ const KEEPER_INFO: Schema = {
   postgresState: opt(object(POSTGRES_STATE), true),
   canBeMaster: opt(bool, true),
   canBeSynchronousReplica: opt(bool, true),
+  priority: opt(priority),
 };
 
 /** The Go zero values of the fields stolon's keeper may leave out (omitempty). */
@@ -239,6 +259,7 @@ const PROXY_INFO: Schema = {
   Generation: req(uint()),
   /** Nanoseconds; 2^53 ns is about 104 days. */
   ProxyTimeout: req(uint()),
+  drained: opt(uid()),
 };
 
 const SENTINEL_INFO: Schema = { UID: req(uid()) };

@@ -9,10 +9,14 @@
  * rules): fields left out mean their zero value, null where a Go pointer, slice or map is nil.
  * What this project adds to stolon's format, each ignored by stolon's Go code (it ignores unknown
  * fields): ClusterData.lastDecision, KeeperStatus.wipeConfirmation, and in the infos
- * PostgresState.receivingWal and KeeperInfo.trustOnNetwork. Every time field holds an RFC 3339
+ * PostgresState.receivingWal and KeeperInfo.trustOnNetwork. Issue 17 (planned operations) adds
+ * ClusterData.switchover and ClusterData.pause, ProxySpec.hold, DBSpec.stopForSwitchover,
+ * KeeperStatus.priority, and in the infos PostgresState.stoppedForSwitchover, ProxyInfo.drained
+ * and KeeperInfo.priority; all optional and absent by default. Every time field holds an RFC 3339
  * string or GO_ZERO_TIME, never "" (stolon cannot decode it).
  */
 import type { ClusterSpec, NewConfig, PitrConfig, StandbySettings, ArchiveRecoverySettings } from "./spec.ts";
+import type { DurationBounds } from "./duration.ts";
 
 export const CURRENT_FORMAT_VERSION = 1;
 
@@ -52,6 +56,8 @@ export interface KeeperStatus {
   canBeSynchronousReplica?: boolean | null;
   /** stolonctl confirm-wipe (not in stolon's format): the operator's leave to replace a former master's data (one request). */
   wipeConfirmation?: WipeConfirmation;
+  /** The keeper's --priority, copied by the sentinel from its info for status (absent: 1). */
+  priority?: number;
 }
 
 /**
@@ -103,6 +109,12 @@ export interface DBSpec {
   synchronousStandbys?: string[] | null;
   /** Raw names such as "stolonfakestandby". */
   externalSynchronousStandbys?: string[] | null;
+  /**
+   * A switchover id: the master's keeper shuts PostgreSQL down (fast) and keeps it down while this
+   * is set. Written by the sentinel (phase "stopping"); cleared when the db becomes a standby of
+   * the new master, or on a rollback (the keeper then starts it as master again).
+   */
+  stopForSwitchover?: string;
 }
 
 export interface TimelineHistoryEntry {
@@ -139,6 +151,19 @@ export interface DB {
 export interface ProxySpec {
   masterDbUid?: string;
   enabledProxies?: string[] | null;
+  /**
+   * Set by the sentinel while a switchover drains, until the promotion is done: proxies hold new
+   * clients and drain the existing connections, then report `drained: id` in their info.
+   */
+  hold?: ProxyHold | null;
+}
+
+export interface ProxyHold {
+  /** The switchover's id. */
+  id: string;
+  since: string;
+  /** A Go duration string. */
+  drainTimeout: string;
 }
 
 export interface Proxy {
@@ -161,6 +186,79 @@ export interface ClusterData {
    * looks the way it does. Not part of stolon's format; ignored by anything that does not know it.
    */
   lastDecision?: Decision;
+  /** The current or the last switchover (a finished one stays until the next request). */
+  switchover?: Switchover | null;
+  /** Maintenance mode: written only by stolonctl pause / resume (the sentinel clears it once `until` has passed). */
+  pause?: Pause | null;
+}
+
+export const SWITCHOVER_PHASES = [
+  "requested",
+  "draining",
+  "stopping",
+  "catching-up",
+  "promoting",
+  "done",
+  "failed",
+  "rolled-back",
+] as const;
+export type SwitchoverPhase = (typeof SWITCHOVER_PHASES)[number];
+/** The phases a switchover ends in. */
+export const SWITCHOVER_FINAL_PHASES: readonly SwitchoverPhase[] = ["done", "failed", "rolled-back"];
+/** Step lines kept in Switchover.steps (the oldest are dropped). */
+export const MAX_SWITCHOVER_STEPS = 50;
+/** The longest step text, outcome or pause reason the cluster data holds (the sentinel clips its own). */
+export const MAX_SWITCHOVER_TEXT_LENGTH = 4096;
+export const DEFAULT_SWITCHOVER_TIMEOUT = "30s";
+export const DEFAULT_SWITCHOVER_DRAIN_TIMEOUT = "5s";
+/** Switchover.timeout: from acceptance until the promotion must have started. */
+export const SWITCHOVER_TIMEOUT_BOUNDS: DurationBounds = { minMs: 1000, maxMs: 3_600_000 };
+/** Switchover.drainTimeout / ProxyHold.drainTimeout; 0 cuts every connection at once. */
+export const SWITCHOVER_DRAIN_TIMEOUT_BOUNDS: DurationBounds = { minMs: 100, maxMs: 600_000, zero: "cut at once" };
+/** Keeper --priority: 0 = never elected automatically (still a switchover target). */
+export const MAX_KEEPER_PRIORITY = 1_000_000;
+export const DEFAULT_KEEPER_PRIORITY = 1;
+
+/**
+ * A planned master change. Written by `stolonctl switchover` (phase "requested") and from then on
+ * only by the leader sentinel. Timestamps RFC 3339, durations Go duration strings.
+ */
+export interface Switchover {
+  /** Random, from stolonctl (UID_RE). */
+  id: string;
+  requestedAt: string;
+  /** The keeper uid the operator named. */
+  to?: string;
+  /** Default "30s": from acceptance until the promotion must have started. */
+  timeout: string;
+  /** Default "5s". */
+  drainTimeout: string;
+  phase: SwitchoverPhase;
+  /** When this phase began. */
+  phaseTime: string;
+  acceptedAt?: string;
+  /** The master db when accepted. */
+  fromDb?: string;
+  /** The target db chosen. */
+  toDb?: string;
+  /** The old master's shutdown checkpoint location, from its keeper. */
+  stopLsn?: number;
+  /** One line per step, what `stolonctl switchover --wait` prints (the last MAX_SWITCHOVER_STEPS). */
+  steps: SwitchoverStep[];
+  /** One sentence, set with done / failed / rolled-back. */
+  outcome?: string;
+}
+
+export interface SwitchoverStep {
+  time: string;
+  text: string;
+}
+
+export interface Pause {
+  since: string;
+  /** Absent: until `stolonctl resume`. */
+  until?: string;
+  reason?: string;
 }
 
 export interface Decision {
@@ -189,6 +287,11 @@ export interface PostgresState {
    * uses it to confirm, from the standbys' side, that a silent master is really gone.
    */
   receivingWal?: boolean;
+  /**
+   * Reported by the master's keeper after the clean shutdown DBSpec.stopForSwitchover asked for
+   * (kept while PostgreSQL stays down): pg_controldata's "Latest checkpoint location".
+   */
+  stoppedForSwitchover?: { id: string; lsn: number };
 }
 
 export interface KeeperInfo {
@@ -209,6 +312,8 @@ export interface KeeperInfo {
    * stolon's format.
    */
   trustOnNetwork?: boolean;
+  /** --priority, 0..MAX_KEEPER_PRIORITY; absent means DEFAULT_KEEPER_PRIORITY. Not in stolon's format. */
+  priority?: number;
 }
 
 export interface SentinelInfo {
@@ -221,4 +326,9 @@ export interface ProxyInfo {
   Generation: number;
   /** Nanoseconds, as Go's time.Duration marshals. */
   ProxyTimeout: number;
+  /**
+   * The ProxySpec.hold id, once every connection the proxy had when the hold began is closed.
+   * Not in stolon's format.
+   */
+  drained?: string;
 }
