@@ -772,6 +772,7 @@ export class Keeper implements Component {
       postgresState: state,
       canBeMaster: this.cfg.canBeMaster,
       canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
+      priority: this.cfg.priority,
       ...(this.cfg.trustOnNetwork ? { trustOnNetwork: true } : {}),
     };
     // The lease is failInterval: a keeper that stops reporting is gone from etcd after it.

@@ -55,6 +55,26 @@ export interface LocalObservation {
   inSyncStandbys?: string[];
   /** pg_rewind to become this db (uid) failed a moment ago: not tried again yet. */
   rewindFailedFor?: string;
+  /**
+   * pg_control of a stopped instance without standby.signal (a stopped primary): whether its last
+   * shutdown was clean and where its shutdown checkpoint is. Only read in that state (null:
+   * running, a standby, not initialized, or unreadable).
+   */
+  control?: ControlFacts | null;
+  /** The cluster is paused (maintenance mode): PostgreSQL is kept as it is. */
+  paused?: boolean;
+}
+
+/** What pg_controldata says about a stopped instance (the parts a switchover needs). */
+export interface ControlFacts {
+  /** "Database cluster state" is "shut down": the last stop was clean, its checkpoint ends the WAL. */
+  cleanShutdown: boolean;
+  /** "Database cluster state" as printed, for notes. */
+  state: string;
+  /** "Latest checkpoint location", in bytes. */
+  checkpointLsn: number;
+  /** "Latest checkpoint's TimeLineID". */
+  timelineID: number;
 }
 
 export interface DesiredConfig {
@@ -70,6 +90,10 @@ export interface Source {
 
 export type KeeperAction =
   | { kind: "stop"; why: string }
+  /** Fast shutdown of the master for a switchover (DBSpec.stopForSwitchover); it stays down while that is set. */
+  | { kind: "stop-for-switchover"; id: string }
+  /** dbstate: this data holds nothing only it has any more (a former master followed the new one from a clean stop). */
+  | { kind: "forget-was-master"; why: string }
   | { kind: "wipe"; why: string }
   | { kind: "init-new"; db: DB; config: DesiredConfig }
   | { kind: "init-existing"; db: DB; config: DesiredConfig }
@@ -102,6 +126,8 @@ export interface KeeperPlan {
   notes: string[];
   /** Problems in the view the keeper worked around (ignored parameters, bad pgHBA lines). */
   warnings: string[];
+  /** What the keeper reports as PostgresState.stoppedForSwitchover, null for nothing. */
+  stoppedForSwitchover: { id: string; lsn: number } | null;
 }
 
 export interface PlanInput {
@@ -293,6 +319,7 @@ function configDiffers(local: LocalObservation, c: DesiredConfig): string[] {
 class Pass {
   readonly notes: string[] = [];
   readonly warnings: string[] = [];
+  stoppedForSwitchover: { id: string; lsn: number } | null = null;
   constructor(
     readonly cd: ClusterData,
     readonly settings: KeeperSettings,
@@ -300,7 +327,7 @@ class Pass {
   ) {}
 
   done(db: DB | null, actions: KeeperAction[] = []): KeeperPlan {
-    return { db, actions, notes: this.notes, warnings: this.warnings };
+    return { db, actions, notes: this.notes, warnings: this.warnings, stoppedForSwitchover: this.stoppedForSwitchover };
   }
 
   note(sentence: string): void {
