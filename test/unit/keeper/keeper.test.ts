@@ -17,6 +17,7 @@ import type { KeeperStatus } from "../../../src/keeper/status.ts";
 import { masterStatus } from "../../harness/status-builders.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import type { LocalPgState } from "../../../src/postgres/manager.ts";
+import type { ControlData } from "../../../src/postgres/control-data.ts";
 import { KvStore, MemoryBackend } from "../../../src/store/index.ts";
 import { makeDb as baseDb } from "../../harness/builders.ts";
 
@@ -40,6 +41,8 @@ class FakePg implements KeeperPg {
   stateError: Error | null = null;
   /** The state query does not answer until this resolves, when set. */
   stateHang: Promise<void> | null = null;
+  /** What pg_controldata says (read only while stopped). */
+  control: ControlData | null = null;
 
   constructor(readonly dataDir: string) {
     this.newDataDir = `${dataDir}.new`;
@@ -56,6 +59,9 @@ class FakePg implements KeeperPg {
   }
   async systemId() {
     return SYSTEM_ID;
+  }
+  async controlData() {
+    return this.control;
   }
   neutraliseAutoConf() {
     return null;
@@ -109,6 +115,10 @@ class FakePg implements KeeperPg {
   }
   async physicalSlots() {
     return [];
+  }
+  watchdog = true;
+  setWatchdog(on: boolean) {
+    this.watchdog = on;
   }
   async createSlot() {}
   async dropSlot() {}
