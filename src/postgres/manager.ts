@@ -23,6 +23,7 @@ import { renderFencedHba, type AuthMethod } from "./config.ts";
 import { neutraliseAutoConf, removeAutoConf, writeConfig, writeHba } from "./conf-files.ts";
 import { PgConnections, PgQueryError, type Sql } from "./connections.ts";
 import { oldestWalFile, type TimelineHistoryEntry } from "./lsn.ts";
+import type { ControlData } from "./control-data.ts";
 import { PgData, type Credentials } from "./pgdata.ts";
 import { Postmaster } from "./postmaster.ts";
 import { identify, walReceiverState } from "./replication.ts";
@@ -152,14 +153,26 @@ export class PgManager {
     this.neutraliseAutoConf();
     await this.postmaster.start(signal);
   }
-  /** Closes the keeper's connections, then stops the postmaster (fast, else immediate). */
+  /**
+   * Closes the keeper's connections and stops the postmaster (fast, else immediate). The pools are
+   * dropped first (no new connection is made from them); their end is not waited for before the
+   * shutdown starts: a query in flight would hold it back, and the shutdown ends it anyway.
+   */
   async stop(): Promise<void> {
-    await this.closeSql();
-    await this.postmaster.stop();
+    const closed = this.closeSql();
+    try {
+      await this.postmaster.stop();
+    } finally {
+      await closed;
+    }
   }
   async restart(signal?: AbortSignal): Promise<void> {
     await this.stop();
     await this.start(signal);
+  }
+  /** See Postmaster.setWatchdog. */
+  setWatchdog(on: boolean): void {
+    this.postmaster.setWatchdog(on);
   }
   reload(): Promise<void> {
     return this.postmaster.reload();
@@ -180,6 +193,11 @@ export class PgManager {
   }
   systemId(dir = this.data.dataDir): Promise<string | null> {
     return this.tools.systemId(dir);
+  }
+
+  /** pg_control's state and latest checkpoint (see PgTools.controlData). */
+  controlData(): Promise<ControlData | null> {
+    return this.tools.controlData();
   }
   initdb(opts: { locale?: string; encoding?: string; dataChecksums?: boolean }, signal?: AbortSignal): Promise<void> {
     return this.tools.initdb(opts, signal);
