@@ -279,3 +279,18 @@ test("a new hold id starts a new drain", async () => {
   expect(drainedIds).toEqual(["sw1", "sw2"]);
   expect(msg("Z", "I").byteLength).toBe(6);
 });
+
+test("a rollback ends the drain: a connection still in its transaction then is not closed after it", async () => {
+  const { f, port } = setup();
+  const c = await pg(port);
+  await until(() => c.st.wire.idle);
+  c.q("BEGIN");
+  await until(() => c.text().includes("a:BEGIN"));
+  f.setHold(HOLD);
+  f.setHold(null);
+  c.q("COMMIT");
+  await until(() => c.text().includes("a:COMMIT"));
+  c.q("select 4");
+  await until(() => c.text().includes("a:select 4"));
+  expect([c.st.closed, f.drained, f.drainingCount]).toEqual([false, 0, 0]);
+});
