@@ -60,7 +60,7 @@ export function pauseOptions(opts: PauseOptions): { forMs?: number; reason?: str
  * Refused while a switchover is under way: the sentinel would stop it half-way (no master
  * change while paused) and roll it back at its timeout; let it end first.
  */
-export function pauseCluster(store: Store, io: CtlIO, opts: PauseOptions): Promise<void> {
+export async function pauseCluster(store: Store, io: CtlIO, opts: PauseOptions): Promise<void> {
   const o = pauseOptions(opts);
   return modify(store, io, (cd) => {
     const now = io.now();
