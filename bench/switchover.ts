@@ -1,0 +1,253 @@
+/**
+ * Switchover benchmark: a local cluster of 3 keepers, 2 sentinels and a proxy, and two clients
+ * writing through the proxy, one row per transaction:
+ *  - client A on one pooled connection (porsager postgres, max 1), as an application pool does;
+ *  - client B opening a new connection for every transaction, as a short-lived job does.
+ * Each run asks for `stolonctl switchover --wait` and measures, by the server each row landed on
+ * (inet_server_port()):
+ *  - the write gap: the last write acknowledged by the old master to the first one acknowledged
+ *    by the new master (both clients);
+ *  - client errors of A and of B during the run (a held connection is not an error; a refused or
+ *    cut one is);
+ *  - acknowledged writes lost: acknowledged ids missing from the new master after the run;
+ *  - full copies: pg_basebackup runs the keepers logged during the run (and pg_rewind runs);
+ * then the same for `stolonctl failkeeper` of the master, side by side.
+ *
+ *   npm run bench:switchover -- [--runs 20] [--failkeeper N (default 5)] [--sync] [--base-port 26530] [--keep]
+ *
+ * --sync runs the cluster with synchronousReplication. --keep leaves the cluster's dir (logs
+ * included) in place and prints where it is. Figures, never assertions: see the README.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: number) => {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`--${name}: "${args[i + 1] ?? ""}" is not a whole number`);
+  return v;
+};
+const RUNS = opt("runs", 20);
+const FAILKEEPER_RUNS = opt("failkeeper", 5);
+const SYNC = args.includes("--sync");
+const dir = mkdtempSync(join(tmpdir(), "stolon-switchover-"));
+const lc = new LocalCluster({
+  dir,
+  basePort: opt("base-port", 26530),
+  spec: { initMode: "new", usePgrewind: true, synchronousReplication: SYNC },
+  log: (m) => console.log(`  ${m}`),
+});
+
+interface Ack {
+  id: number;
+  port: number;
+  at: number;
+}
+
+const connect = (max: number) =>
+  postgres({
+    host: "127.0.0.1",
+    port: lc.ports.proxy,
+    database: "postgres",
+    username: "stolon",
+    password: SU_PASSWORD,
+    max,
+    connect_timeout: 30,
+    fetch_types: false,
+    onnotice: () => {},
+  });
+
+/** Shared id sequence, so that every acknowledged row of either client has its own id. */
+let nextId = 0;
+
+/** One client: writes one row per transaction until stopped; every acknowledged write is recorded. */
+class Client {
+  readonly acks: Ack[] = [];
+  errors = 0;
+  readonly errorSamples: string[] = [];
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+  private readonly pooled: postgres.Sql | null;
+
+  constructor(
+    readonly name: string,
+    readonly perTransactionConnection: boolean,
+  ) {
+    this.pooled = perTransactionConnection ? null : connect(1);
+  }
+
+  private async writeOne(id: number): Promise<number> {
+    const sql = this.pooled ?? connect(1);
+    try {
+      const r = await sql`insert into t values (${id}, ${this.name}) returning inet_server_port() as port`;
+      return Number(r[0]!.port);
+    } finally {
+      if (!this.pooled) await sql.end({ timeout: 1 }).catch(() => {});
+    }
+  }
+
+  start(): void {
+    this.done = (async () => {
+      while (!this.stopped) {
+        const id = ++nextId;
+        try {
+          const port = await this.writeOne(id);
+          this.acks.push({ id, port, at: performance.now() });
+        } catch (err) {
+          this.errors++;
+          if (this.errorSamples.length < 5) this.errorSamples.push(String((err as Error).message ?? err));
+          await Bun.sleep(10);
+        }
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+    await this.pooled?.end({ timeout: 1 });
+  }
+}
+
+interface RunFigures {
+  gapMs: number;
+  errorsA: number;
+  errorsB: number;
+  lost: number;
+  basebackups: number;
+  rewinds: number;
+  ok: boolean;
+}
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { min: s[0] ?? NaN, median: s[Math.floor(s.length / 2)] ?? NaN, max: s.at(-1) ?? NaN };
+};
+const fmtMs = (ms: number) => `${Math.round(ms)} ms`;
+
+const count = (text: string, needle: string) => text.split(needle).length - 1;
+/** How many times the keepers logged `needle` so far (logs only grow). */
+const logged = (needle: string) => lc.keeperNames.reduce((n, k) => n + count(lc.logOf(k), needle), 0);
+
+async function waitFor<T>(what: string, timeoutMs: number, f: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    await Bun.sleep(20);
+  }
+}
+
+/** Ids of the rows on the server behind the proxy now. */
+async function presentIds(): Promise<Set<number>> {
+  const sql = connect(1);
+  try {
+    return new Set((await sql`select id from t`).map((r) => Number(r.id)));
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Acknowledged ids found missing after an earlier run (each is counted once, in the run that lost it). */
+const lostSoFar = new Set<number>();
+
+/** One master change by `how`; the figures of the run. */
+async function run(how: "switchover" | "failkeeper", clients: Client[]): Promise<RunFigures> {
+  const cd = await lc.waitSettled(180_000);
+  const master = cd.dbs[cd.cluster.status.master!]!;
+  const oldPort = Number(master.status.port);
+  // Both clients writing on the master before the change.
+  const since = performance.now();
+  await waitFor("writes before the run", 30_000, () => (clients.every((c) => c.acks.some((a) => a.at > since)) ? true : undefined));
+  const errors0 = clients.map((c) => c.errors);
+  const backups0 = logged("pg_basebackup from ");
+  const rewinds0 = logged("pg_rewind from ");
+  const t0 = performance.now();
+  const argv =
+    how === "switchover"
+      ? [...lc.cmd("stolonctl", []), "switchover", "--wait"]
+      : [...lc.cmd("stolonctl", []), "failkeeper", master.spec.keeperUID];
+  const p = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) console.log(`  ${how} exited ${code}: ${(out + err).trim().split("\n").slice(-3).join(" | ")}`);
+  const all = () => clients.flatMap((c) => c.acks);
+  const first = await waitFor("a write acknowledged by the new master", 120_000, () =>
+    all()
+      .filter((a) => a.at >= t0 && a.port !== oldPort)
+      .sort((a, b) => a.at - b.at)[0],
+  );
+  const lastOld = all()
+    .filter((a) => a.port === oldPort && a.at <= first.at)
+    .reduce((m, a) => Math.max(m, a.at), t0);
+  // The old master back as a standby before the next run (and before counting copies).
+  await lc.waitSettled(180_000);
+  const present = await presentIds();
+  let lost = 0;
+  for (const a of all())
+    if (!present.has(a.id) && !lostSoFar.has(a.id)) {
+      lostSoFar.add(a.id);
+      lost++;
+    }
+  return {
+    gapMs: first.at - lastOld,
+    errorsA: clients[0]!.errors - errors0[0]!,
+    errorsB: clients[1]!.errors - errors0[1]!,
+    lost,
+    basebackups: logged("pg_basebackup from ") - backups0,
+    rewinds: logged("pg_rewind from ") - rewinds0,
+    ok: code === 0,
+  };
+}
+
+function summary(name: string, rs: RunFigures[]): string[] {
+  if (rs.length === 0) return [];
+  const g = stats(rs.map((r) => r.gapMs));
+  const sum = (f: (r: RunFigures) => number) => rs.reduce((n, r) => n + f(r), 0);
+  return [
+    `${name} (${rs.length} runs${rs.some((r) => !r.ok) ? `, ${rs.filter((r) => !r.ok).length} not ok` : ""}):`,
+    `  write gap: min ${fmtMs(g.min)}, median ${fmtMs(g.median)}, max ${fmtMs(g.max)}`,
+    `  client errors: A (pooled) ${sum((r) => r.errorsA)}, B (connection per transaction) ${sum((r) => r.errorsB)}`,
+    `  acknowledged writes lost: ${sum((r) => r.lost)}`,
+    `  full copies (pg_basebackup): ${sum((r) => r.basebackups)}; pg_rewind runs: ${sum((r) => r.rewinds)}`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const command = `npm run bench:switchover -- ${args.join(" ")}`.trim();
+  console.log(`switchover benchmark: ${RUNS} switchover runs, ${FAILKEEPER_RUNS} failkeeper runs, ${SYNC ? "synchronous" : "asynchronous"} replication (Bun ${Bun.version})`);
+  await lc.start();
+  await lc.waitSettled(180_000);
+  const setup = connect(1);
+  await setup`create table if not exists t (id bigint primary key, client text not null)`;
+  await setup.end({ timeout: 1 });
+  const clients = [new Client("A", false), new Client("B", true)];
+  for (const c of clients) c.start();
+  const results: Record<"switchover" | "failkeeper", RunFigures[]> = { switchover: [], failkeeper: [] };
+  const plan: ("switchover" | "failkeeper")[] = [...Array(RUNS).fill("switchover"), ...Array(FAILKEEPER_RUNS).fill("failkeeper")];
+  for (const how of plan) {
+    const r = await run(how, clients);
+    results[how].push(r);
+    console.log(
+      `${how} ${results[how].length}: gap ${fmtMs(r.gapMs)}, errors A ${r.errorsA} B ${r.errorsB}, lost ${r.lost}, pg_basebackup ${r.basebackups}, pg_rewind ${r.rewinds}${r.ok ? "" : " (command failed)"}`,
+    );
+  }
+  for (const c of clients) await c.stop();
+  console.log("", ...summary("stolonctl switchover --wait", results.switchover), ...summary("stolonctl failkeeper <master>", results.failkeeper));
+  for (const c of clients) if (c.errorSamples.length) console.log(`client ${c.name} errors, first ones: ${c.errorSamples.join(" | ")}`);
+  console.log(`writes acknowledged: A ${clients[0]!.acks.length}, B ${clients[1]!.acks.length}`);
+  console.log(`command: ${command}`);
+}
+
+try {
+  await main();
+} finally {
+  await lc.stop();
+  if (args.includes("--keep")) console.log(`cluster dir kept: ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+}
