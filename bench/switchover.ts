@@ -21,8 +21,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
 import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
+import { connectTo, presentIds, ROW_TABLE_DDL, RowWriter, writeGap } from "../scripts/row-writers.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number) => {
@@ -43,77 +43,6 @@ const lc = new LocalCluster({
   log: (m) => console.log(`  ${m}`),
 });
 
-interface Ack {
-  id: number;
-  port: number;
-  at: number;
-}
-
-const connect = (max: number) =>
-  postgres({
-    host: "127.0.0.1",
-    port: lc.ports.proxy,
-    database: "postgres",
-    username: "stolon",
-    password: SU_PASSWORD,
-    max,
-    connect_timeout: 30,
-    fetch_types: false,
-    onnotice: () => {},
-  });
-
-/** Shared id sequence, so that every acknowledged row of either client has its own id. */
-let nextId = 0;
-
-/** One client: writes one row per transaction until stopped; every acknowledged write is recorded. */
-class Client {
-  readonly acks: Ack[] = [];
-  errors = 0;
-  readonly errorSamples: string[] = [];
-  private stopped = false;
-  private done: Promise<void> = Promise.resolve();
-  private readonly pooled: postgres.Sql | null;
-
-  constructor(
-    readonly name: string,
-    readonly perTransactionConnection: boolean,
-  ) {
-    this.pooled = perTransactionConnection ? null : connect(1);
-  }
-
-  private async writeOne(id: number): Promise<number> {
-    const sql = this.pooled ?? connect(1);
-    try {
-      const r = await sql`insert into t values (${id}, ${this.name}) returning inet_server_port() as port`;
-      return Number(r[0]!.port);
-    } finally {
-      if (!this.pooled) await sql.end({ timeout: 1 }).catch(() => {});
-    }
-  }
-
-  start(): void {
-    this.done = (async () => {
-      while (!this.stopped) {
-        const id = ++nextId;
-        try {
-          const port = await this.writeOne(id);
-          this.acks.push({ id, port, at: performance.now() });
-        } catch (err) {
-          this.errors++;
-          if (this.errorSamples.length < 5) this.errorSamples.push(String((err as Error).message ?? err));
-          await Bun.sleep(10);
-        }
-      }
-    })();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-    await this.pooled?.end({ timeout: 1 });
-  }
-}
-
 interface RunFigures {
   gapMs: number;
   errorsA: number;
@@ -130,6 +59,8 @@ const stats = (xs: number[]) => {
 };
 const fmtMs = (ms: number) => `${Math.round(ms)} ms`;
 
+const target = { port: lc.ports.proxy, password: SU_PASSWORD };
+
 const count = (text: string, needle: string) => text.split(needle).length - 1;
 /** How many times the keepers logged `needle` so far (logs only grow). */
 const logged = (needle: string) => lc.keeperNames.reduce((n, k) => n + count(lc.logOf(k), needle), 0);
@@ -144,21 +75,11 @@ async function waitFor<T>(what: string, timeoutMs: number, f: () => T | undefine
   }
 }
 
-/** Ids of the rows on the server behind the proxy now. */
-async function presentIds(): Promise<Set<number>> {
-  const sql = connect(1);
-  try {
-    return new Set((await sql`select id from t`).map((r) => Number(r.id)));
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
-
 /** Acknowledged ids found missing after an earlier run (each is counted once, in the run that lost it). */
 const lostSoFar = new Set<number>();
 
 /** One master change by `how`; the figures of the run. */
-async function run(how: "switchover" | "failkeeper", clients: Client[]): Promise<RunFigures> {
+async function run(how: "switchover" | "failkeeper", clients: RowWriter[]): Promise<RunFigures> {
   const cd = await lc.waitSettled(180_000);
   const master = cd.dbs[cd.cluster.status.master!]!;
   const oldPort = Number(master.status.port);
@@ -177,17 +98,10 @@ async function run(how: "switchover" | "failkeeper", clients: Client[]): Promise
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) console.log(`  ${how} exited ${code}: ${(out + err).trim().split("\n").slice(-3).join(" | ")}`);
   const all = () => clients.flatMap((c) => c.acks);
-  const first = await waitFor("a write acknowledged by the new master", 120_000, () =>
-    all()
-      .filter((a) => a.at >= t0 && a.port !== oldPort)
-      .sort((a, b) => a.at - b.at)[0],
-  );
-  const lastOld = all()
-    .filter((a) => a.port === oldPort && a.at <= first.at)
-    .reduce((m, a) => Math.max(m, a.at), t0);
+  const gap = await waitFor("a write acknowledged by the new master", 120_000, () => writeGap(all(), oldPort, t0) ?? undefined);
   // The old master back as a standby before the next run (and before counting copies).
   await lc.waitSettled(180_000);
-  const present = await presentIds();
+  const present = await presentIds(target);
   let lost = 0;
   for (const a of all())
     if (!present.has(a.id) && !lostSoFar.has(a.id)) {
@@ -195,7 +109,7 @@ async function run(how: "switchover" | "failkeeper", clients: Client[]): Promise
       lost++;
     }
   return {
-    gapMs: first.at - lastOld,
+    gapMs: gap.gapMs,
     errorsA: clients[0]!.errors - errors0[0]!,
     errorsB: clients[1]!.errors - errors0[1]!,
     lost,
@@ -223,10 +137,10 @@ async function main(): Promise<void> {
   console.log(`switchover benchmark: ${RUNS} switchover runs, ${FAILKEEPER_RUNS} failkeeper runs, ${SYNC ? "synchronous" : "asynchronous"} replication (Bun ${Bun.version})`);
   await lc.start();
   await lc.waitSettled(180_000);
-  const setup = connect(1);
-  await setup`create table if not exists t (id bigint primary key, client text not null)`;
+  const setup = connectTo(target);
+  await setup.unsafe(ROW_TABLE_DDL);
   await setup.end({ timeout: 1 });
-  const clients = [new Client("A", false), new Client("B", true)];
+  const clients = [new RowWriter("A", "pooled", target), new RowWriter("B", "per-transaction", target)];
   for (const c of clients) c.start();
   const results: Record<"switchover" | "failkeeper", RunFigures[]> = { switchover: [], failkeeper: [] };
   const plan: ("switchover" | "failkeeper")[] = [...Array(RUNS).fill("switchover"), ...Array(FAILKEEPER_RUNS).fill("failkeeper")];
