@@ -15,13 +15,18 @@
  *    fails is not acted on at all, an info that fails is ignored and named.
  */
 import { clusterDataProblems, masterDb } from "./cluster-data.ts";
+import { formatBytes } from "./format.ts";
 import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type InvalidInfo } from "./info-check.ts";
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { jsonEqual } from "./plain-object.ts";
+import { pauseStep } from "./pause.ts";
+import { rankCandidates, type CandidateEntry, type RankedCandidate } from "./rank.ts";
+import { failUnstartedSwitchover, stoppedForSwitchover, switchoverAfterBarrier, switchoverStep } from "./switchover.ts";
 import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
 import { sameForKeepers } from "./stolon-format.ts";
+import { DEFAULT_KEEPER_PRIORITY } from "./types.ts";
 import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS, type SpecTimingsMs } from "./timing.ts";
-import type { ClusterData, DB, DBSpec, Keeper, KeeperInfo, PostgresState, ProxyInfo } from "./types.ts";
+import type { ClusterData, DB, DBSpec, Keeper, KeeperInfo, Pause, PostgresState, ProxyInfo } from "./types.ts";
 
 export interface DecideInput {
   clusterData: ClusterData;
@@ -53,6 +58,11 @@ export interface DecideOutput {
   memory: SentinelMemory;
   notes: string[];
   change: Change;
+  /**
+   * The election's ranking for the current master: the one this tick used when it elected a
+   * master, else the one a failover would use now. Empty without a master. For explain.
+   */
+  candidates: RankedCandidate[];
 }
 
 /** Standbys more than this many checks without WAL progress may be unable to sync (stolon's rule). */
@@ -76,11 +86,7 @@ interface StandbyGroups {
 }
 type Validity = "unknown" | "valid" | "invalid";
 
-export function formatBytes(n: number): string {
-  if (Math.abs(n) < 1024) return `${n} B`;
-  if (Math.abs(n) < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
+export { formatBytes };
 
 const sorted = (a: Iterable<string>) => [...new Set(a)].sort();
 const sameSet = (a: readonly string[] = [], b: readonly string[] = []) => {
@@ -120,8 +126,11 @@ function withoutVolatile(cd: ClusterData): unknown {
  *  3. the cluster spec copied into every db spec (copySpec);
  *  4. generations, convergence timers and change times (finish).
  * The master is always found through masterDb(), the one lookup of cluster.status.master.
+ * Planned operations (issue 17) are steps in their own files, handed the Tick: pause.ts (maintenance
+ * mode), switchover.ts (a switchover's phases), rank.ts (the election's ranking). Exported for
+ * them only: not part of the cluster module's contract.
  */
-class Tick {
+export class Tick {
   readonly notes: string[] = [];
   readonly spec: FullClusterSpec;
   /** The spec's durations in ms, each within its range. */
@@ -141,6 +150,10 @@ class Tick {
   /** The previous data's keepers and dbs, for lookups by uid that must not reach Object.prototype. */
   readonly prevKeepers: ClusterData["keepers"];
   readonly prevDbs: ClusterData["dbs"];
+  /** The pause in force this tick (set by pauseStep), or null: no master change while set. */
+  pause: Pause | null = null;
+  /** The election's ranking, once computed this tick (chooseNewMaster or normal). */
+  ranking: RankedCandidate[] | null = null;
 
   constructor(
     readonly cd: ClusterData,
@@ -195,9 +208,12 @@ class Tick {
    */
   run(): void {
     this.updateHealth();
+    pauseStep(this);
     if (this.cd.cluster.status.phase === "initializing") {
       this.activeProxies();
-      this.initialize();
+      failUnstartedSwitchover(this, "the cluster is initializing");
+      if (this.pause) this.note("initializing: nothing done while the cluster is paused");
+      else this.initialize();
     } else {
       this.normal();
     }
@@ -249,6 +265,8 @@ class Tick {
       k.status.postgresBinaryVersion = info.postgresBinaryVersion;
       k.status.canBeMaster = info.canBeMaster;
       k.status.canBeSynchronousReplica = info.canBeSynchronousReplica;
+      if (info.priority === undefined) delete k.status.priority;
+      else k.status.priority = info.priority;
     }
     let { healthy, why } = this.keeperReportHealth(uid, info);
     if (info && this.mem.keeperSilent[uid] !== undefined) {
@@ -489,16 +507,22 @@ class Tick {
   /** The normal phase: a failed master replaced (the election), the proxies, then the standbys. */
   normal(): void {
     const { spec } = this;
-    this.removeDeadKeepers();
+    if (!this.pause) this.removeDeadKeepers();
     let master = masterDb(this.cd);
     if (!master) {
       this.note("no master db in the cluster data: nothing can be decided (re-initialize with stolonctl init)");
+      failUnstartedSwitchover(this, "the cluster has no master db");
       return;
     }
-    if (this.replaceFailedMaster(master)) return;
+    const replaced = this.replaceFailedMaster(master);
+    // After an election too: a switchover running when its master failed ends there.
+    switchoverStep(this);
+    if (replaced) return;
     master = masterDb(this.cd)!;
+    this.ranking ??= this.rank(master);
     this.proxyBarrier(master);
-    if (spec.role === "master" && master.spec.followConfig) {
+    switchoverAfterBarrier(this);
+    if (spec.role === "master" && master.spec.followConfig && !this.pause) {
       master.spec.role = "master";
       master.spec.followConfig = null;
       this.note(`db ${master.uid} is promoted: the cluster role is master`);
@@ -514,14 +538,31 @@ class Tick {
    * becomes master. True when it did (this tick ends there); false when the master stays.
    */
   replaceFailedMaster(master: DB): boolean {
-    const masterConvergence = this.convergence(master, this.t.convergenceTimeoutMs);
-    if (master.status.healthy === true && masterConvergence !== "failed") return false;
-    const why = !master.status.healthy ? "is unhealthy" : `did not converge within convergenceTimeout ${this.spec.convergenceTimeout}`;
+    const why = this.masterFailure(master);
+    if (why === null) return false;
+    if (this.pause) {
+      this.note(`master ${this.name(master)} ${why}: no failover while the cluster is paused`);
+      return false;
+    }
     const next = this.chooseNewMaster(master, why);
     if (!next) return false;
     this.switchMaster(master, next);
     this.setFollowers(next);
     return true;
+  }
+
+  /**
+   * Why the master counts as failed, or null. A master its keeper stopped for the running
+   * switchover is down on purpose: it fails only with its keeper (info gone or stale past
+   * failInterval), never for its PostgreSQL being down or its new generation not reached.
+   */
+  masterFailure(master: DB): string | null {
+    if (stoppedForSwitchover(this, master)) {
+      return this.cd.keepers[this.keeperOf(master)]?.status.healthy === true ? null : "is unhealthy (its keeper failed while it was stopped for a switchover)";
+    }
+    if (!master.status.healthy) return "is unhealthy";
+    if (this.convergence(master, this.t.convergenceTimeoutMs) === "failed") return `did not converge within convergenceTimeout ${this.spec.convergenceTimeout}`;
+    return null;
   }
 
   removeDeadKeepers(): void {
@@ -537,45 +578,64 @@ class Tick {
     }
   }
 
-  /** The best new master, with a note on every candidate; undefined (and why) when none. */
-  chooseNewMaster(master: DB, why: string): DB | undefined {
+  /**
+   * Why `db` cannot become master in place of `master` (decide's rules for a failover and a
+   * switchover alike), or null when it can. Priority is the ranking's (rank.ts).
+   */
+  exclusion(db: DB, master: DB): string | null {
+    const keeper = this.cd.keepers[this.keeperOf(db)];
     const sync = master.spec.synchronousReplication === true;
-    const inSync = new Set(
-      (master.status.synchronousStandbys ?? []).filter((u) => (master.spec.synchronousStandbys ?? []).includes(u)),
-    );
-    const candidates: DB[] = [];
-    const reasons: string[] = [];
-    for (const db of Object.values(this.cd.dbs).sort((a, b) => a.uid.localeCompare(b.uid))) {
-      if (db.uid === master.uid) continue;
-      const keeper = this.cd.keepers[this.keeperOf(db)];
-      const who = `keeper ${this.keeperOf(db)} (db ${db.uid})`;
-      const state = this.dbState(db);
-      const validity = this.validity(db, master);
-      const lag = (master.status.xLogPos ?? 0) - (db.status.xLogPos ?? 0);
-      let exclude: string | null = null;
-      if (this.invalidKeepers.has(this.keeperOf(db))) exclude = "its keeper's info is invalid";
-      else if (keeper?.status.canBeMaster === false) exclude = "--can-be-master=false";
-      else if (state !== "good") exclude = state === "converging" ? "still converging" : "unhealthy";
-      else if (validity !== "valid") exclude = validity === "unknown" ? "never converged" : "on another database system or timeline branch";
-      else if (db.status.timelineID !== master.status.timelineID)
-        exclude = `on timeline ${db.status.timelineID}, the master on ${master.status.timelineID}`;
-      else if (sync && !inSync.has(db.uid)) exclude = "not known to be in sync (synchronous replication)";
-      else if (!sync && lag > this.spec.maxStandbyLag)
-        exclude = `lag ${formatBytes(lag)} > maxStandbyLag ${formatBytes(this.spec.maxStandbyLag)}`;
-      if (exclude) reasons.push(`${who} excluded: ${exclude}`);
-      else candidates.push(db);
-    }
-    candidates.sort((a, b) => (b.status.xLogPos ?? 0) - (a.status.xLogPos ?? 0) || this.keeperOf(a).localeCompare(this.keeperOf(b)));
-    const best = candidates[0];
-    const considered = candidates.map((c) => `${this.keeperOf(c)} at ${c.status.xLogPos ?? 0}`).join(", ");
+    const state = this.dbState(db);
+    const validity = this.validity(db, master);
+    const lag = (master.status.xLogPos ?? 0) - (db.status.xLogPos ?? 0);
+    if (this.invalidKeepers.has(this.keeperOf(db))) return "its keeper's info is invalid";
+    if (keeper?.status.canBeMaster === false) return "--can-be-master=false";
+    if (state !== "good") return state === "converging" ? "still converging" : "unhealthy";
+    if (validity !== "valid") return validity === "unknown" ? "never converged" : "on another database system or timeline branch";
+    if (db.status.timelineID !== master.status.timelineID) return `on timeline ${db.status.timelineID}, the master on ${master.status.timelineID}`;
+    if (sync) {
+      const inSync = (master.status.synchronousStandbys ?? []).filter((u) => (master.spec.synchronousStandbys ?? []).includes(u));
+      if (!inSync.includes(db.uid)) return "not known to be in sync (synchronous replication)";
+    } else if (lag > this.spec.maxStandbyLag) return `lag ${formatBytes(lag)} > maxStandbyLag ${formatBytes(this.spec.maxStandbyLag)}`;
+    return null;
+  }
+
+  /** Every db but the master as the election sees it, by db uid. */
+  candidateEntries(master: DB): CandidateEntry[] {
+    return Object.values(this.cd.dbs)
+      .filter((db) => db.uid !== master.uid)
+      .sort((a, b) => a.uid.localeCompare(b.uid))
+      .map((db) => {
+        const excludedBy = this.exclusion(db, master);
+        const priority = this.cd.keepers[this.keeperOf(db)]?.status.priority ?? DEFAULT_KEEPER_PRIORITY;
+        const e: CandidateEntry = { dbUid: db.uid, keeperUid: this.keeperOf(db), xLogPos: db.status.xLogPos ?? 0, priority };
+        if (excludedBy !== null) e.excludedBy = excludedBy;
+        return e;
+      });
+  }
+
+  rank(master: DB): RankedCandidate[] {
+    return rankCandidates(this.candidateEntries(master));
+  }
+
+  /** The best new master (rank.ts), with a note on every candidate; undefined (and why) when none. */
+  chooseNewMaster(master: DB, why: string): DB | undefined {
+    const ranking = (this.ranking = this.rank(master));
+    const who = (c: RankedCandidate) => `keeper ${c.keeperUid} (db ${c.dbUid})`;
+    const reasons = ranking.filter((c) => c.excludedBy !== undefined).map((c) => `${who(c)} excluded: ${c.excludedBy}`);
+    const best = ranking.find((c) => c.chosen);
     if (!best) {
       this.note(`master ${this.name(master)} ${why}, but no standby can replace it: ${reasons.join("; ") || "there is no standby"}`);
       return undefined;
     }
-    this.note(
-      `master ${this.name(master)} ${why}: electing ${this.name(best)}, the eligible standby with the highest WAL position (${considered})${reasons.length ? `; ${reasons.join("; ")}` : ""}`,
-    );
-    return best;
+    const considered = ranking
+      .filter((c) => c.excludedBy === undefined)
+      .map((c) => `${c.keeperUid} at ${c.xLogPos}${c.priority !== DEFAULT_KEEPER_PRIORITY ? ` priority ${c.priority}` : ""}`)
+      .join(", ");
+    const db = this.cd.dbs[best.dbUid]!;
+    const rule = best.rule === "most advanced" ? "the eligible standby with the highest WAL position" : `the ${best.rule}`;
+    this.note(`master ${this.name(master)} ${why}: electing ${this.name(db)}, ${rule} (${considered})${reasons.length ? `; ${reasons.join("; ")}` : ""}`);
+    return db;
   }
 
   switchMaster(old: DB, next: DB): void {
@@ -633,8 +693,11 @@ class Tick {
       }
       cd.proxy.spec.masterDbUid = master.uid;
       cd.proxy.spec.enabledProxies = active;
+      // A switchover's hold ends in the same write: held clients go to the new master.
+      const held = cd.proxy.spec.hold ? `; hold ${cd.proxy.spec.hold.id} released` : "";
+      delete cd.proxy.spec.hold;
       cd.proxy.generation++;
-      this.note(`proxies route to master ${this.name(master)} (proxy generation ${cd.proxy.generation}; enabled: ${active.join(", ") || "none yet"})`);
+      this.note(`proxies route to master ${this.name(master)} (proxy generation ${cd.proxy.generation}; enabled: ${active.join(", ") || "none yet"})${held}`);
       return;
     }
     if (!sameSet(cd.proxy.spec.enabledProxies ?? [], active) || (cd.proxy.spec.enabledProxies ?? []).length !== active.length) {
@@ -651,11 +714,14 @@ class Tick {
    * number fitted to maxStandbysPerSender, and every standby's spec pointed at the master.
    */
   arrangeStandbys(master: DB): void {
-    this.removeUnfitStandbys(master);
+    // Paused: the dbs that exist keep their configuration; none is removed and none added.
+    if (!this.pause) this.removeUnfitStandbys(master);
     const groups = this.classifyStandbys(master);
     this.manageSyncStandbys(master, groups.good);
-    if (groups.good.length >= this.spec.maxStandbysPerSender) this.trimStandbys(master, groups);
-    else this.addStandbys(master, groups);
+    if (!this.pause) {
+      if (groups.good.length >= this.spec.maxStandbysPerSender) this.trimStandbys(master, groups);
+      else this.addStandbys(master, groups);
+    }
     this.resetStandbySpecs(master);
   }
 
@@ -905,7 +971,7 @@ export function decide(input: DecideInput): DecideOutput {
   if (problems.length > 0) {
     // Nothing in it can be trusted, so nothing is changed: the operator repairs it (clusterdata write).
     const notes = [`nothing decided: ${problems.join("; ")}`, ...invalidInfoNotes(input.invalidInfos ?? [])];
-    return { clusterData: prev, memory: cloneMemory(input.memory), notes, change: "none" };
+    return { clusterData: prev, memory: cloneMemory(input.memory), notes, change: "none", candidates: [] };
   }
   const cd = structuredClone(prev);
   cd.keepers = uidRecord(cd.keepers);
@@ -919,6 +985,8 @@ export function decide(input: DecideInput): DecideOutput {
   }
   const t = new Tick(cd, prev, input, mem);
   t.run();
+  const master = masterDb(cd);
+  const candidates = t.ranking ?? (master && cd.cluster.status.phase === "normal" ? t.rank(master) : []);
 
   let change: Change = "none";
   if (!jsonEqual(withoutVolatile(prev), withoutVolatile(cd))) change = "decision";
@@ -927,5 +995,5 @@ export function decide(input: DecideInput): DecideOutput {
     cd.changeTime = new Date(input.wallNow).toISOString();
     if (t.notes.length > 0) cd.lastDecision = { time: cd.changeTime, sentinelUID: input.sentinelUID, notes: t.notes };
   }
-  return { clusterData: cd, memory: mem, notes: t.notes, change };
+  return { clusterData: cd, memory: mem, notes: t.notes, change, candidates };
 }

@@ -10,6 +10,8 @@ export * from "./memory.ts";
 export * from "./decide.ts";
 export * from "./proxy-target.ts";
 export * from "./planned-ops.ts";
+export { PRIORITY_WAL_BOUND_BYTES, chosenCandidate, rankCandidates, type CandidateEntry, type RankedCandidate } from "./rank.ts";
+export { describePause } from "./pause.ts";
 export {
   checkKeeperInfo,
   checkProxyInfo,
