@@ -4,7 +4,7 @@
  * the rules are table-testable.
  */
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
-import { UID_RE } from "../cluster/index.ts";
+import { DEFAULT_KEEPER_PRIORITY, MAX_KEEPER_PRIORITY, UID_RE } from "../cluster/index.ts";
 import { ConfigError, describeError } from "../lib/errors.ts";
 import { hostProblem, listensOnLoopbackOnly, parseIpAddress } from "../postgres/address.ts";
 import { AUTH_METHODS, isAuthMethod, type AuthMethod } from "../postgres/config.ts";
@@ -36,6 +36,10 @@ export const keeperArgs = {
   "pg-os-user": { type: "string", description: "OS user that runs PostgreSQL when the keeper runs as root (default: postgres)" },
   "can-be-master": { type: "boolean", description: "this keeper may be elected master (default: true)" },
   "can-be-synchronous-replica": { type: "boolean", description: "this keeper may be a synchronous standby (default: true)" },
+  priority: {
+    type: "string",
+    description: `failover priority, 0..${MAX_KEEPER_PRIORITY}: among standbys within one WAL segment of the most advanced, the highest wins; 0 = never elected automatically, still a switchover target (default: ${DEFAULT_KEEPER_PRIORITY})`,
+  },
   "disable-data-dir-locking": { type: "boolean", description: "do not lock the data dir (default: false)" },
 } as const;
 
@@ -60,6 +64,8 @@ export interface KeeperConfig {
   pgOsUser: string | null;
   canBeMaster: boolean;
   canBeSynchronousReplica: boolean;
+  /** --priority, 0..MAX_KEEPER_PRIORITY (published in the keeper's info). */
+  priority: number;
   disableDataDirLocking: boolean;
   /**
    * --allow-trust-on-network given and a user has the trust method: pg_hba.conf has trust on host
@@ -321,6 +327,7 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
 
   const canBeMaster = src.bool("can-be-master", true);
   const canBeSynchronousReplica = src.bool("can-be-synchronous-replica", true);
+  const priority = src.integer("priority", DEFAULT_KEEPER_PRIORITY, 0, MAX_KEEPER_PRIORITY);
   const disableDataDirLocking = src.bool("disable-data-dir-locking", false);
   if (p.length > 0) throw new ConfigError(p);
   return {
@@ -337,6 +344,7 @@ export function resolveKeeperConfig(args: Record<string, unknown>, envVars: Reco
     pgOsUser,
     canBeMaster,
     canBeSynchronousReplica,
+    priority,
     disableDataDirLocking,
     trustOnNetwork,
     warnings,

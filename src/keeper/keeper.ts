@@ -19,6 +19,7 @@ import { accessSync, constants, existsSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  activePause,
   DEFAULT_SPEC_TIMINGS,
   FENCE_CHECK_MS,
   KEEPER_REPORT_MS,
@@ -43,7 +44,7 @@ import { newUid } from "../lib/ids.ts";
 import type { Logger } from "../lib/log.ts";
 import { Loop, SayOnce, type TickObserver } from "../lib/run-loop.ts";
 import { Trigger } from "../lib/trigger.ts";
-import { BunCommandRunner, lookupUserByName, MANAGED_CONF_HEADER, PgManager, type LocalPgState, type OsUser } from "../postgres/index.ts";
+import { BunCommandRunner, lookupUserByName, MANAGED_CONF_HEADER, PgManager, type ControlData, type LocalPgState, type OsUser } from "../postgres/index.ts";
 import type { Store } from "../store/store.ts";
 import type { KeeperConfig } from "./config.ts";
 import type { KeeperFigures } from "./metrics.ts";
@@ -51,7 +52,7 @@ import type { KeeperStatus } from "./status.ts";
 import { prepareDataDir, prepareSocketDir, removeLeftovers } from "./data-dir.ts";
 import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
 import { isStolonSlot, slotName } from "../cluster/slot-names.ts";
-import { confirmWipeCommand, planKeeper, type DesiredConfig, type KeeperAction, type KeeperSettings, type LocalObservation } from "./plan.ts";
+import { confirmWipeCommand, planKeeper, type DesiredConfig, type KeeperAction, type KeeperPlan, type KeeperSettings, type LocalObservation } from "./plan.ts";
 
 /** Programs the keeper runs; all must be present in the bin dir. */
 const PG_PROGRAMS = ["postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata"];
@@ -67,7 +68,14 @@ const REWIND_RETRY_MS = 30_000;
  */
 const REPORT_STUCK_MS = Math.max(3000, 3 * KEEPER_REPORT_MS);
 /** Actions after which the pass goes on as planned: any other changes the instance's shape. */
-const NON_STRUCTURAL: ReadonlySet<KeeperAction["kind"]> = new Set(["sync-slots", "save-generation", "write-config", "reload", "set-internal-only"]);
+const NON_STRUCTURAL: ReadonlySet<KeeperAction["kind"]> = new Set(["sync-slots", "save-generation", "write-config", "reload", "set-internal-only", "forget-was-master"]);
+/**
+ * The report interval of the switchover's target from the master's stop until the promotion
+ * (phases stopping and catching-up): the sentinel promotes once the target reports a position past
+ * the old master's shutdown checkpoint, so every report saved here shortens the write gap. A few
+ * cheap queries more per second on one standby, for a few seconds.
+ */
+const SWITCHOVER_REPORT_MS = 100;
 
 /** Finds the PostgreSQL bin dir: the flag, else PATH, else the newest /usr/lib/postgresql/<v>/bin. */
 export function findPgBinDir(flag: string | undefined, pathEnv = process.env.PATH ?? ""): string {
@@ -113,6 +121,7 @@ export type KeeperPg = Pick<
   | "isRunning"
   | "hasStandbySignal"
   | "systemId"
+  | "controlData"
   | "neutraliseAutoConf"
   | "readText"
   | "writeOwned"
@@ -134,6 +143,7 @@ export type KeeperPg = Pick<
   | "createSlot"
   | "dropSlot"
   | "fence"
+  | "setWatchdog"
   | "state"
   | "rewind"
   | "basebackup"
@@ -242,6 +252,10 @@ export class Keeper implements Component {
   private fenced = false;
   private internalOnly = false;
   private fencing: Promise<void> | null = null;
+  /** What the last plan said to report as PostgresState.stoppedForSwitchover. */
+  private stoppedForSwitchover: { id: string; lsn: number } | null = null;
+  /** This keeper's db is the target of a switchover whose master is stopping or stopped: report often. */
+  private switchoverTarget = false;
   private stateInFlight: Promise<Observed> | null = null;
   /** `at` is clock time. */
   private lastState: (Observed & { at: number }) | null = null;
@@ -300,7 +314,7 @@ export class Keeper implements Component {
       }),
       report: new Loop({
         name: "report",
-        intervalMs: () => KEEPER_REPORT_MS,
+        intervalMs: () => (this.switchoverTarget ? SWITCHOVER_REPORT_MS : KEEPER_REPORT_MS),
         trigger: this.reportTrigger,
         tick: () => this.report(),
         describe: (err) => `cannot publish the keeper info: ${describeError(err)}`,
@@ -320,7 +334,12 @@ export class Keeper implements Component {
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
     const pg = this.rt.pg;
-    if (pg.isRunning()) {
+    if (pg.isRunning() && (await this.pausedAtStart())) {
+      // Paused (issue 17): nothing fails over, so the instance keeps serving as it is; the plan
+      // does not stop it while the sentinel learns this keeper process, and its watchdog is
+      // armed when the pause ends (Postmaster.setWatchdog).
+      this.log.info("the cluster is paused: the PostgreSQL instance left running by an earlier keeper process keeps running");
+    } else if (pg.isRunning()) {
       // A postmaster this process did not start: left by an earlier keeper process of ours, or by
       // stolon's keeper when it was SIGKILLed (on SIGTERM it stops PostgreSQL itself). It is
       // stopped (fast) and started again by the plan as our child, under our configuration: a
@@ -355,6 +374,17 @@ export class Keeper implements Component {
     }
   }
 
+  /** The cluster data says paused (one read, bounded by the store's own timeout; unreadable: not paused). */
+  private async pausedAtStart(): Promise<boolean> {
+    try {
+      const v = await this.store.getClusterData();
+      return v !== null && activePause(v.clusterData, new Date()) !== null;
+    } catch (err) {
+      this.log.warn(`cannot read the cluster data to see whether the cluster is paused (taken as not paused): ${describeError(err)}`);
+      return false;
+    }
+  }
+
   /** One pass. Returns true when it did something that calls for another pass right away. */
   private async reconcile(signal: AbortSignal): Promise<boolean> {
     let cd: ClusterData;
@@ -383,9 +413,10 @@ export class Keeper implements Component {
     this.failIntervalMs = t.failIntervalMs;
     this.maxStandbyLagBytes = withDefaults(cd.cluster.spec).maxStandbyLag;
 
-    const local = await this.observe();
+    const local = await this.observe(cd);
     const plan = planKeeper({ cd, settings: this.settings, local });
     this.view = { cd, db: plan.db };
+    this.followSwitchover(cd, plan);
     this.needs = {
       reload: plan.actions.some((a) => a.kind === "reload"),
       restart: local.pendingRestart.length > 0 || plan.actions.some((a) => a.kind === "restart"),
@@ -400,13 +431,32 @@ export class Keeper implements Component {
       if (!NON_STRUCTURAL.has(action.kind)) structural = true;
     }
     if (structural) this.reportTrigger.fire();
+    // Paused: PostgreSQL may outlive this keeper (nothing fails over); else the watchdog stops it.
+    this.rt.pg.setWatchdog(!local.paused);
     return structural;
   }
 
-  private async observe(): Promise<LocalObservation> {
+  /**
+   * What the reports carry for a switchover: the stop position the plan found (published at once
+   * when it changes), and whether this db is the target the sentinel waits for (reported every
+   * SWITCHOVER_REPORT_MS, starting now).
+   */
+  private followSwitchover(cd: ClusterData, plan: KeeperPlan): void {
+    const stop = plan.stoppedForSwitchover;
+    const before = this.stoppedForSwitchover;
+    this.stoppedForSwitchover = stop;
+    const sw = cd.switchover;
+    const target = !!sw && !!plan.db && sw.toDb === plan.db.uid && (sw.phase === "stopping" || sw.phase === "catching-up");
+    const becameTarget = target && !this.switchoverTarget;
+    this.switchoverTarget = target;
+    if (becameTarget || before?.id !== stop?.id || before?.lsn !== stop?.lsn) this.reportTrigger.fire();
+  }
+
+  private async observe(cd: ClusterData): Promise<LocalObservation> {
     const pg = this.rt.pg;
     const initialized = pg.isInitialized();
     const running = pg.isRunning();
+    const standbySignal = initialized && pg.hasStandbySignal();
     if (initialized) {
       const dropped = pg.neutraliseAutoConf();
       if (dropped) this.log.warn(`postgresql.auto.conf (ALTER SYSTEM) is not supported; dropped: ${dropped}`);
@@ -425,7 +475,7 @@ export class Keeper implements Component {
       dbState: this.dbState,
       initialized,
       running,
-      standbySignal: initialized && pg.hasStandbySignal(),
+      standbySignal,
       systemID: initialized ? await pg.systemId().catch(() => null) : null,
       postgresqlConf: initialized ? this.readConf("postgresql.conf") : null,
       hba: initialized ? this.readConf("pg_hba.conf") : null,
@@ -436,7 +486,19 @@ export class Keeper implements Component {
       // Not tried again for a while: a failure that repeats (no wal_log_hints, say) costs a
       // CHECKPOINT on the master each time; a passing one (the master restarting) is retried.
       rewindFailedFor: this.rewindFailure && this.clock.now() - this.rewindFailure.at < REWIND_RETRY_MS ? this.rewindFailure.dbUid : undefined,
+      // A stopped primary only: a switchover's stop, or its old master about to follow the new one.
+      control: initialized && !running && !standbySignal ? await this.readControlData() : null,
+      paused: activePause(cd, new Date()) !== null,
     };
+  }
+
+  private async readControlData(): Promise<ControlData | null> {
+    try {
+      return await this.rt.pg.controlData();
+    } catch (err) {
+      this.log.warn(`cannot read pg_control: ${describeError(err)}`);
+      return null;
+    }
   }
 
   /**
@@ -470,6 +532,17 @@ export class Keeper implements Component {
       case "stop":
         this.log.info(`stopping postgres: ${a.why}`);
         await pg.stop();
+        return;
+      case "stop-for-switchover":
+        // pg_ctl stop -m fast: the checkpointer writes the shutdown checkpoint and the WAL senders
+        // send everything up to it before they exit, so the standbys have this master's last record.
+        // (If fast fails, stop() falls back to immediate: not clean, and the plan reports nothing.)
+        this.log.info(`switchover ${a.id}: stopping postgres (fast shutdown); it stays down while the switchover needs it`);
+        await pg.stop();
+        return;
+      case "forget-was-master":
+        if (this.dbState?.WasMaster) this.saveDbState({ ...this.dbState, WasMaster: false });
+        this.log.info(`this data no longer holds anything only it has: ${a.why}`);
         return;
       case "wipe":
         await pg.stop();
@@ -715,6 +788,9 @@ export class Keeper implements Component {
    */
   private async fenceIfCut(): Promise<void> {
     if (this.fenced || this.fencing || this.lastReportStart === 0) return;
+    // Paused in the last view read: the sentinel fails nothing over, so there is nothing to fence
+    // against (a pause whose `until` passes meanwhile ends here too).
+    if (this.view && activePause(this.view.cd, new Date()) !== null) return;
     const bound = keeperFenceAfterMs(this.failIntervalMs);
     const silentMs = this.clock.now() - this.lastReportStart;
     const pg = this.rt.pg;
@@ -769,9 +845,10 @@ export class Keeper implements Component {
       clusterUID: this.clusterUID,
       bootUUID: this.bootUUID,
       postgresBinaryVersion: this.rt.binaryVersion,
-      postgresState: state,
+      postgresState: this.stoppedForSwitchover ? { ...state, stoppedForSwitchover: this.stoppedForSwitchover } : state,
       canBeMaster: this.cfg.canBeMaster,
       canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
+      priority: this.cfg.priority,
       ...(this.cfg.trustOnNetwork ? { trustOnNetwork: true } : {}),
     };
     // The lease is failInterval: a keeper that stops reporting is gone from etcd after it.

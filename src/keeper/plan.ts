@@ -11,6 +11,8 @@ import { masterDb } from "../cluster/cluster-data.ts";
 import { slotName } from "../cluster/slot-names.ts";
 import type { ClusterData, DB } from "../cluster/types.ts";
 import { renderConninfo } from "../postgres/conninfo.ts";
+import { formatLsn } from "../postgres/lsn.ts";
+import type { ControlData } from "../postgres/control-data.ts";
 import {
   buildParameters,
   renderHba,
@@ -55,7 +57,16 @@ export interface LocalObservation {
   inSyncStandbys?: string[];
   /** pg_rewind to become this db (uid) failed a moment ago: not tried again yet. */
   rewindFailedFor?: string;
+  /**
+   * pg_control of a stopped instance without standby.signal (a stopped primary): whether its last
+   * shutdown was clean and where its shutdown checkpoint is. Only read in that state (null:
+   * running, a standby, not initialized, or unreadable).
+   */
+  control?: ControlData | null;
+  /** The cluster is paused (maintenance mode): PostgreSQL is kept as it is. */
+  paused?: boolean;
 }
+
 
 export interface DesiredConfig {
   postgresqlConf: string;
@@ -70,6 +81,10 @@ export interface Source {
 
 export type KeeperAction =
   | { kind: "stop"; why: string }
+  /** Fast shutdown of the master for a switchover (DBSpec.stopForSwitchover); it stays down while that is set. */
+  | { kind: "stop-for-switchover"; id: string }
+  /** dbstate: this data holds nothing only it has any more (a former master followed the new one from a clean stop). */
+  | { kind: "forget-was-master"; why: string }
   | { kind: "wipe"; why: string }
   | { kind: "init-new"; db: DB; config: DesiredConfig }
   | { kind: "init-existing"; db: DB; config: DesiredConfig }
@@ -102,6 +117,8 @@ export interface KeeperPlan {
   notes: string[];
   /** Problems in the view the keeper worked around (ignored parameters, bad pgHBA lines). */
   warnings: string[];
+  /** What the keeper reports as PostgresState.stoppedForSwitchover, null for nothing. */
+  stoppedForSwitchover: { id: string; lsn: number } | null;
 }
 
 export interface PlanInput {
@@ -293,6 +310,7 @@ function configDiffers(local: LocalObservation, c: DesiredConfig): string[] {
 class Pass {
   readonly notes: string[] = [];
   readonly warnings: string[] = [];
+  stoppedForSwitchover: { id: string; lsn: number } | null = null;
   constructor(
     readonly cd: ClusterData,
     readonly settings: KeeperSettings,
@@ -300,7 +318,7 @@ class Pass {
   ) {}
 
   done(db: DB | null, actions: KeeperAction[] = []): KeeperPlan {
-    return { db, actions, notes: this.notes, warnings: this.warnings };
+    return { db, actions, notes: this.notes, warnings: this.warnings, stoppedForSwitchover: this.stoppedForSwitchover };
   }
 
   note(sentence: string): void {
@@ -353,9 +371,11 @@ interface Ready extends Assigned {
  *  3. planInit: the data dir does not hold the assigned db yet: one function per initMode
  *     (INIT_BY_MODE; a new init mode is a new entry and its table cases);
  *  4. planLocalData: the data is still here and the configuration can be built;
- *  5. planRoleChange: promotion, start of a stopped instance, a primary that should be a standby
- *     (a switchover step belongs here);
- *  6. planSteadyState: configuration reload, slots, pending restart, the converged generation.
+ *  5. planSwitchoverStop: the master stopped (and kept down) for a switchover, and the position
+ *     it reports;
+ *  6. planRoleChange: promotion, start of a stopped instance, a primary that should be a standby
+ *     (a former master following the new one after a switchover: planFormerMasterFollows);
+ *  7. planSteadyState: configuration reload, slots, pending restart, the converged generation.
  */
 export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   const pass = new Pass(cd, settings, local);
@@ -375,7 +395,7 @@ export function planKeeper({ cd, settings, local }: PlanInput): KeeperPlan {
   const a: Assigned = { db, config: built.config, flag };
   const ready = planInit(pass, a) ?? planLocalData(pass, a);
   if ("actions" in ready) return ready;
-  return planRoleChange(pass, ready) ?? planSteadyState(pass, ready);
+  return planSwitchoverStop(pass, ready) ?? planRoleChange(pass, ready) ?? planSteadyState(pass, ready);
 }
 
 /**
@@ -397,6 +417,13 @@ function planIdentity(pass: Pass): KeeperPlan | { db: DB } {
   if (keeper.status.bootUUID !== settings.bootUUID) {
     // The view was computed before the sentinel saw this keeper process: acting on it could
     // undo a decision the sentinel took without knowing we restarted.
+    if (local.paused && local.running) {
+      // Paused: nothing fails over and nothing is reassigned, so the instance a keeper restart
+      // found running keeps serving as it is (issue 17: a keeper restart stops PostgreSQL no
+      // longer than the restart itself).
+      pass.note(`the cluster view does not know this keeper process yet (bootUUID): the cluster is paused, so postgres keeps running as it is while waiting for the sentinel`);
+      return pass.done(db);
+    }
     pass.note(`the cluster view does not know this keeper process yet (bootUUID): waiting for the sentinel`);
     return pass.done(db, pass.stopIfRunning("the sentinel has not seen this keeper process yet"));
   }
@@ -527,8 +554,77 @@ function planLocalData(pass: Pass, a: Assigned): KeeperPlan | Ready {
   return { ...a, config, dbState };
 }
 
+/**
+ * A switchover asks the master to stop (DBSpec.stopForSwitchover): a fast shutdown, after which
+ * PostgreSQL stays down while the request is set, whatever else the view says. Once pg_control
+ * shows a clean shutdown, its checkpoint location is what the keeper reports: the last record of
+ * this master's WAL, which the target must have received before it is promoted. A stop that was
+ * not clean (an immediate shutdown, a crash) has no such point: nothing is reported, and the
+ * sentinel rolls the switchover back at its timeout (the master then starts again, with crash
+ * recovery). Hands on when no switchover asks this db to stop.
+ */
+function planSwitchoverStop(pass: Pass, { db }: Ready): KeeperPlan | null {
+  const id = db.spec.stopForSwitchover;
+  if (id === undefined || db.spec.role !== "master") return null;
+  const { local } = pass;
+  if (local.running) {
+    pass.note(`switchover ${id}: stopping postgres of master db ${db.uid} (fast shutdown); it stays down until the switchover moves on or is rolled back`);
+    return pass.done(db, [{ kind: "stop-for-switchover", id }]);
+  }
+  const c = local.control;
+  if (local.standbySignal || !c) {
+    const why = local.standbySignal ? "the local data is a standby's (standby.signal), not a stopped primary" : "pg_control could not be read";
+    return pass.wait(db, `switchover ${id}: postgres of db ${db.uid} is down but no stop position can be reported: ${why}`);
+  }
+  if (!c.cleanShutdown)
+    return pass.wait(
+      db,
+      `switchover ${id}: postgres of db ${db.uid} is down but its last stop was not clean (pg_control: "${c.state}"), so there is no shutdown checkpoint to report; it stays down until the switchover is rolled back`,
+    );
+  pass.stoppedForSwitchover = { id, lsn: c.checkpointLsn };
+  return pass.wait(db, `switchover ${id}: postgres of db ${db.uid} stopped cleanly, shutdown checkpoint at ${formatLsn(c.checkpointLsn)} (timeline ${c.timelineID}); it stays down`);
+}
+
+/**
+ * A stopped former primary (no standby.signal) that the view makes a standby of the same db uid:
+ * the old master of a switchover, which the sentinel turns into a standby of the new master once
+ * it promotes it. PostgreSQL can follow the new master as it is, with no pg_rewind and no copy,
+ * when its last stop was clean and the new master's timeline forked off after that shutdown
+ * checkpoint (the new master received it: everything this node wrote is there, so dbstate's
+ * WasMaster goes too). Until the new master reports its new timeline this waits; a fork before
+ * the checkpoint means this data holds WAL the new master lacks: the resync step decides (pg_rewind,
+ * or the operator's leave for a copy). Hands on (the plain start as a standby) when the stop was
+ * not clean or pg_control is unknown, as before issue 17: PostgreSQL itself refuses to stream a
+ * timeline that forked before its WAL ends, and the sentinel replaces such a standby.
+ */
+function planFormerMasterFollows(pass: Pass, a: Ready): KeeperPlan | null {
+  const { local, cd } = pass;
+  const { db } = a;
+  const c = local.control;
+  const followed = followedDb(cd, db);
+  if (!c?.cleanShutdown || !followed || db.spec.followConfig?.type !== "internal") return null;
+  const at = `stopped cleanly at ${formatLsn(c.checkpointLsn)} on timeline ${c.timelineID}`;
+  if ((followed.status.timelineID ?? 0) <= c.timelineID)
+    return pass.wait(db, `db ${db.uid} (${at}) is to follow db ${followed.uid}, which has not reported a newer timeline yet: waiting for its promotion`);
+  const fork = (followed.status.timelinesHistory ?? []).find((h) => h.timelineID === c.timelineID);
+  if (fork !== undefined && (fork.switchPoint ?? 0) > c.checkpointLsn) {
+    pass.note(
+      `db ${db.uid} (${at}) follows db ${followed.uid}, whose timeline ${followed.status.timelineID} forked off at ${formatLsn(fork.switchPoint ?? 0)}, after this node's last record: starting it as a standby, no pg_rewind and no copy needed`,
+    );
+    return pass.done(db, [
+      { kind: "forget-was-master", why: `db ${followed.uid} has all WAL this node wrote (fork at ${formatLsn(fork.switchPoint ?? 0)})` },
+      { kind: "write-config", config: a.config },
+      { kind: "start" },
+    ]);
+  }
+  const where = fork === undefined ? `timeline ${c.timelineID} is not in its history` : `its timeline forked off at ${formatLsn(fork.switchPoint ?? 0)}, before this node's last record`;
+  pass.note(`db ${db.uid} (${at}) cannot simply follow db ${followed.uid}: ${where}`);
+  return initResync(pass, a);
+}
+
 /** Role changes: promotion of a standby, start of a stopped instance, a primary that should be a standby. */
-function planRoleChange(pass: Pass, { db, config, flag }: Ready): KeeperPlan | null {
+function planRoleChange(pass: Pass, ready: Ready): KeeperPlan | null {
+  const { db, config, flag } = ready;
   const { local } = pass;
   const changed = configDiffers(local, config);
   const writeIfChanged: KeeperAction[] = changed.length ? [{ kind: "write-config", config }] : [];
@@ -545,6 +641,10 @@ function planRoleChange(pass: Pass, { db, config, flag }: Ready): KeeperPlan | n
       db,
       `db ${db.uid} is to be a standby but the local postgres runs as a primary: not demoting it in place (that could hide diverged data); the sentinel must assign a db to resync`,
     );
+  if (!local.running && !local.standbySignal) {
+    const follows = planFormerMasterFollows(pass, ready);
+    if (follows) return follows;
+  }
   if (!local.running) {
     pass.note(`db ${db.uid} is a standby and postgres is not running: starting it`);
     return pass.done(db, [...writeIfChanged, { kind: "start" }]);

@@ -23,6 +23,7 @@ import { renderFencedHba, type AuthMethod } from "./config.ts";
 import { neutraliseAutoConf, removeAutoConf, writeConfig, writeHba } from "./conf-files.ts";
 import { PgConnections, PgQueryError, type Sql } from "./connections.ts";
 import { oldestWalFile, type TimelineHistoryEntry } from "./lsn.ts";
+import type { ControlData } from "./control-data.ts";
 import { PgData, type Credentials } from "./pgdata.ts";
 import { Postmaster } from "./postmaster.ts";
 import { identify, walReceiverState } from "./replication.ts";
@@ -161,6 +162,10 @@ export class PgManager {
     await this.stop();
     await this.start(signal);
   }
+  /** See Postmaster.setWatchdog. */
+  setWatchdog(on: boolean): void {
+    this.postmaster.setWatchdog(on);
+  }
   reload(): Promise<void> {
     return this.postmaster.reload();
   }
@@ -180,6 +185,11 @@ export class PgManager {
   }
   systemId(dir = this.data.dataDir): Promise<string | null> {
     return this.tools.systemId(dir);
+  }
+
+  /** pg_control's state and latest checkpoint (see PgTools.controlData). */
+  controlData(): Promise<ControlData | null> {
+    return this.tools.controlData();
   }
   initdb(opts: { locale?: string; encoding?: string; dataChecksums?: boolean }, signal?: AbortSignal): Promise<void> {
     return this.tools.initdb(opts, signal);

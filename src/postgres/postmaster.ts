@@ -27,6 +27,8 @@ export class Postmaster {
   private child: SpawnedProcess | null = null;
   /** Keeps the watchdog (and so the write end of its stdin pipe) referenced while PostgreSQL runs. */
   private watchdog: SpawnedProcess | null = null;
+  /** The pid the watchdog guards: our child's, or that of a postmaster found running (adopted). */
+  private guarded: number | null = null;
 
   constructor(private readonly o: PostmasterOptions) {}
 
@@ -85,7 +87,7 @@ export class Postmaster {
     while (Date.now() < deadline) {
       if (exited !== null) throw new PgCommandError("postgres", exited, this.logTail(), `exited at start with code ${exited}`);
       if (this.runningPid() === child.pid) {
-        this.armWatchdog(child);
+        this.armWatchdog(child.pid, child.exited);
         return;
       }
       if (signal?.aborted) break;
@@ -103,19 +105,46 @@ export class Postmaster {
    * keeper's lease expired, elected another master. A keeper that starts again finds PostgreSQL
    * stopped and starts it as the cluster view says. The watchdog goes when the postmaster exits.
    */
-  private armWatchdog(child: SpawnedProcess): void {
+  private armWatchdog(pid: number, exited: Promise<number> | null): void {
+    // A postmaster that is not our child has no exit promise: its watchdog is dropped when the
+    // keeper sees it gone (setWatchdog, stop), and until then it signals the pid only while
+    // postmaster.pid still names it, so a reused pid is never hit.
+    const script = exited ? 'read -r _; kill -INT "$1" 2>/dev/null' : 'read -r _; [ "$(head -n 1 "$2/postmaster.pid" 2>/dev/null)" = "$1" ] && kill -INT "$1" 2>/dev/null';
     let dog: SpawnedProcess;
     try {
-      dog = this.o.runner.spawn(["/bin/sh", "-c", 'read -r _; kill -INT "$1" 2>/dev/null', "stolon-pg-watchdog", String(child.pid)], { tied: true });
+      dog = this.o.runner.spawn(["/bin/sh", "-c", script, "stolon-pg-watchdog", String(pid), this.d.dataDir], { tied: true });
     } catch (err) {
-      this.o.log.warn(`PostgreSQL (pid ${child.pid}) has no watchdog and will outlive a dead keeper: ${describeError(err)}`);
+      this.o.log.warn(`PostgreSQL (pid ${pid}) has no watchdog and will outlive a dead keeper: ${describeError(err)}`);
       return;
     }
     this.watchdog = dog;
-    void child.exited.then(() => {
-      dog.kill("SIGKILL");
-      if (this.watchdog === dog) this.watchdog = null;
+    this.guarded = pid;
+    void exited?.then(() => {
+      if (this.watchdog === dog) this.dropWatchdog();
+      else dog.kill("SIGKILL");
     });
+  }
+
+  private dropWatchdog(): void {
+    this.watchdog?.kill("SIGKILL");
+    this.watchdog = null;
+    this.guarded = null;
+  }
+
+  /**
+   * Arms or disarms the watchdog of the running postmaster (see armWatchdog). Off while the
+   * cluster is paused: nothing fails over then, so PostgreSQL may outlive a dead keeper and the
+   * keeper that starts again finds it serving (issue 17). On again when the pause ends, also for
+   * a postmaster this keeper process did not start (found running while paused). Cheap when
+   * nothing changes: one read of postmaster.pid.
+   */
+  setWatchdog(on: boolean): void {
+    const pid = this.runningPid();
+    if (this.watchdog && (!on || this.guarded !== pid)) this.dropWatchdog();
+    if (!on || pid === null || this.watchdog) return;
+    const child = this.child?.pid === pid ? this.child : null;
+    this.armWatchdog(pid, child ? child.exited : null);
+    if (!child) this.o.log.info(`watchdog armed for the postmaster (pid ${pid}) this keeper process did not start`);
   }
 
   private rotateLog(): void {
@@ -160,6 +189,7 @@ export class Postmaster {
   async stop(): Promise<void> {
     if (!this.isRunning()) {
       this.child = null;
+      this.dropWatchdog();
       return;
     }
     try {
@@ -172,6 +202,7 @@ export class Postmaster {
     const child = this.child;
     this.child = null;
     if (child) await child.exited;
+    if (this.guarded !== null && !this.isRunning()) this.dropWatchdog();
   }
 
   async reload(): Promise<void> {

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { renderConninfo, type Conninfo } from "./conninfo.ts";
+import { parseControlData, type ControlData } from "./control-data.ts";
 import { parsePostgresVersion } from "./lsn.ts";
 import type { Credentials, PgData } from "./pgdata.ts";
 import type { CommandRunner } from "./runner.ts";
@@ -38,6 +39,13 @@ export class PgTools {
     const r = await this.o.runner.run([this.d.bin("pg_controldata"), "-D", dir], { timeoutMs: 10_000, env: { LC_ALL: "C" } });
     const m = /^Database system identifier:\s+(\d+)$/m.exec(r.stdout);
     return m ? m[1]! : null;
+  }
+
+  /** pg_control's state, latest checkpoint and its timeline (works while stopped); null when not initialized. */
+  async controlData(dir = this.d.dataDir): Promise<ControlData | null> {
+    if (!existsSync(join(dir, "global", "pg_control"))) return null;
+    const r = await this.o.runner.run([this.d.bin("pg_controldata"), "-D", dir], { timeoutMs: 10_000, env: { LC_ALL: "C" } });
+    return parseControlData(r.stdout);
   }
 
   async initdb(opts: { locale?: string; encoding?: string; dataChecksums?: boolean }, signal?: AbortSignal): Promise<void> {

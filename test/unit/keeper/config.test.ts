@@ -48,8 +48,15 @@ describe("resolveKeeperConfig", () => {
       pgOsUser: null,
       canBeMaster: true,
       canBeSynchronousReplica: true,
+      priority: 1,
       disableDataDirLocking: false,
     });
+  });
+
+  test("--priority, or STKEEPER_PRIORITY; 0 is allowed (never elected automatically)", () => {
+    expect(resolveKeeperConfig({ ...good, priority: "5" }, {}, env()).priority).toBe(5);
+    expect(resolveKeeperConfig(good, { STKEEPER_PRIORITY: "0" }, env()).priority).toBe(0);
+    expect(resolveKeeperConfig({ ...good, priority: "7" }, { STKEEPER_PRIORITY: "3" }, env()).priority).toBe(7);
   });
 
   test("as root, PostgreSQL runs as postgres, which is also the default superuser", () => {
@@ -72,6 +79,9 @@ describe("resolveKeeperConfig", () => {
     ["no listen address", { "pg-listen-address": undefined }, /--pg-listen-address is required/],
     ["listen on * without advertise", { "pg-listen-address": "*" }, /--pg-advertise-address is required/],
     ["bad port", { "pg-port": "70000" }, /--pg-port: must be an integer from 1 to 65535/],
+    ["negative priority", { priority: "-1" }, /--priority: must be an integer from 0 to 1000000, got "-1"/],
+    ["priority too high", { priority: "1000001" }, /--priority: must be an integer from 0 to 1000000/],
+    ["priority not an integer", { priority: "1.5" }, /--priority: must be an integer/],
     ["no repl user", { "pg-repl-username": undefined }, /--pg-repl-username is required/],
     ["missing password file", { "pg-su-passwordfile": "/pw/none" }, /--pg-su-passwordfile: cannot read "\/pw\/none"/],
     ["empty password file", { "pg-su-passwordfile": "/pw/empty" }, /--pg-su-passwordfile: "\/pw\/empty" is empty/],

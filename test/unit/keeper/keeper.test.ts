@@ -17,6 +17,7 @@ import type { KeeperStatus } from "../../../src/keeper/status.ts";
 import { masterStatus } from "../../harness/status-builders.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import type { LocalPgState } from "../../../src/postgres/manager.ts";
+import type { ControlData } from "../../../src/postgres/control-data.ts";
 import { KvStore, MemoryBackend } from "../../../src/store/index.ts";
 import { makeDb as baseDb } from "../../harness/builders.ts";
 
@@ -40,6 +41,8 @@ class FakePg implements KeeperPg {
   stateError: Error | null = null;
   /** The state query does not answer until this resolves, when set. */
   stateHang: Promise<void> | null = null;
+  /** What pg_controldata says (read only while stopped). */
+  control: ControlData | null = null;
 
   constructor(readonly dataDir: string) {
     this.newDataDir = `${dataDir}.new`;
@@ -56,6 +59,9 @@ class FakePg implements KeeperPg {
   }
   async systemId() {
     return SYSTEM_ID;
+  }
+  async controlData() {
+    return this.control;
   }
   neutraliseAutoConf() {
     return null;
@@ -109,6 +115,10 @@ class FakePg implements KeeperPg {
   }
   async physicalSlots() {
     return [];
+  }
+  watchdog = true;
+  setWatchdog(on: boolean) {
+    this.watchdog = on;
   }
   async createSlot() {}
   async dropSlot() {}
@@ -457,5 +467,96 @@ describe("Keeper loops", () => {
     expect(s.clock.now()).toBe(at);
     expect(loadDbState(s.dir)?.Generation).toBe(4);
     expect(s.keeper.status().converged).toBe(true);
+  });
+});
+
+/** Changes the cluster view as the sentinel would (one compare-and-swap). */
+async function edit(s: Setup, change: (cd: ClusterData) => void): Promise<void> {
+  const v = (await s.store.getClusterData())!;
+  change(v.clusterData);
+  await s.store.putClusterData(v.clusterData, v.revision);
+  await settle();
+}
+
+const published = async (s: Setup) => (await s.store.getKeepersInfo()).items.k1;
+
+describe("Keeper and issue 17's planned operations", () => {
+  const CKPT = 0x3000028;
+
+  test("stop for a switchover: a fast shutdown, the checkpoint reported and kept down; the request gone (rollback): started again, nothing reported", async () => {
+    const s = await startKeeper("master");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    s.pg.control = { state: "shut down", cleanShutdown: true, checkpointLsn: CKPT, timelineID: 2 };
+    await edit(s, (cd) => {
+      cd.dbs.d1!.spec.stopForSwitchover = "sw1";
+      cd.dbs.d1!.generation++;
+    });
+    let info = await published(s);
+    for (let t = 0; t < 3000 && !info?.postgresState?.stoppedForSwitchover; t += 50) {
+      await s.pass(50);
+      info = await published(s);
+    }
+    expect(info?.postgresState?.stoppedForSwitchover).toEqual({ id: "sw1", lsn: CKPT });
+    expect(s.pg.running).toBe(false);
+    expect(s.lines.some((l) => /switchover sw1: stopping postgres \(fast shutdown\)/.test(l.msg))).toBe(true);
+    // Many passes later: still down, still reported.
+    await s.pass(3000, 100);
+    expect(s.pg.running).toBe(false);
+    expect((await published(s))?.postgresState?.stoppedForSwitchover).toEqual({ id: "sw1", lsn: CKPT });
+
+    await edit(s, (cd) => {
+      delete cd.dbs.d1!.spec.stopForSwitchover;
+      cd.dbs.d1!.generation++;
+    });
+    await until(s, "started again", () => s.pg.running, 2000);
+    await s.pass(1000);
+    expect((await published(s))?.postgresState?.stoppedForSwitchover).toBeUndefined();
+  });
+
+  test("the switchover's target reports every 100 ms while the master stops, every 500 ms otherwise", async () => {
+    const s = await startKeeper("standby");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    const reports = () => s.keeper.health().loops.find((l) => l.name === "report")!.ticks;
+    const count = async (ms: number) => {
+      const before = reports();
+      await s.pass(ms, 50);
+      return reports() - before;
+    };
+    expect(await count(2000)).toBeLessThanOrEqual(5);
+    const sw = (phase: "stopping" | "done") => (cd: ClusterData) => {
+      cd.switchover = { id: "sw1", requestedAt: cd.changeTime, timeout: "30s", drainTimeout: "5s", phase, phaseTime: cd.changeTime, fromDb: "d0", toDb: "d1", steps: [] };
+    };
+    await edit(s, sw("stopping"));
+    expect(await count(2000)).toBeGreaterThanOrEqual(15);
+    await edit(s, sw("done"));
+    await s.pass(200);
+    expect(await count(2000)).toBeLessThanOrEqual(5);
+  });
+
+  test("paused: a master cut from etcd is not fenced and its watchdog is off; the pause ended: fenced, watchdog on", async () => {
+    const s = await startKeeper("master");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    expect(s.pg.watchdog).toBe(true);
+    await edit(s, (cd) => {
+      cd.pause = { since: new Date().toISOString(), until: new Date(Date.now() + 60_000).toISOString(), reason: "patching" };
+    });
+    await until(s, "the watchdog off", () => !s.pg.watchdog, 2000);
+    s.kv.setAvailable(false);
+    await s.pass(2 * FENCE_AFTER_MS, 100);
+    expect(s.pg.fences).toBe(0);
+    s.kv.setAvailable(true);
+    await edit(s, (cd) => {
+      cd.pause = null;
+    });
+    await until(s, "the watchdog on", () => s.pg.watchdog, 2000);
+    s.kv.setAvailable(false);
+    await s.pass(FENCE_AFTER_MS + 500, 100);
+    expect(s.pg.fences).toBe(1);
+  });
+
+  test("--priority is in the keeper's info", async () => {
+    const s = await startKeeper("master");
+    await s.pass(1000);
+    expect((await published(s))?.priority).toBe(1);
   });
 });
