@@ -1,8 +1,9 @@
 /**
- * stolon-proxy's flags (reference §3.4) plus --hold-timeout, --max-connections and
- * --max-held-connections, each also from STPROXY_*.
+ * stolon-proxy's flags (reference §3.4) plus --hold-timeout, --max-connections,
+ * --max-held-connections and --drain-timeout, each also from STPROXY_*.
  */
 import { describeBounds, type DurationBounds } from "../cluster/duration.ts";
+import { SWITCHOVER_DRAIN_TIMEOUT_BOUNDS } from "../cluster/types.ts";
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 
@@ -13,6 +14,13 @@ export const MAX_CONNECTIONS_LIMIT = 100_000;
 /** --hold-timeout: how long a client waits for a master to be routed; 0 closes it at once. */
 export const HOLD_TIMEOUT_BOUNDS: DurationBounds = { minMs: 100, maxMs: 3_600_000, zero: "no hold" };
 const HOLD_TIMEOUT_DEFAULT = "4s";
+/**
+ * --drain-timeout: during a switchover (ProxySpec.hold), how long the connections open when the
+ * hold began may take to reach an idle point before the rest are cut. The bounds are the
+ * switchover's own (a proxy must accept whatever stolonctl may ask for).
+ */
+export const DRAIN_TIMEOUT_BOUNDS: DurationBounds = SWITCHOVER_DRAIN_TIMEOUT_BOUNDS;
+export const DRAIN_TIMEOUT_DEFAULT = "5s";
 
 export const proxyArgs = {
   ...commonArgs,
@@ -34,6 +42,10 @@ export const proxyArgs = {
     type: "string",
     description: `clients waiting for a master (see --hold-timeout), past which a new one gets SQLSTATE 53300 at once (default: ${DEFAULT_MAX_HELD}; 0: nobody waits, a client gets 57P03 "no master available" at once; env STPROXY_MAX_HELD_CONNECTIONS)`,
   },
+  "drain-timeout": {
+    type: "string",
+    description: `during a switchover, the longest the connections open when it began may take to reach an idle point before the rest are cut; when given it caps the switchover's own drain timeout (the smaller wins), when not given the switchover's applies, and this default only when the switchover's cannot be used; ${describeBounds(DRAIN_TIMEOUT_BOUNDS)} (default: ${DRAIN_TIMEOUT_DEFAULT}; env STPROXY_DRAIN_TIMEOUT)`,
+  },
 } as const;
 
 export interface ProxyConfig {
@@ -47,6 +59,10 @@ export interface ProxyConfig {
   maxConnections: number;
   /** Held clients, past which a new one is refused. */
   maxHeld: number;
+  /** --drain-timeout (its default when not given). */
+  drainTimeoutMs: number;
+  /** --drain-timeout (or STPROXY_DRAIN_TIMEOUT) was given: it caps a switchover's drain timeout. */
+  drainTimeoutGiven: boolean;
   warnings: string[];
 }
 
@@ -68,6 +84,8 @@ export function resolveProxyConfig(args: Record<string, unknown>, env: Record<st
     holdMs: src.durationMs("hold-timeout", HOLD_TIMEOUT_DEFAULT, HOLD_TIMEOUT_BOUNDS),
     maxConnections: src.integer("max-connections", DEFAULT_MAX_CONNECTIONS, 1, MAX_CONNECTIONS_LIMIT),
     maxHeld: src.integer("max-held-connections", DEFAULT_MAX_HELD, 0, MAX_CONNECTIONS_LIMIT),
+    drainTimeoutMs: src.durationMs("drain-timeout", DRAIN_TIMEOUT_DEFAULT, DRAIN_TIMEOUT_BOUNDS),
+    drainTimeoutGiven: src.origin("drain-timeout") !== undefined,
     warnings,
   };
   if (cfg.maxHeld > cfg.maxConnections)

@@ -16,13 +16,25 @@
  * so forwarded connections pay nothing for it. Refusals in progress count against
  * --max-connections, are at most MAX_REFUSING at a time (past that a client is closed at once)
  * and last at most REFUSAL_MS each, so silent or slow clients cannot pile up.
+ *
+ * A switchover's hold (setHold, from ProxySpec.hold) drains instead of cutting: new clients are
+ * held even though the master is still routed, and every connection open when the hold began is
+ * closed, both sides, at the first point where that costs its client nothing: its
+ * PgStreamTracker (pg-wire.ts), fed every chunk both ways, says idle (between transactions,
+ * nothing in flight) and everything the server sent has been delivered. A connection caught in
+ * its startup when the hold began is closed at its first idle point after its first query, not
+ * right after its startup (its client connected to run something). A connection the tracker
+ * cannot read (TLS, GSS encryption, a cancel request, anything it does not understand) is waited
+ * for until it closes. Whatever is left when the drain time is over is cut. Once none is left,
+ * `drainedHoldId` is the hold's id and `onDrained` is called. Clearing the hold connects the held
+ * clients to the target routed then (the new master, or the old one after a rollback).
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { ProxyTarget } from "../cluster/proxy-target.ts";
 import { sameTarget } from "../cluster/proxy-target.ts";
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HELD } from "./config.ts";
-import { errorResponse, NO_ENCRYPTION, SQLSTATE, StartupReader, type PgError } from "./pg-wire.ts";
+import { errorResponse, NO_ENCRYPTION, PgStreamTracker, SQLSTATE, StartupReader, TERMINATE, type PgError } from "./pg-wire.ts";
 
 export interface ForwarderOptions {
   hostname: string;
@@ -38,7 +50,18 @@ export interface ForwarderOptions {
   /** Default REFUSAL_MS and MAX_REFUSING; tests make them small. */
   refusalMs?: number;
   maxRefusing?: number;
+  /** Called once a hold's drain is over (drainedHoldId set): the proxy publishes its info at once. */
+  onDrained?: (holdId: string) => void;
   log: Logger;
+}
+
+/** A switchover's hold as the Forwarder applies it (see readHold in hold.ts). */
+export interface ForwarderHold {
+  id: string;
+  /** From now: the connections still draining after this are cut. */
+  drainLeftMs: number;
+  /** How long a client held during the hold may wait, from when it connected. */
+  holdMs: number;
 }
 
 /** Bytes from a client queued while its backend connection is being made, before the client is paused. */
@@ -79,6 +102,13 @@ interface Conn {
   retryTimer: ReturnType<typeof setTimeout> | null;
   /** Set while the client is being refused: reads its first packets, then it gets `error`. */
   refusal: { reader: StartupReader; error: PgError; timer: ReturnType<typeof setTimeout> } | null;
+  /** The message framing both ways: when the connection is idle (see PgStreamTracker). */
+  wire: PgStreamTracker;
+  /**
+   * -1, or draining for a hold: closed once idle with at least this many ReadyForQuery seen
+   * (one more than the startup's for a connection still in its startup when the hold began).
+   */
+  drainAfterReady: number;
 }
 
 /** Between two attempts to reach a master that refused the connection (restarting, say). */
@@ -92,6 +122,9 @@ export class Forwarder {
   private readonly refusing = new Set<Conn>();
   private refusedSinceWarn = 0;
   private lastRefusalWarn = -Infinity;
+  /** The switchover's hold in force, with the connections still draining for it. */
+  private holdState: { id: string; holdMs: number; draining: Set<Conn>; timer: ReturnType<typeof setTimeout> | null } | null = null;
+  private drainedId: string | null = null;
 
   // What the proxy's metrics read at scrape time (src/proxy/metrics.ts): plain integers, one
   // addition where they happen, no allocation and no metrics library on the data path.
@@ -107,6 +140,10 @@ export class Forwarder {
   serverToClientBytes = 0;
   /** Times the target changed (to another master or to none). */
   targetChanges = 0;
+  /** Connections closed at an idle point during a switchover's drain. */
+  drained = 0;
+  /** Connections still open at the end of a drain, and cut then. */
+  drainCut = 0;
 
   private readonly maxConnections: number;
   private readonly maxHeld: number;
@@ -138,6 +175,21 @@ export class Forwarder {
 
   get currentTarget(): ProxyTarget | null {
     return this.target;
+  }
+
+  /** The hold in force, if any. */
+  get holdId(): string | null {
+    return this.holdState?.id ?? null;
+  }
+
+  /** The hold's id once none of the connections open when it began is left (null otherwise). */
+  get drainedHoldId(): string | null {
+    return this.holdState && this.drainedId === this.holdState.id ? this.drainedId : null;
+  }
+
+  /** Connections still draining for the hold. */
+  get drainingCount(): number {
+    return this.holdState?.draining.size ?? 0;
   }
 
   /** Starts listening. @throws when the address cannot be bound */
@@ -175,13 +227,106 @@ export class Forwarder {
     this.target = t;
     this.targetChanges++;
     this.cutAll(true);
-    if (t) {
-      for (const c of [...this.held]) {
-        this.release(c);
-        this.connectBackend(c, t);
-      }
-    }
+    // During a hold the held clients wait for it to be cleared, whatever is routed meanwhile.
+    if (!this.holdState) this.releaseHeld();
     return true;
+  }
+
+  private releaseHeld(): void {
+    const t = this.target;
+    if (!t) return;
+    for (const c of [...this.held]) {
+      this.release(c);
+      this.connectBackend(c, t);
+    }
+  }
+
+  /**
+   * Applies a switchover's hold (null: none). A new id starts a drain of every connection open
+   * now (see the file comment); the same id again changes nothing but the hold time; null ends
+   * the hold: the connections still draining are left alone and the held clients go to the
+   * target routed now.
+   */
+  setHold(h: ForwarderHold | null): void {
+    const cur = this.holdState;
+    if (h && cur?.id === h.id) {
+      if (cur.holdMs !== h.holdMs) {
+        cur.holdMs = h.holdMs;
+        this.rearmHeld();
+      }
+      return;
+    }
+    if (cur?.timer) clearTimeout(cur.timer);
+    if (!h) {
+      if (!cur) return;
+      this.holdState = null;
+      this.drainedId = null;
+      this.o.log.info(`hold ${cur.id} cleared: ${this.held.size} held client(s) ${this.target ? `go to master db ${this.target.dbUid}` : "wait for a master"}`);
+      this.rearmHeld();
+      this.releaseHeld();
+      return;
+    }
+    this.startDrain(h);
+  }
+
+  private startDrain(h: ForwarderHold): void {
+    const draining = new Set<Conn>();
+    for (const c of this.conns) {
+      if (this.held.has(c)) continue;
+      c.drainAfterReady = c.wire.readyCount === 0 ? 2 : c.wire.readyCount;
+      draining.add(c);
+    }
+    const hs = { id: h.id, holdMs: h.holdMs, draining, timer: null as ReturnType<typeof setTimeout> | null };
+    this.holdState = hs;
+    this.drainedId = null;
+    this.rearmHeld();
+    this.o.log.info(`hold ${h.id}: new clients wait (up to ${h.holdMs} ms); draining ${draining.size} connection(s) within ${h.drainLeftMs} ms`);
+    for (const c of [...draining]) this.closeIfDrained(c);
+    if (this.holdState !== hs) return;
+    if (hs.draining.size === 0) {
+      if (this.drainedId !== hs.id) this.drainOver(hs);
+      return;
+    }
+    hs.timer = setTimeout(() => this.endDrain(hs), h.drainLeftMs);
+  }
+
+  /** The drain time is over: cut what is left. */
+  private endDrain(hs: NonNullable<Forwarder["holdState"]>): void {
+    hs.timer = null;
+    if (this.holdState !== hs || hs.draining.size === 0) return;
+    const n = hs.draining.size;
+    for (const c of [...hs.draining]) {
+      this.drainCut++;
+      this.close(c, true);
+    }
+    this.o.log.warn(`hold ${hs.id}: ${n} connection(s) not idle within the drain time were cut`);
+  }
+
+  /** A draining connection at an idle point with everything delivered is closed. */
+  private closeIfDrained(c: Conn): void {
+    if (c.drainAfterReady < 0 || c.closed || c.toClient.length > 0 || c.toBackend.length > 0) return;
+    if (!c.wire.idle || c.wire.readyCount < c.drainAfterReady) return;
+    this.drained++;
+    // Terminate ('X') first: the server ends the session as if the client had, without logging
+    // an unexpected EOF.
+    c.backend?.write(TERMINATE);
+    this.close(c);
+  }
+
+  /** A connection left: when it was the last one draining, the drain is over. */
+  private leftDrain(c: Conn): void {
+    const hs = this.holdState;
+    c.drainAfterReady = -1;
+    if (!hs || !hs.draining.delete(c) || hs.draining.size > 0 || this.drainedId === hs.id) return;
+    this.drainOver(hs);
+  }
+
+  private drainOver(hs: NonNullable<Forwarder["holdState"]>): void {
+    if (hs.timer) clearTimeout(hs.timer);
+    hs.timer = null;
+    this.drainedId = hs.id;
+    this.o.log.info(`hold ${hs.id}: every connection open when it began is closed`);
+    this.o.onDrained?.(hs.id);
   }
 
   /**
@@ -213,6 +358,8 @@ export class Forwarder {
       holdTimer: null,
       retryTimer: null,
       refusal: null,
+      wire: new PgStreamTracker(),
+      drainAfterReady: -1,
     };
     client.data = c;
     this.accepted++;
@@ -227,9 +374,9 @@ export class Forwarder {
         message: `sorry, too many clients already (stolon-proxy --max-connections ${this.maxConnections})`,
       });
     }
-    if (this.target) return this.connectBackend(c, this.target);
+    if (this.target && !this.holdState) return this.connectBackend(c, this.target);
     this.hold(c);
-    if (this.held.has(c)) this.o.log.debug(`holding a client until a master is routed (${this.held.size} held)`);
+    if (this.held.has(c)) this.o.log.debug(`holding a client until ${this.holdState ? `switchover ${this.holdState.id} is over` : "a master is routed"} (${this.held.size} held)`);
   }
 
   /** Holds a client until a target appears (setTarget connects it) or its hold time is over. */
@@ -242,11 +389,26 @@ export class Forwarder {
       });
     }
     this.held.add(c);
-    const left = Math.max(0, this.o.holdMs - (performance.now() - c.openedAt));
+    this.armHoldTimer(c);
+  }
+
+  /** (Re)sets a held client's deadline: the hold time in force, counted from when it connected. */
+  private armHoldTimer(c: Conn): void {
+    if (c.holdTimer) clearTimeout(c.holdTimer);
+    const hs = this.holdState;
+    const holdMs = hs ? Math.max(hs.holdMs, this.o.holdMs) : this.o.holdMs;
+    const left = Math.max(0, holdMs - (performance.now() - c.openedAt));
     c.holdTimer = setTimeout(() => {
       c.holdTimer = null;
-      this.refuse(c, noMaster(`none within the hold time (stolon-proxy --hold-timeout ${this.o.holdMs} ms)`));
+      this.refuse(
+        c,
+        noMaster(hs ? `switchover ${hs.id} did not end within the hold time (${holdMs} ms)` : `none within the hold time (stolon-proxy --hold-timeout ${this.o.holdMs} ms)`),
+      );
     }, left);
+  }
+
+  private rearmHeld(): void {
+    for (const c of this.held) this.armHoldTimer(c);
   }
 
   /**
@@ -364,7 +526,7 @@ export class Forwarder {
             if (!this.held.has(c)) return; // refused: too many held already
             c.retryTimer = setTimeout(() => {
               c.retryTimer = null;
-              if (!this.held.has(c) || !this.target) return;
+              if (!this.held.has(c) || !this.target || this.holdState) return;
               this.release(c);
               this.connectBackend(c, this.target);
             }, CONNECT_RETRY_MS);
@@ -384,6 +546,7 @@ export class Forwarder {
     if (!c.backend || c.toBackend.length > 0) {
       // Not forwarded: the only place a refusal costs a check, off the forwarding path.
       if (c.refusal) return this.feedRefusal(c, buf);
+      c.wire.client(buf);
       this.clientToServerBytes += buf.byteLength;
       // Not connected yet, or earlier bytes still waiting: keep the order, hold a copy.
       c.toBackend.push(copyFrom(buf, 0));
@@ -391,6 +554,7 @@ export class Forwarder {
       if (c.toBackendBytes > MAX_EARLY_BYTES || c.backend) c.client.pause();
       return;
     }
+    c.wire.client(buf);
     this.clientToServerBytes += buf.byteLength;
     const n = c.backend.write(buf);
     if (n < 0) return this.close(c);
@@ -403,6 +567,7 @@ export class Forwarder {
 
   private onBackendData(c: Conn, buf: Uint8Array): void {
     if (c.closed) return;
+    c.wire.server(buf);
     this.serverToClientBytes += buf.byteLength;
     if (c.toClient.length > 0) {
       c.toClient.push(copyFrom(buf, 0));
@@ -414,6 +579,8 @@ export class Forwarder {
     if (n < buf.byteLength) {
       c.toClient.push(copyFrom(buf, n));
       c.backend?.pause();
+    } else if (c.drainAfterReady >= 0) {
+      this.closeIfDrained(c);
     }
   }
 
@@ -433,6 +600,7 @@ export class Forwarder {
     c.backend?.resume();
     if (c.backendEnded) c.client.shutdown();
     this.closeIfDone(c);
+    if (c.drainAfterReady >= 0) this.closeIfDrained(c);
   }
 
   /** The client sent FIN: pass it on once its bytes are through. */
@@ -481,6 +649,7 @@ export class Forwarder {
     c.closed = true;
     this.release(c);
     this.conns.delete(c);
+    if (c.drainAfterReady >= 0) this.leftDrain(c);
     c.toBackend = [];
     c.toClient = [];
     if (cut) {

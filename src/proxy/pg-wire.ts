@@ -63,6 +63,9 @@ export function errorResponse(e: PgError): Uint8Array {
   return out;
 }
 
+/** Terminate ('X'): what a client sends to end its session. */
+export const TERMINATE = new Uint8Array([0x58, 0, 0, 0, 4]);
+
 /** The one-byte answer to an SSLRequest or GSSENCRequest: "not supported here, go on in plain text". */
 export const NO_ENCRYPTION = new Uint8Array([0x4e]); // 'N'
 
@@ -163,5 +166,215 @@ export class StartupReader {
     this.done = true;
     this.store = this.buf = new Uint8Array(0);
     return step;
+  }
+}
+
+// Message type bytes the framing tracker looks at (PostgreSQL's protocol.h).
+/** Frontend messages each answered by exactly one ReadyForQuery: Query, Sync, FunctionCall. */
+const FE_QUERY = 0x51; // 'Q'
+const FE_SYNC = 0x53; // 'S'
+const FE_FUNCTION_CALL = 0x46; // 'F'
+/** Frontend messages that open nothing: password/SASL, Terminate, and COPY data (inside a Query). */
+const FE_PASSWORD = 0x70; // 'p'
+const FE_TERMINATE = 0x58; // 'X'
+const FE_COPY_DATA = 0x64; // 'd'
+const FE_COPY_DONE = 0x63; // 'c'
+const FE_COPY_FAIL = 0x66; // 'f'
+const BE_READY_FOR_QUERY = 0x5a; // 'Z'
+/** ReadyForQuery's status byte: idle (not in a transaction block). */
+const TX_IDLE = 0x49; // 'I'
+/** The server's one-byte answers to SSLRequest / GSSENCRequest. */
+const ANSWER_NO = 0x4e; // 'N'
+const ANSWER_ERROR = 0x45; // 'E': a server too old for the request answers with an ErrorResponse
+
+/**
+ * Follows the message framing of one forwarded connection, both ways, without copying a byte: a
+ * few integer operations per message header, none per body byte (a body is skipped by its
+ * length). What for: during a switchover's drain (ProxySpec.hold) the proxy closes a connection
+ * at a point where closing it costs the client nothing: `idle` below.
+ *
+ * The client's stream starts with untyped packets (SSLRequest, GSSENCRequest, then the startup
+ * message), then typed messages; the server's starts with one byte per SSLRequest/GSSENCRequest,
+ * then typed messages. An accepted SSLRequest or GSSENCRequest ('S' / 'G') makes the rest of
+ * the stream encrypted, and anything the tracker does not understand (a length below 4, a
+ * CancelRequest, an answer it did not expect, more ReadyForQuery than requests for one) makes
+ * the connection `opaque`: it is then never called idle (the proxy waits for it to close).
+ *
+ * `idle` means: both streams are at a message boundary, every request that is answered by a
+ * ReadyForQuery (the startup message, Query, Sync, FunctionCall) has had its answer, no
+ * extended-protocol batch is open (Parse/Bind/Execute/Describe/Close/Flush with no Sync after
+ * them yet), and the last ReadyForQuery said "idle, not in a transaction". Counting the requests
+ * matters: a client that pipelines its next Query before the previous answer arrived is not idle
+ * when that answer ends with ReadyForQuery. Asynchronous messages the server may send between
+ * queries (NoticeResponse, ParameterStatus, NotificationResponse) do not change the status.
+ */
+export class PgStreamTracker {
+  /** Not understood (or encrypted): never idle. */
+  opaque = false;
+  /** ReadyForQuery messages seen from the server. */
+  readyCount = 0;
+  /** Requests answered by a ReadyForQuery that have not had it yet. */
+  private pendingReady = 0;
+  /** SSLRequest / GSSENCRequest sent whose one-byte answer has not come. */
+  private pendingAnswers = 0;
+  private openBatch = false;
+  private lastStatus = 0;
+  /** The client is still in its untyped startup packets. */
+  private clientStartup = true;
+  // Per direction: `left` body bytes still to skip, `head` header bytes read so far (0 at a
+  // boundary), the current message's type and length, and the first body byte (-1: none yet).
+  private cLeft = 0;
+  private cHead = 0;
+  private cType = 0;
+  private cLen = 0;
+  private sLeft = 0;
+  private sHead = 0;
+  private sType = 0;
+  private sLen = 0;
+  private sFirst = -1;
+
+  get idle(): boolean {
+    return (
+      !this.opaque &&
+      this.pendingReady === 0 &&
+      !this.openBatch &&
+      this.lastStatus === TX_IDLE &&
+      this.cLeft === 0 &&
+      this.cHead === 0 &&
+      this.sLeft === 0 &&
+      this.sHead === 0 &&
+      this.pendingAnswers === 0
+    );
+  }
+
+  /** Bytes the client sent (before they are forwarded). */
+  client(buf: Uint8Array): void {
+    let i = 0;
+    const n = buf.length;
+    while (i < n && !this.opaque) {
+      if (this.cLeft > 0) {
+        const take = Math.min(this.cLeft, n - i);
+        i += take;
+        this.cLeft -= take;
+        continue;
+      }
+      if (this.clientStartup) {
+        // int32 length, int32 code: accumulated across chunks in cLen / cType.
+        if (this.cHead < 4) this.cLen = ((this.cLen << 8) | buf[i]!) >>> 0;
+        else this.cType = ((this.cType << 8) | buf[i]!) >>> 0;
+        i++;
+        if (++this.cHead === 8) this.startupPacket();
+        continue;
+      }
+      if (this.cHead === 0) {
+        this.cType = buf[i++]!;
+        this.cLen = 0;
+        this.cHead = 1;
+        continue;
+      }
+      this.cLen = ((this.cLen << 8) | buf[i++]!) >>> 0;
+      if (++this.cHead === 5) this.clientMessage();
+    }
+  }
+
+  private startupPacket(): void {
+    this.cHead = 0;
+    const len = this.cLen;
+    const code = this.cType;
+    this.cLen = this.cType = 0;
+    if ((code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) && len === 8) {
+      this.pendingAnswers++;
+      return;
+    }
+    if (code >>> 16 !== PROTOCOL_MAJOR_3 || len < 8 || len > MAX_STARTUP_PACKET_BYTES) {
+      this.opaque = true; // a CancelRequest, another protocol, garbage
+      return;
+    }
+    this.clientStartup = false;
+    this.pendingReady++;
+    this.cLeft = len - 8;
+  }
+
+  private clientMessage(): void {
+    this.cHead = 0;
+    if (this.cLen < 4 || this.cLen > 0x7fffffff) {
+      this.opaque = true;
+      return;
+    }
+    this.cLeft = this.cLen - 4;
+    const t = this.cType;
+    if (t === FE_QUERY || t === FE_SYNC || t === FE_FUNCTION_CALL) {
+      this.pendingReady++;
+      if (t === FE_SYNC) this.openBatch = false;
+    } else if (t !== FE_PASSWORD && t !== FE_TERMINATE && t !== FE_COPY_DATA && t !== FE_COPY_DONE && t !== FE_COPY_FAIL) {
+      this.openBatch = true;
+    }
+  }
+
+  /** Bytes the server sent (before they are forwarded). */
+  server(buf: Uint8Array): void {
+    let i = 0;
+    const n = buf.length;
+    while (i < n && !this.opaque) {
+      if (this.sLeft > 0) {
+        if (this.sFirst < 0) this.sFirst = buf[i]!;
+        const take = Math.min(this.sLeft, n - i);
+        i += take;
+        if ((this.sLeft -= take) === 0) this.serverMessageEnd();
+        continue;
+      }
+      if (this.sHead === 0 && this.pendingAnswers === 0 && n - i >= 5) {
+        // The usual case: a whole header in this chunk.
+        this.sType = buf[i]!;
+        this.sLen = ((buf[i + 1]! << 24) | (buf[i + 2]! << 16) | (buf[i + 3]! << 8) | buf[i + 4]!) >>> 0;
+        i += 5;
+        this.serverHeader();
+        continue;
+      }
+      if (this.sHead === 0) {
+        if (this.pendingAnswers > 0) {
+          this.answer(buf[i++]!);
+          continue;
+        }
+        this.sType = buf[i++]!;
+        this.sLen = 0;
+        this.sHead = 1;
+        continue;
+      }
+      this.sLen = ((this.sLen << 8) | buf[i++]!) >>> 0;
+      if (++this.sHead === 5) this.serverHeader();
+    }
+  }
+
+  private answer(b: number): void {
+    if (b === ANSWER_NO) {
+      this.pendingAnswers--;
+    } else if (b === ANSWER_ERROR) {
+      // An ErrorResponse follows in the usual framing; the server closes after it.
+      this.pendingAnswers = 0;
+      this.sType = b;
+      this.sLen = 0;
+      this.sHead = 1;
+    } else {
+      this.opaque = true; // 'S' / 'G': encrypted from here on; anything else: not understood
+    }
+  }
+
+  private serverHeader(): void {
+    this.sHead = 0;
+    if (this.sLen < 4 || this.sLen > 0x7fffffff || (this.sType === BE_READY_FOR_QUERY && this.sLen !== 5)) {
+      this.opaque = true;
+      return;
+    }
+    this.sFirst = -1;
+    this.sLeft = this.sLen - 4;
+    if (this.sLeft === 0) this.serverMessageEnd();
+  }
+
+  private serverMessageEnd(): void {
+    if (this.sType !== BE_READY_FOR_QUERY) return;
+    this.readyCount++;
+    this.lastStatus = this.sFirst;
+    if (--this.pendingReady < 0) this.opaque = true;
   }
 }

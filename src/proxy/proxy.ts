@@ -11,6 +11,11 @@
  * listener closed; it opens again after the next successful check. A proxy started while the
  * store is down never listens.
  *
+ * A switchover's hold (ProxySpec.hold) is applied in the same check, after the route: the
+ * Forwarder drains (see forwarder.ts), and the info says `drained: <hold id>` once no connection
+ * open when the hold began is left; the Forwarder's onDrained wakes the check loop so that info
+ * is published at once rather than at the next proxyCheckInterval.
+ *
  * Two loops (src/lib/run-loop.ts), both on the injected clock: `check` (watch-woken, every
  * proxyCheckInterval) and `fence` (every FENCE_CHECK_MS: cheap, it only compares two numbers).
  */
@@ -23,6 +28,7 @@ import { Loop, SayOnce, type TickObserver } from "../lib/run-loop.ts";
 import type { Store } from "../store/store.ts";
 import type { ProxyConfig } from "./config.ts";
 import { Forwarder } from "./forwarder.ts";
+import { readHold } from "./hold.ts";
 
 /**
  * /health turns 503 when the check loop has not finished a pass for this long (or three
@@ -78,6 +84,7 @@ export class Proxy implements Component {
       keepAliveIdleMs: cfg.keepAliveIdleMs,
       maxConnections: cfg.maxConnections,
       maxHeld: cfg.maxHeld,
+      onDrained: () => this.checkLoop.trigger.fire(),
       log,
     });
     // Not listening yet: the first successful check opens the listener.
@@ -195,20 +202,30 @@ export class Proxy implements Component {
     } else if (!route.target) {
       this.say.say("route", "info", [`not routing: ${route.reason}`]);
     }
+    this.applyHold(cd);
     if (!cd) {
       this.succeeded(started);
       return;
     }
     const t = specTimings(cd.cluster.spec);
     const timeoutMs = Math.max(this.timeoutMs, t.proxyTimeoutMs);
+    const drained = this.forwarder.drainedHoldId;
     await this.store.setProxyInfo(
-      { infoUID: this.newUid(), UID: this.uid, Generation: route.generation, ProxyTimeout: timeoutMs * 1e6 },
+      { infoUID: this.newUid(), UID: this.uid, Generation: route.generation, ProxyTimeout: timeoutMs * 1e6, ...(drained ? { drained } : {}) },
       proxyInfoTtlMs(timeoutMs),
     );
     // New timings only once the sentinel can see them.
     this.checkIntervalMs = t.proxyCheckIntervalMs;
     this.timeoutMs = t.proxyTimeoutMs;
     this.succeeded(started);
+  }
+
+  /** The switchover's hold in `cd` (none without cluster data), applied to the Forwarder. */
+  private applyHold(cd: ClusterData | null): void {
+    const hold = readHold(cd, this.cfg, Date.now());
+    if (hold && hold.problems.length > 0) this.say.say("hold", "warn", [`hold ${hold.id}: ${hold.problems.join("; ")}; using defaults for those`]);
+    else this.say.reset("hold");
+    this.forwarder.setHold(hold);
   }
 
   private succeeded(started: number): void {

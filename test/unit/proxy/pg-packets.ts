@@ -50,3 +50,23 @@ export function parseErrorResponse(b: Uint8Array): ParsedError {
   }
   return { type: String.fromCharCode(b[0]!), len: v.getInt32(1), fields, trailing: b.byteLength - at - 1 };
 }
+
+/** A typed message (either direction): type byte, int32 length counting itself, body. */
+export function msg(type: string, body: Uint8Array | string = new Uint8Array(0)): Uint8Array {
+  const b = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  const out = new Uint8Array(5 + b.byteLength);
+  out[0] = type.charCodeAt(0);
+  new DataView(out.buffer).setInt32(1, 4 + b.byteLength);
+  out.set(b, 5);
+  return out;
+}
+
+/** ReadyForQuery with a status: "I" idle, "T" in a transaction, "E" in a failed one. */
+export const ready = (status: "I" | "T" | "E") => msg("Z", status);
+/** What a server sends after a trusted startup: AuthenticationOk, a ParameterStatus, BackendKeyData, ReadyForQuery(I). */
+export const startupDone = () =>
+  concat(msg("R", new Uint8Array(4)), msg("S", "client_encoding\0UTF8\0"), msg("K", new Uint8Array(8)), ready("I"));
+/** A simple Query message. */
+export const query = (sql: string) => msg("Q", `${sql}\0`);
+/** RowDescription-free answer to a command: CommandComplete then ReadyForQuery. */
+export const commandDone = (tag: string, status: "I" | "T" | "E") => concat(msg("C", `${tag}\0`), ready(status));
