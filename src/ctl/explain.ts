@@ -16,18 +16,8 @@ import {
   type KeeperInfo,
   type ProxyInfo,
   type InvalidInfo,
+  type RankedCandidate,
 } from "../cluster/index.ts";
-
-/** rankCandidates' row, as design.md fixes it (the sentinel engineer's export replaces this). */
-export interface RankedCandidate {
-  dbUid: string;
-  keeperUid: string;
-  xLogPos: number;
-  priority: number;
-  excludedBy?: string;
-  chosen?: boolean;
-  rule?: string;
-}
 import { describeInvalidInfo } from "../cluster/index.ts";
 import type { Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
@@ -77,7 +67,8 @@ export function explainDecision(i: ExplainInput): ExplainReport {
     change: out.change,
     diff: out.change === "decision" ? diffClusterData(i.clusterData, out.clusterData) : [],
     notes: out.notes,
-    candidates: [], // rankCandidates (h17-sentinel) once merged
+    // decide()'s ranking (rankCandidates): the one it elected with, else the one a failover would use now.
+    candidates: out.candidates,
     invalidInfos: (i.invalidInfos ?? []).map(describeInvalidInfo),
   };
 }

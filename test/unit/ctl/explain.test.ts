@@ -24,6 +24,18 @@ describe("explainDecision", () => {
     expect(r.diff).toEqual([]);
     expect(renderExplainText(r)).toContain("=== What the leader sentinel would change now ===\n");
     expect(r.note).toContain("empty sentinel memory");
+    expect(r.candidates).toEqual([{ dbUid: "s", keeperUid: "k2", xLogPos: 2000, priority: 1, chosen: true, rule: "most advanced" }]);
+    expect(renderExplainText(r)).toContain(
+      ["KEEPER  DB  XLOGPOS  PRIORITY  VERDICT", "k2      s   2000     1         CHOSEN: most advanced"].join("\n"),
+    );
+  });
+
+  test("the candidate table names the rule that excludes a standby", () => {
+    const cd = steady();
+    const infos = { k1: keeperInfoFor(cd, "k1"), k2: keeperInfoFor(cd, "k2", { priority: 0 }) };
+    const r = explainDecision({ clusterData: cd, keepersInfo: infos, proxiesInfo: {}, now: NOW, newUid });
+    expect(r.candidates).toMatchObject([{ keeperUid: "k2", excludedBy: "priority 0 (never elected automatically)" }]);
+    expect(renderExplainText(r)).toContain("excluded: priority 0 (never elected automatically)");
   });
 
   test("the master's keeper info is gone: the diff shows the standby made master, the notes say why", () => {
