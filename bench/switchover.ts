@@ -13,9 +13,11 @@
  *  - full copies: pg_basebackup runs the keepers logged during the run (and pg_rewind runs);
  * then the same for `stolonctl failkeeper` of the master, side by side.
  *
- *   npm run bench:switchover -- [--runs 20] [--failkeeper N (default 5)] [--sync] [--base-port 26530] [--keep]
+ *   npm run bench:switchover -- [--runs 20] [--failkeeper N (default 5)] [--sync] [--think-ms 0] [--base-port 26530] [--keep]
  *
- * --sync runs the cluster with synchronousReplication. --keep leaves the cluster's dir (logs
+ * --think-ms makes client A pause that long after each acknowledged write (default 0: its next
+ * write goes out the instant the last one is answered, so the proxy's close of the drained
+ * connection at that idle point races with it). --sync runs the cluster with synchronousReplication. --keep leaves the cluster's dir (logs
  * included) in place and prints where it is. Figures, never assertions: see the README.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -35,6 +37,8 @@ const opt = (name: string, def: number) => {
 const RUNS = opt("runs", 20);
 const FAILKEEPER_RUNS = opt("failkeeper", 5);
 const SYNC = args.includes("--sync");
+/** A pause after each write of client A (0: back to back, the worst case for a drain). */
+const THINK_MS = opt("think-ms", 0);
 const dir = mkdtempSync(join(tmpdir(), "stolon-switchover-"));
 const lc = new LocalCluster({
   dir,
@@ -101,13 +105,20 @@ async function run(how: "switchover" | "failkeeper", clients: RowWriter[]): Prom
   const gap = await waitFor("a write acknowledged by the new master", 120_000, () => writeGap(all(), oldPort, t0) ?? undefined);
   // The old master back as a standby before the next run (and before counting copies).
   await lc.waitSettled(180_000);
+  // Only writes acknowledged before the read starts are surely visible to it.
+  const readAt = performance.now();
   const present = await presentIds(target);
   let lost = 0;
-  for (const a of all())
-    if (!present.has(a.id) && !lostSoFar.has(a.id)) {
-      lostSoFar.add(a.id);
-      lost++;
-    }
+  const where: string[] = [];
+  for (const c of clients)
+    for (const a of c.acks)
+      if (a.at < readAt && !present.has(a.id) && !lostSoFar.has(a.id)) {
+        lostSoFar.add(a.id);
+        lost++;
+        if (where.length < 5) where.push(`${c.name} id ${a.id} on port ${a.port} at ${Math.round(a.at - t0)} ms`);
+      }
+  // Which writes, where and when (from the command's start): to tell a real loss from a race in the bench.
+  if (lost > 0) console.log(`  lost: ${where.join("; ")} (old master port ${oldPort}, new master acked first at ${Math.round(gap.first.at - t0)} ms)`);
   return {
     gapMs: gap.gapMs,
     errorsA: clients[0]!.errors - errors0[0]!,
@@ -134,13 +145,13 @@ function summary(name: string, rs: RunFigures[]): string[] {
 
 async function main(): Promise<void> {
   const command = `npm run bench:switchover -- ${args.join(" ")}`.trim();
-  console.log(`switchover benchmark: ${RUNS} switchover runs, ${FAILKEEPER_RUNS} failkeeper runs, ${SYNC ? "synchronous" : "asynchronous"} replication (Bun ${Bun.version})`);
+  console.log(`switchover benchmark: ${RUNS} switchover runs, ${FAILKEEPER_RUNS} failkeeper runs, ${SYNC ? "synchronous" : "asynchronous"} replication, client A pausing ${THINK_MS} ms between writes (Bun ${Bun.version})`);
   await lc.start();
   await lc.waitSettled(180_000);
   const setup = connectTo(target);
   await setup.unsafe(ROW_TABLE_DDL);
   await setup.end({ timeout: 1 });
-  const clients = [new RowWriter("A", "pooled", target), new RowWriter("B", "per-transaction", target)];
+  const clients = [new RowWriter("A", "pooled", target, THINK_MS), new RowWriter("B", "per-transaction", target)];
   for (const c of clients) c.start();
   const results: Record<"switchover" | "failkeeper", RunFigures[]> = { switchover: [], failkeeper: [] };
   const plan: ("switchover" | "failkeeper")[] = [...Array(RUNS).fill("switchover"), ...Array(FAILKEEPER_RUNS).fill("failkeeper")];
@@ -152,9 +163,12 @@ async function main(): Promise<void> {
     );
   }
   for (const c of clients) await c.stop();
-  console.log("", ...summary("stolonctl switchover --wait", results.switchover), ...summary("stolonctl failkeeper <master>", results.failkeeper));
+  // The final check, over every write acknowledged in the whole benchmark.
+  const present = await presentIds(target);
+  const missing = clients.flatMap((c) => c.acks).filter((a) => !present.has(a.id)).length;
+  console.log(["", ...summary("stolonctl switchover --wait", results.switchover), ...summary("stolonctl failkeeper <master>", results.failkeeper)].join("\n"));
   for (const c of clients) if (c.errorSamples.length) console.log(`client ${c.name} errors, first ones: ${c.errorSamples.join(" | ")}`);
-  console.log(`writes acknowledged: A ${clients[0]!.acks.length}, B ${clients[1]!.acks.length}`);
+  console.log(`writes acknowledged: A ${clients[0]!.acks.length}, B ${clients[1]!.acks.length}; missing from the master at the end: ${missing}`);
   console.log(`command: ${command}`);
 }
 

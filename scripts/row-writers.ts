@@ -48,10 +48,15 @@ export class RowWriter {
   private done: Promise<void> = Promise.resolve();
   private readonly pooled: postgres.Sql | null;
 
+  /**
+   * `thinkMs`: a pause after each acknowledged write (0: the next write goes out the moment the
+   * previous one is answered).
+   */
   constructor(
     readonly name: string,
     readonly mode: "pooled" | "per-transaction",
     private readonly target: WriterTarget,
+    private readonly thinkMs = 0,
   ) {
     this.pooled = mode === "pooled" ? connectTo(target) : null;
   }
@@ -73,6 +78,7 @@ export class RowWriter {
         try {
           const port = await this.writeOne(id);
           this.acks.push({ id, port, at: performance.now() });
+          if (this.thinkMs > 0) await Bun.sleep(this.thinkMs);
         } catch (err) {
           this.errors++;
           if (this.errorSamples.length < 5) this.errorSamples.push(err instanceof Error ? err.message : String(err));
