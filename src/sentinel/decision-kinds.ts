@@ -6,7 +6,7 @@
  */
 import { jsonEqual, type Change, type ClusterData, type DB, type DBSpec } from "../cluster/index.ts";
 
-export const DECISION_KINDS = ["master", "sync_standbys", "followers", "dbs", "keepers", "proxy", "status"] as const;
+export const DECISION_KINDS = ["master", "sync_standbys", "followers", "dbs", "keepers", "proxy", "status", "switchover", "pause"] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 
 /** Absent, null and an empty list mean the same: nobody. */
@@ -44,7 +44,9 @@ function commonDbs(before: ClusterData, after: ClusterData): [DB, DB][] {
  *  - followers: a db's followConfig or followers changed
  *  - dbs: a db added or removed, or any other field of a db's spec changed (role, parameters...)
  *  - keepers: a keeper added or removed, or its state changed (healthy, failkeeper, can be master...)
- *  - proxy: the proxy spec (the barrier: masterDbUid, enabled proxies) or its generation changed
+ *  - proxy: the proxy spec (the barrier: masterDbUid, enabled proxies, a switchover's hold) or its generation changed
+ *  - switchover: the switchover moved (a phase, a step line, its outcome)
+ *  - pause: the pause was set, changed or cleared (the sentinel clears it when it ends)
  *  - status: nothing above; only what keepers report (WAL positions, generations reached, db health)
  *
  * `change` is decide()'s: "none" gives no kind, "status" only "status" (decide() already found
@@ -74,6 +76,8 @@ export function decisionKinds(before: ClusterData, after: ClusterData, change: C
   )
     kinds.push("keepers");
   if (before.proxy.generation !== after.proxy.generation || !jsonEqual(before.proxy.spec, after.proxy.spec)) kinds.push("proxy");
+  if (!jsonEqual(before.switchover ?? null, after.switchover ?? null)) kinds.push("switchover");
+  if (!jsonEqual(before.pause ?? null, after.pause ?? null)) kinds.push("pause");
   if (kinds.length === 0) kinds.push("status");
   return kinds;
 }
@@ -91,14 +95,36 @@ export function masterLooksFailed(before: ClusterData, after: ClusterData): { db
   if (before.keepers[keeper]?.status.forceFail) return { db, why: `failkeeper was asked for keeper ${keeper}` };
   const a = after.dbs[db];
   if (!a) return { db, why: `db ${db} was removed` };
+  // Stopped on purpose by a switchover: failed only with its keeper.
+  if (a.spec.stopForSwitchover !== undefined && after.keepers[a.spec.keeperUID]?.status.healthy === true) return null;
   if (after.keepers[a.spec.keeperUID]?.status.healthy === false) return { db, why: `keeper ${a.spec.keeperUID} is unhealthy` };
   if (a.status.healthy === false) return { db, why: `db ${db} is unhealthy` };
   return null;
 }
 
-/** A write that names another master than the one before (not the first election): a failover. */
+/**
+ * A write that names another master than the one before (not the first election): a failover,
+ * unless it is a switchover's promotion (isSwitchoverPromotion).
+ */
 export function isFailover(before: ClusterData, after: ClusterData): boolean {
   const old = before.cluster.status.master;
   const now = after.cluster.status.master;
-  return !!old && !!now && old !== now;
+  return !!old && !!now && old !== now && !isSwitchoverPromotion(before, after);
+}
+
+/** A write in which a switchover promoted its target (it entered "promoting" with that master). */
+export function isSwitchoverPromotion(before: ClusterData, after: ClusterData): boolean {
+  const sw = after.switchover;
+  return !!sw && sw.phase === "promoting" && before.switchover?.phase !== "promoting" && after.cluster.status.master === sw.toDb;
+}
+
+export type SwitchoverEnd = "done" | "failed" | "rolled-back";
+
+/** The switchover this write ended (its phase and, for "done", ms from acceptance), or null. */
+export function switchoverEnded(before: ClusterData, after: ClusterData): { outcome: SwitchoverEnd; durationMs: number } | null {
+  const sw = after.switchover;
+  if (!sw || (sw.phase !== "done" && sw.phase !== "failed" && sw.phase !== "rolled-back")) return null;
+  if (before.switchover?.id === sw.id && before.switchover.phase === sw.phase) return null;
+  const accepted = sw.acceptedAt ? Date.parse(sw.acceptedAt) : NaN;
+  return { outcome: sw.phase, durationMs: sw.phase === "done" ? Date.parse(sw.phaseTime) - accepted : NaN };
 }

@@ -50,6 +50,26 @@ export function registerSentinelMetrics(registry: Registry, sentinel: { stats():
       this.set({ state: "unhealthy" }, s().keepersUnhealthy);
     },
   });
+  new Counter({
+    name: "stolon_sentinel_switchovers_total",
+    help: "Switchovers this sentinel ended, by outcome (done, failed: refused or its master failed, rolled_back)",
+    labelNames: ["outcome"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const w = s().switchovers;
+      this.inc({ outcome: "done" }, w.done);
+      this.inc({ outcome: "failed" }, w.failed);
+      this.inc({ outcome: "rolled_back" }, w["rolled-back"]);
+    },
+  });
+  gaugeOf(
+    registry,
+    "stolon_sentinel_last_switchover_duration_seconds",
+    "Seconds from acceptance to done of the last switchover this sentinel completed (no sample before the first)",
+    () => seconds(s().lastSwitchoverDurationMs),
+  );
+  gaugeOf(registry, "stolon_sentinel_cluster_paused", "1 while the cluster data the leader last read is paused (stolonctl pause), 0 otherwise", () => (s().paused ? 1 : 0));
   gaugeOf(registry, "stolon_sentinel_store_round_trip_seconds", "Round trip of this sentinel's last cluster data read from the store, in seconds (no sample before the first)", () =>
     seconds(s().storeRoundTripMs),
   );

@@ -12,7 +12,9 @@
  * lost, and starts every term from fresh memory.
  */
 import {
+  activePause,
   decide,
+  describePause,
   freshMemory,
   invalidInfoNotes,
   newClusterData,
@@ -31,7 +33,15 @@ import { Loop, SayOnce, type LoopSnapshot, type TickObserver } from "../lib/run-
 import { Trigger } from "../lib/trigger.ts";
 import type { Election } from "../store/election.ts";
 import type { Store } from "../store/store.ts";
-import { DECISION_KINDS, decisionKinds, isFailover, masterLooksFailed, type DecisionKind } from "./decision-kinds.ts";
+import {
+  DECISION_KINDS,
+  decisionKinds,
+  isFailover,
+  masterLooksFailed,
+  switchoverEnded,
+  type DecisionKind,
+  type SwitchoverEnd,
+} from "./decision-kinds.ts";
 
 /** Leader lease TTL (timing.ts), exported here for the entry point. */
 export { SENTINEL_ELECTION_TTL_MS } from "../cluster/index.ts";
@@ -44,6 +54,8 @@ export const MIN_TICK_GAP_MS = 50;
  * this long (or three sleepIntervals, if longer): a store call that never returns, a wedged loop.
  */
 const STUCK_AFTER_MS = 10_000;
+/** While the cluster is paused, the leader warns at most this often (the notes say it every tick). */
+export const PAUSE_WARNING_INTERVAL_MS = 60_000;
 
 export interface SentinelOptions {
   uid: string;
@@ -79,6 +91,12 @@ export interface SentinelStats {
   keepersUnhealthy: number;
   /** The last cluster data read's round trip; NaN before the first. */
   storeRoundTripMs: number;
+  /** Switchovers this sentinel ended, by outcome. */
+  switchovers: Record<SwitchoverEnd, number>;
+  /** From acceptance to "done" for the last switchover this sentinel completed; NaN before the first. */
+  lastSwitchoverDurationMs: number;
+  /** True while the cluster data this leader last decided on is paused. */
+  paused: boolean;
 }
 
 /** What one leadership term remembers between its ticks. */
@@ -108,7 +126,12 @@ export class Sentinel implements Component {
     keepersHealthy: 0,
     keepersUnhealthy: 0,
     storeRoundTripMs: NaN,
+    switchovers: { done: 0, failed: 0, "rolled-back": 0 },
+    lastSwitchoverDurationMs: NaN,
+    paused: false,
   };
+  /** When the leader last warned that the cluster is paused (clock ms); null while not paused. */
+  private pauseWarnedAt: number | null = null;
 
   constructor(private readonly o: SentinelOptions) {
     this.say = new SayOnce(o.log);
@@ -288,6 +311,7 @@ export class Sentinel implements Component {
     });
     state.memory = out.memory;
     this.countKeepers(out.clusterData);
+    this.warnIfPaused(out.clusterData);
     this.watchMaster(state, v.clusterData, out.clusterData);
     // Invalid infos are named in the notes of every tick; say so once, not on every tick.
     const invalidNote = invalidInfoNotes(invalidInfos).join("; ");
@@ -309,6 +333,21 @@ export class Sentinel implements Component {
     const kinds = this.countWrite(state, v.clusterData, out.clusterData, out.change);
     logNotes(log, "info", `cluster view written (${kinds.join(", ")})`, out.notes);
     return false;
+  }
+
+  /** A warning at most every PAUSE_WARNING_INTERVAL_MS while paused, and a line when it ends. */
+  private warnIfPaused(cd: ClusterData): void {
+    const pause = activePause(cd, new Date());
+    this.s.paused = pause !== null;
+    const now = this.o.clock.now();
+    if (!pause) {
+      if (this.pauseWarnedAt !== null) this.o.log.info("the cluster is no longer paused: failovers are allowed again");
+      this.pauseWarnedAt = null;
+      return;
+    }
+    if (this.pauseWarnedAt !== null && now - this.pauseWarnedAt < PAUSE_WARNING_INTERVAL_MS) return;
+    this.pauseWarnedAt = now;
+    this.o.log.warn(`the cluster is ${describePause(pause)}: no failover, no demotion, no keeper or db removed (stolonctl resume to end it)`);
   }
 
   private countKeepers(cd: ClusterData): void {
@@ -333,6 +372,12 @@ export class Sentinel implements Component {
   private countWrite(state: TermState, before: ClusterData, after: ClusterData, change: "status" | "decision"): string[] {
     const kinds = decisionKinds(before, after, change);
     for (const k of kinds) this.s.decisions[k]++;
+    const ended = switchoverEnded(before, after);
+    if (ended) {
+      this.s.switchovers[ended.outcome]++;
+      if (ended.outcome === "done") this.s.lastSwitchoverDurationMs = ended.durationMs;
+      this.o.log.info(`switchover ${after.switchover!.id} ${ended.outcome}: ${after.switchover!.outcome ?? ""}`);
+    }
     if (!isFailover(before, after)) return kinds;
     const now = this.o.clock.now();
     // Not seen failed in this term (another leader saw it, or the master was replaced some other

@@ -21,6 +21,9 @@ test("sentinel: every metric, read at scrape time; no failover yet means no dura
     keepersHealthy: 2,
     keepersUnhealthy: 1,
     storeRoundTripMs: 3,
+    switchovers: { done: 0, failed: 0, "rolled-back": 0 },
+    lastSwitchoverDurationMs: NaN,
+    paused: false,
   };
   const m = createComponentMetrics("sentinel", "c1");
   registerSentinelMetrics(m.registry, { stats: () => stats });

@@ -253,3 +253,33 @@ describe("Sentinel on the in-memory store", () => {
     expect(w.sentinel.health().ready.ok).toBe(true);
   });
 });
+
+describe("Sentinel while the cluster is paused (issue 17)", () => {
+  test("warns at most once a minute while paused, says when it ends, and never fails over", async () => {
+    const cd = steadyCluster({ sleepInterval: `${SLEEP_MS / 1000}s`, failInterval: `${FAIL_MS / 1000}s` });
+    cd.pause = { since: new Date().toISOString(), reason: "kernel update" };
+    const w = await start(cd);
+    const warnings = () => w.logs.filter((l) => l.level === "warn" && l.msg.includes("the cluster is paused since"));
+    await w.run(500);
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]!.msg).toContain("reason: kernel update");
+    expect(w.sentinel.stats().paused).toBe(true);
+    // The master's keeper goes away: no failover while paused.
+    w.alive.delete("k1");
+    await w.store.deleteKeeperInfo("k1");
+    await w.run(30_000, 1000);
+    expect(warnings()).toHaveLength(1);
+    await w.run(31_000, 1000);
+    expect(warnings()).toHaveLength(2);
+    expect((await w.store.getClusterData())!.clusterData.cluster.status.master).toBe("m");
+    // Resumed (stolonctl resume clears it): the failover follows, and the sentinel says it ended.
+    const cur = (await w.store.getClusterData())!;
+    delete cur.clusterData.pause;
+    await w.store.putClusterData(cur.clusterData, cur.revision);
+    await w.run(1000);
+    expect((await w.store.getClusterData())!.clusterData.cluster.status.master).toBe("s");
+    expect(w.logs.some((l) => l.level === "info" && l.msg.includes("no longer paused"))).toBe(true);
+    expect(w.sentinel.stats().paused).toBe(false);
+    expect(w.sentinel.stats().failovers).toBe(1);
+  });
+});
