@@ -111,6 +111,13 @@ interface Conn {
   drainAfterReady: number;
 }
 
+/**
+ * During a drain, how long a connection idle when the hold began must stay quiet to be closed
+ * before its next transaction (see startDrain): an idle pooled connection is closed after this,
+ * and a client that is between two transactions sends its next one well within it.
+ */
+const QUIET_MS = 100;
+
 /** Between two attempts to reach a master that refused the connection (restarting, say). */
 const CONNECT_RETRY_MS = 100;
 
@@ -271,9 +278,15 @@ export class Forwarder {
 
   private startDrain(h: ForwarderHold): void {
     const draining = new Set<Conn>();
+    const quiet: Conn[] = [];
     for (const c of this.conns) {
       if (this.held.has(c)) continue;
-      c.drainAfterReady = c.wire.readyCount === 0 ? 2 : c.wire.readyCount;
+      // Closed at its next ReadyForQuery(idle): the client gets that answer and the end of the
+      // connection in one go, before it can have sent anything after it. Closing a connection
+      // that is idle now would race with a client sending its next query this very moment.
+      const n = c.wire.readyCount;
+      c.drainAfterReady = n === 0 ? 2 : n + 1;
+      if (n > 0 && c.wire.idle) quiet.push(c);
       draining.add(c);
     }
     const hs = { id: h.id, holdMs: h.holdMs, draining, timer: null as ReturnType<typeof setTimeout> | null };
@@ -282,6 +295,7 @@ export class Forwarder {
     this.rearmHeld();
     this.o.log.info(`hold ${h.id}: new clients wait (up to ${h.holdMs} ms); draining ${draining.size} connection(s) within ${h.drainLeftMs} ms`);
     for (const c of [...draining]) this.closeIfDrained(c);
+    if (quiet.length > 0) setTimeout(() => this.closeQuiet(hs, quiet), QUIET_MS);
     if (this.holdState !== hs) return;
     if (hs.draining.size === 0) {
       if (this.drainedId !== hs.id) this.drainOver(hs);
@@ -300,6 +314,19 @@ export class Forwarder {
       this.close(c, true);
     }
     this.o.log.warn(`hold ${hs.id}: ${n} connection(s) not idle within the drain time were cut`);
+  }
+
+  /**
+   * The connections idle when the hold began that stayed so (no ReadyForQuery since, nothing in
+   * flight) for QUIET_MS: idle pooled connections, closed now rather than at the drain time.
+   */
+  private closeQuiet(hs: NonNullable<Forwarder["holdState"]>, quiet: Conn[]): void {
+    if (this.holdState !== hs) return;
+    for (const c of quiet) {
+      if (!hs.draining.has(c) || c.wire.readyCount !== c.drainAfterReady - 1) continue;
+      c.drainAfterReady--;
+      this.closeIfDrained(c);
+    }
   }
 
   /** A draining connection at an idle point with everything delivered is closed. */
