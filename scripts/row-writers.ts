@@ -44,6 +44,8 @@ export class RowWriter {
   readonly acks: Ack[] = [];
   errors = 0;
   readonly errorSamples: string[] = [];
+  /** The ids whose write failed (to check that none of them committed after all). */
+  readonly failed: number[] = [];
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
   private readonly pooled: postgres.Sql | null;
@@ -81,6 +83,7 @@ export class RowWriter {
           if (this.thinkMs > 0) await Bun.sleep(this.thinkMs);
         } catch (err) {
           this.errors++;
+          this.failed.push(id);
           if (this.errorSamples.length < 5) this.errorSamples.push(err instanceof Error ? err.message : String(err));
           await Bun.sleep(10);
         }
