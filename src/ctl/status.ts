@@ -1,4 +1,4 @@
-import { activePause, describeInvalidInfo, formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo, type Pause, type Switchover } from "../cluster/index.ts";
+import { activePause, keeperPriority, describeInvalidInfo, formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo, type Pause, type Switchover } from "../cluster/index.ts";
 import type { Election, Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
 import { describePause } from "./pause.ts";
@@ -25,6 +25,8 @@ export interface StatusReport {
     lagBytes: number | null;
     /** The keeper publishes that it runs with --allow-trust-on-network and a trust auth method. */
     trustOnNetwork: boolean;
+    /** Its --priority: from its info, else as the sentinel last copied it; null when neither says. */
+    priority: number | null;
   }[];
   cluster: null | {
     uid: string;
@@ -93,6 +95,7 @@ export async function collectStatus(store: Store, election: Election, now: Date 
             ? Math.max(0, master.status.xLogPos - db.status.xLogPos)
             : null,
         trustOnNetwork: info?.trustOnNetwork === true,
+        priority: info ? keeperPriority(info) : (k?.status.priority ?? null),
       };
     }),
     cluster: cd && {
@@ -172,7 +175,7 @@ export function renderStatusText(r: StatusReport): string {
   out.push(
     r.keepers.length
       ? table(
-          ["UID", "HEALTHY", "PUBLISHING", "PG LISTENADDRESS", "PG HEALTHY", "ROLE", "LAG", "PG WANTEDGENERATION", "PG CURRENTGENERATION"],
+          ["UID", "HEALTHY", "PUBLISHING", "PG LISTENADDRESS", "PG HEALTHY", "ROLE", "PRIORITY", "LAG", "PG WANTEDGENERATION", "PG CURRENTGENERATION"],
           r.keepers.map((k) => [
             k.uid,
             yn(k.healthy),
@@ -180,6 +183,7 @@ export function renderStatusText(r: StatusReport): string {
             k.listenAddress ?? "-",
             yn(k.pgHealthy),
             k.role ?? "-",
+            num(k.priority),
             k.lagBytes === null ? "-" : formatBytes(k.lagBytes),
             num(k.wantedGeneration),
             num(k.currentGeneration),

@@ -18,6 +18,7 @@ import { ConfigError, StolonError } from "../../../src/lib/errors.ts";
 import { KvStore, MemoryBackend, type Store } from "../../../src/store/index.ts";
 import { caught } from "../../contract/caught.ts";
 import { readClusterData, steadyCluster } from "../../harness/builders.ts";
+import { keeperInfoFor } from "../../harness/info-builders.ts";
 import { ScriptedIO } from "../../harness/scripted-io.ts";
 
 let kv: MemoryBackend;
@@ -279,5 +280,19 @@ describe("status of planned operations", () => {
     const text = renderStatusText(await collectStatus(store, store.sentinelElection(5000, clock), io.now()));
     expect(text).toContain("Switchover sw1 to keeper k2, requested 2026-11-25T11:59:00.000Z: phase catching-up since 2026-11-25T11:59:01.000Z");
     expect(text).toContain("Last step: 2026-11-25T11:59:02.000Z  waiting for db s to receive past 0/3000028");
+  });
+
+  test("each keeper's priority: from its info, else as the sentinel copied it, in JSON and in the text table", async () => {
+    await seed((cd) => (cd.keepers.k1!.status.priority = 3));
+    const cd = await readClusterData(store);
+    await store.setKeeperInfo(keeperInfoFor(cd, "k2", { priority: 0 }), 30_000);
+    const r = await collectStatus(store, store.sentinelElection(5000, clock), io.now());
+    expect(r.keepers.map((k) => [k.uid, k.priority])).toEqual([
+      ["k1", 3],
+      ["k2", 0],
+    ]);
+    const text = renderStatusText(r);
+    expect(text).toMatch(/UID +HEALTHY +PUBLISHING +PG LISTENADDRESS +PG HEALTHY +ROLE +PRIORITY +LAG/);
+    expect(text).toMatch(/\nk2 +yes +yes +127\.0\.0\.1:5432 +yes +standby +0 +/);
   });
 });
