@@ -54,6 +54,8 @@ interface RunFigures {
   lost: number;
   basebackups: number;
   rewinds: number;
+  /** Times a master fenced itself for not renewing its info (a loaded machine): its clients get errors then. */
+  fences: number;
   ok: boolean;
 }
 
@@ -79,6 +81,21 @@ async function waitFor<T>(what: string, timeoutMs: number, f: () => T | undefine
   }
 }
 
+/** `f` again until it answers (a master fenced for a moment refuses connections), for at most a minute. */
+async function retrying<T>(what: string, f: () => Promise<T>): Promise<T> {
+  let last: unknown;
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
+    try {
+      return await f();
+    } catch (err) {
+      last = err;
+      await Bun.sleep(200);
+    }
+  }
+  throw new Error(`${what}: ${last instanceof Error ? last.message : String(last)}`);
+}
+
 /** Acknowledged ids found missing after an earlier run (each is counted once, in the run that lost it). */
 const lostSoFar = new Set<number>();
 
@@ -93,6 +110,7 @@ async function run(how: "switchover" | "failkeeper", clients: RowWriter[]): Prom
   const errors0 = clients.map((c) => c.errors);
   const backups0 = logged("pg_basebackup from ");
   const rewinds0 = logged("pg_rewind from ");
+  const fences0 = logged("fencing the master");
   const t0 = performance.now();
   const argv =
     how === "switchover"
@@ -107,7 +125,7 @@ async function run(how: "switchover" | "failkeeper", clients: RowWriter[]): Prom
   await lc.waitSettled(180_000);
   // Only writes acknowledged before the read starts are surely visible to it.
   const readAt = performance.now();
-  const present = await presentIds(target);
+  const present = await retrying("reading the rows", () => presentIds(target));
   let lost = 0;
   const where: string[] = [];
   for (const c of clients)
@@ -126,6 +144,7 @@ async function run(how: "switchover" | "failkeeper", clients: RowWriter[]): Prom
     lost,
     basebackups: logged("pg_basebackup from ") - backups0,
     rewinds: logged("pg_rewind from ") - rewinds0,
+    fences: logged("fencing the master") - fences0,
     ok: code === 0,
   };
 }
@@ -140,6 +159,7 @@ function summary(name: string, rs: RunFigures[]): string[] {
     `  client errors: A (pooled) ${sum((r) => r.errorsA)}, B (connection per transaction) ${sum((r) => r.errorsB)}`,
     `  acknowledged writes lost: ${sum((r) => r.lost)}`,
     `  full copies (pg_basebackup): ${sum((r) => r.basebackups)}; pg_rewind runs: ${sum((r) => r.rewinds)}`,
+    `  fences of a master that could not renew its info in time (machine load): ${sum((r) => r.fences)}`,
   ];
 }
 
@@ -148,9 +168,14 @@ async function main(): Promise<void> {
   console.log(`switchover benchmark: ${RUNS} switchover runs, ${FAILKEEPER_RUNS} failkeeper runs, ${SYNC ? "synchronous" : "asynchronous"} replication, client A pausing ${THINK_MS} ms between writes (Bun ${Bun.version})`);
   await lc.start();
   await lc.waitSettled(180_000);
-  const setup = connectTo(target);
-  await setup.unsafe(ROW_TABLE_DDL);
-  await setup.end({ timeout: 1 });
+  await retrying("creating the table", async () => {
+    const setup = connectTo(target);
+    try {
+      await setup.unsafe(ROW_TABLE_DDL);
+    } finally {
+      await setup.end({ timeout: 1 });
+    }
+  });
   const clients = [new RowWriter("A", "pooled", target, THINK_MS), new RowWriter("B", "per-transaction", target)];
   for (const c of clients) c.start();
   const results: Record<"switchover" | "failkeeper", RunFigures[]> = { switchover: [], failkeeper: [] };
@@ -159,12 +184,12 @@ async function main(): Promise<void> {
     const r = await run(how, clients);
     results[how].push(r);
     console.log(
-      `${how} ${results[how].length}: gap ${fmtMs(r.gapMs)}, errors A ${r.errorsA} B ${r.errorsB}, lost ${r.lost}, pg_basebackup ${r.basebackups}, pg_rewind ${r.rewinds}${r.ok ? "" : " (command failed)"}`,
+      `${how} ${results[how].length}: gap ${fmtMs(r.gapMs)}, errors A ${r.errorsA} B ${r.errorsB}, lost ${r.lost}, pg_basebackup ${r.basebackups}, pg_rewind ${r.rewinds}${r.fences ? `, master fenced ${r.fences} time(s) (no info renewed in time)` : ""}${r.ok ? "" : " (command failed)"}`,
     );
   }
   for (const c of clients) await c.stop();
   // The final check, over every write acknowledged in the whole benchmark.
-  const present = await presentIds(target);
+  const present = await retrying("reading the rows", () => presentIds(target));
   const missing = clients.flatMap((c) => c.acks).filter((a) => !present.has(a.id)).length;
   console.log(["", ...summary("stolonctl switchover --wait", results.switchover), ...summary("stolonctl failkeeper <master>", results.failkeeper)].join("\n"));
   for (const c of clients) if (c.errorSamples.length) console.log(`client ${c.name} errors, first ones: ${c.errorSamples.join(" | ")}`);
