@@ -31,7 +31,7 @@ import {
   type Schema,
 } from "./info-check.ts";
 import { isPlainObject } from "./plain-object.ts";
-import { CURRENT_FORMAT_VERSION, MAX_SWITCHOVER_STEPS, SWITCHOVER_PHASES, type ClusterData, type DB } from "./types.ts";
+import { CURRENT_FORMAT_VERSION, MAX_SWITCHOVER_STEPS, MAX_SWITCHOVER_TEXT_LENGTH, SWITCHOVER_PHASES, type ClusterData, type DB } from "./types.ts";
 
 /** A new cluster in phase "initializing" (stolon's NewClusterData(NewCluster(uid, spec))). */
 export function newClusterData(uid: string, spec: ClusterSpec, now: Date): ClusterData {
@@ -137,7 +137,7 @@ const PROXY_SCHEMA: Schema = {
 };
 // Planned operations (issue 17). Outcome and step texts are the sentinel's sentences; the bound
 // only keeps a hostile writer from making them huge.
-const NOTE_TEXT = text(4096);
+const NOTE_TEXT = text(MAX_SWITCHOVER_TEXT_LENGTH);
 const SWITCHOVER_SCHEMA: Schema = {
   id: req(uid()),
   requestedAt: req(time),

@@ -457,7 +457,8 @@ export class Tick {
     } else {
       const healthy = Object.keys(cd.keepers)
         .sort()
-        .filter((k) => cd.keepers[k]!.status.healthy && cd.keepers[k]!.status.canBeMaster !== false);
+        // Priority 0 is never elected automatically: not for the first master either.
+        .filter((k) => cd.keepers[k]!.status.healthy && cd.keepers[k]!.status.canBeMaster !== false && cd.keepers[k]!.status.priority !== 0);
       keeperUID = healthy.find((k) => !this.mem.failedInit.includes(k)) ?? healthy[0];
       if (!keeperUID) {
         this.note("initializing: no healthy keeper that can be master yet: waiting");

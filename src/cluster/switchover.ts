@@ -27,6 +27,7 @@ import { switchoverInProgress } from "./planned-ops.ts";
 import { chosenCandidate, rankCandidates } from "./rank.ts";
 import {
   MAX_SWITCHOVER_STEPS,
+  MAX_SWITCHOVER_TEXT_LENGTH,
   SWITCHOVER_DRAIN_TIMEOUT_BOUNDS,
   SWITCHOVER_TIMEOUT_BOUNDS,
   type DB,
@@ -42,12 +43,20 @@ export function stoppedForSwitchover(t: Tick, master: DB): boolean {
   return master.spec.stopForSwitchover !== undefined && switchoverInProgress(sw) && sw.id === master.spec.stopForSwitchover;
 }
 
+/**
+ * A text cut to what the cluster data may hold: a reason may list every keeper, and cluster data
+ * the checks refuse could be read by nobody.
+ */
+function clip(text: string): string {
+  return text.length <= MAX_SWITCHOVER_TEXT_LENGTH ? text : `${text.slice(0, MAX_SWITCHOVER_TEXT_LENGTH - 3)}...`;
+}
+
 /** Moves to `phase`: phaseTime, a step line (the last MAX_SWITCHOVER_STEPS kept) and a note. */
 function setPhase(t: Tick, sw: Switchover, phase: SwitchoverPhase, text: string, outcome?: string): void {
   sw.phase = phase;
   sw.phaseTime = iso(t);
-  sw.steps = [...sw.steps, { time: sw.phaseTime, text }].slice(-MAX_SWITCHOVER_STEPS);
-  if (outcome !== undefined) sw.outcome = outcome;
+  sw.steps = [...sw.steps, { time: sw.phaseTime, text: clip(text) }].slice(-MAX_SWITCHOVER_STEPS);
+  if (outcome !== undefined) sw.outcome = clip(outcome);
   t.note(`switchover ${sw.id}: ${text}`);
 }
 
@@ -62,7 +71,13 @@ function releaseHold(t: Tick, sw: Switchover): void {
 function end(t: Tick, sw: Switchover, phase: "failed" | "rolled-back", reason: string): void {
   const from = sw.fromDb ? t.cd.dbs[sw.fromDb] : undefined;
   const restart = from?.spec.stopForSwitchover === sw.id;
-  if (restart) delete from!.spec.stopForSwitchover;
+  if (restart) {
+    delete from!.spec.stopForSwitchover;
+    // Its PostgreSQL was down on purpose, maybe for longer than failInterval: its keeper gets a
+    // whole failInterval from now to start it again before the db counts as failed (else the next
+    // tick would fail over the master the rollback just gave back its role).
+    t.mem.dbErrorSince[from!.uid] = t.now;
+  }
   releaseHold(t, sw);
   const step = sw.phase;
   const master = masterDb(t.cd);

@@ -207,6 +207,8 @@ export type SwitchoverPhase = (typeof SWITCHOVER_PHASES)[number];
 export const SWITCHOVER_FINAL_PHASES: readonly SwitchoverPhase[] = ["done", "failed", "rolled-back"];
 /** Step lines kept in Switchover.steps (the oldest are dropped). */
 export const MAX_SWITCHOVER_STEPS = 50;
+/** The longest step text, outcome or pause reason the cluster data holds (the sentinel clips its own). */
+export const MAX_SWITCHOVER_TEXT_LENGTH = 4096;
 export const DEFAULT_SWITCHOVER_TIMEOUT = "30s";
 export const DEFAULT_SWITCHOVER_DRAIN_TIMEOUT = "5s";
 /** Switchover.timeout: from acceptance until the promotion must have started. */

@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { PRIORITY_WAL_BOUND_BYTES, rankCandidates, type CandidateEntry } from "../../../src/cluster/index.ts";
+import { deepFreeze } from "../../harness/builders.ts";
 import { MiB, keeperInfos, notes, run, three } from "./planned-builders.ts";
 
 const c = (keeperUid: string, xLogPos: number, priority = 1, excludedBy?: string): CandidateEntry => ({
@@ -72,6 +73,14 @@ describe("decide(): elections with priority", () => {
     const r = run(cd, { infos: keeperInfos(cd, { ...masterGone, k2: { priority: 0 } }) });
     expect(r.clusterData.cluster.status.master).toBe("m");
     expect(notes(r)).toContain("keeper k2 (db s) excluded: priority 0 (never elected automatically)");
+  });
+
+  test("a new cluster's first master is not put on a keeper with priority 0", () => {
+    const base = structuredClone(three());
+    const cd = deepFreeze({ ...base, cluster: { ...base.cluster, status: { phase: "initializing" as const } }, dbs: {} });
+    const r = run(cd, { infos: keeperInfos(cd, { k1: { priority: 0 } }) });
+    const master = r.clusterData.dbs[r.clusterData.cluster.status.master!];
+    expect(master?.spec.keeperUID).toBe("k2");
   });
 
   test("the keeper's priority is copied from its info into its status (absent: left out)", () => {

@@ -4,7 +4,7 @@
  * not failed over.
  */
 import { describe, expect, test } from "bun:test";
-import { freshMemory, type ClusterData, type DecideOutput, type Switchover } from "../../../src/cluster/index.ts";
+import { freshMemory, parseClusterData, type ClusterData, type DecideOutput, type Switchover } from "../../../src/cluster/index.ts";
 import { deepFreeze } from "../../harness/builders.ts";
 import { MiB, at, converge, keeperInfos, notes, proxyInfos, request, run, three, type InfoOver } from "./planned-builders.ts";
 
@@ -156,6 +156,16 @@ describe("refused requests end failed, with the rule and the keeper", () => {
     if (!_n.includes("replaced")) expect(r.clusterData.cluster.status.master).toBe(cd.cluster.status.master);
   });
 
+  test("synchronous mode: a standby not known to be in sync is refused, the synchronous one accepted", () => {
+    const base = structuredClone(three({ spec: { synchronousReplication: true, minSynchronousStandbys: 1, maxSynchronousStandbys: 1 }, switchover: request({ to: "k3" }) }));
+    Object.assign(base.dbs.m!.spec, { synchronousReplication: true, synchronousStandbys: ["s"] });
+    base.dbs.m!.status.synchronousStandbys = ["s"];
+    const refused = tick(deepFreeze(base), 0, { over: { k1: { synchronousStandbys: ["s"] } } });
+    expect(sw(refused).outcome).toBe("refused: keeper k3 (db t) is not eligible: not known to be in sync (synchronous replication)");
+    const accepted = tick(deepFreeze({ ...structuredClone(base), switchover: request({ to: "k2" }) }), 0, { over: { k1: { synchronousStandbys: ["s"] } } });
+    expect(sw(accepted)).toMatchObject({ phase: "stopping", toDb: "s" }); // no proxy enabled: nothing to drain
+  });
+
   test("a request while the cluster is initializing", () => {
     const base = three({ switchover: request() });
     const cd = deepFreeze({ ...structuredClone(base), cluster: { ...structuredClone(base.cluster), status: { phase: "initializing" as const } }, dbs: {} });
@@ -188,6 +198,22 @@ describe("rollbacks and failures", () => {
     expect(r4.clusterData.proxy.spec.masterDbUid).toBe("m");
     expect(r4.clusterData.proxy.generation).toBe(c3.proxy.generation + 1);
     expect(r4.clusterData.cluster.status.master).toBe("m");
+  });
+
+  test("after a rollback the old master's keeper has a whole failInterval to start it again, before the usual rule fails it over", () => {
+    const r2 = toStopping();
+    const down = { k1: { healthy: false } };
+    const stopped = { k1: { healthy: false, stoppedForSwitchover: { id: "sw1", lsn: STOP_LSN } } };
+    let r = tick(deepFreeze(r2.clusterData), 400, { drained: "sw1", memory: r2.memory, over: stopped });
+    r = tick(deepFreeze(r.clusterData), 30_001, { drained: "sw1", memory: r.memory, over: stopped });
+    expect(sw(r).phase).toBe("rolled-back");
+    // Stopped for 30 s (failInterval 5s): still down while its keeper starts it again.
+    const soon = tick(deepFreeze(r.clusterData), 31_000, { memory: r.memory, over: down });
+    expect(soon.clusterData.cluster.status.master).toBe("m");
+    expect(soon.clusterData.dbs.m!.status.healthy).toBe(true);
+    // Still down a failInterval after the rollback: failed over as usual.
+    const late = tick(deepFreeze(soon.clusterData), 36_500, { memory: soon.memory, over: down });
+    expect(late.clusterData.cluster.status.master).not.toBe("m");
   });
 
   test("the target's keeper stops while the master is stopped: rolled back", () => {
@@ -241,6 +267,22 @@ describe("rollbacks and failures", () => {
     const cd = three({ switchover: request({ phase: "rolled-back", outcome: "x" }) });
     const r = tick(cd, 0, { memory: freshMemory() });
     expect(r.clusterData.switchover).toEqual(cd.switchover!);
+  });
+
+  test("a refusal naming a thousand keepers is clipped: the cluster data written stays readable", () => {
+    const c = structuredClone(three({ two: true, switchover: request() }));
+    for (let i = 0; i < 1000; i++) {
+      const k = `keeper_with_a_long_name_${String(i).padStart(4, "0")}`;
+      c.keepers[k] = { ...structuredClone(c.keepers.k2!), uid: k };
+      c.dbs[`db_with_a_long_name_${i}`] = { ...structuredClone(c.dbs.s!), uid: `db_with_a_long_name_${i}`, spec: { ...structuredClone(c.dbs.s!.spec), keeperUID: k } };
+    }
+    const cd = deepFreeze(c);
+    const gone = Object.fromEntries(Object.keys(cd.keepers).filter((k) => k !== "k1").map((k) => [k, { missing: true }]));
+    const r = run(cd, { infos: keeperInfos(cd, gone) });
+    expect(sw(r).phase).toBe("failed");
+    expect(sw(r).outcome!.length).toBeLessThanOrEqual(4096);
+    expect(sw(r).outcome!.endsWith("...")).toBe(true);
+    expect(() => parseClusterData(JSON.stringify(r.clusterData))).not.toThrow();
   });
 
   test("steps are capped at the last 50", () => {
