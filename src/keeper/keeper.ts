@@ -952,6 +952,7 @@ export class Keeper implements Component {
       converged: db !== null && s !== null && !s.Initializing && s.UID === db.uid && s.Generation === db.generation,
       fenced: this.fenced,
       shuttingDown: this.shutdownAt !== 0,
+      stoppedForSwitchover: this.stoppedForSwitchover?.id ?? null,
       timeline: known?.st.timelineID ?? 0,
       walPosition: known ? (isStandby ? (known.replayLsn ?? known.st.xLogPos) : known.st.xLogPos) : 0,
       replicationLagBytes: lagBytes,
@@ -994,6 +995,7 @@ export class Keeper implements Component {
 /** Ready: doing its job, i.e. PostgreSQL runs, answers, is converged to the view and not fenced. */
 export function readiness(s: KeeperStatus): Check {
   if (s.shuttingDown) return { ok: false, reason: "the keeper is shutting down" };
+  if (s.stoppedForSwitchover !== null) return { ok: false, reason: `PostgreSQL is stopped for switchover ${s.stoppedForSwitchover}` };
   if (!s.postgresRunning) return { ok: false, reason: "PostgreSQL is not running" };
   if (!s.postgresHealthy) return { ok: false, reason: "PostgreSQL does not answer the state query" };
   if (s.targetRole === null) return { ok: false, reason: "the cluster view assigns no db to this keeper" };

@@ -63,10 +63,12 @@ export interface LocalObservation {
    * running, a standby, not initialized, or unreadable).
    */
   control?: ControlData | null;
-  /** The cluster is paused (maintenance mode): PostgreSQL is kept as it is. */
+  /**
+   * The cluster is paused (maintenance mode, ClusterData.pause in force): a running instance is
+   * not stopped while the sentinel learns this keeper process.
+   */
   paused?: boolean;
 }
-
 
 export interface DesiredConfig {
   postgresqlConf: string;

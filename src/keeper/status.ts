@@ -27,6 +27,8 @@ export interface KeeperStatus {
   fenced: boolean;
   /** SIGTERM received: PostgreSQL is being stopped. */
   shuttingDown: boolean;
+  /** The id of the switchover this keeper stopped its master's PostgreSQL for (reported), else null. */
+  stoppedForSwitchover: string | null;
   timeline: number;
   /** WAL position in bytes: the master's current insert LSN, a standby's last replayed LSN. */
   walPosition: number;

@@ -153,10 +153,18 @@ export class PgManager {
     this.neutraliseAutoConf();
     await this.postmaster.start(signal);
   }
-  /** Closes the keeper's connections, then stops the postmaster (fast, else immediate). */
+  /**
+   * Closes the keeper's connections and stops the postmaster (fast, else immediate). The pools are
+   * dropped first (no new connection is made from them); their end is not waited for before the
+   * shutdown starts: a query in flight would hold it back, and the shutdown ends it anyway.
+   */
   async stop(): Promise<void> {
-    await this.closeSql();
-    await this.postmaster.stop();
+    const closed = this.closeSql();
+    try {
+      await this.postmaster.stop();
+    } finally {
+      await closed;
+    }
   }
   async restart(signal?: AbortSignal): Promise<void> {
     await this.stop();

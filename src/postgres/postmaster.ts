@@ -140,7 +140,10 @@ export class Postmaster {
    */
   setWatchdog(on: boolean): void {
     const pid = this.runningPid();
-    if (this.watchdog && (!on || this.guarded !== pid)) this.dropWatchdog();
+    if (this.watchdog && (!on || this.guarded !== pid)) {
+      if (!on && pid !== null) this.o.log.info(`watchdog disarmed: PostgreSQL (pid ${pid}) outlives a dead keeper until it is armed again`);
+      this.dropWatchdog();
+    }
     if (!on || pid === null || this.watchdog) return;
     const child = this.child?.pid === pid ? this.child : null;
     this.armWatchdog(pid, child ? child.exited : null);
@@ -193,7 +196,7 @@ export class Postmaster {
       return;
     }
     try {
-      await this.pgCtlStop("fast", STOP_TIMEOUT_S);
+      if (!(await this.signalChildStop())) await this.pgCtlStop("fast", STOP_TIMEOUT_S);
     } catch (err) {
       if (!this.isRunning()) return;
       this.o.log.warn(`fast shutdown failed, using immediate shutdown: ${describeError(err)}`);
@@ -203,6 +206,27 @@ export class Postmaster {
     this.child = null;
     if (child) await child.exited;
     if (this.guarded !== null && !this.isRunning()) this.dropWatchdog();
+  }
+
+  /**
+   * Fast shutdown of our own child: SIGINT (what `pg_ctl stop -m fast` sends) and its exit awaited,
+   * which is seen at once, where pg_ctl polls postmaster.pid every 100 ms (a switchover's write
+   * gap waits on this stop). Returns false when the postmaster is not our child (pg_ctl then).
+   * @throws when it has not exited within STOP_TIMEOUT_S (the caller shuts it down immediately).
+   */
+  private async signalChildStop(): Promise<boolean> {
+    const child = this.child;
+    if (!child || this.runningPid() !== child.pid) return false;
+    child.kill("SIGINT");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_TIMEOUT_S * 1000)));
+    try {
+      if (await Promise.race([child.exited.then(() => false), timedOut]))
+        throw new PgCommandError("postgres", null, this.logTail(), `did not finish its fast shutdown within ${STOP_TIMEOUT_S} s`);
+    } finally {
+      clearTimeout(timer);
+    }
+    return true;
   }
 
   async reload(): Promise<void> {

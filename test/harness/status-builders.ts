@@ -29,6 +29,7 @@ export function makeStatus(over: Partial<KeeperStatus> = {}): KeeperStatus {
     synchronous: false,
     maxStandbyLagBytes: MB,
     clusterDataValidAt: 1_700_000_000_000,
+    stoppedForSwitchover: null,
     ...over,
   });
 }

@@ -423,6 +423,7 @@ describe("Keeper status and health", () => {
     ["not converged", { converged: false }, false, /has not converged/],
     ["fenced", { fenced: true }, false, /fenced/],
     ["shutting down", { shuttingDown: true }, false, /shutting down/],
+    ["stopped for a switchover", { postgresRunning: false, postgresHealthy: false, localRole: null, stoppedForSwitchover: "sw1" }, false, /PostgreSQL is stopped for switchover sw1/],
   ] as const)("readiness: %s", (_name, change, expected, reason) => {
     const r = readiness({ ...ok, ...change });
     expect(r.ok).toBe(expected);
@@ -498,6 +499,7 @@ describe("Keeper and issue 17's planned operations", () => {
     }
     expect(info?.postgresState?.stoppedForSwitchover).toEqual({ id: "sw1", lsn: CKPT });
     expect(s.pg.running).toBe(false);
+    expect(s.keeper.status().stoppedForSwitchover).toBe("sw1");
     expect(s.lines.some((l) => /switchover sw1: stopping postgres \(fast shutdown\)/.test(l.msg))).toBe(true);
     // Many passes later: still down, still reported.
     await s.pass(3000, 100);
