@@ -266,6 +266,7 @@ export class Forwarder {
     if (cur?.timer) clearTimeout(cur.timer);
     if (!h) {
       if (!cur) return;
+      for (const c of cur.draining) c.drainAfterReady = -1;
       this.holdState = null;
       this.drainedId = null;
       this.o.log.info(`hold ${cur.id} cleared: ${this.held.size} held client(s) ${this.target ? `go to master db ${this.target.dbUid}` : "wait for a master"}`);
@@ -445,6 +446,7 @@ export class Forwarder {
    */
   private refuse(c: Conn, error: PgError): void {
     if (c.closed) return;
+    if (c.drainAfterReady >= 0) this.leftDrain(c);
     this.release(c);
     this.conns.delete(c);
     this.noteRefusal(error);
@@ -544,6 +546,8 @@ export class Forwarder {
         },
         connectError: (_b, err) => {
           if (c.closed) return;
+          // Never connected: nothing to drain; it waits like a new client.
+          if (c.drainAfterReady >= 0) this.leftDrain(c);
           // A master that refuses connections for a moment (PostgreSQL restarting after a
           // crash, its keeper restarting it) costs the client latency, not an error: it is held
           // and tried again within its hold time, and goes to a new master if one is routed.

@@ -19,5 +19,9 @@ export function registerProxyMetrics(registry: Registry, proxy: Proxy): void {
   counterOf(registry, "stolon_proxy_client_to_server_bytes_total", "Bytes received from clients and forwarded to the master", () => f.clientToServerBytes);
   counterOf(registry, "stolon_proxy_server_to_client_bytes_total", "Bytes received from the master and forwarded to clients", () => f.serverToClientBytes);
   counterOf(registry, "stolon_proxy_target_changes_total", "Times the proxy's target changed (to another master, or to none)", () => f.targetChanges);
+  gaugeOf(registry, "stolon_proxy_switchover_hold", "1 while a switchover's hold is in force: new clients wait, the connections open when it began are drained", () => (f.holdId !== null ? 1 : 0));
+  gaugeOf(registry, "stolon_proxy_connections_draining", "Connections open when a switchover's hold began, not closed yet", () => f.drainingCount);
+  counterOf(registry, "stolon_proxy_connections_drained_total", "Connections closed during a switchover's drain at an idle point (between transactions), at no cost to their client", () => f.drained);
+  counterOf(registry, "stolon_proxy_connections_drain_cut_total", "Connections still open (in a transaction, or unreadable such as TLS) at the end of a switchover's drain time, and cut then", () => f.drainCut);
   gaugeOf(registry, "stolon_proxy_fenced", "1 while the proxy is fenced: no successful check for proxyTimeout, every connection cut", () => (proxy.isFenced ? 1 : 0));
 }

@@ -163,6 +163,8 @@ export class Proxy implements Component {
         fenced: this.fenced,
         connections: f.connectionCount - f.heldCount,
         held: f.heldCount,
+        hold: f.holdId,
+        draining: f.drainingCount,
       },
     };
   }

@@ -1,7 +1,8 @@
 /**
  * A switchover's hold on the Forwarder, with real loopback sockets and a fake server speaking
- * enough of the wire protocol (startup, simple queries, BEGIN/COMMIT status, SSLRequest): idle
- * connections are closed at once, busy ones at the end of their transaction, unreadable ones
+ * enough of the wire protocol (startup, simple queries, BEGIN/COMMIT status, SSLRequest): quiet
+ * idle connections are closed after QUIET_MS, busy ones right after the answer that ends their
+ * transaction (the answer and the close together), unreadable ones
  * waited for, the rest cut when the drain time is over; new clients are held until the hold is
  * cleared and then go to the target routed then.
  */
@@ -129,7 +130,7 @@ function setup(o: Partial<ForwarderOptions> & { server?: Parameters<typeof fakeS
 }
 const HOLD = { id: "sw1", drainLeftMs: 2000, holdMs: 5000 };
 
-test("an idle connection is closed at once (Terminate to the server); the drain is over; a new client is held, then goes to the new master", async () => {
+test("a quiet idle connection is closed (Terminate to the server); the drain is over; a new client is held, then goes to the new master", async () => {
   const { f, a, port, drainedIds, toB } = setup();
   const c = await pg(port);
   await until(() => c.st.wire.idle);
@@ -150,6 +151,18 @@ test("an idle connection is closed at once (Terminate to the server); the drain 
   n.q("select 1");
   await until(() => n.text().includes("b:select 1"));
   expect([f.holdId, f.drainedHoldId]).toEqual([null, null]);
+});
+
+test("a client idle at the hold that sends its next query at once is closed with that query's answer, not before", async () => {
+  const { f, port } = setup();
+  const c = await pg(port);
+  await until(() => c.st.wire.idle);
+  f.setHold(HOLD);
+  c.q("select 3");
+  await until(() => c.st.closed);
+  expect(c.text()).toContain("a:select 3");
+  expect(c.st.wire.idle).toBe(true);
+  expect(f.drained).toBe(1);
 });
 
 test("a connection in a transaction is closed right after it commits, the answer delivered", async () => {
@@ -265,4 +278,19 @@ test("a new hold id starts a new drain", async () => {
   await until(() => c.st.closed);
   expect(drainedIds).toEqual(["sw1", "sw2"]);
   expect(msg("Z", "I").byteLength).toBe(6);
+});
+
+test("a rollback ends the drain: a connection still in its transaction then is not closed after it", async () => {
+  const { f, port } = setup();
+  const c = await pg(port);
+  await until(() => c.st.wire.idle);
+  c.q("BEGIN");
+  await until(() => c.text().includes("a:BEGIN"));
+  f.setHold(HOLD);
+  f.setHold(null);
+  c.q("COMMIT");
+  await until(() => c.text().includes("a:COMMIT"));
+  c.q("select 4");
+  await until(() => c.text().includes("a:select 4"));
+  expect([c.st.closed, f.drained, f.drainingCount]).toEqual([false, 0, 0]);
 });

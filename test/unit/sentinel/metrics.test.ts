@@ -51,7 +51,7 @@ test("sentinel: every metric, read at scrape time; no failover yet means no dura
 });
 
 test("proxy: every metric, from the Forwarder's counters at scrape time", async () => {
-  const forwarder = { accepted: 5, cut: 2, refused: 1, clientToServerBytes: 100, serverToClientBytes: 2000, targetChanges: 3, connectionCount: 4, heldCount: 1 };
+  const forwarder = { accepted: 5, cut: 2, refused: 1, clientToServerBytes: 100, serverToClientBytes: 2000, targetChanges: 3, connectionCount: 4, heldCount: 1, holdId: null, drainingCount: 0, drained: 0, drainCut: 0 };
   const proxy = { forwarder, serving: true, isFenced: false, lastValidClusterDataAt: 1_700_000_000_000 } as unknown as Proxy;
   const m = createComponentMetrics("proxy", "c1");
   registerProxyMetrics(m.registry, proxy);
