@@ -71,12 +71,12 @@ const count = (text: string, needle: string) => text.split(needle).length - 1;
 /** How many times the keepers logged `needle` so far (logs only grow). */
 const logged = (needle: string) => lc.keeperNames.reduce((n, k) => n + count(lc.logOf(k), needle), 0);
 
-async function waitFor<T>(what: string, timeoutMs: number, f: () => T | undefined | Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(what: string | (() => string), timeoutMs: number, f: () => T | undefined | Promise<T | undefined>): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const v = await f();
     if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    if (performance.now() > deadline) throw new Error(`${typeof what === "string" ? what : what()}: not within ${timeoutMs / 1000} s`);
     await Bun.sleep(20);
   }
 }
@@ -106,7 +106,11 @@ async function run(how: "switchover" | "failkeeper", clients: RowWriter[]): Prom
   const oldPort = Number(master.status.port);
   // Both clients writing on the master before the change.
   const since = performance.now();
-  await waitFor("writes before the run", 30_000, () => (clients.every((c) => c.acks.some((a) => a.at > since)) ? true : undefined));
+  await waitFor(
+    () => `writes before the run (no write acknowledged for ${clients.filter((c) => !c.acks.some((a) => a.at > since)).map((c) => `client ${c.name}, ${c.errors} errors so far`).join("; ")})`,
+    30_000,
+    () => (clients.every((c) => c.acks.some((a) => a.at > since)) ? true : undefined),
+  );
   const errors0 = clients.map((c) => c.errors);
   const backups0 = logged("pg_basebackup from ");
   const rewinds0 = logged("pg_rewind from ");
