@@ -19,15 +19,23 @@
  *
  * A switchover's hold (setHold, from ProxySpec.hold) drains instead of cutting: new clients are
  * held even though the master is still routed, and every connection open when the hold began is
- * closed, both sides, at the first point where that costs its client nothing: its
- * PgStreamTracker (pg-wire.ts), fed every chunk both ways, says idle (between transactions,
- * nothing in flight) and everything the server sent has been delivered. A connection caught in
- * its startup when the hold began is closed at its first idle point after its first query, not
- * right after its startup (its client connected to run something). A connection the tracker
- * cannot read (TLS, GSS encryption, a cancel request, anything it does not understand) is waited
- * for until it closes. Whatever is left when the drain time is over is cut. Once none is left,
- * `drainedHoldId` is the hold's id and `onDrained` is called. Clearing the hold connects the held
- * clients to the target routed then (the new master, or the old one after a rollback).
+ * closed, both sides, where that costs its client the least. Its PgStreamTracker (pg-wire.ts),
+ * fed every chunk both ways, says when it is idle (between transactions, nothing in flight); the
+ * connection is closed right after the ReadyForQuery(idle) that ends its current or next
+ * transaction has been delivered, so the answer and the end of the connection reach the client
+ * together, before it can have sent anything more. One idle when the hold began and quiet for
+ * QUIET_MS (an idle pooled connection) is closed then. One caught in its startup is closed after
+ * its first query, not right after its startup (its client connected to run something). One the
+ * tracker cannot read (TLS, GSS encryption, a cancel request, anything it does not understand)
+ * is waited for until it closes. Whatever is left when the drain time is over is cut. Once none
+ * is left, `drainedHoldId` is the hold's id and `onDrained` is called. Clearing the hold connects
+ * the held clients to the target routed then (the new master, or the old one after a rollback).
+ *
+ * The limit of closing (a TCP proxy cannot move a session to another server): a client that
+ * sends its next statement the instant it has the last answer, on the same connection, may have
+ * it on the wire as the close arrives (postgres.js reuses the connection before it sees the
+ * close). It gets a connection error on that statement, which never reached a server; a client
+ * with any pause between transactions, or with a connection per transaction, sees none.
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { ProxyTarget } from "../cluster/proxy-target.ts";

@@ -316,34 +316,60 @@ export class PgStreamTracker {
     let i = 0;
     const n = buf.length;
     while (i < n && !this.opaque) {
-      if (this.sLeft > 0) {
-        if (this.sFirst < 0) this.sFirst = buf[i]!;
-        const take = Math.min(this.sLeft, n - i);
-        i += take;
-        if ((this.sLeft -= take) === 0) this.serverMessageEnd();
-        continue;
+      if (this.sLeft === 0 && this.sHead === 0 && this.pendingAnswers === 0) {
+        i = this.serverWhole(buf, i, n);
+        if (i >= n || this.opaque) return;
       }
-      if (this.sHead === 0 && this.pendingAnswers === 0 && n - i >= 5) {
-        // The usual case: a whole header in this chunk.
-        this.sType = buf[i]!;
-        this.sLen = ((buf[i + 1]! << 24) | (buf[i + 2]! << 16) | (buf[i + 3]! << 8) | buf[i + 4]!) >>> 0;
-        i += 5;
-        this.serverHeader();
-        continue;
-      }
-      if (this.sHead === 0) {
-        if (this.pendingAnswers > 0) {
-          this.answer(buf[i++]!);
-          continue;
-        }
-        this.sType = buf[i++]!;
-        this.sLen = 0;
-        this.sHead = 1;
-        continue;
-      }
-      this.sLen = ((this.sLen << 8) | buf[i++]!) >>> 0;
-      if (++this.sHead === 5) this.serverHeader();
+      i = this.serverStep(buf, i, n);
     }
+  }
+
+  /**
+   * The usual case, from a message boundary: the messages that lie whole in this chunk are
+   * skipped by their length, with nothing stored but what a ReadyForQuery says. Returns where
+   * it stopped: the end of the chunk, or a message that goes on past it (or has a length the
+   * step-by-step reader rejects).
+   */
+  private serverWhole(buf: Uint8Array, i: number, n: number): number {
+    while (n - i >= 5) {
+      const len = ((buf[i + 1]! << 24) | (buf[i + 2]! << 16) | (buf[i + 3]! << 8) | buf[i + 4]!) >>> 0;
+      const end = i + 1 + len;
+      if (len < 4 || end > n) return i;
+      if (buf[i] === BE_READY_FOR_QUERY) {
+        if (len !== 5) {
+          this.opaque = true;
+          return n;
+        }
+        this.sType = BE_READY_FOR_QUERY;
+        this.sFirst = buf[i + 5]!;
+        this.serverMessageEnd();
+      }
+      i = end;
+    }
+    return i;
+  }
+
+  /** One step of reading a message split across chunks (or a one-byte answer); returns where it stopped. */
+  private serverStep(buf: Uint8Array, i: number, n: number): number {
+    if (this.sLeft > 0) {
+      if (this.sFirst < 0) this.sFirst = buf[i]!;
+      const take = Math.min(this.sLeft, n - i);
+      if ((this.sLeft -= take) === 0) this.serverMessageEnd();
+      return i + take;
+    }
+    if (this.sHead === 0) {
+      if (this.pendingAnswers > 0) {
+        this.answer(buf[i]!);
+        return i + 1;
+      }
+      this.sType = buf[i]!;
+      this.sLen = 0;
+      this.sHead = 1;
+      return i + 1;
+    }
+    this.sLen = ((this.sLen << 8) | buf[i]!) >>> 0;
+    if (++this.sHead === 5) this.serverHeader();
+    return i + 1;
   }
 
   private answer(b: number): void {
