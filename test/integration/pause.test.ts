@@ -67,6 +67,8 @@ describe("pause", () => {
 
     lc.startKeeper(m.keeper);
     expect((await settledMaster()).keeper).toBe(m.keeper);
+    // The restarted keeper took the running PostgreSQL over rather than restarting it.
+    expect(lc.postmasterPid(m.keeper)).toBe(postmaster);
     expect(await writeThroughProxy()).toBe(portOf(m.keeper));
     expect((await ctl("resume")).code).toBe(0);
     expect((await cd()).pause).toBeNull();
