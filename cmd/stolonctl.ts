@@ -124,7 +124,7 @@ const explainFlag = {
 
 /** `explain` prints text or json only. */
 function explainFormat(format: string): "text" | "json" {
-  if (format !== "text" && format !== "json") throw new ConfigError(`--format: "${format}" is not one of text, json (with --explain)`);
+  if (format !== "text" && format !== "json") throw new ConfigError(`--format: "${format}" is not one of text, json (explain prints no other)`);
   return format;
 }
 
