@@ -40,7 +40,7 @@ export const proxyArgs = {
   },
   "max-held-connections": {
     type: "string",
-    description: `clients waiting for a master (see --hold-timeout), past which a new one gets SQLSTATE 53300 at once (default: ${DEFAULT_MAX_HELD}; 0: nobody waits, a client gets 57P03 "no master available" at once; env STPROXY_MAX_HELD_CONNECTIONS)`,
+    description: `clients waiting for a master (see --hold-timeout), past which a new one gets SQLSTATE 53300 at once (default: ${DEFAULT_MAX_HELD}; 0: nobody waits, a client gets 57P03 "no master available" at once; not applied during a switchover's hold, where only --max-connections bounds the waiting clients; env STPROXY_MAX_HELD_CONNECTIONS)`,
   },
   "drain-timeout": {
     type: "string",

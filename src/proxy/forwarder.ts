@@ -418,7 +418,10 @@ export class Forwarder {
   /** Holds a client until a target appears (setTarget connects it) or its hold time is over. */
   private hold(c: Conn): void {
     if (this.maxHeld === 0) return this.refuse(c, noMaster("none routed, and nobody waits for one (stolon-proxy --max-held-connections 0)"));
-    if (this.held.size >= this.maxHeld) {
+    // During a switchover's hold every pooled connection drained comes back and waits: only
+    // --max-connections bounds them (held clients count against it), or an application with
+    // more connections than --max-held-connections would see errors in a planned switchover.
+    if (!this.holdState && this.held.size >= this.maxHeld) {
       return this.refuse(c, {
         code: SQLSTATE.tooManyConnections,
         message: `sorry, too many clients already waiting for a master (stolon-proxy --max-held-connections ${this.maxHeld})`,

@@ -294,3 +294,15 @@ test("a rollback ends the drain: a connection still in its transaction then is n
   await until(() => c.text().includes("a:select 4"));
   expect([c.st.closed, f.drained, f.drainingCount]).toEqual([false, 0, 0]);
 });
+
+test("during a hold only --max-connections bounds the held clients, not --max-held-connections", async () => {
+  const { f, port } = setup({ maxHeld: 1, maxConnections: 3 });
+  f.setHold(HOLD);
+  const clients = await Promise.all([pg(port), pg(port), pg(port)]);
+  await until(() => f.heldCount === 3);
+  // The fourth is past --max-connections: 53300.
+  const fourth = await pg(port);
+  await until(() => fourth.st.closed);
+  expect(parseErrorResponse(fourth.st.got).fields.C).toBe("53300");
+  expect(clients.map((c) => c.st.closed)).toEqual([false, false, false]);
+});
