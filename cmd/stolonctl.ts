@@ -19,6 +19,11 @@ import {
   type StatusFormat,
   updateSpec,
   writeClusterData,
+  pauseCluster,
+  resumeCluster,
+  showExplain,
+  switchover as requestSwitchover,
+  SWITCHOVER_DEFAULTS,
   type CtlIO,
 } from "../src/ctl/index.ts";
 import { checkFlags, runCli, subcommandIndex } from "../src/lib/cli.ts";
@@ -113,12 +118,69 @@ const statusFormat = {
   alias: "f",
   description: "text or json (ours, default text), stolon (stolon's text layout) or stolon-json (what stolon's -f json prints)",
 } as const;
-const status = sub("status", "Show the cluster status", { format: statusFormat }, (a, pos) => {
+const explainFlag = {
+  explain: { type: "boolean", description: "dry run of the leader sentinel's next decision: what it would change and why (writes nothing)" },
+} as const;
+
+/** `explain` prints text or json only. */
+function explainFormat(format: string): "text" | "json" {
+  if (format !== "text" && format !== "json") throw new ConfigError(`--format: "${format}" is not one of text, json (explain prints no other)`);
+  return format;
+}
+
+const status = sub("status", "Show the cluster status", { format: statusFormat, ...explainFlag }, (a, pos) => {
   noExtra("status", pos, 0);
   const format = a.format ?? "text";
+  if (a.explain === true) return withStore(a, ({ store }) => showExplain(store, io, { format: explainFormat(format) }));
   if (!(STATUS_FORMATS as readonly string[]).includes(format))
     throw new ConfigError(`--format: "${format}" is not one of ${STATUS_FORMATS.join(", ")}`);
   return withStore(a, ({ store, election }) => showStatus(store, election(20_000), io, { format: format as StatusFormat }));
+});
+
+const explain = sub(
+  "explain",
+  "Dry run of the leader sentinel's next decision (same as status --explain): what it would change, why, and the candidates for master",
+  { format: { type: "string", alias: "f", description: "text (default) or json" } },
+  (a, pos) => {
+    noExtra("explain", pos, 0);
+    const format = explainFormat(a.format ?? "text");
+    return withStore(a, ({ store }) => showExplain(store, io, { format }));
+  },
+);
+
+const switchoverCmd = sub(
+  "switchover",
+  "Planned master change without losing acknowledged writes, carried out by the leader sentinel",
+  {
+    to: { type: "string", description: "the keeper uid to make master (default: the best eligible standby)" },
+    wait: { type: "boolean", description: "follow the switchover, print each step, exit 0 when done and 1 when it failed or was rolled back" },
+    timeout: { type: "string", description: `from acceptance until the promotion must have started, else it is rolled back (default ${SWITCHOVER_DEFAULTS.timeout})` },
+    "drain-timeout": { type: "string", description: `how long proxies wait for open connections to go idle before cutting them (default ${SWITCHOVER_DEFAULTS.drainTimeout})` },
+  },
+  (a, pos) => {
+    noExtra("switchover", pos, 0);
+    return withStore(a, ({ store }) =>
+      requestSwitchover(store, io, { to: a.to, wait: a.wait === true, timeout: a.timeout, drainTimeout: a["drain-timeout"] }),
+    );
+  },
+);
+
+const pause = sub(
+  "pause",
+  "Maintenance mode: the sentinel makes no failover, demotion or removal until resume (or --for has passed)",
+  {
+    for: { type: "string", description: "end the pause by itself after this long (e.g. 30m); default: until stolonctl resume" },
+    reason: { type: "string", description: "why, shown by stolonctl status" },
+  },
+  (a, pos) => {
+    noExtra("pause", pos, 0);
+    return withStore(a, ({ store }) => pauseCluster(store, io, { for: a.for, reason: a.reason }));
+  },
+);
+
+const resume = sub("resume", "End maintenance mode: the sentinel's usual rules apply again", {}, (a, pos) => {
+  noExtra("resume", pos, 0);
+  return withStore(a, ({ store }) => resumeCluster(store, io));
 });
 
 const keeperArg = { keeper: { type: "positional", required: true, description: "keeper uid" } } as const;
@@ -204,7 +266,7 @@ const clusterdata = group("clusterdata", "Read or write the raw cluster data", {
 export const root = group(
   "stolonctl",
   "stolon command line client",
-  { init, spec, update, status, failkeeper, removekeeper, "confirm-wipe": confirmwipe, promote, clusterdata, version, ...refusedSubcommands },
+  { init, spec, update, status, explain, switchover: switchoverCmd, pause, resume, failkeeper, removekeeper, "confirm-wipe": confirmwipe, promote, clusterdata, version, ...refusedSubcommands },
   true,
 );
 

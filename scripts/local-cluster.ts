@@ -17,6 +17,8 @@ export interface LocalClusterOptions {
   log?: (msg: string) => void;
   /** etcd endpoints for individual keepers (e.g. through a fault-injecting relay). */
   keeperEndpoints?: Record<string, string>;
+  /** More flags for individual keepers (e.g. --priority), after the usual ones. */
+  keeperArgs?: Record<string, string[]>;
 }
 
 export const SU_PASSWORD = "demo-su-password";
@@ -202,6 +204,7 @@ export class LocalCluster {
       ...this.metricsFlag(name),
       // A later flag wins: a keeper may reach etcd another way.
       ...(this.o.keeperEndpoints?.[name] ? ["--store-endpoints", this.o.keeperEndpoints[name]] : []),
+      ...(this.o.keeperArgs?.[name] ?? []),
     ]));
   }
 

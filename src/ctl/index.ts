@@ -9,3 +9,6 @@ export * from "./clusterdata.ts";
 export * from "./ops.ts";
 export * from "./cas.ts";
 export * from "./confirm-wipe.ts";
+export * from "./switchover.ts";
+export * from "./pause.ts";
+export * from "./explain.ts";

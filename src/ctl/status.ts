@@ -1,6 +1,7 @@
-import { describeInvalidInfo, formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo } from "../cluster/index.ts";
+import { activePause, keeperPriority, describeInvalidInfo, formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo, type Pause, type Switchover } from "../cluster/index.ts";
 import type { Election, Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
+import { describePause } from "./pause.ts";
 import { requireClusterData } from "./spec.ts";
 import { renderStolonJson, renderStolonText, stolonStatus } from "./stolon-status.ts";
 
@@ -24,6 +25,8 @@ export interface StatusReport {
     lagBytes: number | null;
     /** The keeper publishes that it runs with --allow-trust-on-network and a trust auth method. */
     trustOnNetwork: boolean;
+    /** Its --priority: from its info, else as the sentinel last copied it; null when neither says. */
+    priority: number | null;
   }[];
   cluster: null | {
     uid: string;
@@ -34,12 +37,16 @@ export interface StatusReport {
   };
   tree: string[];
   lastDecision: ClusterData["lastDecision"] | null;
+  /** The pause in force (stolonctl pause), or null; `ended` when its `until` has passed (the sentinel clears it). */
+  pause: (Pause & { ended: boolean }) | null;
+  /** The current switchover, or the last one (it stays until the next request). */
+  switchover: Switchover | null;
   /** Info keys that could not be decoded or failed their check (treated as absent), with why. */
   invalidInfos: string[];
 }
 
 /** Collects everything `stolonctl status` shows. Works on an empty or initializing cluster. */
-export async function collectStatus(store: Store, election: Election): Promise<StatusReport> {
+export async function collectStatus(store: Store, election: Election, now: Date = new Date()): Promise<StatusReport> {
   const [vcd, sentinels, proxies, keepers, leader] = await Promise.all([
     store.getClusterData(),
     store.getSentinelsInfo(),
@@ -88,6 +95,7 @@ export async function collectStatus(store: Store, election: Election): Promise<S
             ? Math.max(0, master.status.xLogPos - db.status.xLogPos)
             : null,
         trustOnNetwork: info?.trustOnNetwork === true,
+        priority: info ? keeperPriority(info) : (k?.status.priority ?? null),
       };
     }),
     cluster: cd && {
@@ -99,6 +107,8 @@ export async function collectStatus(store: Store, election: Election): Promise<S
     },
     tree: cd ? followerTree(cd) : [],
     lastDecision: cd?.lastDecision ?? null,
+    pause: cd?.pause ? { ...cd.pause, ended: activePause(cd, now) === null } : null,
+    switchover: cd?.switchover ?? null,
     invalidInfos: [...sentinels.invalid, ...proxies.invalid, ...keepers.invalid].map(describeInvalidInfo),
   };
 }
@@ -133,8 +143,26 @@ function table(header: string[], rows: string[][]): string {
 const yn = (v: boolean | null) => (v === null ? "-" : v ? "yes" : "no");
 const num = (v: number | null) => (v === null ? "-" : String(v));
 
+/** The first line of the text status while paused. */
+export function pauseLine(p: Pause & { ended: boolean }): string {
+  if (p.ended) return `PAUSE ENDED at ${p.until} (the leader sentinel clears it on its next tick): was paused ${describePause(p)}`;
+  return `PAUSED (maintenance mode: no failover, demotion or removal) ${describePause(p)}`;
+}
+
+/** The switchover section: id, phase, target, outcome and the last step. */
+export function switchoverLines(s: Switchover): string[] {
+  const target = s.to !== undefined ? `to keeper ${s.to}` : "to the best eligible standby";
+  const lines = [`Switchover ${s.id} ${target}, requested ${s.requestedAt}: phase ${s.phase} since ${s.phaseTime}`];
+  if (s.fromDb || s.toDb) lines.push(`From db ${s.fromDb ?? "-"} to db ${s.toDb ?? "-"}`);
+  if (s.outcome) lines.push(`Outcome: ${s.outcome}`);
+  const last = s.steps?.at(-1);
+  if (last && !s.outcome) lines.push(`Last step: ${last.time}  ${last.text}`);
+  return lines;
+}
+
 export function renderStatusText(r: StatusReport): string {
   const out: string[] = [];
+  if (r.pause) out.push(pauseLine(r.pause), "");
   out.push("=== Active sentinels ===");
   out.push(r.sentinels.length ? table(["ID", "LEADER"], r.sentinels.map((s) => [s.uid, yn(s.leader)])) : "No active sentinels");
   out.push("", "=== Active proxies ===");
@@ -147,7 +175,7 @@ export function renderStatusText(r: StatusReport): string {
   out.push(
     r.keepers.length
       ? table(
-          ["UID", "HEALTHY", "PUBLISHING", "PG LISTENADDRESS", "PG HEALTHY", "ROLE", "LAG", "PG WANTEDGENERATION", "PG CURRENTGENERATION"],
+          ["UID", "HEALTHY", "PUBLISHING", "PG LISTENADDRESS", "PG HEALTHY", "ROLE", "PRIORITY", "LAG", "PG WANTEDGENERATION", "PG CURRENTGENERATION"],
           r.keepers.map((k) => [
             k.uid,
             yn(k.healthy),
@@ -155,6 +183,7 @@ export function renderStatusText(r: StatusReport): string {
             k.listenAddress ?? "-",
             yn(k.pgHealthy),
             k.role ?? "-",
+            num(k.priority),
             k.lagBytes === null ? "-" : formatBytes(k.lagBytes),
             num(k.wantedGeneration),
             num(k.currentGeneration),
@@ -172,6 +201,7 @@ export function renderStatusText(r: StatusReport): string {
     out.push("", "===== Keepers/DB tree =====");
     out.push(r.tree.length ? r.tree.join("\n") : "(no master yet)");
   }
+  if (r.switchover) out.push("", "=== Switchover ===", ...switchoverLines(r.switchover));
   if (r.lastDecision) {
     out.push("", `=== Last decision (${r.lastDecision.time}, sentinel ${r.lastDecision.sentinelUID}) ===`);
     out.push(...r.lastDecision.notes.map((n) => `- ${n}`));
@@ -201,6 +231,6 @@ export async function showStatus(store: Store, election: Election, io: CtlIO, op
     io.out(opts.format === "stolon" ? renderStolonText(st, clusterData) : renderStolonJson(st));
     return;
   }
-  const report = await collectStatus(store, election);
+  const report = await collectStatus(store, election, io.now());
   io.out(opts.format === "json" ? JSON.stringify(report, null, 2) : renderStatusText(report));
 }

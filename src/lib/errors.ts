@@ -38,6 +38,11 @@ export type ErrorCode =
   | "EMASTERDATA" // the operation would wipe the master's data
   | "ENOTSTANDBY" // the cluster is not a standby cluster
   | "ENOREQUEST" // nothing waits for the confirmation asked for
+  | "ENOTREADY" // the cluster is initializing or has no master (a switchover needs one)
+  | "EPAUSED" // the operation is refused while the cluster is paused
+  | "ESWITCHOVERBUSY" // a switchover is already in progress
+  | "ESWITCHOVERFAILED" // the switchover followed with --wait failed or was rolled back
+  | "ESWITCHOVERWAIT" // --wait gave up (deadline passed, request gone)
   | "ECANCELLED"; // the operator answered no
 
 export class StolonError extends Error {

@@ -20,10 +20,13 @@ export interface FileCluster {
   portOf: (keeper: string) => number;
 }
 
-export function clusterForFile(name: string, o: { ports: [number, number]; keepers?: number; spec: ClusterSpec }): FileCluster {
+export function clusterForFile(
+  name: string,
+  o: { ports: [number, number]; keepers?: number; spec: ClusterSpec; keeperArgs?: Record<string, string[]> },
+): FileCluster {
   requirePostgres();
   const root = makeTestRoot(name);
-  const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: freeBasePort(...o.ports), keepers: o.keepers, spec: o.spec });
+  const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: freeBasePort(...o.ports), keepers: o.keepers, spec: o.spec, keeperArgs: o.keeperArgs });
   beforeAll(async () => {
     await lc.start();
   });

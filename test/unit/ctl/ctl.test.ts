@@ -13,38 +13,12 @@ import {
   showSpec,
   updateSpec,
   writeClusterData,
-  type CtlIO,
 } from "../../../src/ctl/index.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import { KeyModifiedError, SpecError, StolonError } from "../../../src/lib/errors.ts";
 import { KvElection, KvStore, MemoryBackend, type Store } from "../../../src/store/index.ts";
 import { caught } from "../../contract/caught.ts";
-
-class ScriptedIO implements CtlIO {
-  lines: string[] = [];
-  inputs: Record<string, string> = {};
-  answer = false;
-  questions: string[] = [];
-  private uids = 0;
-  out(text: string) {
-    this.lines.push(text);
-  }
-  async readInput(path: string) {
-    const v = this.inputs[path];
-    if (v === undefined) throw new Error(`ENOENT: no such file "${path}"`);
-    return v;
-  }
-  async confirm(q: string) {
-    this.questions.push(q);
-    return this.answer;
-  }
-  now() {
-    return new Date("2026-11-25T12:00:00Z");
-  }
-  newUid() {
-    return `uid${String(this.uids++).padStart(5, "0")}`;
-  }
-}
+import { ScriptedIO } from "../../harness/scripted-io.ts";
 
 let kv: MemoryBackend;
 let store: Store;

@@ -1,0 +1,123 @@
+/**
+ * Clients that write one row per transaction through a PostgreSQL endpoint (the proxy) and record
+ * every acknowledged write with the server port it landed on (inet_server_port()), for the
+ * switchover benchmark and the stories that check "no error, no acknowledged write lost".
+ *  - "pooled": one connection kept open (porsager postgres, max 1), as an application pool;
+ *  - "per-transaction": a new connection for every transaction, as a short-lived job.
+ * The table: `create table t (id bigint primary key, client text not null)` (ROW_TABLE_DDL).
+ */
+import postgres from "postgres";
+
+export const ROW_TABLE_DDL = "create table if not exists t (id bigint primary key, client text not null)";
+
+export interface Ack {
+  id: number;
+  port: number;
+  /** performance.now() when acknowledged. */
+  at: number;
+}
+
+export interface WriterTarget {
+  port: number;
+  password: string;
+  username?: string;
+}
+
+export function connectTo(t: WriterTarget, max = 1): postgres.Sql {
+  return postgres({
+    host: "127.0.0.1",
+    port: t.port,
+    database: "postgres",
+    username: t.username ?? "stolon",
+    password: t.password,
+    max,
+    connect_timeout: 30,
+    fetch_types: false,
+    onnotice: () => {},
+  });
+}
+
+/** Ids shared by every writer of a process, so each acknowledged row has its own. */
+let lastId = 0;
+
+export class RowWriter {
+  readonly acks: Ack[] = [];
+  errors = 0;
+  readonly errorSamples: string[] = [];
+  /** The ids whose write failed (to check that none of them committed after all). */
+  readonly failed: number[] = [];
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+  private readonly pooled: postgres.Sql | null;
+
+  /**
+   * `thinkMs`: a pause after each acknowledged write (0: the next write goes out the moment the
+   * previous one is answered).
+   */
+  constructor(
+    readonly name: string,
+    readonly mode: "pooled" | "per-transaction",
+    private readonly target: WriterTarget,
+    private readonly thinkMs = 0,
+  ) {
+    this.pooled = mode === "pooled" ? connectTo(target) : null;
+  }
+
+  private async writeOne(id: number): Promise<number> {
+    const sql = this.pooled ?? connectTo(this.target);
+    try {
+      const r = await sql`insert into t values (${id}, ${this.name}) returning inet_server_port() as port`;
+      return Number(r[0]!.port);
+    } finally {
+      if (!this.pooled) await sql.end({ timeout: 1 }).catch(() => {});
+    }
+  }
+
+  start(): void {
+    this.done = (async () => {
+      while (!this.stopped) {
+        const id = ++lastId;
+        try {
+          const port = await this.writeOne(id);
+          this.acks.push({ id, port, at: performance.now() });
+          if (this.thinkMs > 0) await Bun.sleep(this.thinkMs);
+        } catch (err) {
+          this.errors++;
+          this.failed.push(id);
+          if (this.errorSamples.length < 5) this.errorSamples.push(err instanceof Error ? err.message : String(err));
+          await Bun.sleep(10);
+        }
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+    await this.pooled?.end({ timeout: 1 });
+  }
+}
+
+/** The ids of the rows of t on the server at `target` now. */
+export async function presentIds(target: WriterTarget): Promise<Set<number>> {
+  const sql = connectTo(target);
+  try {
+    return new Set((await sql`select id from t`).map((r) => Number(r.id)));
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/**
+ * The write gap of a master change from `oldPort`: the last write acknowledged by the old master
+ * (before the first one elsewhere) to the first one acknowledged by another server, at or after
+ * `since`; null while no write has landed elsewhere.
+ */
+export function writeGap(acks: Ack[], oldPort: number, since: number): { gapMs: number; first: Ack } | null {
+  let first: Ack | undefined;
+  for (const a of acks) if (a.at >= since && a.port !== oldPort && (!first || a.at < first.at)) first = a;
+  if (!first) return null;
+  let lastOld = since;
+  for (const a of acks) if (a.port === oldPort && a.at <= first.at && a.at > lastOld) lastOld = a.at;
+  return { gapMs: first.at - lastOld, first };
+}
