@@ -22,6 +22,7 @@ export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
 /** Parameters managed with a default, where the user's value wins when given. */
 const DEFAULT_WAL_RECEIVER_STATUS_INTERVAL = "1s";
 const DEFAULT_WAL_KEEP_SIZE = "128MB";
+const DEFAULT_WAL_RETRIEVE_RETRY_INTERVAL = "500ms";
 
 
 export interface ParameterInput {
@@ -80,6 +81,10 @@ export function buildParameters(input: ParameterInput): Parameters {
   // commits are the ones waiting) that reply came after wal_receiver_status_interval, 10 s by
   // default: a failover in synchronous mode paused writes for 5 to 10 s more than needed.
   params.wal_receiver_status_interval ??= DEFAULT_WAL_RECEIVER_STATUS_INTERVAL;
+  // A standby pointed at a new master usually asks for its slot before that master's keeper has
+  // created it; PostgreSQL then waits wal_retrieve_retry_interval (5 s by default) before it asks
+  // again, and in synchronous mode every commit on the new master waits that long too.
+  params.wal_retrieve_retry_interval ??= DEFAULT_WAL_RETRIEVE_RETRY_INTERVAL;
   params.unix_socket_directories = input.socketDir;
   params.listen_addresses = input.listenAddress;
   params.port = String(input.port);
