@@ -18,6 +18,7 @@ import {
   type Switchover,
 } from "../../../src/cluster/index.ts";
 import { deepFreeze, steadyCluster, steadyDb } from "../../harness/builders.ts";
+import { keeperInfoFor } from "../../harness/info-builders.ts";
 
 export const WALL = Date.parse("2026-12-01T12:00:00Z");
 export const NOW = 10_000_000;
@@ -70,31 +71,13 @@ export function keeperInfos(cd: ClusterData, over: Record<string, InfoOver> = {}
     const { missing, priority, canBeMaster, ...ps } = over[k] ?? {};
     if (missing) continue;
     const d = Object.values(cd.dbs).find((x) => x.spec.keeperUID === k);
-    const info: KeeperInfo = {
+    const info = keeperInfoFor(cd, k, {
       infoUID: `i-${k}-${tick}`,
-      uid: k,
       clusterUID: "c1",
-      bootUUID: `boot-${k}`,
-      postgresBinaryVersion: { Maj: 15, Min: 18 },
       canBeMaster: canBeMaster ?? true,
-      canBeSynchronousReplica: true,
-      postgresState: {
-        uid: d?.uid ?? "",
-        generation: d?.generation ?? 0,
-        listenAddress: "127.0.0.1",
-        port: "5432",
-        healthy: d ? (d.status.healthy ?? true) : false,
-        systemID: d?.status.systemdID ?? "",
-        timelineID: d?.status.timelineID ?? 0,
-        xLogPos: d?.status.xLogPos ?? 0,
-        timelinesHistory: d?.status.timelinesHistory ?? null,
-        pgParameters: d?.status.pgParameters ?? {},
-        synchronousStandbys: null,
-        olderWalFile: d?.status.olderWalFile ?? "000000010000000000000001",
-        ...ps,
-      },
-    };
-    if (priority !== undefined) info.priority = priority;
+      ...(priority !== undefined ? { priority } : {}),
+      pg: { generation: d?.generation ?? 0, port: "5432", ...ps },
+    });
     out[k] = info;
   }
   return deepFreeze(out);
