@@ -23,6 +23,7 @@ import {
   resumeCluster,
   showExplain,
   switchover as requestSwitchover,
+  cancelSwitchover,
   SWITCHOVER_DEFAULTS,
   type CtlIO,
 } from "../src/ctl/index.ts";
@@ -156,9 +157,15 @@ const switchoverCmd = sub(
     wait: { type: "boolean", description: "follow the switchover, print each step, exit 0 when done and 1 when it failed or was rolled back" },
     timeout: { type: "string", description: `from acceptance until the promotion must have started, else it is rolled back (default ${SWITCHOVER_DEFAULTS.timeout})` },
     "drain-timeout": { type: "string", description: `how long proxies wait for open connections to go idle before cutting them (default ${SWITCHOVER_DEFAULTS.drainTimeout})` },
+    cancel: { type: "boolean", description: "cancel the switchover in progress: the sentinel rolls it back unless its promotion has started" },
   },
   (a, pos) => {
     noExtra("switchover", pos, 0);
+    if (a.cancel === true) {
+      const extra = (["to", "wait", "timeout", "drain-timeout"] as const).filter((k) => a[k] !== undefined && a[k] !== false);
+      if (extra.length > 0) throw new ConfigError(`--cancel takes no other switchover option (given: ${extra.map((k) => `--${k}`).join(", ")})`);
+      return withStore(a, ({ store }) => cancelSwitchover(store, io));
+    }
     return withStore(a, ({ store }) =>
       requestSwitchover(store, io, { to: a.to, wait: a.wait === true, timeout: a.timeout, drainTimeout: a["drain-timeout"] }),
     );

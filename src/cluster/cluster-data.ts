@@ -150,6 +150,7 @@ const SWITCHOVER_SCHEMA: Schema = {
   fromDb: opt(uid()),
   toDb: opt(uid()),
   stopLsn: opt(uint()),
+  cancelRequestedAt: opt(time),
   steps: req(list(object({ time: req(time), text: req(NOTE_TEXT) }), MAX_SWITCHOVER_STEPS)),
   outcome: opt(NOTE_TEXT),
 };

@@ -13,8 +13,8 @@
  *                same write that releases it ->
  *   done
  *
- * Before the promotion, the timeout (from acceptance), a pause or the target turning ineligible
- * roll back: stopForSwitchover cleared (the old master's keeper starts it again as master), the
+ * Before the promotion, the timeout (from acceptance), a pause, the target turning ineligible or
+ * the operator's cancel (cancelRequestedAt, from `stolonctl switchover --cancel`) roll back: stopForSwitchover cleared (the old master's keeper starts it again as master), the
  * hold released with masterDbUid unchanged. The master failing (its keeper) ends the switchover
  * "failed" and the ordinary failover rules apply. A phase whose condition already holds moves on
  * in the same tick (stopping -> catching-up -> promoting), so ticks do not stretch the write gap.
@@ -287,6 +287,9 @@ function clearStale(t: Tick): void {
 export function switchoverStep(t: Tick): void {
   clearStale(t);
   const sw = t.cd.switchover;
+  // Cancelled by the operator: rolled back, unless the promotion has started (then it runs to its end).
+  if (switchoverInProgress(sw) && sw.cancelRequestedAt !== undefined && sw.phase !== "promoting")
+    end(t, sw, sw.phase === "requested" ? "failed" : "rolled-back", `cancelled by the operator at ${sw.cancelRequestedAt}`);
   for (let i = 0; i < STEPS_PER_TICK && switchoverInProgress(sw); i++) {
     const phase = sw.phase;
     STEPS[phase](t, sw);

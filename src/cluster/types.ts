@@ -243,6 +243,11 @@ export interface Switchover {
   toDb?: string;
   /** The old master's shutdown checkpoint location, from its keeper. */
   stopLsn?: number;
+  /**
+   * Set by `stolonctl switchover --cancel` on an accepted switchover: the leader sentinel rolls it
+   * back at its next tick, unless the promotion has already started.
+   */
+  cancelRequestedAt?: string;
   /** One line per step, what `stolonctl switchover --wait` prints (the last MAX_SWITCHOVER_STEPS). */
   steps: SwitchoverStep[];
   /** One sentence, set with done / failed / rolled-back. */

@@ -6,6 +6,10 @@
  * --wait, stolonctl follows the cluster data (a watch, with a poll as the safety net) and prints
  * each new step line until the switchover ends: exit 0 on "done", 1 on "failed" / "rolled-back"
  * or when its own deadline (timeout + drainTimeout + a margin) passes first.
+ *
+ * `stolonctl switchover --cancel` ends a request no sentinel has accepted yet at once (nothing was
+ * done for it), and asks the leader sentinel to roll back an accepted one (cancelRequestedAt); a
+ * switchover whose promotion has started runs to its end.
  */
 import {
   activePause,
@@ -14,6 +18,7 @@ import {
   DEFAULT_SWITCHOVER_TIMEOUT,
   formatDuration,
   masterDb,
+  MAX_SWITCHOVER_STEPS,
   parseDuration,
   SWITCHOVER_DRAIN_TIMEOUT_BOUNDS,
   SWITCHOVER_TIMEOUT_BOUNDS,
@@ -128,6 +133,45 @@ export async function requestSwitchover(store: Store, io: CtlIO, opts: Switchove
     (msg) => io.out(msg),
   );
   return id;
+}
+
+/** The outcome stolonctl writes when it cancels a request no sentinel has picked up. */
+export const CANCELLED_UNACCEPTED = "cancelled with stolonctl switchover --cancel before a sentinel accepted it";
+
+/**
+ * `stolonctl switchover --cancel`: compare-and-swap, re-checked on fresh data after a lost race
+ * (a sentinel accepting the request meanwhile turns the cancel into a rollback request).
+ */
+export async function cancelSwitchover(store: Store, io: CtlIO): Promise<void> {
+  await writeClusterDataWithRetry(
+    store,
+    (cd) => {
+      const last: Switchover | undefined = cd.switchover ?? undefined;
+      const sw = cd.switchover;
+      if (!switchoverInProgress(sw))
+        throw new StolonError(
+          "ENOSWITCHOVER",
+          last ? `no switchover is in progress: the last one, ${last.id}, ended ${last.phase}${last.outcome ? ` (${last.outcome})` : ""}` : "no switchover is in progress",
+        );
+      const now = io.now().toISOString();
+      if (sw.phase === "requested") {
+        Object.assign(sw, { phase: "failed", phaseTime: now, outcome: CANCELLED_UNACCEPTED });
+        sw.steps = [...(sw.steps ?? []), { time: now, text: CANCELLED_UNACCEPTED }].slice(-MAX_SWITCHOVER_STEPS);
+        cd.changeTime = now;
+        return `switchover ${sw.id} cancelled: no sentinel had accepted it, nothing was changed`;
+      }
+      if (sw.phase === "promoting")
+        throw new StolonError("ENOSWITCHOVER", `switchover ${sw.id} is promoting db ${sw.toDb} already: too late to cancel, it runs to its end`);
+      if (sw.cancelRequestedAt !== undefined) {
+        io.out(`switchover ${sw.id}: cancel already requested at ${sw.cancelRequestedAt}`);
+        return null;
+      }
+      sw.cancelRequestedAt = now;
+      cd.changeTime = now;
+      return `switchover ${sw.id} (phase ${sw.phase}): cancel requested; the leader sentinel rolls it back and db ${sw.fromDb} stays master (follow it with "stolonctl status")`;
+    },
+    (msg) => io.out(msg),
+  );
 }
 
 /** The line --wait prints for a step. */

@@ -43,6 +43,7 @@ export type ErrorCode =
   | "ESWITCHOVERBUSY" // a switchover is already in progress
   | "ESWITCHOVERFAILED" // the switchover followed with --wait failed or was rolled back
   | "ESWITCHOVERWAIT" // --wait gave up (deadline passed, request gone)
+  | "ENOSWITCHOVER" // --cancel: no switchover is in progress, or it is past the point of no return
   | "ECANCELLED"; // the operator answered no
 
 export class StolonError extends Error {

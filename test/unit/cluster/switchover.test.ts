@@ -224,6 +224,31 @@ describe("rollbacks and failures", () => {
     expect(r3.clusterData.dbs.m!.spec.stopForSwitchover).toBeUndefined();
   });
 
+  test("cancelled by the operator while stopped: rolled back, the master starts again, the hold released", () => {
+    const r2 = toStopping();
+    const c2 = structuredClone(r2.clusterData);
+    c2.switchover!.cancelRequestedAt = at(300);
+    const stopped = { k1: { healthy: false, stoppedForSwitchover: { id: "sw1", lsn: STOP_LSN } } };
+    const r3 = tick(deepFreeze(c2), 400, { drained: "sw1", memory: r2.memory, over: stopped });
+    expect(sw(r3).phase).toBe("rolled-back");
+    expect(sw(r3).outcome).toBe(`rolled back during stopping: cancelled by the operator at ${at(300)}; db m (keeper k1) stays master`);
+    expect(r3.clusterData.dbs.m!.spec.stopForSwitchover).toBeUndefined();
+    expect(r3.clusterData.proxy.spec.hold).toBeUndefined();
+    expect(r3.clusterData.cluster.status.master).toBe("m");
+  });
+
+  test("a cancel that comes once the promotion has started changes nothing: it runs to its end", () => {
+    const r2 = toStopping();
+    const stopped = { k1: { healthy: false, stoppedForSwitchover: { id: "sw1", lsn: STOP_LSN } }, k2: { xLogPos: STOP_LSN + 8 } };
+    const r3 = tick(deepFreeze(r2.clusterData), 400, { drained: "sw1", memory: r2.memory, over: stopped });
+    expect(sw(r3).phase).toBe("promoting");
+    const c3 = structuredClone(r3.clusterData);
+    c3.switchover!.cancelRequestedAt = at(450);
+    const r4 = tick(deepFreeze(c3), 500, { drained: "sw1", memory: r3.memory, over: stopped });
+    expect(sw(r4).phase).not.toBe("rolled-back");
+    expect(r4.clusterData.cluster.status.master).toBe("s");
+  });
+
   test("paused while draining: rolled back", () => {
     const cd = three({ enabledProxies: ["p1"], switchover: request() });
     const r1 = tick(cd, 0);

@@ -5,6 +5,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { ClusterData, Switchover } from "../../../src/cluster/index.ts";
 import {
+  CANCELLED_UNACCEPTED,
+  cancelSwitchover,
   collectStatus,
   pauseCluster,
   renderStatusText,
@@ -137,6 +139,59 @@ describe("switchover request", () => {
     const err = await caught(requestSwitchover(racing, io, {}));
     expect((err as StolonError).code).toBe("ESWITCHOVERBUSY");
     expect((await readClusterData(store)).switchover?.id).toBe("other");
+  });
+});
+
+describe("switchover --cancel", () => {
+  test("a request no sentinel accepted yet ends at once, failed, with the reason", async () => {
+    await seed((cd) => (cd.switchover = sw({ phase: "requested", phaseTime: "2026-11-25T11:59:00.000Z" })));
+    await cancelSwitchover(store, io);
+    const s = (await readClusterData(store)).switchover!;
+    expect(s).toMatchObject({ phase: "failed", outcome: CANCELLED_UNACCEPTED, phaseTime: "2026-11-25T12:00:00.000Z" });
+    expect(s.steps.at(-1)).toEqual({ time: "2026-11-25T12:00:00.000Z", text: CANCELLED_UNACCEPTED });
+    expect(s.cancelRequestedAt).toBeUndefined();
+    expect(io.lines).toEqual(["switchover sw1 cancelled: no sentinel had accepted it, nothing was changed"]);
+  });
+
+  test("an accepted one gets cancelRequestedAt for the sentinel, once", async () => {
+    await seed((cd) => (cd.switchover = sw({ phase: "catching-up", fromDb: "m", toDb: "s" })));
+    await cancelSwitchover(store, io);
+    expect((await readClusterData(store)).switchover).toMatchObject({ phase: "catching-up", cancelRequestedAt: "2026-11-25T12:00:00.000Z" });
+    expect(io.lines[0]).toContain("switchover sw1 (phase catching-up): cancel requested; the leader sentinel rolls it back and db m stays master");
+    const before = await store.getRawClusterData();
+    await cancelSwitchover(store, io);
+    expect(io.lines[1]).toBe("switchover sw1: cancel already requested at 2026-11-25T12:00:00.000Z");
+    expect(await store.getRawClusterData()).toEqual(before);
+  });
+
+  const refusals: [string, (cd: ClusterData) => void, string][] = [
+    ["there was never one", () => {}, "no switchover is in progress"],
+    ["the last one ended", (cd) => (cd.switchover = sw({ phase: "done", outcome: "switched over" })), "no switchover is in progress: the last one, sw1, ended done (switched over)"],
+    ["the promotion has started", (cd) => (cd.switchover = sw({ phase: "promoting", toDb: "s" })), "switchover sw1 is promoting db s already: too late to cancel"],
+  ];
+  for (const [why, change, text] of refusals)
+    test(`refused when ${why}, and nothing is written`, async () => {
+      await seed(change);
+      const before = await store.getRawClusterData();
+      const err = await caught(cancelSwitchover(store, io));
+      expect((err as StolonError).code).toBe("ENOSWITCHOVER");
+      expect((err as Error).message).toContain(text);
+      expect(await store.getRawClusterData()).toEqual(before);
+    });
+
+  test("a sentinel accepting the request meanwhile turns the cancel into a rollback request", async () => {
+    await seed((cd) => (cd.switchover = sw({ phase: "requested" })));
+    let raced = false;
+    const racing: Store = Object.create(store);
+    racing.putClusterData = async (cd, rev) => {
+      if (!raced) {
+        raced = true;
+        await sentinelWrites((c) => Object.assign(c.switchover!, { phase: "draining", fromDb: "m", toDb: "s" }));
+      }
+      return store.putClusterData(cd, rev);
+    };
+    await cancelSwitchover(racing, io);
+    expect((await readClusterData(store)).switchover).toMatchObject({ phase: "draining", cancelRequestedAt: "2026-11-25T12:00:00.000Z" });
   });
 });
 
