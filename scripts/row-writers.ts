@@ -48,7 +48,7 @@ export class RowWriter {
   readonly failed: number[] = [];
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
-  private readonly pooled: postgres.Sql | null;
+  private pooled: postgres.Sql | null;
 
   /**
    * `thinkMs`: a pause after each acknowledged write (0: the next write goes out the moment the
@@ -73,6 +73,22 @@ export class RowWriter {
     }
   }
 
+  /**
+   * After an error, the pooled client is replaced by a new one. postgres.js 3.4.9 defers small
+   * writes to a setImmediate and, when the socket closes before it runs, cancels it without
+   * resetting its "scheduled" marker (connection.js, closed() and terminate()): every later write
+   * of that connection, its next startup message included, is buffered and never sent, so the
+   * client waits for connect_timeout again and again (reported upstream: porsager/postgres#1208,
+   * LanternOps/breeze#3225). A connection cut just as the client writes (a drain racing a client
+   * that writes back to back, a failover's cut) hits it; an application would restart its pool.
+   */
+  private replacePool(): void {
+    if (!this.pooled) return;
+    const old = this.pooled;
+    this.pooled = connectTo(this.target);
+    old.end({ timeout: 0 }).catch(() => {});
+  }
+
   start(): void {
     this.done = (async () => {
       while (!this.stopped) {
@@ -85,6 +101,7 @@ export class RowWriter {
           this.errors++;
           this.failed.push(id);
           if (this.errorSamples.length < 5) this.errorSamples.push(err instanceof Error ? err.message : String(err));
+          this.replacePool();
           await Bun.sleep(10);
         }
       }
