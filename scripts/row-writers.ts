@@ -31,7 +31,9 @@ export function connectTo(t: WriterTarget, max = 1): postgres.Sql {
     username: t.username ?? "stolon",
     password: t.password,
     max,
-    connect_timeout: 30,
+    // A connection left unable to send by postgres.js's write-scheduler bug (see replacePool)
+    // fails after this and is replaced: a stall bounded to 5 s, counted as an error.
+    connect_timeout: 5,
     fetch_types: false,
     onnotice: () => {},
   });
