@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { boundsProblem, describeBounds, parseDuration, type DurationBounds } from "../cluster/duration.ts";
 import { ConfigError } from "./errors.ts";
+import { parseByteSize } from "./byte-size.ts";
 import { parseListenAddress } from "./listen-address.ts";
 import { DEPRECATED_FLAGS, REFUSED_FLAGS, REFUSED_STORE_BACKENDS, stolonCompatArgs, SUPPORTED_STORE_BACKEND } from "./stolon-flags.ts";
 
@@ -146,6 +147,22 @@ export class FlagSource {
     const out = boundsProblem(raw, d.ms, bounds);
     if (out !== null) this.problems.push(`--${flag}: ${out}`);
     return d.ms;
+  }
+
+  /** A byte size flag (see byte-size.ts) from `min` to `max` bytes; undefined when not given. */
+  byteSize(flag: string, min: number, max: number): number | undefined {
+    const raw = this.string(flag);
+    if (raw === undefined) return undefined;
+    const r = parseByteSize(raw);
+    if ("error" in r) {
+      this.problems.push(`--${flag}: ${r.error}`);
+      return undefined;
+    }
+    if (r.bytes < min || r.bytes > max) {
+      this.problems.push(`--${flag}: "${raw}" is ${r.bytes} bytes, outside ${min} to ${max}`);
+      return undefined;
+    }
+    return r.bytes;
   }
 
   integer(flag: string, def: number, min: number, max: number): number {

@@ -1,6 +1,7 @@
 /**
  * stolon-proxy's flags (reference §3.4) plus --hold-timeout, --max-connections,
- * --max-held-connections and --drain-timeout, each also from STPROXY_*.
+ * --max-held-connections, --drain-timeout and the read-only port's (--read-only-port,
+ * --read-only-listen-address, --read-only-max-lag, --read-only-fallback), each also from STPROXY_*.
  */
 import { describeBounds, type DurationBounds } from "../cluster/duration.ts";
 import { SWITCHOVER_DRAIN_TIMEOUT_BOUNDS } from "../cluster/types.ts";
@@ -21,6 +22,12 @@ const HOLD_TIMEOUT_DEFAULT = "4s";
  */
 export const DRAIN_TIMEOUT_BOUNDS: DurationBounds = SWITCHOVER_DRAIN_TIMEOUT_BOUNDS;
 export const DRAIN_TIMEOUT_DEFAULT = "5s";
+
+/** --read-only-fallback: where a read-only client goes when no standby is eligible. */
+export const READ_ONLY_FALLBACKS = ["master", "hold", "refuse"] as const;
+export type ReadOnlyFallback = (typeof READ_ONLY_FALLBACKS)[number];
+/** --read-only-max-lag: at most 1 TiB (a bound, not a useful value). */
+const READ_ONLY_MAX_LAG_LIMIT = 1024 ** 4;
 
 export const proxyArgs = {
   ...commonArgs,
@@ -46,7 +53,29 @@ export const proxyArgs = {
     type: "string",
     description: `during a switchover, the longest the connections open when it began may take to reach an idle point before the rest are cut; when given it caps the switchover's own drain timeout (the smaller wins), when not given the switchover's applies, and this default only when the switchover's cannot be used; ${describeBounds(DRAIN_TIMEOUT_BOUNDS)} (default: ${DRAIN_TIMEOUT_DEFAULT}; env STPROXY_DRAIN_TIMEOUT)`,
   },
+  "read-only-port": {
+    type: "string",
+    description: "port of a second listener whose connections go to the standbys, spread over the eligible ones (default: 0 = off; env STPROXY_READ_ONLY_PORT)",
+  },
+  "read-only-listen-address": { type: "string", description: "address of the read-only listener (default: the --listen-address)" },
+  "read-only-max-lag": {
+    type: "string",
+    description: 'the most a standby may lag behind the master (replayed WAL, per the keepers\' reports) to get read-only connections: bytes or a size such as "16MB" (default: the spec\'s maxStandbyLag)',
+  },
+  "read-only-fallback": {
+    type: "string",
+    description: `when no standby is eligible: master (send read-only clients to the master), hold (wait for a standby up to --hold-timeout) or refuse (SQLSTATE 57P03 at once) (default: master)`,
+  },
 } as const;
+
+/** The read-only listener's settings; absent when --read-only-port is not given. */
+export interface ReadOnlyConfig {
+  listenAddress: string;
+  port: number;
+  /** null: the spec's maxStandbyLag. */
+  maxLagBytes: number | null;
+  fallback: ReadOnlyFallback;
+}
 
 export interface ProxyConfig {
   common: CommonConfig;
@@ -63,6 +92,7 @@ export interface ProxyConfig {
   drainTimeoutMs: number;
   /** --drain-timeout (or STPROXY_DRAIN_TIMEOUT) was given: it caps a switchover's drain timeout. */
   drainTimeoutGiven: boolean;
+  readOnly: ReadOnlyConfig | null;
   warnings: string[];
 }
 
@@ -86,10 +116,30 @@ export function resolveProxyConfig(args: Record<string, unknown>, env: Record<st
     maxHeld: src.integer("max-held-connections", DEFAULT_MAX_HELD, 0, MAX_CONNECTIONS_LIMIT),
     drainTimeoutMs: src.durationMs("drain-timeout", DRAIN_TIMEOUT_DEFAULT, DRAIN_TIMEOUT_BOUNDS),
     drainTimeoutGiven: src.origin("drain-timeout") !== undefined,
+    readOnly: null,
     warnings,
   };
+  cfg.readOnly = resolveReadOnly(src, cfg, warnings);
   if (cfg.maxHeld > cfg.maxConnections)
     warnings.push(`--max-held-connections ${cfg.maxHeld} is above --max-connections ${cfg.maxConnections}: at most ${cfg.maxConnections} clients can wait`);
   if (src.problems.length > 0) throw new ConfigError(src.problems);
   return cfg;
+}
+
+/** The read-only listener's flags; null when --read-only-port is absent or 0 (others given then are warned about). */
+function resolveReadOnly(src: FlagSource, cfg: ProxyConfig, warnings: string[]): ReadOnlyConfig | null {
+  const port = src.integer("read-only-port", 0, 0, 65535);
+  const maxLagBytes = src.byteSize("read-only-max-lag", 0, READ_ONLY_MAX_LAG_LIMIT) ?? null;
+  const fallbackRaw = src.string("read-only-fallback") ?? "master";
+  const fallback = READ_ONLY_FALLBACKS.find((f) => f === fallbackRaw);
+  if (!fallback) src.problems.push(`--read-only-fallback: "${fallbackRaw}" is not one of ${READ_ONLY_FALLBACKS.join(", ")}`);
+  const listenAddress = src.string("read-only-listen-address") ?? cfg.listenAddress;
+  if (port === 0) {
+    const given = ["read-only-listen-address", "read-only-max-lag", "read-only-fallback"].filter((f) => src.origin(f) !== undefined);
+    if (given.length > 0) warnings.push(`${given.map((f) => src.origin(f)).join(", ")} ignored: there is no read-only listener without --read-only-port`);
+    return null;
+  }
+  if (port === cfg.port && (listenAddress === cfg.listenAddress || listenAddress === "0.0.0.0" || cfg.listenAddress === "0.0.0.0"))
+    src.problems.push(`--read-only-port: ${port} is the read-write --port on the same address`);
+  return { listenAddress, port, maxLagBytes, fallback: fallback ?? "master" };
 }

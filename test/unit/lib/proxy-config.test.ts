@@ -53,3 +53,32 @@ test.each([
   expect(() => resolveProxyConfig({ ...base, ...over }, {})).toThrow(ConfigError);
   expect(() => resolveProxyConfig({ ...base, ...over }, {})).toThrow(msg);
 });
+
+test("the read-only listener is off by default, its other flags then warned about", () => {
+  expect(resolveProxyConfig(base, {}).readOnly).toBeNull();
+  const c = resolveProxyConfig({ ...base, "read-only-fallback": "hold" }, { STPROXY_READ_ONLY_MAX_LAG: "1MB" });
+  expect(c.readOnly).toBeNull();
+  expect(c.warnings).toEqual(["STPROXY_READ_ONLY_MAX_LAG, --read-only-fallback ignored: there is no read-only listener without --read-only-port"]);
+});
+
+test("--read-only-port with its defaults, and every flag from STPROXY_READ_ONLY_*", () => {
+  expect(resolveProxyConfig({ ...base, "listen-address": "10.0.0.5", "read-only-port": "5433" }, {}).readOnly).toEqual({
+    listenAddress: "10.0.0.5",
+    port: 5433,
+    maxLagBytes: null,
+    fallback: "master",
+  });
+  const env = { STPROXY_READ_ONLY_PORT: "6433", STPROXY_READ_ONLY_LISTEN_ADDRESS: "127.0.0.2", STPROXY_READ_ONLY_MAX_LAG: "16MB", STPROXY_READ_ONLY_FALLBACK: "refuse" };
+  expect(resolveProxyConfig(base, env).readOnly).toEqual({ listenAddress: "127.0.0.2", port: 6433, maxLagBytes: 16 * 1024 * 1024, fallback: "refuse" });
+});
+
+test.each([
+  [{ "read-only-port": "5432" }, /--read-only-port: 5432 is the read-write --port on the same address/],
+  [{ "read-only-port": "70000" }, /--read-only-port: must be an integer from 0 to 65535/],
+  [{ "read-only-port": "5433", "read-only-fallback": "primary" }, /--read-only-fallback: "primary" is not one of master, hold, refuse/],
+  [{ "read-only-port": "5433", "read-only-max-lag": "16 parsecs" }, /--read-only-max-lag: "16 parsecs": unknown unit "parsecs"/],
+  [{ "read-only-port": "5433", "read-only-max-lag": "-1" }, /--read-only-max-lag: "-1" is not a size/],
+  [{ "read-only-port": "5433", "read-only-max-lag": "2TB" }, /--read-only-max-lag: "2TB" is 2199023255552 bytes, outside 0 to 1099511627776/],
+])("read-only flags %p are refused, naming the flag", (flags, re) => {
+  expect(() => resolveProxyConfig({ ...base, ...flags }, {})).toThrow(re);
+});
