@@ -1,12 +1,25 @@
 /**
  * The TCP forwarder, on Bun.listen and Bun.connect. Each client connection gets its own
- * connection to the current target. Received buffers are written on as they are; only the part
+ * connection to one target of a set. Received buffers are written on as they are; only the part
  * the other side's socket did not take is copied and queued, and the side that produced it is
  * paused until `drain`, so a slow reader holds at most one chunk per direction in memory.
  *
- * Any change of target (to another one or to none) cuts every connection at once. While there
- * is no target, new clients are held (up to holdMs) and connected as soon as one appears; a
- * target that refuses the connection is tried again within the same hold time.
+ * The set is given by setTargets(pick, keep). The read-write port has one target, the master
+ * (setTarget(t) is setTargets([t])); the read-only port has the eligible standbys (read-only.ts).
+ * A new client goes to the target of `pick` with the fewest connections from this Forwarder; on
+ * equal counts the targets take turns (a rotating start), so short connections alternate too.
+ * The counts are kept per target as connections are made and closed: choosing looks at each
+ * target, never at each connection, and forwarding a chunk pays nothing for it. A connection
+ * stays with the target it was given. A change of the set cuts, both sides at once, exactly the
+ * connections whose target is in neither `pick` nor `keep` (a standby past its grace, say) and
+ * leaves the others alone; for the read-write port that is every connection when the master
+ * changes (to another one or to none). While `pick` is empty, new clients are held (up to holdMs)
+ * and connected as soon as it is not; a target that refuses the connection is tried again within
+ * the same hold time, the target chosen again from the `pick` in force then.
+ *
+ * The `role` option changes only words: a client refused for want of a target gets SQLSTATE
+ * 57P03 with "no master available: ..." on the read-write port and "no standby available for
+ * read-only connections: ..." on the read-only one, and the log lines name the one it waits for.
  *
  * Under pressure it refuses instead of forwarding, and says so in PostgreSQL's own words (see
  * pg-wire.ts): a client past --max-connections gets SQLSTATE 53300, one that would be held past
@@ -60,8 +73,44 @@ export interface ForwarderOptions {
   maxRefusing?: number;
   /** Called once a hold's drain is over (drainedHoldId set): the proxy publishes its info at once. */
   onDrained?: (holdId: string) => void;
+  /** Which port this is, for the words of refusals and logs only (default "read-write"). */
+  role?: ForwarderRole;
   log: Logger;
 }
+
+/** The read-write port routes to the master; the read-only port to the eligible standbys. */
+export type ForwarderRole = "read-write" | "read-only";
+
+/** What a port's refusals and log lines call the server it forwards to. */
+interface RoleWords {
+  /** The 57P03 message's start: "<noTarget>: <why>". */
+  noTarget: string;
+  /** What a held client waits for: "a master". */
+  aTarget: string;
+  /** A server it connects to: "the master". */
+  server: string;
+  /** Before a db uid: "master db <uid>". */
+  db: string;
+  /** Why none is routed, said to a client refused at once because nobody may wait. */
+  nobodyWaits: string;
+}
+
+const ROLE_WORDS: Record<ForwarderRole, RoleWords> = {
+  "read-write": {
+    noTarget: "no master available",
+    aTarget: "a master",
+    server: "the master",
+    db: "master db",
+    nobodyWaits: "none routed, and nobody waits for one (stolon-proxy --max-held-connections 0)",
+  },
+  "read-only": {
+    noTarget: "no standby available for read-only connections",
+    aTarget: "an eligible standby",
+    server: "the standby",
+    db: "standby db",
+    nobodyWaits: "none eligible, and nobody waits for one (stolon-proxy --read-only-fallback refuse or --max-held-connections 0)",
+  },
+};
 
 /** A switchover's hold as the Forwarder applies it (see readHold in hold.ts). */
 export interface ForwarderHold {
@@ -117,6 +166,22 @@ interface Conn {
    * (one more than the startup's for a connection still in its startup when the hold began).
    */
   drainAfterReady: number;
+  /** The target this connection is forwarded to (or connecting to); null while held or refused. */
+  slot: TargetSlot | null;
+}
+
+/** A target of the set and the connections forwarded (or connecting) to it. */
+interface TargetSlot {
+  target: ProxyTarget;
+  conns: Set<Conn>;
+}
+
+/** A target's identity: another address for the same db is another target (as in sameTarget). */
+const slotKey = (t: ProxyTarget): string => `${t.dbUid}\0${t.host}\0${t.port}`;
+
+/** The same targets in the same order. */
+function sameTargets(a: readonly ProxyTarget[], b: readonly ProxyTarget[]): boolean {
+  return a.length === b.length && a.every((t, i) => sameTarget(t, b[i]!));
 }
 
 /**
@@ -131,7 +196,15 @@ const CONNECT_RETRY_MS = 100;
 
 export class Forwarder {
   private listener: TCPSocketListener<Conn> | null = null;
-  private target: ProxyTarget | null = null;
+  /** Where new clients go (setTargets' pick) and what else existing connections may stay on. */
+  private pick: readonly ProxyTarget[] = [];
+  private keep: readonly ProxyTarget[] = [];
+  /** Every target of pick and keep, by slotKey; a connection's slot is always one of these. */
+  private readonly slots = new Map<string, TargetSlot>();
+  /** The slots of `pick`, in its order: what a new client chooses from. */
+  private pickSlots: TargetSlot[] = [];
+  /** Where the next choice starts looking, so that equal counts take turns. */
+  private nextPick = 0;
   private readonly conns = new Set<Conn>();
   private readonly held = new Set<Conn>();
   private readonly refusing = new Set<Conn>();
@@ -153,7 +226,7 @@ export class Forwarder {
   clientToServerBytes = 0;
   /** Bytes received from the master and forwarded (or queued) to clients. */
   serverToClientBytes = 0;
-  /** Times the target changed (to another master or to none). */
+  /** setTargets (or setTarget) calls that changed pick: to another master or to none, another set of standbys. */
   targetChanges = 0;
   /** Connections closed at an idle point during a switchover's drain. */
   drained = 0;
@@ -164,8 +237,10 @@ export class Forwarder {
   private readonly maxHeld: number;
   private readonly refusalMs: number;
   private readonly maxRefusing: number;
+  private readonly words: RoleWords;
 
   constructor(private readonly o: ForwarderOptions) {
+    this.words = ROLE_WORDS[o.role ?? "read-write"];
     this.maxConnections = o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.maxHeld = o.maxHeld ?? DEFAULT_MAX_HELD;
     this.refusalMs = o.refusalMs ?? REFUSAL_MS;
@@ -188,8 +263,24 @@ export class Forwarder {
     return this.refusing.size;
   }
 
+  /** pick's first target: the read-write port's one target, the master (null: none). */
   get currentTarget(): ProxyTarget | null {
-    return this.target;
+    return this.pick[0] ?? null;
+  }
+
+  /** Where new clients go (setTargets' pick). */
+  get targets(): readonly ProxyTarget[] {
+    return this.pick;
+  }
+
+  /**
+   * Connections forwarded (or connecting) per target dbUid, for metrics and tests: every target
+   * of pick and keep, 0 included. Held and refused clients have no target and are not counted.
+   */
+  connectionsByTarget(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const s of this.slots.values()) m.set(s.target.dbUid, (m.get(s.target.dbUid) ?? 0) + s.conns.size);
+    return m;
   }
 
   /** The hold in force, if any. */
@@ -236,24 +327,69 @@ export class Forwarder {
     this.listener = null;
   }
 
-  /** Routes to `t` (null: nowhere). A change cuts every connection; held clients follow a new target. */
+  /** Routes to `t` alone (null: nowhere): setTargets(t ? [t] : []). A change cuts every connection; held clients follow a new target. */
   setTarget(t: ProxyTarget | null): boolean {
-    if (sameTarget(this.target, t)) return false;
-    this.target = t;
+    return this.setTargets(t ? [t] : []);
+  }
+
+  /**
+   * New connections go to the least loaded of `pick`; an open connection whose target is in
+   * neither `pick` nor `keep` is cut (both sides); the others stay. `keep` defaults to `pick`.
+   * When pick changed, the held clients are released to it (unless a switchover's hold is in
+   * force). True when pick or keep changed.
+   */
+  setTargets(pick: readonly ProxyTarget[], keep: readonly ProxyTarget[] = pick): boolean {
+    const pickChanged = !sameTargets(this.pick, pick);
+    if (!pickChanged && sameTargets(this.keep, keep)) return false;
+    this.pick = [...pick];
+    this.keep = [...keep];
+    const wanted = new Map<string, ProxyTarget>();
+    for (const t of [...pick, ...keep]) wanted.set(slotKey(t), t);
+    for (const [key, s] of this.slots) {
+      if (wanted.has(key)) continue;
+      this.slots.delete(key);
+      for (const c of [...s.conns]) this.close(c, true);
+    }
+    for (const [key, target] of wanted) if (!this.slots.has(key)) this.slots.set(key, { target, conns: new Set() });
+    this.pickSlots = pick.map((t) => this.slots.get(slotKey(t))!);
+    if (!pickChanged) return true;
     this.targetChanges++;
-    this.cutAll(true);
     // During a hold the held clients wait for it to be cleared, whatever is routed meanwhile.
     if (!this.holdState) this.releaseHeld();
     return true;
   }
 
+  /** The pick target with the fewest connections, the turn deciding between equals; null when pick is empty. */
+  private choose(): TargetSlot | null {
+    const slots = this.pickSlots;
+    const n = slots.length;
+    if (n <= 1) return slots[0] ?? null;
+    let best = 0;
+    let fewest = Infinity;
+    for (let i = 0; i < n; i++) {
+      const j = (this.nextPick + i) % n;
+      const k = slots[j]!.conns.size;
+      if (k < fewest) {
+        best = j;
+        fewest = k;
+      }
+    }
+    this.nextPick = (best + 1) % n;
+    return slots[best]!;
+  }
+
   private releaseHeld(): void {
-    const t = this.target;
-    if (!t) return;
+    if (this.pickSlots.length === 0) return;
     for (const c of [...this.held]) {
       this.release(c);
-      this.connectBackend(c, t);
+      this.connectBackend(c, this.choose()!);
     }
+  }
+
+  /** What held clients go to when released now, for a log line. */
+  private describePick(): string {
+    if (this.pick.length === 0) return `wait for ${this.words.aTarget}`;
+    return `go to ${this.words.db} ${this.pick.map((t) => t.dbUid).join(", ")}`;
   }
 
   /**
@@ -277,7 +413,7 @@ export class Forwarder {
       for (const c of cur.draining) c.drainAfterReady = -1;
       this.holdState = null;
       this.drainedId = null;
-      this.o.log.info(`hold ${cur.id} cleared: ${this.held.size} held client(s) ${this.target ? `go to master db ${this.target.dbUid}` : "wait for a master"}`);
+      this.o.log.info(`hold ${cur.id} cleared: ${this.held.size} held client(s) ${this.describePick()}`);
       this.rearmHeld();
       this.releaseHeld();
       return;
@@ -366,17 +502,13 @@ export class Forwarder {
   }
 
   /**
-   * Closes connections, both sides, at once. With `keepHeld` (a target change) it closes every
-   * connection except the held clients, which stay held to follow the new target, and leaves
-   * refusals in progress alone; without it (fencing, shutdown) it closes every connection, held
-   * ones included, and ends every refusal.
+   * Closes every connection, both sides, at once, held ones included, and ends every refusal in
+   * progress (fencing, shutdown). A change of targets cuts only the connections it must (see
+   * setTargets).
    */
-  cutAll(keepHeld = false): void {
-    for (const c of [...this.conns]) {
-      if (keepHeld && this.held.has(c)) continue;
-      this.close(c, true);
-    }
-    if (!keepHeld) for (const c of [...this.refusing]) this.endRefusal(c, "");
+  cutAll(): void {
+    for (const c of [...this.conns]) this.close(c, true);
+    for (const c of [...this.refusing]) this.endRefusal(c, "");
   }
 
   private onClientOpen(client: Socket<Conn>): void {
@@ -396,6 +528,7 @@ export class Forwarder {
       refusal: null,
       wire: new PgStreamTracker(),
       drainAfterReady: -1,
+      slot: null,
     };
     client.data = c;
     this.accepted++;
@@ -410,21 +543,22 @@ export class Forwarder {
         message: `sorry, too many clients already (stolon-proxy --max-connections ${this.maxConnections})`,
       });
     }
-    if (this.target && !this.holdState) return this.connectBackend(c, this.target);
+    const slot = this.holdState ? null : this.choose();
+    if (slot) return this.connectBackend(c, slot);
     this.hold(c);
-    if (this.held.has(c)) this.o.log.debug(`holding a client until ${this.holdState ? `switchover ${this.holdState.id} is over` : "a master is routed"} (${this.held.size} held)`);
+    if (this.held.has(c)) this.o.log.debug(`holding a client until ${this.holdState ? `switchover ${this.holdState.id} is over` : `${this.words.aTarget} is routed`} (${this.held.size} held)`);
   }
 
-  /** Holds a client until a target appears (setTarget connects it) or its hold time is over. */
+  /** Holds a client until a target appears (setTargets connects it) or its hold time is over. */
   private hold(c: Conn): void {
-    if (this.maxHeld === 0) return this.refuse(c, noMaster("none routed, and nobody waits for one (stolon-proxy --max-held-connections 0)"));
+    if (this.maxHeld === 0) return this.refuse(c, this.noTarget(this.words.nobodyWaits));
     // During a switchover's hold every pooled connection drained comes back and waits: only
     // --max-connections bounds them (held clients count against it), or an application with
     // more connections than --max-held-connections would see errors in a planned switchover.
     if (!this.holdState && this.held.size >= this.maxHeld) {
       return this.refuse(c, {
         code: SQLSTATE.tooManyConnections,
-        message: `sorry, too many clients already waiting for a master (stolon-proxy --max-held-connections ${this.maxHeld})`,
+        message: `sorry, too many clients already waiting for ${this.words.aTarget} (stolon-proxy --max-held-connections ${this.maxHeld})`,
       });
     }
     this.held.add(c);
@@ -441,7 +575,7 @@ export class Forwarder {
       c.holdTimer = null;
       this.refuse(
         c,
-        noMaster(hs ? `switchover ${hs.id} did not end within the hold time (${holdMs} ms)` : `none within the hold time (stolon-proxy --hold-timeout ${this.o.holdMs} ms)`),
+        this.noTarget(hs ? `switchover ${hs.id} did not end within the hold time (${holdMs} ms)` : `none within the hold time (stolon-proxy --hold-timeout ${this.o.holdMs} ms)`),
       );
     }, left);
   }
@@ -459,6 +593,7 @@ export class Forwarder {
     if (c.closed) return;
     if (c.drainAfterReady >= 0) this.leftDrain(c);
     this.release(c);
+    this.detach(c);
     this.conns.delete(c);
     this.noteRefusal(error);
     if (this.refusing.size >= this.maxRefusing) {
@@ -532,7 +667,17 @@ export class Forwarder {
     c.retryTimer = null;
   }
 
-  private connectBackend(c: Conn, t: ProxyTarget): void {
+  /** No longer forwarded to (or connecting to) its target: it leaves the target's count. */
+  private detach(c: Conn): void {
+    c.slot?.conns.delete(c);
+    c.slot = null;
+  }
+
+  /** Connects `c` to the target of `slot`, counted there from now. */
+  private connectBackend(c: Conn, slot: TargetSlot): void {
+    const t = slot.target;
+    c.slot = slot;
+    slot.conns.add(c);
     Bun.connect<Conn>({
       hostname: t.host,
       port: t.port,
@@ -555,32 +700,45 @@ export class Forwarder {
           this.o.log.debug(`backend socket error: ${err.message}`);
           this.close(c);
         },
-        connectError: (_b, err) => {
-          if (c.closed) return;
-          // Never connected: nothing to drain; it waits like a new client.
-          if (c.drainAfterReady >= 0) this.leftDrain(c);
-          // A master that refuses connections for a moment (PostgreSQL restarting after a
-          // crash, its keeper restarting it) costs the client latency, not an error: it is held
-          // and tried again within its hold time, and goes to a new master if one is routed.
-          if (performance.now() - c.openedAt + CONNECT_RETRY_MS < this.o.holdMs) {
-            this.o.log.debug(`cannot connect to the master at ${t.host}:${t.port} (${err.message}): trying again`);
-            this.hold(c);
-            if (!this.held.has(c)) return; // refused: too many held already
-            c.retryTimer = setTimeout(() => {
-              c.retryTimer = null;
-              if (!this.held.has(c) || !this.target || this.holdState) return;
-              this.release(c);
-              this.connectBackend(c, this.target);
-            }, CONNECT_RETRY_MS);
-            return;
-          }
-          this.o.log.warn(`cannot connect to the master at ${t.host}:${t.port}: ${err.message}`);
-          this.refuse(c, noMaster(`the master refuses connections (tried for stolon-proxy --hold-timeout ${this.o.holdMs} ms)`));
-        },
+        connectError: (_b, err) => this.onConnectError(c, t, err),
       },
     }).catch(() => {
       // reported by connectError
     });
+  }
+
+  /**
+   * `t` refused the connection. A server that refuses connections for a moment (PostgreSQL
+   * restarting after a crash, its keeper restarting it) costs the client latency, not an error:
+   * it is held and tried again within its hold time, on a target chosen again from the pick in
+   * force then (a new master if one is routed, the least loaded standby).
+   */
+  private onConnectError(c: Conn, t: ProxyTarget, err: Error): void {
+    if (c.closed) return;
+    // Never connected: nothing to drain, no longer counted on `t`; it waits like a new client.
+    this.detach(c);
+    if (c.drainAfterReady >= 0) this.leftDrain(c);
+    const at = `${this.words.server} at ${t.host}:${t.port}`;
+    if (performance.now() - c.openedAt + CONNECT_RETRY_MS < this.o.holdMs) {
+      this.o.log.debug(`cannot connect to ${at} (${err.message}): trying again`);
+      this.hold(c);
+      if (!this.held.has(c)) return; // refused: too many held already
+      c.retryTimer = setTimeout(() => {
+        c.retryTimer = null;
+        const slot = this.holdState ? null : this.choose();
+        if (!this.held.has(c) || !slot) return;
+        this.release(c);
+        this.connectBackend(c, slot);
+      }, CONNECT_RETRY_MS);
+      return;
+    }
+    this.o.log.warn(`cannot connect to ${at}: ${err.message}`);
+    this.refuse(c, this.noTarget(`${this.words.server} refuses connections (tried for stolon-proxy --hold-timeout ${this.o.holdMs} ms)`));
+  }
+
+  /** 57P03, PostgreSQL's "cannot connect now", with why there is no target to forward to. */
+  private noTarget(why: string): PgError {
+    return { code: SQLSTATE.cannotConnectNow, message: `${this.words.noTarget}: ${why}` };
   }
 
   private onClientData(c: Conn, buf: Uint8Array): void {
@@ -684,12 +842,13 @@ export class Forwarder {
     if (flushed && ((c.clientEnded && c.backendEnded) || c.backendGone)) this.close(c);
   }
 
-  /** Closes both sides; `cut` drops them at once (a target change), otherwise ends them. */
+  /** Closes both sides; `cut` drops them at once (its target left the set, fencing), otherwise ends them. */
   private close(c: Conn, cut = false): void {
     if (c.refusal) return this.endRefusal(c, "");
     if (c.closed) return;
     c.closed = true;
     this.release(c);
+    this.detach(c);
     this.conns.delete(c);
     if (c.drainAfterReady >= 0) this.leftDrain(c);
     c.toBackend = [];
@@ -723,9 +882,4 @@ function drainQueue(s: Socket<Conn>, q: Uint8Array[]): boolean {
 /** A copy of buf[from..]: Bun may reuse a received buffer once its callback returns. */
 function copyFrom(buf: Uint8Array, from: number): Uint8Array {
   return buf.slice(from);
-}
-
-/** 57P03, PostgreSQL's "cannot connect now", with why there is no master to forward to. */
-function noMaster(why: string): PgError {
-  return { code: SQLSTATE.cannotConnectNow, message: `no master available: ${why}` };
 }
