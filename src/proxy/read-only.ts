@@ -138,9 +138,8 @@ export function readOnlyRoute(input: ReadOnlyInput, mem: ReadOnlyMemory): ReadOn
 /** No master routed (or no cluster data): nothing to read from, no fallback; every other db excluded. */
 function unrouted(cd: ClusterData | null, why: string, mem: ReadOnlyMemory): ReadOnlyRoute {
   forgetOthers(mem, new Set());
-  const candidates: ReadOnlyCandidate[] = cd
-    ? otherDbs(cd, cd.proxy.spec.masterDbUid, cd.cluster.status.master).map((db) => ({ dbUid: db.uid, keeperUid: db.spec.keeperUID, lagBytes: null, state: "excluded", reason: why }))
-    : [];
+  const excluded = (db: DB): ReadOnlyCandidate => ({ dbUid: db.uid, keeperUid: db.spec.keeperUID, lagBytes: null, state: "excluded", reason: why });
+  const candidates = cd ? otherDbs(cd, cd.proxy.spec.masterDbUid, cd.cluster.status.master).map(excluded) : [];
   return { pick: [], keep: [], fallback: null, candidates, reason: `no read-only routing: ${why}` };
 }
 
