@@ -199,6 +199,7 @@ const POSTGRES_STATE: Schema = {
   synchronousStandbys: req(list(uid()), true),
   olderWalFile: opt(text()),
   receivingWal: opt(bool),
+  replayedXLogPos: opt(uint()),
   stoppedForSwitchover: opt(object({ id: req(uid()), lsn: req(uint()) })),
 };
 

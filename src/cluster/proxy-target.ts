@@ -3,7 +3,7 @@
  * is enabled and masterDbUid names a DB with an address. Pure.
  */
 import { own } from "./info-check.ts";
-import type { ClusterData } from "./types.ts";
+import type { ClusterData, DB } from "./types.ts";
 
 export interface ProxyTarget {
   dbUid: string;
@@ -27,12 +27,18 @@ export function proxyRoute(cd: ClusterData | null, proxyUid: string): ProxyRoute
   // own(): a masterDbUid such as "constructor" must not find Object.prototype's member.
   const db = own(cd.dbs, uid);
   if (!db) return { target: null, generation, reason: `masterDbUid ${uid} names no db` };
-  const port = Number(db.status.port);
-  if (!db.status.listenAddress || !Number.isInteger(port) || port < 1 || port > 65535)
-    return { target: null, generation, reason: `master db ${uid} has no valid address yet` };
+  const target = dbTarget(db);
+  if (!target) return { target: null, generation, reason: `master db ${uid} has no valid address yet` };
   if (!(cd.proxy.spec.enabledProxies ?? []).includes(proxyUid))
     return { target: null, generation, reason: `this proxy (${proxyUid}) is not enabled yet` };
-  return { target: { dbUid: uid, host: db.status.listenAddress, port }, generation, reason: "" };
+  return { target, generation, reason: "" };
+}
+
+/** The address a db advertises in its status, as a target; null without a listen address and a port 1..65535. */
+export function dbTarget(db: DB): ProxyTarget | null {
+  const port = Number(db.status.port);
+  if (!db.status.listenAddress || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { dbUid: db.uid, host: db.status.listenAddress, port };
 }
 
 export function sameTarget(a: ProxyTarget | null, b: ProxyTarget | null): boolean {

@@ -12,7 +12,8 @@
  * PostgresState.receivingWal and KeeperInfo.trustOnNetwork. Issue 17 (planned operations) adds
  * ClusterData.switchover and ClusterData.pause, ProxySpec.hold, DBSpec.stopForSwitchover,
  * KeeperStatus.priority, and in the infos PostgresState.stoppedForSwitchover, ProxyInfo.drained
- * and KeeperInfo.priority; all optional and absent by default. Every time field holds an RFC 3339
+ * and KeeperInfo.priority; all optional and absent by default. Issue 18 (the proxy's read-only
+ * port) adds PostgresState.replayedXLogPos in the infos. Every time field holds an RFC 3339
  * string or GO_ZERO_TIME, never "" (stolon cannot decode it).
  */
 import type { ClusterSpec, NewConfig, PitrConfig, StandbySettings, ArchiveRecoverySettings } from "./spec.ts";
@@ -292,6 +293,13 @@ export interface PostgresState {
    * uses it to confirm, from the standbys' side, that a silent master is really gone.
    */
   receivingWal?: boolean;
+  /**
+   * A standby's last replayed WAL position in bytes (pg_last_wal_replay_lsn()); absent on a
+   * primary and when unknown. Not in stolon's format: the proxy's read-only port measures a
+   * standby's lag with it (xLogPos is what it has received, which keeps growing while replay is
+   * paused with pg_wal_replay_pause(): only this field shows that lag).
+   */
+  replayedXLogPos?: number;
   /**
    * Reported by the master's keeper after the clean shutdown DBSpec.stopForSwitchover asked for
    * (kept while PostgreSQL stays down): pg_controldata's "Latest checkpoint location".

@@ -899,6 +899,8 @@ export class Keeper implements Component {
         synchronousStandbys: s.synchronousStandbys,
         olderWalFile: s.olderWalFile,
         receivingWal: s.receivingWal,
+        // The proxy's read-only port measures a standby's lag with it (issue 18).
+        ...(typeof s.replayLsn === "number" ? { replayedXLogPos: s.replayLsn } : {}),
       },
       replayLsn: s.replayLsn ?? null,
       replayLagSeconds: s.replayLagSeconds ?? null,

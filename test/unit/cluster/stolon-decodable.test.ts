@@ -128,6 +128,36 @@ describe("our infos decode as stolon's (a stolon sentinel brought back by a roll
     expect(fieldsGoIgnores(info, GO_KEEPER_INFO).sort()).toEqual(["postgresState.receivingWal", "trustOnNetwork"]);
   });
 
+  test("a standby's keeper info adds its replayed position (replayedXLogPos), ignored by stolon", () => {
+    const info: KeeperInfo = {
+      infoUID: "a1b2c3d5",
+      uid: "keeper1",
+      clusterUID: STOLON_IDS.clusterUID,
+      bootUUID: "0b8c5a4e-7f0e-4a4b-9a7e-3f1c2d3e4f51",
+      postgresBinaryVersion: { Maj: 15, Min: 10 },
+      postgresState: {
+        uid: STOLON_IDS.standbyDb1,
+        generation: 2,
+        listenAddress: "127.0.0.2",
+        port: "5432",
+        healthy: true,
+        systemID: "7442816513127403520",
+        timelineID: 2,
+        xLogPos: 117440880,
+        timelinesHistory: null,
+        pgParameters: null,
+        synchronousStandbys: null,
+        olderWalFile: "000000020000000000000003",
+        receivingWal: true,
+        replayedXLogPos: 117440000,
+      },
+      canBeMaster: true,
+      canBeSynchronousReplica: true,
+    };
+    expect(goDecodeProblems(info, GO_KEEPER_INFO)).toEqual([]);
+    expect(fieldsGoIgnores(info, GO_KEEPER_INFO).sort()).toEqual(["postgresState.receivingWal", "postgresState.replayedXLogPos"]);
+  });
+
   test("a proxy info: ProxyTimeout in nanoseconds, as Go's time.Duration", () => {
     const info: ProxyInfo = { infoUID: "x", UID: STOLON_IDS.proxy, Generation: 5, ProxyTimeout: 5000 * 1e6 };
     expect(goDecodeProblems(info, GO_PROXY_INFO)).toEqual([]);

@@ -562,3 +562,19 @@ describe("Keeper and issue 17's planned operations", () => {
     expect((await published(s))?.priority).toBe(1);
   });
 });
+
+describe("Keeper and issue 18's read-only port", () => {
+  test("a standby publishes its replayed position (replayedXLogPos) beside its received one; a master publishes none", async () => {
+    const standby = await startKeeper("standby");
+    await until(standby, "ready", () => standby.keeper.health().ready.ok);
+    await standby.pass(1000);
+    expect((await published(standby))?.postgresState).toMatchObject({ uid: "d1", healthy: true, receivingWal: true, xLogPos: MASTER_POS, replayedXLogPos: REPLAY_POS });
+
+    const master = await startKeeper("master");
+    await until(master, "ready", () => master.keeper.health().ready.ok);
+    await master.pass(1000);
+    const ps = (await published(master))?.postgresState;
+    expect(ps).toMatchObject({ uid: "d1", healthy: true, xLogPos: MASTER_POS });
+    expect(ps && "replayedXLogPos" in ps).toBe(false);
+  });
+});
