@@ -19,6 +19,8 @@ export interface LocalClusterOptions {
   keeperEndpoints?: Record<string, string>;
   /** More flags for individual keepers (e.g. --priority), after the usual ones. */
   keeperArgs?: Record<string, string[]>;
+  /** A read-only listener on the proxy (--read-only-port ports.proxyReadOnly), with these more flags. */
+  readOnlyProxy?: string[];
 }
 
 export const SU_PASSWORD = "demo-su-password";
@@ -26,7 +28,11 @@ export const SU_PASSWORD = "demo-su-password";
 export class LocalCluster {
   readonly cluster = "demo";
   /** metrics: each component's admin listener (/metrics, /health, /ready; the keepers' /primary...), by name. */
-  readonly ports: { proxy: number; pg: number[]; etcd: number; etcdPeer: number; metrics: Record<string, number> };
+  /**
+   * proxyReadOnly: the proxy's --read-only-port (with readOnlyProxy); spare: four
+   * free ports, for more proxies (startProxy).
+   */
+  readonly ports: { proxy: number; proxyReadOnly: number; spare: number[]; pg: number[]; etcd: number; etcdPeer: number; metrics: Record<string, number> };
   readonly endpoint: string;
   readonly common: string[];
   readonly store: KvStore;
@@ -42,7 +48,7 @@ export class LocalCluster {
     if (n > 9) throw new Error("a LocalCluster has at most 9 keepers (its window of 40 ports)");
     const metrics: Record<string, number> = { proxy: b + 3, sentinel1: b + 4, sentinel2: b + 5 };
     for (let i = 0; i < n; i++) metrics[`keeper${i + 1}`] = b + 25 + i;
-    this.ports = { proxy: b + 2, pg: Array.from({ length: n }, (_, i) => b + 11 + i), etcd: b + 20, etcdPeer: b + 21, metrics };
+    this.ports = { proxy: b + 2, proxyReadOnly: b + 6, spare: [b + 7, b + 8, b + 9, b + 10], pg: Array.from({ length: n }, (_, i) => b + 11 + i), etcd: b + 20, etcdPeer: b + 21, metrics };
     this.endpoint = `http://127.0.0.1:${this.ports.etcd}`;
     this.common = ["--cluster-name", this.cluster, "--store-backend", "etcdv3", "--store-endpoints", this.endpoint];
     this.backend = new EtcdBackend({ endpoints: [this.endpoint], timeoutMs: 5000 });
@@ -208,10 +214,21 @@ export class LocalCluster {
     ]));
   }
 
+  private readOnlyFlags(): string[] {
+    const ro = this.o.readOnlyProxy;
+    return ro ? ["--read-only-port", String(this.ports.proxyReadOnly), ...ro] : [];
+  }
+
+  /** Starts one more proxy, named `name` (it must start with "proxy": stop() stops it first). */
+  startProxy(name: string, flags: string[]): void {
+    if (!name.startsWith("proxy") || this.procs.has(name)) throw new Error(`startProxy: "${name}" is taken or does not start with "proxy"`);
+    this.spawn(name, this.cmd("proxy", flags));
+  }
+
   /** Starts etcd, initializes the cluster and starts every component. */
   async start(): Promise<void> {
     const dir = this.o.dir;
-    const busy = [this.ports.proxy, ...this.ports.pg, this.ports.etcd, this.ports.etcdPeer, ...Object.values(this.ports.metrics)].filter((p) => !portFree(p));
+    const busy = [this.ports.proxy, this.ports.proxyReadOnly, ...this.ports.spare, ...this.ports.pg, this.ports.etcd, this.ports.etcdPeer, ...Object.values(this.ports.metrics)].filter((p) => !portFree(p));
     if (busy.length > 0) throw new Error(`ports ${busy.join(", ")} on 127.0.0.1 are in use: stop what uses them or pass --base-port N`);
     for (const d of ["", "logs", "pids"]) mkdirSync(join(dir, d), { recursive: true });
     // World-searchable, so that the unprivileged PostgreSQL user can reach the keepers' data dirs.
@@ -239,7 +256,7 @@ export class LocalCluster {
     for (const k of this.keeperNames) this.startKeeper(k);
     this.spawn("sentinel1", this.cmd("sentinel", this.metricsFlag("sentinel1")));
     this.spawn("sentinel2", this.cmd("sentinel", this.metricsFlag("sentinel2")));
-    this.spawn("proxy", this.cmd("proxy", ["--port", String(this.ports.proxy), ...this.metricsFlag("proxy")]));
+    this.spawn("proxy", this.cmd("proxy", ["--port", String(this.ports.proxy), ...this.metricsFlag("proxy"), ...this.readOnlyFlags()]));
   }
 
   /** Waits for a routed master with every other keeper's db a healthy, converged standby of it. */
@@ -290,7 +307,8 @@ export class LocalCluster {
   /** Stops everything: the proxy first, PostgreSQL's owners before etcd. */
   async stop(): Promise<void> {
     await this.store.close().catch(() => {});
-    for (const group of [["proxy"], ["sentinel1", "sentinel2"], this.keeperNames, ["etcd"]]) {
+    const proxies = [...this.procs.keys()].filter((n) => n.startsWith("proxy"));
+    for (const group of [proxies, ["sentinel1", "sentinel2"], this.keeperNames, ["etcd"]]) {
       const ps = group.map((n) => this.procs.get(n)).filter((p): p is Subprocess => p !== undefined);
       for (const p of ps) p.kill("SIGTERM");
       await Promise.all(

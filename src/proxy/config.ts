@@ -7,6 +7,7 @@ import { describeBounds, type DurationBounds } from "../cluster/duration.ts";
 import { SWITCHOVER_DRAIN_TIMEOUT_BOUNDS } from "../cluster/types.ts";
 import { commonArgs, FlagSource, resolveCommon, type CommonConfig } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
+import { READ_ONLY_FALLBACKS, type ReadOnlyFallback } from "./read-only.ts";
 
 export const DEFAULT_MAX_CONNECTIONS = 1000;
 export const DEFAULT_MAX_HELD = 100;
@@ -23,9 +24,6 @@ const HOLD_TIMEOUT_DEFAULT = "4s";
 export const DRAIN_TIMEOUT_BOUNDS: DurationBounds = SWITCHOVER_DRAIN_TIMEOUT_BOUNDS;
 export const DRAIN_TIMEOUT_DEFAULT = "5s";
 
-/** --read-only-fallback: where a read-only client goes when no standby is eligible. */
-export const READ_ONLY_FALLBACKS = ["master", "hold", "refuse"] as const;
-export type ReadOnlyFallback = (typeof READ_ONLY_FALLBACKS)[number];
 /** --read-only-max-lag: at most 1 TiB (a bound, not a useful value). */
 const READ_ONLY_MAX_LAG_LIMIT = 1024 ** 4;
 

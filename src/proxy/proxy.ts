@@ -18,6 +18,11 @@
  *
  * Two loops (src/lib/run-loop.ts), both on the injected clock: `check` (watch-woken, every
  * proxyCheckInterval) and `fence` (every FENCE_CHECK_MS: cheap, it only compares two numbers).
+ *
+ * With --read-only-port, a ReadOnlyPort (read-only-port.ts) adds a second listener and its own
+ * `read-only` loop; it listens only while this side does and is fenced with it. A read-only
+ * listener that cannot bind is logged and tried again at the next check: it never fences the
+ * read-write side.
  */
 import { DEFAULT_SPEC_TIMINGS, FENCE_CHECK_MS, proxyInfoTtlMs, proxyRoute, specTimings, type ClusterData } from "../cluster/index.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -29,6 +34,7 @@ import type { Store } from "../store/store.ts";
 import type { ProxyConfig } from "./config.ts";
 import { Forwarder } from "./forwarder.ts";
 import { readHold } from "./hold.ts";
+import { ReadOnlyPort } from "./read-only-port.ts";
 
 /**
  * /health turns 503 when the check loop has not finished a pass for this long (or three
@@ -38,6 +44,8 @@ const STUCK_AFTER_MS = 10_000;
 
 export class Proxy implements Component {
   readonly forwarder: Forwarder;
+  /** The read-only listener, with --read-only-port. */
+  readonly readOnly: ReadOnlyPort | null;
   // Until a spec is read, the default spec's: the first info advertises the default proxyTimeout.
   private checkIntervalMs = DEFAULT_SPEC_TIMINGS.proxyCheckIntervalMs;
   private timeoutMs = DEFAULT_SPEC_TIMINGS.proxyTimeoutMs;
@@ -87,20 +95,28 @@ export class Proxy implements Component {
       onDrained: () => this.checkLoop.trigger.fire(),
       log,
     });
+    this.readOnly = cfg.readOnly
+      ? new ReadOnlyPort(cfg.readOnly, cfg, { uid, store, log, clock, observe, serving: () => this.forwarder.listening && !this.fenced })
+      : null;
     // Not listening yet: the first successful check opens the listener.
     this.lastSuccess = clock.now();
   }
 
   async run(signal: AbortSignal): Promise<void> {
     const trigger = this.checkLoop.trigger;
+    const ro = this.readOnly;
     const unwatch = this.store.watchClusterData(
-      () => trigger.fire(),
+      () => {
+        trigger.fire();
+        ro?.loop.trigger.fire();
+      },
       (err) => this.log.debug(`watch: ${describeError(err)}`),
     );
     try {
-      await Promise.all([this.checkLoop.run(signal), this.fenceLoop.run(signal)]);
+      await Promise.all([this.checkLoop.run(signal), this.fenceLoop.run(signal), ...(ro ? [ro.loop.run(signal)] : [])]);
     } finally {
       unwatch();
+      ro?.fence(true);
       this.forwarder.stopListening();
       this.forwarder.cutAll();
       // Nothing routes any more: the sentinel need not wait for this proxy's info to go stale
@@ -115,6 +131,7 @@ export class Proxy implements Component {
     this.forwarder.setTarget(null);
     this.forwarder.cutAll();
     if (this.cfg.stopListening && this.forwarder.listening) this.forwarder.stopListening();
+    this.readOnly?.fence(this.cfg.stopListening);
     this.log.warn(
       `no successful check for ${this.timeoutMs} ms (proxyTimeout): every connection closed${this.cfg.stopListening ? " and listener stopped" : ""}`,
     );
@@ -156,7 +173,7 @@ export class Proxy implements Component {
       uid: this.uid,
       live,
       ready,
-      loops: [check, fence],
+      loops: [check, fence, ...(this.readOnly ? [this.readOnly.loop.snapshot()] : [])],
       details: {
         listening: f.listening,
         target: t ? { dbUid: t.dbUid, host: t.host, port: t.port } : null,
@@ -165,7 +182,21 @@ export class Proxy implements Component {
         held: f.heldCount,
         hold: f.holdId,
         draining: f.drainingCount,
+        ...(this.readOnly ? { readOnly: this.readOnlyDetails(this.readOnly) } : {}),
       },
+    };
+  }
+
+  private readOnlyDetails(ro: ReadOnlyPort): Record<string, unknown> {
+    const r = ro.lastRoute;
+    return {
+      address: ro.address,
+      listening: ro.forwarder.listening,
+      targets: ro.forwarder.targets.map((t) => t.dbUid),
+      fallback: r?.fallback ?? null,
+      connections: Object.fromEntries(ro.forwarder.connectionsByTarget()),
+      held: ro.forwarder.heldCount,
+      candidates: r?.candidates ?? [],
     };
   }
 
@@ -194,6 +225,7 @@ export class Proxy implements Component {
         throw new Error(`cannot listen on ${this.cfg.listenAddress}:${this.cfg.port}: ${describeError(err)}`, { cause: err });
       }
     }
+    this.listenReadOnly();
     if (cd) this.lastValidClusterDataWall = Date.now();
     const route = proxyRoute(cd, this.uid);
     this.lastRouteReason = route.reason;
@@ -220,6 +252,18 @@ export class Proxy implements Component {
     this.checkIntervalMs = t.proxyCheckIntervalMs;
     this.timeoutMs = t.proxyTimeoutMs;
     this.succeeded(started);
+  }
+
+  /** Opens the read-only listener with the read-write one; a failure is logged, not fatal. */
+  private listenReadOnly(): void {
+    const ro = this.readOnly;
+    if (!ro || ro.forwarder.listening) return;
+    try {
+      ro.listen();
+      this.say.reset("read-only listen");
+    } catch (err) {
+      this.say.say("read-only listen", "warn", [`${describeError(err)}; tried again at the next check`]);
+    }
   }
 
   /** The switchover's hold in `cd` (none without cluster data), applied to the Forwarder. */

@@ -22,11 +22,11 @@ export interface FileCluster {
 
 export function clusterForFile(
   name: string,
-  o: { ports: [number, number]; keepers?: number; spec: ClusterSpec; keeperArgs?: Record<string, string[]> },
+  o: { ports: [number, number]; keepers?: number; spec: ClusterSpec; keeperArgs?: Record<string, string[]>; readOnlyProxy?: string[] },
 ): FileCluster {
   requirePostgres();
   const root = makeTestRoot(name);
-  const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: freeBasePort(...o.ports), keepers: o.keepers, spec: o.spec, keeperArgs: o.keeperArgs });
+  const lc = new LocalCluster({ dir: join(root, "cluster"), basePort: freeBasePort(...o.ports), keepers: o.keepers, spec: o.spec, keeperArgs: o.keeperArgs, readOnlyProxy: o.readOnlyProxy });
   beforeAll(async () => {
     await lc.start();
   });
