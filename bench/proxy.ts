@@ -13,6 +13,10 @@
  *
  *   npm run bench:proxy -- --metrics-ab [--seconds 5] [--rounds 12] [--clients 16] [--scrape-interval 1]
  *
+ * With --read-only, instead: the read-only port on a local cluster (see bench/read-only.ts).
+ *
+ *   npm run bench:proxy -- --read-only [--seconds 8] [--rounds 3] [--clients 8] [--lag-trials 5]
+ *
  * Everything runs on 127.0.0.1 in a temp dir that is removed at the end. As root, haproxy is
  * installed with apt when missing and PostgreSQL runs as the postgres user.
  */
@@ -24,6 +28,7 @@ import { newClusterData } from "../src/cluster/index.ts";
 import { lookupUserByName, type PgManager } from "../src/postgres/index.ts";
 import { PG_BIN, startStandalonePostgres } from "../scripts/standalone-postgres.ts";
 import { EtcdBackend, KvStore } from "../src/store/index.ts";
+import { readOnlyBench } from "./read-only.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number) => {
@@ -34,6 +39,7 @@ const SECONDS = opt("seconds", 10);
 const ROUNDS = opt("rounds", 3);
 const IDLE = opt("idle", 500);
 const METRICS_AB = args.includes("--metrics-ab");
+const READ_ONLY = args.includes("--read-only");
 const CLIENTS = opt("clients", 16);
 const SCRAPE_S = opt("scrape-interval", 1);
 const MODES = (args.includes("--modes") ? args[args.indexOf("--modes") + 1]! : "0,1,2").split(",").map(Number);
@@ -309,6 +315,7 @@ median proxy CPU per transaction: metrics on ${cpuOn.toFixed(2)} µs, off ${cpuO
 
 try {
   if (METRICS_AB) await metricsAb();
+  else if (READ_ONLY) await readOnlyBench({ seconds: SECONDS, rounds: ROUNDS, clients: opt("clients", 8), lagTrials: opt("lag-trials", 5) });
   else await main();
 } finally {
   for (const p of procs) p.kill("SIGKILL");

@@ -123,8 +123,7 @@ export class ReadOnlyPort {
   private logRoute(r: ReadOnlyRoute): void {
     const excluded = r.candidates.filter((c) => c.state !== "eligible").map((c) => `db ${c.dbUid}: ${c.reason}`);
     const to = r.pick.map((t) => `db ${t.dbUid} at ${t.host}:${t.port}`).join(", ");
-    if (r.fallback === "master") this.o.log.warn(`read-only: no eligible standby (${r.reason}); fallback: the master ${to}`);
-    else if (r.pick.length === 0) this.o.log.warn(`read-only: no eligible standby (${r.reason}); new clients ${this.ro.fallback === "refuse" ? "are refused" : "wait"}`);
+    if (r.pick.length === 0 || r.fallback === "master") this.o.log.warn(`read-only: ${r.reason}`);
     else this.o.log.info(`read-only: routing to ${to}${excluded.length > 0 ? `; not eligible: ${excluded.join("; ")}` : ""}`);
   }
 }

@@ -185,7 +185,7 @@ function judge(ctx: Context, db: DB, mem: ReadOnlyMemory): Judged {
   }
   const since = Object.hasOwn(mem.badSince, db.uid) ? mem.badSince[db.uid]! : (mem.badSince[db.uid] = ctx.now);
   const left = since + ctx.policy.graceMs - ctx.now;
-  if (left > 0) return { candidate: { ...base, state: "grace", reason: `${soft} (its connections kept ${left} ms more)` }, target };
+  if (left > 0) return { candidate: { ...base, state: "grace", reason: `${soft} (its connections kept ${Math.ceil(left)} ms more)` }, target };
   return { candidate: { ...base, state: "excluded", reason: soft }, target: null };
 }
 
@@ -249,6 +249,6 @@ function assemble(judged: readonly Judged[], master: ProxyTarget, fallback: Read
 }
 
 const dbWords = (ps: PostgresState) => (ps.uid ? `db ${ps.uid}` : "no db");
-const staleWords = (age: number | null, staleMs: number) => (age === null ? "never seen" : `no new report for ${age} ms, over ${staleMs} ms`);
+const staleWords = (age: number | null, staleMs: number) => (age === null ? "never seen" : `no new report for ${Math.round(age)} ms, over ${staleMs} ms`);
 /** "16 MiB", "1.5 MiB", "512 B". */
 const bytes = (n: number) => formatBytes(n).replace(".0 ", " ");
