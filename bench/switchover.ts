@@ -99,6 +99,14 @@ async function retrying<T>(what: string, f: () => Promise<T>): Promise<T> {
 /** Acknowledged ids found missing after an earlier run (each is counted once, in the run that lost it). */
 const lostSoFar = new Set<number>();
 
+/** What a stalled client was doing, and the TCP connections at the proxy's port (ss), for the error. */
+function stallDetails(clients: RowWriter[]): string {
+  const now = performance.now();
+  const writes = clients.map((c) => `client ${c.name}: ${c.inFlight ? `write ${c.inFlight.id} waiting for ${Math.round(now - c.inFlight.since)} ms` : "no write in flight"}`);
+  const ss = Bun.spawnSync(["ss", "-tnpoi", "state", "all", `( sport = :${lc.ports.proxy} or dport = :${lc.ports.proxy} )`], { stdout: "pipe", stderr: "pipe" });
+  return `\n${writes.join("\n")}\nTCP at the proxy's port ${lc.ports.proxy}:\n${ss.stdout.toString()}${ss.stderr.toString()}`;
+}
+
 /** One master change by `how`; the figures of the run. */
 async function run(how: "switchover" | "failkeeper", clients: RowWriter[]): Promise<RunFigures> {
   const cd = await lc.waitSettled(180_000);
@@ -107,7 +115,7 @@ async function run(how: "switchover" | "failkeeper", clients: RowWriter[]): Prom
   // Both clients writing on the master before the change.
   const since = performance.now();
   await waitFor(
-    () => `writes before the run (no write acknowledged for ${clients.filter((c) => !c.acks.some((a) => a.at > since)).map((c) => `client ${c.name}, ${c.errors} errors so far`).join("; ")})`,
+    () => `writes before the run (no write acknowledged for ${clients.filter((c) => !c.acks.some((a) => a.at > since)).map((c) => `client ${c.name}, ${c.errors} errors so far`).join("; ")})${stallDetails(clients)}`,
     30_000,
     () => (clients.every((c) => c.acks.some((a) => a.at > since)) ? true : undefined),
   );

@@ -48,6 +48,8 @@ export class RowWriter {
   readonly errorSamples: string[] = [];
   /** The ids whose write failed (to check that none of them committed after all). */
   readonly failed: number[] = [];
+  /** The write waiting for its answer now, and since when (performance.now()); null between writes. */
+  inFlight: { id: number; since: number } | null = null;
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
   private pooled: postgres.Sql | null;
@@ -95,11 +97,14 @@ export class RowWriter {
     this.done = (async () => {
       while (!this.stopped) {
         const id = ++lastId;
+        this.inFlight = { id, since: performance.now() };
         try {
           const port = await this.writeOne(id);
+          this.inFlight = null;
           this.acks.push({ id, port, at: performance.now() });
           if (this.thinkMs > 0) await Bun.sleep(this.thinkMs);
         } catch (err) {
+          this.inFlight = null;
           this.errors++;
           this.failed.push(id);
           if (this.errorSamples.length < 5) this.errorSamples.push(err instanceof Error ? err.message : String(err));
