@@ -97,63 +97,50 @@ describe("what we write decodes as stolon's ClusterData", () => {
   });
 });
 
+/** A master's keeper info as our keeper publishes it (with --allow-trust-on-network). */
+function ourMasterKeeperInfo(): KeeperInfo {
+  return {
+    infoUID: "a1b2c3d4",
+    uid: "keeper0",
+    clusterUID: STOLON_IDS.clusterUID,
+    bootUUID: "0b8c5a4e-7f0e-4a4b-9a7e-3f1c2d3e4f50",
+    postgresBinaryVersion: { Maj: 15, Min: 10 },
+    postgresState: {
+      uid: STOLON_IDS.masterDb,
+      generation: 3,
+      listenAddress: "127.0.0.1",
+      port: "5432",
+      healthy: true,
+      systemID: "7442816513127403520",
+      timelineID: 2,
+      xLogPos: 117440880,
+      timelinesHistory: [{ timelineID: 1, switchPoint: 50331648, reason: "no recovery target specified" }],
+      pgParameters: { max_connections: "100" },
+      synchronousStandbys: [],
+      olderWalFile: "000000020000000000000003",
+      receivingWal: false,
+    },
+    canBeMaster: true,
+    canBeSynchronousReplica: true,
+    trustOnNetwork: true,
+  };
+}
+
 describe("our infos decode as stolon's (a stolon sentinel brought back by a rollback reads them)", () => {
   test("a keeper info as our keeper publishes it: only receivingWal and trustOnNetwork are added", () => {
-    const info: KeeperInfo = {
-      infoUID: "a1b2c3d4",
-      uid: "keeper0",
-      clusterUID: STOLON_IDS.clusterUID,
-      bootUUID: "0b8c5a4e-7f0e-4a4b-9a7e-3f1c2d3e4f50",
-      postgresBinaryVersion: { Maj: 15, Min: 10 },
-      postgresState: {
-        uid: STOLON_IDS.masterDb,
-        generation: 3,
-        listenAddress: "127.0.0.1",
-        port: "5432",
-        healthy: true,
-        systemID: "7442816513127403520",
-        timelineID: 2,
-        xLogPos: 117440880,
-        timelinesHistory: [{ timelineID: 1, switchPoint: 50331648, reason: "no recovery target specified" }],
-        pgParameters: { max_connections: "100" },
-        synchronousStandbys: [],
-        olderWalFile: "000000020000000000000003",
-        receivingWal: false,
-      },
-      canBeMaster: true,
-      canBeSynchronousReplica: true,
-      trustOnNetwork: true,
-    };
+    const info = ourMasterKeeperInfo();
     expect(goDecodeProblems(info, GO_KEEPER_INFO)).toEqual([]);
     expect(fieldsGoIgnores(info, GO_KEEPER_INFO).sort()).toEqual(["postgresState.receivingWal", "trustOnNetwork"]);
   });
 
   test("a standby's keeper info adds its replayed position (replayedXLogPos), ignored by stolon", () => {
+    const master = ourMasterKeeperInfo();
     const info: KeeperInfo = {
-      infoUID: "a1b2c3d5",
+      ...master,
       uid: "keeper1",
-      clusterUID: STOLON_IDS.clusterUID,
-      bootUUID: "0b8c5a4e-7f0e-4a4b-9a7e-3f1c2d3e4f51",
-      postgresBinaryVersion: { Maj: 15, Min: 10 },
-      postgresState: {
-        uid: STOLON_IDS.standbyDb1,
-        generation: 2,
-        listenAddress: "127.0.0.2",
-        port: "5432",
-        healthy: true,
-        systemID: "7442816513127403520",
-        timelineID: 2,
-        xLogPos: 117440880,
-        timelinesHistory: null,
-        pgParameters: null,
-        synchronousStandbys: null,
-        olderWalFile: "000000020000000000000003",
-        receivingWal: true,
-        replayedXLogPos: 117440000,
-      },
-      canBeMaster: true,
-      canBeSynchronousReplica: true,
+      postgresState: { ...master.postgresState!, uid: STOLON_IDS.standbyDb1, timelinesHistory: null, pgParameters: null, synchronousStandbys: null, receivingWal: true, replayedXLogPos: 117440000 },
     };
+    delete info.trustOnNetwork;
     expect(goDecodeProblems(info, GO_KEEPER_INFO)).toEqual([]);
     expect(fieldsGoIgnores(info, GO_KEEPER_INFO).sort()).toEqual(["postgresState.receivingWal", "postgresState.replayedXLogPos"]);
   });
