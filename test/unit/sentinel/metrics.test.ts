@@ -73,3 +73,25 @@ test("proxy: every metric, from the Forwarder's counters at scrape time", async 
   forwarder.accepted = 6;
   expect(lines(await m.registry.metrics())).toContain("stolon_proxy_connections_total 6");
 });
+
+test("proxy with --read-only-port: the same counters under stolon_proxy_read_only_*, the eligible standbys and the fallback", async () => {
+  const counters = (n: number) => ({ accepted: n, cut: 1, refused: 0, clientToServerBytes: 10, serverToClientBytes: 20, targetChanges: 2, connectionCount: n, heldCount: 0, holdId: null, drainingCount: 0, drained: 0, drainCut: 0 });
+  const ro = { forwarder: { ...counters(7), targets: [{ dbUid: "s1" }, { dbUid: "s2" }] }, lastRoute: { fallback: null } };
+  const proxy = { forwarder: counters(3), readOnly: ro, serving: true, isFenced: false, lastValidClusterDataAt: 0 } as unknown as Proxy;
+  const m = createComponentMetrics("proxy", "c1");
+  registerProxyMetrics(m.registry, proxy);
+  const out = lines(await m.registry.metrics());
+  expect(out).toEqual(
+    expect.arrayContaining([
+      "stolon_proxy_connections_total 3",
+      "stolon_proxy_read_only_connections_total 7",
+      "stolon_proxy_read_only_connections_active 7",
+      "stolon_proxy_read_only_connections_cut_total 1",
+      "stolon_proxy_read_only_target_changes_total 2",
+      "stolon_proxy_read_only_standbys_eligible 2",
+      "stolon_proxy_read_only_fallback_master 0",
+    ]),
+  );
+  ro.lastRoute.fallback = "master" as never;
+  expect(lines(await m.registry.metrics())).toEqual(expect.arrayContaining(["stolon_proxy_read_only_standbys_eligible 0", "stolon_proxy_read_only_fallback_master 1"]));
+});
