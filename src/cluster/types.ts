@@ -327,6 +327,20 @@ export interface KeeperInfo {
   trustOnNetwork?: boolean;
   /** --priority, 0..MAX_KEEPER_PRIORITY; absent means DEFAULT_KEEPER_PRIORITY. Not in stolon's format. */
   priority?: number;
+  /** The keeper's initialization of its db (pitr only for now), while it runs and after it failed. */
+  init?: {
+    dbUid: string;
+    phase: "restoring" | "recovering" | "failed";
+    /** ISO time the phase began. */
+    since: string;
+    /** One line: what it is doing, or why it failed (the command and its exit code). */
+    detail: string;
+    /** failed: the last lines of the command's output (at most 4000 characters). */
+    output?: string;
+    /** recovering: WAL replayed so far (pg_last_wal_replay_lsn, bytes) and the time of the last replayed transaction. */
+    replayedXLogPos?: number;
+    lastReplayTime?: string;
+  };
 }
 
 export interface SentinelInfo {

@@ -53,6 +53,7 @@ import type { KeeperStatus } from "./status.ts";
 import { prepareDataDir, prepareSocketDir, removeLeftovers } from "./data-dir.ts";
 import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
 import { isStolonSlot, slotName } from "../cluster/slot-names.ts";
+import { runPitrInit, type KeeperInit } from "./pitr.ts";
 import { confirmWipeCommand, planKeeper, type DesiredConfig, type KeeperAction, type KeeperPlan, type KeeperSettings, type LocalObservation } from "./plan.ts";
 
 /** Programs the keeper runs; all must be present in the bin dir. */
@@ -137,6 +138,11 @@ export type KeeperPg = Pick<
   | "waitReady"
   | "promote"
   | "setupRoles"
+  | "setupRolesAfterRestore"
+  | "recoveryProgress"
+  | "dataRestore"
+  | "closeSql"
+  | "logTail"
   | "fileParameters"
   | "pendingRestart"
   | "inSyncStandbys"
@@ -246,6 +252,7 @@ export class Keeper implements Component {
   private requestTimeoutMs = DEFAULT_SPEC_TIMINGS.requestTimeoutMs;
   private dbWaitReadyTimeoutMs = DEFAULT_SPEC_TIMINGS.dbWaitReadyTimeoutMs;
   private initTimeoutMs = DEFAULT_SPEC_TIMINGS.initTimeoutMs;
+  private syncTimeoutMs = DEFAULT_SPEC_TIMINGS.syncTimeoutMs;
   private failIntervalMs = DEFAULT_SPEC_TIMINGS.failIntervalMs;
   private maxStandbyLagBytes: number = SPEC_DEFAULTS.maxStandbyLag;
   /** Clock time when the last successful report started: the lease it created cannot expire before this + TTL. */
@@ -262,6 +269,10 @@ export class Keeper implements Component {
   private lastState: (Observed & { at: number }) | null = null;
   /** The last pg_rewind that failed for a db the plan would not let a full copy replace (`at`: clock time). */
   private rewindFailure: { dbUid: string; at: number } | null = null;
+  /** The pitr init of this db uid failed: not run again for it (in memory: a keeper restart tries again). */
+  private pitrFailedFor: string | null = null;
+  /** KeeperInfo.init: the pitr init under way or failed; null when none. */
+  private init: KeeperInit | null = null;
   private view: View | null = null;
   /** Wall-clock ms of the last cluster data read that could be used, 0 before. */
   private clusterDataValidAt = 0;
@@ -411,12 +422,18 @@ export class Keeper implements Component {
     this.requestTimeoutMs = t.requestTimeoutMs;
     this.dbWaitReadyTimeoutMs = t.dbWaitReadyTimeoutMs;
     this.initTimeoutMs = t.initTimeoutMs;
+    this.syncTimeoutMs = t.syncTimeoutMs;
     this.failIntervalMs = t.failIntervalMs;
     this.maxStandbyLagBytes = withDefaults(cd.cluster.spec).maxStandbyLag;
 
     const local = await this.observe(cd);
     const plan = planKeeper({ cd, settings: this.settings, local });
     this.view = { cd, db: plan.db };
+    // A failed init is reported while the view still assigns that db here.
+    if (this.init && this.init.dbUid !== plan.db?.uid) {
+      this.init = null;
+      this.reportTrigger.fire();
+    }
     this.followSwitchover(cd, plan);
     this.needs = {
       reload: plan.actions.some((a) => a.kind === "reload"),
@@ -490,6 +507,7 @@ export class Keeper implements Component {
       // A stopped primary only: a switchover's stop, or its old master about to follow the new one.
       control: initialized && !running && !standbySignal ? await this.readControlData() : null,
       paused: activePause(cd, new Date()) !== null,
+      ...(this.pitrFailedFor !== null ? { pitrFailedFor: this.pitrFailedFor } : {}),
     };
   }
 
@@ -557,6 +575,9 @@ export class Keeper implements Component {
       case "init-existing":
         await this.initExisting(a, signal);
         return;
+      case "init-pitr":
+        await this.initPitr(a, signal);
+        return;
       case "resync":
         await this.resync(a, signal);
         return;
@@ -618,6 +639,32 @@ export class Keeper implements Component {
       ...(await this.dataIdentity(true)),
     });
     this.log.info(`db ${a.db.uid} initialized`);
+  }
+
+  /**
+   * The pitr init (see pitr.ts). dbstate says Initializing until it is done, so an interrupted one
+   * is wiped and redone; a failed one is wiped too but not run again for this db (pitrFailedFor).
+   */
+  private async initPitr(a: KeeperAction & { kind: "init-pitr" }, signal: AbortSignal): Promise<void> {
+    const master = !a.config.standby;
+    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: true, InitPGParameters: null, WasMaster: master });
+    const ctx = {
+      pg: this.rt.pg,
+      log: this.log,
+      clock: this.clock,
+      syncTimeoutMs: this.syncTimeoutMs,
+      requestTimeoutMs: this.requestTimeoutMs,
+      setInit: (init: KeeperInit) => {
+        this.init = init;
+        if (init.phase !== "recovering") this.reportTrigger.fire();
+      },
+    };
+    if (!(await runPitrInit(ctx, a, signal))) {
+      this.pitrFailedFor = a.db.uid;
+      return;
+    }
+    this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ...(await this.dataIdentity(master)) });
+    this.init = null;
   }
 
   /** Takes over the data dir as it is (initMode existing): its first start under our configuration. */
@@ -851,6 +898,7 @@ export class Keeper implements Component {
       canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
       priority: this.cfg.priority,
       ...(this.cfg.trustOnNetwork ? { trustOnNetwork: true } : {}),
+      ...(this.init ? { init: this.init } : {}),
     };
     // The lease is failInterval: a keeper that stops reporting is gone from etcd after it.
     await this.store.setKeeperInfo(info, keeperLeaseMs(this.failIntervalMs));

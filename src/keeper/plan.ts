@@ -15,7 +15,9 @@ import { formatLsn } from "../postgres/lsn.ts";
 import type { ControlData } from "../postgres/control-data.ts";
 import {
   buildParameters,
+  pitrRecoveryParameters,
   renderHba,
+  renderRecoveryHba,
   renderPostgresqlConf,
   synchronousStandbyNames,
   type AuthMethod,
@@ -68,12 +70,16 @@ export interface LocalObservation {
    * not stopped while the sentinel learns this keeper process.
    */
   paused?: boolean;
+  /** The pitr restore of this db (uid) failed here: it is not run again for the same db. */
+  pitrFailedFor?: string;
 }
 
 export interface DesiredConfig {
   postgresqlConf: string;
   hba: string;
   standby: boolean;
+  /** recovery.signal: an archive recovery (the pitr init of a master), until it ends. */
+  recovery?: boolean;
 }
 
 export interface Source {
@@ -90,6 +96,16 @@ export type KeeperAction =
   | { kind: "wipe"; why: string }
   | { kind: "init-new"; db: DB; config: DesiredConfig }
   | { kind: "init-existing"; db: DB; config: DesiredConfig }
+  | {
+      kind: "init-pitr";
+      db: DB;
+      /** pitrConfig.dataRestoreCommand as the spec gives it (%d is expanded by the executor, which knows the data dir). */
+      command: string;
+      /** The configuration the archive recovery runs with (recovery.signal, or standby.signal for an external follow). */
+      recoveryConfig: DesiredConfig;
+      /** The db's own configuration, written once the recovery ended. */
+      config: DesiredConfig;
+    }
   | {
       kind: "resync";
       db: DB;
@@ -207,6 +223,8 @@ export interface DesiredConfigOptions {
   fenced?: boolean;
   /** A synchronous master waiting for its standbys: only the superuser and replication connect. */
   internalOnly?: boolean;
+  /** A master's archive recovery parameters (pitr init, see pitrRecoveryParameters). */
+  archiveRecovery?: Record<string, string> | null;
 }
 
 export interface DesiredConfigResult {
@@ -275,6 +293,7 @@ export function desiredConfig(o: DesiredConfigOptions): DesiredConfigResult {
     usePgrewind: spec.usePgrewind,
     synchronousStandbyNames: syncNames,
     recovery,
+    archiveRecovery: o.archiveRecovery,
   });
   const warnings = params.ignored.map((i) => `pgParameters ${i}: ignored`);
   const others = Object.values(cd.dbs)
@@ -468,7 +487,7 @@ const INIT_BY_MODE: Record<string, (pass: Pass, a: Assigned, was: string) => Kee
   new: initNew,
   existing: initExisting,
   resync: initResync,
-  pitr: (pass, { db }) => pass.wait(db, `db ${db.uid} has initMode pitr, which this keeper does not support yet: nothing done`),
+  pitr: initPitr,
 };
 
 /** Init per mode: the data dir does not hold the assigned db yet. Hands on when it does. */
@@ -491,6 +510,46 @@ function initNew(pass: Pass, { db, config }: Assigned, was: string): KeeperPlan 
   if (!v.allowed) return pass.refuse(db, `an initdb for db ${db.uid}`, v.why);
   pass.note(`db ${db.uid} is new here (this data dir held ${was}): initializing a new database with initdb, as ${v.why}`);
   return pass.done(db, [{ kind: "init-new", db, config }]);
+}
+
+/**
+ * A pitr init (stolon's): the data dir is replaced as for `new` (the same safety rule), the
+ * dataRestoreCommand fills it, and an archive recovery brings it to the target. A restore that
+ * failed here is not run again for the same db: a loop of restores would be worse than waiting,
+ * and the sentinel decides (another keeper, or the operator).
+ */
+function initPitr(pass: Pass, { db, config }: Assigned, was: string): KeeperPlan {
+  if (pass.local.pitrFailedFor === db.uid)
+    return pass.wait(db, `the pitr restore of db ${db.uid} failed on this keeper: not run again for this db; waiting for the sentinel (another keeper or a new db) or the operator`);
+  if ("wait" in config) return pass.wait(db, config.wait);
+  const command = db.spec.pitrConfig?.dataRestoreCommand;
+  if (!command) return pass.wait(db, `db ${db.uid} has initMode pitr but no pitrConfig.dataRestoreCommand: nothing to restore from`);
+  const v = replaceVerdict(pass.cd, pass.settings, pass.local, db);
+  if (!v.allowed) return pass.refuse(db, `a pitr restore for db ${db.uid}`, v.why);
+  const recovery = pitrRecovery(pass, db, config);
+  pass.note(`db ${db.uid} is to be restored here (this data dir held ${was}): running its dataRestoreCommand, then ${recovery.how}, as ${v.why}`);
+  return pass.done(db, [{ kind: "init-pitr", db, command, recoveryConfig: recovery.config, config }]);
+}
+
+/**
+ * The configuration of a pitr init's recovery, and how it ends. A db that follows an external
+ * primary (a standby cluster's leader) recovers with its own standby configuration. A master
+ * recovers with recovery.signal, the restore_command and the target, and a pg_hba.conf that lets
+ * only the keeper in; without a restore_command there is no archive to read: PostgreSQL replays
+ * the WAL the backup holds and starts (no recovery.signal, which would need one).
+ */
+function pitrRecovery(pass: Pass, db: DB, config: DesiredConfig): { config: DesiredConfig; how: string } {
+  if (config.standby) return { config, how: "following its external primary as a standby" };
+  const pitr = db.spec.pitrConfig ?? {};
+  const restoreCommand = pitr.archiveRecoverySettings?.restoreCommand;
+  const archiveRecovery = pitrRecoveryParameters({ restoreCommand, targets: restoreCommand ? pitr.recoveryTargetSettings : null });
+  const built = desiredConfig({ cd: pass.cd, db, settings: pass.settings, archiveRecovery: restoreCommand ? archiveRecovery : null });
+  if ("wait" in built.config) return { config, how: "starting it" };
+  const recoveryConfig = { ...built.config, hba: renderRecoveryHba(pass.settings.su.username), recovery: !!restoreCommand };
+  if (!restoreCommand) return { config: recoveryConfig, how: "replaying the WAL the backup holds (no archiveRecoverySettings.restoreCommand: no archive, no target)" };
+  const target = Object.entries(archiveRecovery).find(([k]) => k.startsWith("recovery_target") && k !== "recovery_target_action" && k !== "recovery_target_timeline");
+  const to = target ? `${target[0]} ${target[1]}` : "the end of the archive";
+  return { config: recoveryConfig, how: `an archive recovery to ${to}, promoted there` };
 }
 
 function initExisting(pass: Pass, { db, config }: Assigned): KeeperPlan {

@@ -8,14 +8,19 @@ import { join } from "node:path";
 import { fileKind, lstatOrNull, readFileNoFollow, UnsafePathError } from "../lib/files.ts";
 import { MAX_CONF_BYTES, type PgData } from "./pgdata.ts";
 
-/** Writes postgresql.conf, pg_hba.conf and standby.signal (present for a standby). */
-export function writeConfig(d: PgData, c: { postgresqlConf: string; hba: string; standby: boolean }): void {
+/**
+ * Writes postgresql.conf, pg_hba.conf, standby.signal (present for a standby) and recovery.signal
+ * (present for an archive recovery: a pitr init; standby.signal wins when both are asked).
+ */
+export function writeConfig(d: PgData, c: { postgresqlConf: string; hba: string; standby: boolean; recovery?: boolean }): void {
   d.writeOwned(join(d.dataDir, "postgresql.conf"), c.postgresqlConf);
   writeHba(d, c.hba);
   const signal = join(d.dataDir, "standby.signal");
   if (c.standby) d.writeOwned(signal, "");
   else rmSync(signal, { force: true });
-  rmSync(join(d.dataDir, "recovery.signal"), { force: true });
+  const recovery = join(d.dataDir, "recovery.signal");
+  if (c.recovery && !c.standby) d.writeOwned(recovery, "");
+  else rmSync(recovery, { force: true });
 }
 
 /** Writes pg_hba.conf alone (the fence); PostgreSQL reads it on the next reload. */

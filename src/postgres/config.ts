@@ -41,6 +41,11 @@ export interface ParameterInput {
   synchronousStandbyNames: string;
   /** Recovery settings for a standby; null for a master. */
   recovery: RecoverySettings | null;
+  /**
+   * A master's archive recovery (initMode pitr, until it ends): restore_command and the recovery
+   * target, from pitrRecoveryParameters. Absent or null otherwise.
+   */
+  archiveRecovery?: Record<string, string> | null;
 }
 
 export interface RecoverySettings {
@@ -101,7 +106,48 @@ export function buildParameters(input: ParameterInput): Parameters {
     if (input.recovery.restoreCommand) params.restore_command = input.recovery.restoreCommand;
     params.recovery_target_timeline = "latest";
   }
+  Object.assign(params, input.archiveRecovery ?? {});
   return { params, ignored };
+}
+
+/** stolon's pitrConfig.recoveryTargetSettings: at most one target (spec validation), and the timeline. */
+export interface RecoveryTargets {
+  recoveryTarget?: string;
+  recoveryTargetLsn?: string;
+  recoveryTargetName?: string;
+  recoveryTargetTime?: string;
+  recoveryTargetXid?: string;
+  recoveryTargetTimeline?: string;
+}
+
+/** Each recovery target field and the PostgreSQL parameter it sets. */
+const RECOVERY_TARGET_PARAMETERS: readonly (readonly [keyof RecoveryTargets, string])[] = [
+  ["recoveryTarget", "recovery_target"],
+  ["recoveryTargetLsn", "recovery_target_lsn"],
+  ["recoveryTargetName", "recovery_target_name"],
+  ["recoveryTargetTime", "recovery_target_time"],
+  ["recoveryTargetXid", "recovery_target_xid"],
+  ["recoveryTargetTimeline", "recovery_target_timeline"],
+];
+
+/**
+ * The parameters of a master's archive recovery (initMode pitr), as stolon sets them: the
+ * restore_command; with recovery targets, each one given and recovery_target_action = 'promote'
+ * (PostgreSQL's default, pause, would keep the db read-only until someone calls
+ * pg_wal_replay_resume()); without, recovery_target_timeline = 'latest' (to the end of the archive).
+ * Empty strings count as not set, as in stolon.
+ */
+export function pitrRecoveryParameters(o: { restoreCommand?: string; targets?: RecoveryTargets | null }): Record<string, string> {
+  const params: Record<string, string> = {};
+  if (o.restoreCommand) params.restore_command = o.restoreCommand;
+  const given = RECOVERY_TARGET_PARAMETERS.filter(([field]) => typeof o.targets?.[field] === "string" && o.targets[field] !== "");
+  if (given.length === 0) {
+    params.recovery_target_timeline = "latest";
+    return params;
+  }
+  for (const [field, name] of given) params[name] = o.targets![field]!;
+  params.recovery_target_action = "promote";
+  return params;
 }
 
 /** synchronous_standby_names for the given standbys: 'N ("stolon_a","stolon_b")', all of them required. */
@@ -226,6 +272,16 @@ export function renderHba(input: HbaInput): { text: string; ignored: string[] } 
     }
   }
   return { text: lines.join("\n") + "\n", ignored };
+}
+
+/**
+ * pg_hba.conf of a master's archive recovery (initMode pitr): only the keeper, as its superuser on
+ * the local socket, without a password: the restored database has its own roles and passwords
+ * until the keeper sets its own once the recovery ended (the socket dir is the PostgreSQL user's,
+ * mode 0700). Nobody else connects to a database that is not yet what was asked for.
+ */
+export function renderRecoveryHba(suUsername: string): string {
+  return [`${MANAGED_CONF_HEADER}. The archive recovery of a pitr init: only the keeper connects.`, `local all ${quoteIdent(suUsername)} trust`].join("\n") + "\n";
 }
 
 /** Who the fenced pg_hba.conf lets in: the superuser locally (the keeper) and the replication user. */

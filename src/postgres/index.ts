@@ -6,3 +6,4 @@ export * from "./os-user.ts";
 export * from "./runner.ts";
 export * from "./manager.ts";
 export * from "./quote.ts";
+export * from "./restore.ts";

@@ -7,6 +7,7 @@
  *   conf-files.ts   postgresql.conf, pg_hba.conf, signal files, the ALTER SYSTEM guard
  *   postmaster.ts   the postmaster process: start, watchdog, readiness, stop, reload, promote, log
  *   tools.ts        postgres --version, pg_controldata, initdb, pg_basebackup, pg_rewind
+ *   restore.ts      the pitr init's dataRestoreCommand
  *   connections.ts  the SQL and replication connections, query with a timeout, PgQueryError
  *   sql.ts          roles, slots, the fence's session cut, state queries
  *   replication.ts  IDENTIFY_SYSTEM, timeline history, WAL receiver and replay figures
@@ -30,6 +31,7 @@ import { identify, walReceiverState } from "./replication.ts";
 import type { CommandRunner } from "./runner.ts";
 import * as q from "./sql.ts";
 import { PgTools } from "./tools.ts";
+import { runDataRestore, type RestoreResult } from "./restore.ts";
 
 export { PgQueryError } from "./connections.ts";
 export type { Credentials } from "./pgdata.ts";
@@ -129,7 +131,7 @@ export class PgManager {
   writeReplicationPassfile(): string {
     return this.data.writeReplicationPassfile(this.o.repl);
   }
-  writeConfig(c: { postgresqlConf: string; hba: string; standby: boolean }): void {
+  writeConfig(c: { postgresqlConf: string; hba: string; standby: boolean; recovery?: boolean }): void {
     writeConfig(this.data, c);
   }
   neutraliseAutoConf(): string | null {
@@ -202,6 +204,10 @@ export class PgManager {
   initdb(opts: { locale?: string; encoding?: string; dataChecksums?: boolean }, signal?: AbortSignal): Promise<void> {
     return this.tools.initdb(opts, signal);
   }
+  /** The pitr init's dataRestoreCommand (already expanded) into the emptied data dir; see restore.ts. */
+  dataRestore(command: string, signal?: AbortSignal): Promise<RestoreResult> {
+    return runDataRestore(this.data, this.o.runner, command, signal);
+  }
   basebackup(source: { host: string; port: string; slot: string; applicationName: string }, signal?: AbortSignal): Promise<void> {
     return this.tools.basebackup(source, signal);
   }
@@ -247,6 +253,13 @@ export class PgManager {
   }
   setupRoles(timeoutMs: number): Promise<void> {
     return q.setupRoles(this.conns, this.o.su, this.o.repl, timeoutMs);
+  }
+  /** See setupRolesAfterRestore in sql.ts: the roles of a restored database (pitr). */
+  setupRolesAfterRestore(timeoutMs: number): Promise<void> {
+    return q.setupRolesAfterRestore(this.conns, this.o.su, this.o.repl, timeoutMs);
+  }
+  recoveryProgress(timeoutMs: number): Promise<q.RecoveryProgress> {
+    return q.recoveryProgress(this.conns, timeoutMs);
   }
   fileParameters(timeoutMs: number, sourceFile?: string): Promise<Record<string, string>> {
     return q.fileParameters(this.conns, timeoutMs, sourceFile);

@@ -12,6 +12,7 @@ import type { Credentials } from "./pgdata.ts";
 import { quoteIdent, quoteLiteral } from "./quote.ts";
 import { SCRAM_SALT_BYTES, scramSha256Verifier } from "./scram.ts";
 import { dbUidOfSlot } from "../cluster/slot-names.ts";
+import { parseLsn } from "./lsn.ts";
 
 export async function isInRecovery(c: PgConnections, timeoutMs: number): Promise<boolean> {
   const rows = await c.query("pg_is_in_recovery", (sql) => sql`select pg_is_in_recovery() as r`, timeoutMs);
@@ -45,6 +46,52 @@ export async function setupRoles(c: PgConnections, su: Credentials, repl: Creden
       }),
     timeoutMs,
   );
+}
+
+/**
+ * The roles of a database restored from a backup (initMode pitr), once its recovery ended: the
+ * backup has its own roles and passwords, so the superuser gets the configured password (and
+ * LOGIN, and REPLICATION when it is also the replication user) and the replication role is
+ * created, or altered when the backup has it already. The superuser must exist in the backup: the
+ * keeper connects as it. Passwords as SCRAM verifiers, as setupRoles does.
+ */
+export async function setupRolesAfterRestore(c: PgConnections, su: Credentials, repl: Credentials, timeoutMs: number): Promise<void> {
+  const pw = (cr: Credentials) =>
+    cr.password !== undefined ? ` PASSWORD ${quoteLiteral(scramSha256Verifier(cr.password, randomBytes(SCRAM_SALT_BYTES)))}` : "";
+  await c.query(
+    "setting up roles after the restore",
+    (sql) =>
+      sql.begin(async (tx) => {
+        await tx.unsafe("SET LOCAL log_statement = 'none'");
+        await tx.unsafe("SET LOCAL log_min_duration_statement = -1");
+        const same = su.username === repl.username;
+        await tx.unsafe(`ALTER ROLE ${quoteIdent(su.username)} WITH LOGIN SUPERUSER${same ? " REPLICATION" : ""}${pw(su)}`);
+        if (same) return;
+        const found = await tx`select 1 from pg_roles where rolname = ${repl.username}`;
+        const verb = found.length > 0 ? "ALTER" : "CREATE";
+        await tx.unsafe(`${verb} ROLE ${quoteIdent(repl.username)} WITH LOGIN REPLICATION${pw(repl)}`);
+      }),
+    timeoutMs,
+  );
+}
+
+/** Where an archive recovery is: still in recovery, the last WAL replayed (bytes) and its last transaction's commit time. */
+export interface RecoveryProgress {
+  inRecovery: boolean;
+  replayLsn: number | null;
+  /** ISO time; null when no transaction was replayed yet. */
+  lastReplayTime: string | null;
+}
+
+export async function recoveryProgress(c: PgConnections, timeoutMs: number): Promise<RecoveryProgress> {
+  const rows = await c.query(
+    "reading the recovery progress",
+    (sql) => sql`select pg_is_in_recovery() as r, pg_last_wal_replay_lsn()::text as lsn, pg_last_xact_replay_timestamp() as t`,
+    timeoutMs,
+  );
+  const row = rows[0];
+  const t = row?.t instanceof Date && Number.isFinite(row.t.getTime()) ? row.t.toISOString() : null;
+  return { inRecovery: row?.r === true, replayLsn: typeof row?.lsn === "string" ? parseLsn(row.lsn) : null, lastReplayTime: t };
 }
 
 /**

@@ -104,6 +104,18 @@ class FakePg implements KeeperPg {
     this.standby = false;
   }
   async setupRoles() {}
+  async setupRolesAfterRestore() {}
+  async recoveryProgress() {
+    return { inRecovery: false, replayLsn: null, lastReplayTime: null };
+  }
+  async dataRestore() {
+    this.calls.push("dataRestore");
+    return { exitCode: 0, output: "" };
+  }
+  async closeSql() {}
+  logTail() {
+    return "";
+  }
   async fileParameters() {
     return {};
   }
