@@ -495,7 +495,7 @@ function planInit(pass: Pass, a: Assigned): KeeperPlan | null {
   const { local } = pass;
   const { db } = a;
   if (local.dbState?.UID === db.uid) return null;
-  const was = local.dbState ? `db ${local.dbState.UID}` : "no db";
+  const was = local.dbState?.UID ? `db ${local.dbState.UID}` : "no db";
   const init = Object.hasOwn(INIT_BY_MODE, db.spec.initMode) ? INIT_BY_MODE[db.spec.initMode] : undefined;
   if (init) return init(pass, a, was);
   return pass.wait(

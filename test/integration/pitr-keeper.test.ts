@@ -1,0 +1,244 @@
+/**
+ * The keeper's pitr init against real etcd and real PostgreSQL, with the cluster view written by
+ * the test (no sentinel), as in keeper.test.ts. A source PostgreSQL archives its WAL with `cp`; a
+ * base backup is taken with pg_basebackup -Ft; rows are written before and after a target time.
+ *
+ * The story: a db whose dataRestoreCommand fails is reported failed with the command's output and
+ * is not run again, while another keeper's data stays as it was; the next db (what the sentinel or
+ * the operator would write next) restores the backup with `tar -xf` and recovers from the archive
+ * with `cp` to the target time: the rows before it are there, the rows after it are not, the
+ * restored db is a master on a new timeline with the keeper's roles and passwords, and a second
+ * keeper joins it as a standby.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ClusterData, ClusterSpec, DB, KeeperInfo } from "../../src/cluster/index.ts";
+import { lookupUserByName, type PgManager } from "../../src/postgres/index.ts";
+import { EtcdBackend, KvStore } from "../../src/store/index.ts";
+import { makeClusterData, makeDbFromSpec } from "../harness/builders.ts";
+import { freePort, waitFor } from "../harness/util.ts";
+import { EtcdProcess } from "./harness/etcd.ts";
+import { KeeperProcess, makeTestRoot, PG_BIN, query, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
+import { queryOnce, superuserSql } from "./harness/sql.ts";
+
+requirePostgres();
+
+const CLUSTER = "pitr";
+const pgUser = process.getuid?.() === 0 ? lookupUserByName("postgres") : null;
+
+let etcd: EtcdProcess;
+let store: KvStore;
+let root: string;
+let source: PgManager;
+let sourcePort: number;
+/** Where the source archives its WAL, the base backup, and what the failing command leaves. */
+let archive: string;
+let backup: string;
+let scratch: string;
+let targetTime: string;
+let spec: ClusterSpec;
+let cd: ClusterData;
+const keepers: Record<string, KeeperProcess> = {};
+const ports: Record<string, number> = {};
+
+/** A dir the PostgreSQL OS user may write (the keepers run the restore as that user). */
+function pgDir(path: string): string {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  if (pgUser) chownSync(path, pgUser.uid, pgUser.gid);
+  return path;
+}
+
+/** Runs a program as the PostgreSQL OS user; throws with its output on a non-zero exit. */
+function runAsPg(argv: string[]): void {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", ...(pgUser ? { uid: pgUser.uid, gid: pgUser.gid } : {}), env: { PATH: "/usr/bin:/bin" } });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(" ")} exited with ${r.exitCode}: ${r.stderr.toString()}`);
+}
+
+const src = (text: string) => queryOnce(superuserSql(sourcePort, undefined), text);
+
+beforeAll(async () => {
+  etcd = await EtcdProcess.start();
+  store = new KvStore(new EtcdBackend({ endpoints: [etcd.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName: CLUSTER });
+  root = makeTestRoot("pitr");
+  archive = pgDir(join(root, "archive"));
+  backup = pgDir(join(root, "backup"));
+  scratch = pgDir(join(root, "scratch"));
+  sourcePort = freePort();
+  source = await startStandalonePostgres(root, "source", sourcePort);
+  source.writeConfig({
+    postgresqlConf: `${readFileSync(join(source.dataDir, "postgresql.conf"), "utf8")}archive_mode = 'on'\narchive_command = 'cp %p ${archive}/%f'\n`,
+    hba: "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n",
+    standby: false,
+  });
+  await source.restart();
+  await source.waitReady(30_000);
+});
+afterAll(async () => {
+  await Promise.all(Object.values(keepers).map((k) => k.stop()));
+  await store?.close();
+  await etcd?.stop();
+});
+
+function startKeeper(uid: string): KeeperProcess {
+  ports[uid] ??= freePort();
+  const k = KeeperProcess.start({ uid, dataDir: join(root, uid), pgPort: ports[uid]!, etcd: etcd.endpoint, cluster: CLUSTER }, root);
+  keepers[uid] = k;
+  return k;
+}
+
+async function infos(): Promise<Record<string, KeeperInfo>> {
+  return (await store.getKeepersInfo()).items;
+}
+
+/** Writes the view; like the sentinel, copies each keeper's bootUUID and its DB's reported state. */
+async function publish(): Promise<void> {
+  for (const [uid, info] of Object.entries(await infos())) {
+    cd.keepers[uid] = { uid, generation: 1, changeTime: new Date().toISOString(), spec: {}, status: { healthy: true, bootUUID: info.bootUUID } };
+    const st = info.postgresState;
+    const db = st ? cd.dbs[st.uid] : undefined;
+    if (db && st?.healthy)
+      db.status = { ...db.status, healthy: true, listenAddress: st.listenAddress, port: st.port, systemdID: st.systemID, timelineID: st.timelineID, xLogPos: st.xLogPos, currentGeneration: st.generation };
+  }
+  const cur = await store.getClusterData();
+  await store.putClusterData(cd, cur?.revision ?? 0);
+}
+
+/** Waits until keeper `uid` reports a healthy, converged `db`, refreshing the view as it goes. */
+async function converged(uid: string, dbUid: string, timeoutMs = 90_000, seen?: Set<string>): Promise<KeeperInfo> {
+  return waitFor(
+    `keeper ${uid} converged on db ${dbUid}`,
+    async () => {
+      await publish();
+      const info = (await infos())[uid];
+      if (info?.init?.dbUid === dbUid) seen?.add(info.init.phase);
+      const st = info?.postgresState;
+      return st?.healthy && st.uid === dbUid && st.generation === cd.dbs[dbUid]!.generation ? info : null;
+    },
+    timeoutMs,
+    200,
+  );
+}
+
+function pitrDb(uid: string, keeperUID: string, dataRestoreCommand: string): DB {
+  const pitrConfig = { ...spec.pitrConfig, dataRestoreCommand };
+  return makeDbFromSpec(spec, { uid, keeperUID, role: "master", initMode: "pitr", pitrConfig });
+}
+
+describe("pitr init by the keeper", () => {
+  test("the source: a base backup (pg_basebackup -Ft), rows before and after a target time, WAL archived with cp", async () => {
+    await src("create table t (id int primary key, note text)");
+    await src("insert into t values (1, 'before the backup')");
+    runAsPg([join(PG_BIN, "pg_basebackup"), "-D", backup, "-Ft", "-X", "fetch", "--checkpoint=fast", "-h", "127.0.0.1", "-p", String(sourcePort), "-U", "stolon", "-w"]);
+    expect(existsSync(join(backup, "base.tar"))).toBe(true);
+    await src("insert into t values (2, 'after the backup, before the target')");
+    await Bun.sleep(1100);
+    const [row] = await src("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t");
+    targetTime = String(row!.t);
+    await Bun.sleep(1100);
+    await src("insert into t values (3, 'after the target')");
+    const [sw] = await src("select pg_walfile_name(pg_switch_wal()) as f");
+    await waitFor("the last segment archived", () => existsSync(join(archive, String(sw!.f))), 30_000, 100);
+
+    spec = {
+      initMode: "pitr",
+      sleepInterval: "1s",
+      // At least the source's (the standalone server's): a hot standby, which an archive recovery
+      // is, refuses to run with less ("recovery aborted because of insufficient parameter settings").
+      pgParameters: { max_connections: "200" },
+      pitrConfig: {
+        dataRestoreCommand: "unused",
+        archiveRecoverySettings: { restoreCommand: `cp ${archive}/%f "%p"` },
+        recoveryTargetSettings: { recoveryTargetTime: targetTime },
+      },
+    };
+    cd = makeClusterData("c0ffee19", spec);
+    cd.cluster.status.phase = "initializing";
+    await store.putClusterData(cd, 0);
+  });
+
+  test("another keeper holds data of its own (k2, initMode new)", async () => {
+    startKeeper("k2");
+    startKeeper("k1");
+    await waitFor("both keepers' info", async () => {
+      const i = await infos();
+      return i.k1 && i.k2 ? i : null;
+    }, 20_000);
+    cd.dbs.d2 = makeDbFromSpec({ ...spec, initMode: "new" }, { uid: "d2", keeperUID: "k2", role: "master", initMode: "new" });
+    await converged("k2", "d2");
+    await query(ports.k2!, "create table mine (v text)");
+    await query(ports.k2!, "insert into mine values ('k2 data')");
+  });
+
+  test("a failing dataRestoreCommand: reported with its output and exit code, not run again, nothing else wiped", async () => {
+    const failing = `echo "restoring into %d"; echo "no backup here: 100%%" >&2; echo run >> ${scratch}/runs; exit 3`;
+    cd.dbs.d1 = pitrDb("d1", "k1", failing);
+    cd.cluster.status.master = "d1";
+    const info = await waitFor(
+      "k1 reports the failed restore",
+      async () => {
+        await publish();
+        const i = (await infos()).k1;
+        return i?.init?.phase === "failed" ? i : null;
+      },
+      60_000,
+      200,
+    );
+    const init = info.init!;
+    expect(init.dbUid).toBe("d1");
+    expect(init.detail).toContain(`exited with code 3`);
+    expect(init.detail).toContain(`echo "restoring into ${join(root, "k1/postgres")}"`);
+    expect(init.output).toContain(`restoring into ${join(root, "k1/postgres")}`);
+    expect(init.output).toContain("no backup here: 100%");
+    expect(Date.parse(init.since)).toBeGreaterThan(0);
+    expect(info.postgresState?.healthy).toBe(false);
+    // Several passes later (sleepInterval 1s) it has not run again, and says why.
+    await Bun.sleep(4000);
+    expect(readFileSync(join(scratch, "runs"), "utf8")).toBe("run\n");
+    expect((await infos()).k1?.init?.phase).toBe("failed");
+    expect(keepers.k1!.output).toMatch(/pitr restore of db d1 failed on this keeper: not run again/);
+    // k2's data: untouched, still served.
+    expect(await query(ports.k2!, "select v from mine")).toEqual([{ v: "k2 data" }]);
+  });
+
+  test("the next db restores with tar and recovers with cp to the target time: rows before it present, after it absent", async () => {
+    delete cd.dbs.d1;
+    cd.dbs.d1b = pitrDb("d1b", "k1", `tar -xf ${backup}/base.tar -C %d`);
+    cd.cluster.status.master = "d1b";
+    const seen = new Set<string>();
+    const info = await converged("k1", "d1b", 120_000, seen).catch((err) => {
+      throw new Error(`${String(err)}\nk1's last output:\n${keepers.k1!.output.slice(-6000)}`);
+    });
+    expect(info.init).toBeUndefined();
+    expect(seen.has("failed")).toBe(false);
+    // Promoted at the target: a new timeline.
+    expect(info.postgresState!.timelineID).toBe(2);
+    const rows = await query<{ id: number }>(ports.k1!, "select id from t order by id");
+    expect(rows.map((r) => r.id)).toEqual([1, 2]);
+    // Writable, with the keeper's roles: the superuser's password (the source had none) and the replication role.
+    await query(ports.k1!, "insert into t values (4, 'after the restore')");
+    const roles = await query<{ rolname: string; rolreplication: boolean }>(ports.k1!, "select rolname, rolreplication from pg_roles where rolname in ('stolon', 'repl') order by 1");
+    expect(roles).toEqual([{ rolname: "repl", rolreplication: true }, { rolname: "stolon", rolreplication: true }]);
+    // The keeper's recovery settings won: nothing of them stays in the running configuration.
+    const conf = readFileSync(join(root, "k1/postgres/postgresql.conf"), "utf8");
+    expect(conf).not.toMatch(/restore_command|recovery_target/);
+    expect(existsSync(join(root, "k1/postgres/recovery.signal"))).toBe(false);
+    console.log(`phases seen while restoring: ${[...seen].join(", ") || "(none caught)"}`);
+  });
+
+  test("a third keeper joins the restored db as a standby", async () => {
+    cd.cluster.status.phase = "normal";
+    cd.dbs.d1b!.spec.initMode = "none";
+    startKeeper("k3");
+    await waitFor("k3's info", async () => (await infos()).k3, 20_000);
+    cd.dbs.d3 = makeDbFromSpec(spec, { uid: "d3", keeperUID: "k3", role: "standby", initMode: "resync", followConfig: { type: "internal", dbuid: "d1b" } });
+    cd.dbs.d1b!.spec.followers = ["d3"];
+    cd.dbs.d1b!.generation++;
+    await converged("k1", "d1b");
+    await converged("k3", "d3", 120_000);
+    await waitFor("the standby has the restored rows", async () => {
+      const r = await query<{ n: number }>(ports.k3!, "select count(*)::int as n from t").catch(() => []);
+      return r[0]?.n === 3;
+    }, 30_000, 200);
+  });
+});
