@@ -86,7 +86,7 @@ describe("planKeeper: init", () => {
   });
 
   test.each([
-    ["pitr", /not support/],
+    ["pitr", /no pitrConfig\.dataRestoreCommand: nothing to restore from/],
     ["none", /refusing to guess/],
   ] as const)("initMode %s on foreign data does nothing and says why", (initMode, note) => {
     const cd = makeCd([makeDb("d1", { keeperUID: "k1", initMode })]);
