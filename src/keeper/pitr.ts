@@ -59,6 +59,10 @@ export async function runPitrInit(ctx: PitrContext, a: KeeperAction & { kind: "i
     ctx.setInit({ dbUid: a.db.uid, phase: p, since: new Date().toISOString(), detail, ...more });
   try {
     await restore(ctx, a, signal, phase);
+    // A restore tool may have written its own recovery settings there (pgbackrest restore does):
+    // ALTER SYSTEM's file is neutralised as always, so the keeper's settings are the ones that apply.
+    const dropped = pg.neutraliseAutoConf();
+    if (dropped) log.info(`db ${a.db.uid}: the restored postgresql.auto.conf is not used (the keeper's recovery settings apply); it held: ${dropped}`);
     pg.writeReplicationPassfile();
     pg.writeConfig(a.recoveryConfig);
     const what = a.recoveryConfig.standby ? "as a standby of its external primary" : a.recoveryConfig.recovery ? "in archive recovery" : "with the WAL the backup holds";

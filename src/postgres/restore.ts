@@ -5,7 +5,7 @@
  * postmaster's log is), so a chatty restore tool (tar -v, pgbackrest) costs no memory; the last
  * RESTORE_OUTPUT_CHARS of it are what the keeper reports.
  */
-import { closeSync } from "node:fs";
+import { closeSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { describeError } from "../lib/errors.ts";
 import { openOrCreateFile, readFileNoFollow } from "../lib/files.ts";
@@ -14,6 +14,8 @@ import { PgCommandError, type CommandRunner } from "./runner.ts";
 
 /** How much of the restore's output is kept for the report (KeeperInfo.init.output). */
 export const RESTORE_OUTPUT_CHARS = 4000;
+/** util-linux's setsid (Debian: always there); without it the restore runs in the keeper's process group. */
+const SETSID = "/usr/bin/setsid";
 /** The restore's log, in the keeper's dir (beside postgres.log); each restore starts it afresh. */
 export const RESTORE_LOG = "pitr-restore.log";
 
@@ -35,8 +37,7 @@ export interface RestoreResult {
 
 /**
  * Runs the (expanded) command into the data dir, which the caller has emptied. Resolves with its
- * exit code and output tail whatever the exit; an abort kills the shell (a tool it started in the
- * background may outlive it).
+ * exit code and output tail whatever the exit; an abort kills its whole process group.
  * @throws PgCommandError when the shell cannot be started
  */
 export async function runDataRestore(d: PgData, runner: CommandRunner, command: string, signal?: AbortSignal): Promise<RestoreResult> {
@@ -44,13 +45,18 @@ export async function runDataRestore(d: PgData, runner: CommandRunner, command: 
   // Made (or checked) here, the PostgreSQL user's; truncated and written by the shell running as that user.
   closeSync(openOrCreateFile(logPath, { mode: 0o640, owner: d.owner, owners: d.pgOwners }));
   if (signal?.aborted) throw new PgCommandError("dataRestoreCommand", null, "", "was not started: the keeper is stopping");
-  const child = runner.spawn(["/bin/sh", "-c", 'log=$1; exec >"$log" 2>&1 </dev/null; exec /bin/sh -c "$2"', "stolon-pitr-restore", logPath, command], {
-    env: { PGDATA: d.dataDir },
-  });
+  // setsid: the restore runs in a process group of its own (setsid execs in place: its pid is the
+  // group's), so a keeper that stops kills the tools the shell started too, not only the shell.
+  const shell = ["/bin/sh", "-c", 'log=$1; exec >"$log" 2>&1 </dev/null; exec /bin/sh -c "$2"', "stolon-pitr-restore", logPath, command];
+  const child = runner.spawn(existsSync(SETSID) ? [SETSID, ...shell] : shell, { env: { PGDATA: d.dataDir } });
   let killed = false;
   const onAbort = () => {
     killed = true;
-    child.kill("SIGKILL");
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      child.kill("SIGKILL");
+    }
   };
   signal?.addEventListener("abort", onAbort, { once: true });
   try {

@@ -40,6 +40,10 @@ class FakePg {
   isInitialized() {
     return this.initialized;
   }
+  neutraliseAutoConf() {
+    this.calls.push("auto.conf");
+    return "restore_command = 'pgbackrest archive-get %f \"%p\"'";
+  }
   writeReplicationPassfile() {
     return "/k/pgpass";
   }
@@ -97,7 +101,7 @@ describe("runPitrInit", () => {
     const s = setUp();
     s.pg.progress = [new Error("the database system is starting up"), { inRecovery: true, replayLsn: 4096, lastReplayTime: "2026-12-01T08:00:00.000Z" }, { inRecovery: false, replayLsn: 8192, lastReplayTime: null }];
     expect(await s.run()).toBe(true);
-    expect(s.pg.calls).toEqual(["stop", "wipe", "restore tar -xf /b/base.tar -C /k/postgres", "config recovery", "start", "roles", "stop", "config"]);
+    expect(s.pg.calls).toEqual(["stop", "wipe", "restore tar -xf /b/base.tar -C /k/postgres", "auto.conf", "config recovery", "start", "roles", "stop", "config"]);
     expect(s.published.map((i) => i.phase)).toEqual(["restoring", "recovering", "recovering"]);
     expect(s.published[0]!.detail).toBe("running the dataRestoreCommand: tar -xf /b/base.tar -C /k/postgres");
     expect(s.published[2]).toMatchObject({ dbUid: "d1", replayedXLogPos: 4096, lastReplayTime: "2026-12-01T08:00:00.000Z" });
@@ -115,7 +119,7 @@ describe("runPitrInit", () => {
     });
     s.pg.progress = [{ inRecovery: true, replayLsn: 1, lastReplayTime: null }];
     expect(await s.run()).toBe(true);
-    expect(s.pg.calls).toEqual(["stop", "wipe", "restore restore /k/postgres", "config standby", "start", "stop", "config standby"]);
+    expect(s.pg.calls).toEqual(["stop", "wipe", "restore restore /k/postgres", "auto.conf", "config standby", "start", "stop", "config standby"]);
   });
 
   test.each([
