@@ -7,8 +7,9 @@
  * is not run again, while another keeper's data stays as it was; the next db (what the sentinel or
  * the operator would write next) restores the backup with `tar -xf` and recovers from the archive
  * with `cp` to the target time: the rows before it are there, the rows after it are not, the
- * restored db is a master on a new timeline with the keeper's roles and passwords, and a second
- * keeper joins it as a standby.
+ * restored db is a master on a new timeline with the keeper's roles and passwords, and another
+ * keeper joins it as a standby. Last, a db that follows an external primary (the source, as a
+ * standby cluster's leader would) is restored from the same backup and streams from it, read-only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -19,7 +20,7 @@ import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { makeClusterData, makeDbFromSpec } from "../harness/builders.ts";
 import { freePort, waitFor } from "../harness/util.ts";
 import { EtcdProcess } from "./harness/etcd.ts";
-import { KeeperProcess, makeTestRoot, PG_BIN, query, requirePostgres, startStandalonePostgres } from "./harness/keeper.ts";
+import { KeeperProcess, makeTestRoot, PG_BIN, query, REPL_PASSWORD, requirePostgres, startStandalonePostgres, SU_PASSWORD } from "./harness/keeper.ts";
 import { queryOnce, superuserSql } from "./harness/sql.ts";
 
 requirePostgres();
@@ -240,5 +241,39 @@ describe("pitr init by the keeper", () => {
       const r = await query<{ n: number }>(ports.k3!, "select count(*)::int as n from t").catch(() => []);
       return r[0]?.n === 3;
     }, 30_000, 200);
+  });
+
+  test("a db that follows an external primary (a standby cluster's leader) is restored as its standby and streams from it", async () => {
+    // A standby cluster shares its source's roles: the keeper connects with the passwords it was given.
+    const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    await src(`alter role stolon password ${lit(SU_PASSWORD)}`);
+    await src(`create role repl login replication password ${lit(REPL_PASSWORD)}`);
+    await src("insert into t values (5, 'on the source, later')");
+    startKeeper("k4");
+    await waitFor("k4's info", async () => (await infos()).k4, 20_000);
+    cd.dbs.d4 = makeDbFromSpec(spec, {
+      uid: "d4",
+      keeperUID: "k4",
+      role: "standby",
+      initMode: "pitr",
+      pitrConfig: { dataRestoreCommand: `tar -xf ${backup}/base.tar -C %d` },
+      followConfig: {
+        type: "external",
+        standbySettings: { primaryConninfo: `host=127.0.0.1 port=${sourcePort} user=stolon` },
+        archiveRecoverySettings: { restoreCommand: `cp ${archive}/%f "%p"` },
+      },
+    });
+    const info = await converged("k4", "d4", 120_000).catch((err) => {
+      throw new Error(`${String(err)}\nk4's last output:\n${keepers.k4!.output.slice(-6000)}`);
+    });
+    expect(info.init).toBeUndefined();
+    expect(info.postgresState!.timelineID).toBe(1);
+    expect(existsSync(join(root, "k4/postgres/standby.signal"))).toBe(true);
+    expect(existsSync(join(root, "k4/postgres/recovery.signal"))).toBe(false);
+    await waitFor("the source's later row on the standby", async () => {
+      const r = await query<{ id: number }>(ports.k4!, "select id from t order by id").catch(() => []);
+      return r.map((x) => x.id).join(",") === "1,2,3,5";
+    }, 30_000, 200);
+    expect(await query(ports.k4!, "insert into t values (6, 'x')").catch((e: Error) => e.message)).toMatch(/read-only transaction/);
   });
 });
