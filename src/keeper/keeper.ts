@@ -51,7 +51,18 @@ import type { KeeperConfig } from "./config.ts";
 import type { KeeperFigures } from "./metrics.ts";
 import type { KeeperStatus } from "./status.ts";
 import { prepareDataDir, prepareSocketDir, removeLeftovers } from "./data-dir.ts";
-import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState, type DbState } from "./local-state.ts";
+import {
+  loadDbState,
+  loadKeeperState,
+  loadPitrFailure,
+  lockDataDir,
+  removePitrFailure,
+  resolveKeeperUid,
+  saveDbState,
+  saveKeeperState,
+  savePitrFailure,
+  type DbState,
+} from "./local-state.ts";
 import { isStolonSlot, slotName } from "../cluster/slot-names.ts";
 import { runPitrInit, type KeeperInit } from "./pitr.ts";
 import { confirmWipeCommand, planKeeper, type DesiredConfig, type KeeperAction, type KeeperPlan, type KeeperSettings, type LocalObservation } from "./plan.ts";
@@ -269,7 +280,7 @@ export class Keeper implements Component {
   private lastState: (Observed & { at: number }) | null = null;
   /** The last pg_rewind that failed for a db the plan would not let a full copy replace (`at`: clock time). */
   private rewindFailure: { dbUid: string; at: number } | null = null;
-  /** The pitr init of this db uid failed: not run again for it (in memory: a keeper restart tries again). */
+  /** The pitr init of this db uid failed: not run again for it (kept in the pitrfailure file). */
   private pitrFailedFor: string | null = null;
   /** KeeperInfo.init: the pitr init under way or failed; null when none. */
   private init: KeeperInit | null = null;
@@ -295,6 +306,9 @@ export class Keeper implements Component {
   ) {
     this.dbState = loadDbState(rt.dataDir);
     this.clusterUID = loadKeeperState(rt.dataDir)?.ClusterUID ?? "";
+    const failure = loadPitrFailure(rt.dataDir);
+    this.pitrFailedFor = failure?.dbUid ?? null;
+    this.init = failure;
     this.settings = {
       uid: rt.uid,
       bootUUID: this.bootUUID,
@@ -429,11 +443,7 @@ export class Keeper implements Component {
     const local = await this.observe(cd);
     const plan = planKeeper({ cd, settings: this.settings, local });
     this.view = { cd, db: plan.db };
-    // A failed init is reported while the view still assigns that db here.
-    if (this.init && this.init.dbUid !== plan.db?.uid) {
-      this.init = null;
-      this.reportTrigger.fire();
-    }
+    this.forgetPitrFailure(cd);
     this.followSwitchover(cd, plan);
     this.needs = {
       reload: plan.actions.some((a) => a.kind === "reload"),
@@ -661,10 +671,23 @@ export class Keeper implements Component {
     };
     if (!(await runPitrInit(ctx, a, signal))) {
       this.pitrFailedFor = a.db.uid;
+      if (this.init?.phase === "failed") savePitrFailure(this.rt.dataDir, { ...this.init, phase: "failed" });
       return;
     }
     this.saveDbState({ UID: a.db.uid, Generation: 0, Initializing: false, InitPGParameters: null, ...(await this.dataIdentity(master)) });
     this.init = null;
+  }
+
+  /** A failed pitr init is reported, and not run again, while the view assigns that db to this keeper. */
+  private forgetPitrFailure(cd: ClusterData): void {
+    const uid = this.init?.dbUid ?? this.pitrFailedFor;
+    if (uid === undefined || uid === null) return;
+    const db = Object.hasOwn(cd.dbs, uid) ? cd.dbs[uid] : undefined;
+    if (db?.spec.keeperUID === this.rt.uid) return;
+    this.init = null;
+    this.pitrFailedFor = null;
+    removePitrFailure(this.rt.dataDir);
+    this.reportTrigger.fire();
   }
 
   /** Takes over the data dir as it is (initMode existing): its first start under our configuration. */

@@ -6,16 +6,18 @@
  *                "SystemID", "WasMaster", "Swap"}: the DB this data belongs to, the generation it
  *                last fully converged to, and what the keeper needs to tell whether it may
  *                replace this data (see planKeeper's replacement rules)
+ *   pitrfailure  KeeperInfo.init of a pitr init that failed here: the restore is not run again for
+ *                that db, and the failure is reported, across keeper restarts (ours, not stolon's)
  *   lock         held (flock and an fcntl lock, the kind stolon's keeper takes) while a keeper
  *                runs on this data dir
  *
- * Both state files are written atomically (a new file under a random name, fsync, rename,
+ * The state files are written atomically (a new file under a random name, fsync, rename,
  * directory fsync) and read without following a link (src/lib/files.ts). All three belong to the
  * keeper's own OS user, which the data dir's root also belongs to: when the keeper runs as root,
  * the PostgreSQL OS user can neither write them nor replace them (see keeper.ts, prepareDataDir).
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { closeSync } from "node:fs";
+import { closeSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { isPlainObject } from "../cluster/index.ts";
 import { StolonError, describeError } from "../lib/errors.ts";
@@ -114,6 +116,35 @@ export function loadDbState(dataDir: string): DbState | null {
 
 export function saveDbState(dataDir: string, s: DbState): void {
   writeFileAtomic(join(dataDir, "dbstate"), JSON.stringify(s) + "\n");
+}
+
+/** A failed pitr init, as KeeperInfo.init reports it. */
+export interface PitrFailure {
+  dbUid: string;
+  phase: "failed";
+  since: string;
+  detail: string;
+  output?: string;
+}
+
+const PITR_FAILURE = "pitrfailure";
+
+/** The pitr init that failed here, or null. */
+export function loadPitrFailure(dataDir: string): PitrFailure | null {
+  const path = join(dataDir, PITR_FAILURE);
+  const v = readJson(path);
+  if (v === null) return null;
+  if (!isObj(v) || typeof v.dbUid !== "string" || typeof v.since !== "string" || typeof v.detail !== "string")
+    throw new LocalStateError(`${path} is not a valid pitr failure record; remove it to let the keeper try the restore again`);
+  return { dbUid: v.dbUid, phase: "failed", since: v.since, detail: v.detail, ...(typeof v.output === "string" ? { output: v.output } : {}) };
+}
+
+export function savePitrFailure(dataDir: string, f: PitrFailure): void {
+  writeFileAtomic(join(dataDir, PITR_FAILURE), JSON.stringify(f) + "\n");
+}
+
+export function removePitrFailure(dataDir: string): void {
+  rmSync(join(dataDir, PITR_FAILURE), { force: true });
 }
 
 /**

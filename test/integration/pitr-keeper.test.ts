@@ -200,6 +200,16 @@ describe("pitr init by the keeper", () => {
     expect(keepers.k1!.output).toMatch(/pitr restore of db d1 failed on this keeper: not run again/);
     // k2's data: untouched, still served.
     expect(await query(ports.k2!, "select v from mine")).toEqual([{ v: "k2 data" }]);
+    // A keeper restart neither forgets the failure nor runs the restore again.
+    expect(await keepers.k1!.stop()).toBe(0);
+    const k1 = startKeeper("k1");
+    await waitFor("the restarted k1 reports the failure", async () => {
+      await publish();
+      const i = (await infos()).k1;
+      return i && i.bootUUID !== info.bootUUID && i.init?.phase === "failed" && i.init.detail === init.detail;
+    }, 30_000, 200);
+    await waitFor("the restarted k1 has planned", () => /pitr restore of db d1 failed on this keeper: not run again/.test(k1.output), 20_000, 100);
+    expect(readFileSync(join(scratch, "runs"), "utf8")).toBe("run\n");
   });
 
   test("the next db restores with tar and recovers with cp to the target time: rows before it present, after it absent", async () => {
@@ -212,6 +222,8 @@ describe("pitr init by the keeper", () => {
     });
     expect(info.init).toBeUndefined();
     expect(seen.has("failed")).toBe(false);
+    // d1 is no longer this keeper's: its failure record went with it.
+    expect(existsSync(join(root, "k1/pitrfailure"))).toBe(false);
     // Promoted at the target: a new timeline.
     expect(info.postgresState!.timelineID).toBe(2);
     const rows = await query<{ id: number }>(ports.k1!, "select id from t order by id");

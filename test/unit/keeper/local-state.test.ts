@@ -3,7 +3,17 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chownSync, linkSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadDbState, loadKeeperState, lockDataDir, resolveKeeperUid, saveDbState, saveKeeperState } from "../../../src/keeper/local-state.ts";
+import {
+  loadDbState,
+  loadKeeperState,
+  loadPitrFailure,
+  lockDataDir,
+  removePitrFailure,
+  resolveKeeperUid,
+  saveDbState,
+  saveKeeperState,
+  savePitrFailure,
+} from "../../../src/keeper/local-state.ts";
 import { attacker, mkfifo, snapshot } from "../../attacker.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "stolon-test-state-"));
@@ -94,5 +104,27 @@ describe("local state files are never followed or read through what another user
     writeFileSync(join(d, "keeperstate"), '{"UID":"k9"}');
     chownSync(join(d, "keeperstate"), attacker.uid, attacker.gid);
     expect(() => loadKeeperState(d)).toThrow(/owned by uid/);
+  });
+});
+
+describe("pitrfailure: a failed pitr init survives a keeper restart", () => {
+  test("saved, loaded as it was, removed", () => {
+    const d = mkdtempSync(join(dir, "pitr-"));
+    expect(loadPitrFailure(d)).toBeNull();
+    const f = { dbUid: "d1", phase: "failed" as const, since: "2026-12-01T08:00:00.000Z", detail: 'the dataRestoreCommand "false" exited with code 1', output: "tar: x" };
+    savePitrFailure(d, f);
+    expect(loadPitrFailure(d)).toEqual(f);
+    removePitrFailure(d);
+    expect(loadPitrFailure(d)).toBeNull();
+    removePitrFailure(d);
+  });
+
+  test.each([
+    ["not JSON", "{", /not valid JSON/],
+    ["no db uid", JSON.stringify({ since: "x", detail: "y" }), /not a valid pitr failure record; remove it/],
+  ])("a damaged record is an error that says what to do: %s", (_, text, message) => {
+    const d = mkdtempSync(join(dir, "pitr-bad-"));
+    writeFileSync(join(d, "pitrfailure"), text);
+    expect(() => loadPitrFailure(d)).toThrow(message);
   });
 });
