@@ -14,6 +14,9 @@
  *                                              PostgreSQL user's own. Root only replaces it (new
  *                                              file under a random name, rename), never reads it.
  *     postgres.log       <pg user> 0640        opened (append) by a shell running as that user
+ *     pitr-restore.log   <pg user> 0640        the pitr init's dataRestoreCommand output, opened
+ *                                              (truncated) by a shell running as that user
+ *     pitrfailure        root 0600             a pitr init that failed here (local-state.ts)
  *     postgres/          <pg user> 0700        PGDATA
  *     run/               <pg user> 0700        the unix socket dir
  *     postgres.new/      <pg user> 0700        a pg_basebackup copy being made; swapped in for
