@@ -133,6 +133,7 @@ export type KeeperPg = Pick<
   | "isInitialized"
   | "isRunning"
   | "hasStandbySignal"
+  | "hasRecoverySignal"
   | "systemId"
   | "controlData"
   | "neutraliseAutoConf"

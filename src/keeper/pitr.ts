@@ -101,6 +101,20 @@ async function restore(ctx: PitrContext, a: KeeperAction & { kind: "init-pitr" }
     throw new PitrFailure(`the dataRestoreCommand "${command}" exited with code 0 but left no database in ${pg.dataDir} (no PG_VERSION or global/pg_control)`, r.output);
 }
 
+/**
+ * The keeper connects as its superuser, which the backup must have: during the recovery a
+ * missing role may still come with the WAL (SQLSTATE 28000 is no answer yet), but once a master's
+ * recovery ended (recovery.signal gone) it never will.
+ */
+function noSuperuserAfterRecovery(ctx: PitrContext, a: KeeperAction & { kind: "init-pitr" }, err: unknown): void {
+  const code = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  if (a.config.standby || code !== "28000" || ctx.pg.hasRecoverySignal()) return;
+  throw new PitrFailure(
+    `the recovery ended but the keeper cannot connect to the restored database: ${describeError(err)} (the backup must have the keeper's superuser role)`,
+    ctx.pg.logTail(40),
+  );
+}
+
 async function startOrFail(ctx: PitrContext, signal: AbortSignal): Promise<void> {
   try {
     await ctx.pg.start(signal);
@@ -136,6 +150,7 @@ async function waitRecovery(ctx: PitrContext, a: KeeperAction & { kind: "init-pi
       // Not consistent yet: PostgreSQL refuses connections until then.
       ctx.log.debug(`recovery progress: ${describeError(err)}`);
       await pg.closeSql();
+      noSuperuserAfterRecovery(ctx, a, err);
     }
     if (ctx.syncTimeoutMs > 0 && clock.now() - started > ctx.syncTimeoutMs)
       throw new PitrFailure(`the archive recovery did not end within syncTimeout (${ctx.syncTimeoutMs / 1000} s)`, pg.logTail(40));

@@ -107,6 +107,9 @@ export class PgManager {
   hasStandbySignal(): boolean {
     return this.data.hasStandbySignal();
   }
+  hasRecoverySignal(): boolean {
+    return this.data.hasRecoverySignal();
+  }
   wipe(): Promise<void> {
     return this.data.wipe();
   }

@@ -84,6 +84,11 @@ export class PgData {
     return existsSync(join(this.dataDir, "standby.signal"));
   }
 
+  /** True while an archive recovery (recovery.signal) has not ended: PostgreSQL removes it at the promotion. */
+  hasRecoverySignal(): boolean {
+    return existsSync(join(this.dataDir, "recovery.signal"));
+  }
+
   /**
    * Empties the data dir, leaving it owned by the PostgreSQL user. The deleting runs as that user
    * (`find -delete`): root walking a tree that user can change could be led out of it by a link

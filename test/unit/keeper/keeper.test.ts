@@ -54,6 +54,9 @@ class FakePg implements KeeperPg {
   isRunning() {
     return this.running;
   }
+  hasRecoverySignal() {
+    return false;
+  }
   hasStandbySignal() {
     return this.standby;
   }

@@ -58,6 +58,10 @@ class FakePg {
   isRunning() {
     return this.running;
   }
+  recoverySignal = true;
+  hasRecoverySignal() {
+    return this.recoverySignal;
+  }
   async recoveryProgress(): Promise<RecoveryProgress> {
     if (this.exitAfter-- <= 0) this.running = false;
     const p = this.progress.length > 1 ? this.progress.shift()! : this.progress[0]!;
@@ -139,6 +143,18 @@ describe("runPitrInit", () => {
     expect(last.output ?? "").toMatch(output);
     expect(s.pg.calls).not.toContain("roles");
     expect(s.pg.calls.at(-1)).toBe("stop");
+  });
+
+  test("a missing superuser is waited for during the recovery (the WAL may bring it), and is a failure once it ended", async () => {
+    const noRole = () => Object.assign(new Error('connecting: role "su" does not exist'), { cause: Object.assign(new Error('role "su" does not exist'), { code: "28000" }) });
+    const s = setUp();
+    s.pg.progress = [noRole(), noRole(), { inRecovery: false, replayLsn: 1, lastReplayTime: null }];
+    expect(await s.run()).toBe(true);
+    const t = setUp();
+    t.pg.recoverySignal = false;
+    t.pg.progress = [noRole()];
+    expect(await t.run()).toBe(false);
+    expect(t.published.at(-1)!.detail).toMatch(/the recovery ended but the keeper cannot connect to the restored database: .*role "su" does not exist.*the backup must have the keeper's superuser role/);
   });
 
   test("failed: the recovery outlasts syncTimeout", async () => {
