@@ -2,8 +2,9 @@
  * Backups with pgBackRest on a whole local cluster, as the README's recipe says: WAL archiving set
  * through the spec's pgParameters (one archive_command for every keeper), a stanza, a full backup
  * from the master and an incremental one from the standby; then the master crashes, the standby
- * takes over and archives on its new timeline: `pgbackrest check` passes on it and every segment
- * from the archive's first to its last, along the timeline history, can be fetched back.
+ * takes over and archives on its new timeline: `pgbackrest check` passes on it, every segment
+ * from the archive's first to its last, along the timeline history, can be fetched back, and the
+ * next incremental backup is taken from it.
  */
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, chownSync, readFileSync, readdirSync } from "node:fs";
@@ -114,9 +115,20 @@ describe("pgBackRest: archiving through the spec, backups from the master and th
     expect(rows!.n).toBe("4000");
   }, 180_000);
 
-  test("pgbackrest info lists both backups", async () => {
+  test("an incremental backup after the failover, from the new master, on the new timeline", async () => {
+    await repo.ok(["backup", "--type=incr"], { timeoutMs: 120_000 });
+    const info = await repo.info();
+    const last = info.backup.at(-1)!;
+    expect(last.type).toBe("incr");
+    expect(last.prior).toBe(info.backup[1]!.label);
+    expect(parseWalFileName(last.archive.start).tli).toBe(2);
+  }, 150_000);
+
+  test("pgbackrest info lists every backup, each incremental after the one before", async () => {
     const info = await repo.info();
     expect(info.status.message).toBe("ok");
-    expect(info.backup.map((b) => `${b.type}${b.prior ? ` after ${b.prior}` : ""}`)).toEqual(["full", `incr after ${info.backup[0]!.label}`]);
+    const [full, incr1, incr2] = info.backup;
+    expect(info.backup.map((b) => `${b.type}${b.prior ? ` after ${b.prior}` : ""}`)).toEqual(["full", `incr after ${full!.label}`, `incr after ${incr1!.label}`]);
+    console.log(`pgbackrest info: ${[full, incr1, incr2].map((b) => `${b!.label} (${b!.type}, WAL ${b!.archive.start})`).join(", ")}; archive ${info.archive[0]!.min}..${info.archive[0]!.max}`);
   });
 });

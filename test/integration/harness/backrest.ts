@@ -100,7 +100,9 @@ export class BackrestRepo {
 
   /**
    * Runs `pgbackrest --config=... --stanza=... <args>` as the PostgreSQL OS user, with the
-   * superuser's password in a 0600 pgpass file (never in argv), and a bounded time.
+   * superuser's password in a 0600 pgpass file (never in argv). Killed after `timeoutMs` (2
+   * minutes by default: longer than pgBackRest's own archive-timeout of 60 s, so that a check or
+   * backup waiting for a segment that never comes ends with pgBackRest's error, not our kill).
    */
   async run(args: string[], o: { timeoutMs?: number } = {}): Promise<CliResult> {
     const proc = Bun.spawn([this.bin, `--config=${this.configPath}`, `--stanza=${this.stanza}`, ...args], {
@@ -111,7 +113,7 @@ export class BackrestRepo {
       env: { PATH: process.env.PATH ?? "", HOME: this.osUser?.home ?? process.env.HOME ?? "/tmp", PGPASSFILE: this.pgpassPath },
       ...(this.osUser ? { uid: this.osUser.uid, gid: this.osUser.gid } : {}),
     });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), o.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), o.timeoutMs ?? 120_000);
     try {
       const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
       return { code, stdout, stderr };
