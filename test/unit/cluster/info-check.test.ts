@@ -43,6 +43,15 @@ const sound = (): KeeperInfo => ({
   canBeSynchronousReplica: true,
 });
 
+/** A KeeperInfo.init for a restore in progress, with `over` put over it. */
+const initOf = (over: Record<string, unknown>): unknown => ({
+  dbUid: "d1",
+  phase: "restoring",
+  since: "2026-01-02T03:04:05Z",
+  detail: "running dataRestoreCommand",
+  ...over,
+});
+
 /** sound() with `path` (dot separated, under the info) set to `v`. */
 function withField(path: string, v: unknown): unknown {
   const info = sound() as unknown as Record<string, unknown>;
@@ -99,6 +108,19 @@ describe("checkKeeperInfo", () => {
     ["canBeMaster", 1, false],
     ["postgresBinaryVersion", "15.8", false],
     ["postgresBinaryVersion.Maj", -15, false],
+    ["init", initOf({}), true],
+    ["init", initOf({ phase: "recovering", replayedXLogPos: 2 ** 53 - 1, lastReplayTime: "2026-01-02T03:04:05.123456Z" }), true],
+    ["init", initOf({ phase: "failed", output: "x".repeat(4000) }), true],
+    ["init", initOf({ phase: "failed", output: "x".repeat(4001) }), false],
+    ["init", initOf({ phase: "done" }), false],
+    ["init", initOf({ dbUid: "D1" }), false],
+    ["init", initOf({ since: "yesterday" }), false],
+    ["init", initOf({ detail: 3 }), false],
+    ["init", initOf({ detail: "x".repeat(1025) }), false],
+    ["init", initOf({ replayedXLogPos: -1 }), false],
+    ["init", initOf({ lastReplayTime: "" }), false],
+    ["init", { phase: "restoring", since: "2026-01-02T03:04:05Z", detail: "" }, false],
+    ["init", null, false],
   ];
   test.each(edges)("%s = %p: accepted %p", (path, v, ok) => {
     const key = path === "uid" && typeof v === "string" ? v : "k1";
