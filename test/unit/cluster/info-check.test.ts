@@ -202,7 +202,30 @@ describe("parseClusterData: keepers, dbs and proxy", () => {
     ["the proxy's masterDbUid", (cd) => (cd.proxy.spec.masterDbUid = "../d1"), ["proxy.spec.masterDbUid"]],
     ["the proxy generation", (cd) => (cd.proxy.generation = NaN), ["proxy.generation"]],
     ["the master uid", (cd) => (cd.cluster.status.master = ""), ["cluster.status.master"]],
+    [
+      "a db's recovery target",
+      (cd) => (cd.dbs.d1!.spec.pitrConfig = { recoveryTargetSettings: { recoveryTargetXid: 42 as unknown as string } }),
+      ["dbs.d1.spec.pitrConfig.recoveryTargetSettings.recoveryTargetXid: must be a string"],
+    ],
+    [
+      "a db's archive recovery settings",
+      (cd) => (cd.dbs.d1!.spec.pitrConfig = { archiveRecoverySettings: "cp" as unknown as object }),
+      ["dbs.d1.spec.pitrConfig.archiveRecoverySettings: must be an object"],
+    ],
   ];
+  test("a pitr db spec with all of pitrConfig (restore, archive recovery, target) is accepted", () => {
+    const cd = good();
+    Object.assign(cd.dbs.d1!.spec, {
+      initMode: "pitr",
+      pitrConfig: {
+        dataRestoreCommand: "tar -xf /backup/base.tar -C %d",
+        archiveRecoverySettings: { restoreCommand: "cp /archive/%f %p" },
+        recoveryTargetSettings: { recoveryTargetTime: "2026-01-02 03:04:05+00", recoveryTargetTimeline: "latest" },
+      },
+    });
+    expect(parseClusterData(JSON.stringify(cd)).dbs.d1!.spec.pitrConfig).toEqual(cd.dbs.d1!.spec.pitrConfig!);
+  });
+
   test.each(spoiled)("%s is refused, every problem named", (_n, spoil, problems) => {
     const cd = good();
     spoil(cd);
