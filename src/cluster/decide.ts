@@ -20,6 +20,7 @@ import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type Inva
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { jsonEqual } from "./plain-object.ts";
 import { pauseStep } from "./pause.ts";
+import { pitrInitStep } from "./pitr-init.ts";
 import { rankCandidates, type CandidateEntry, type RankedCandidate } from "./rank.ts";
 import { failUnstartedSwitchover, stoppedForSwitchover, switchoverAfterBarrier, switchoverStep } from "./switchover.ts";
 import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
@@ -435,10 +436,7 @@ export class Tick {
 
   /** Initialization: the first master is created, then waited for until it is ready. */
   initialize(): void {
-    if (this.spec.initMode === "pitr") {
-      this.note("initMode pitr is not supported by this sentinel yet: nothing done");
-      return;
-    }
+    if (this.spec.initMode === "pitr") return pitrInitStep(this);
     const master = masterDb(this.cd);
     if (!master) this.createFirstMaster();
     else this.checkInitialized(master);
@@ -639,11 +637,22 @@ export class Tick {
     return db;
   }
 
+  /**
+   * `next` becomes the cluster's master db: a master, or in a standby cluster (spec.role
+   * "standby") the new standby leader, which follows the external source and is never writable.
+   */
   switchMaster(old: DB, next: DB): void {
     const { cd, spec } = this;
     old.spec.followers = [];
-    next.spec.role = "master";
-    next.spec.followConfig = null;
+    if (spec.role === "standby") {
+      next.spec.role = "standby";
+      // copySpec fills in the source's settings (standbyConfig) in the same tick.
+      next.spec.followConfig = { type: "external" };
+      this.note(`${this.name(next)} is the new standby leader: it follows the external source (the cluster role is standby), it is not promoted`);
+    } else {
+      next.spec.role = "master";
+      next.spec.followConfig = null;
+    }
     cd.cluster.status.master = next.uid;
     if (cd.proxy.spec.masterDbUid) {
       delete cd.proxy.spec.masterDbUid;
