@@ -21,30 +21,8 @@ import {
 import { deepFreeze, makeClusterData, makeKeeper } from "../../harness/builders.ts";
 import { keeperInfoFor } from "../../harness/info-builders.ts";
 import { NOW, WALL, at, notes } from "./planned-builders.ts";
+import { PITR, STANDBY } from "./dr-builders.ts";
 
-export const PITR: ClusterSpec = {
-  initMode: "pitr",
-  sleepInterval: "1s",
-  failInterval: "5s",
-  pgParameters: {},
-  pitrConfig: {
-    dataRestoreCommand: "tar -xf /backup/base.tar -C %d",
-    archiveRecoverySettings: { restoreCommand: "cp /archive/%f %p" },
-    recoveryTargetSettings: { recoveryTargetTime: "2026-12-01 11:00:00+00" },
-  },
-};
-export const STANDBY: ClusterSpec = {
-  initMode: "pitr",
-  role: "standby",
-  sleepInterval: "1s",
-  failInterval: "5s",
-  pgParameters: {},
-  pitrConfig: { dataRestoreCommand: "pg_basebackup -D %d -h source" },
-  standbyConfig: {
-    standbySettings: { primaryConninfo: "host=source port=25432 user=repl", primarySlotName: "dr" },
-    archiveRecoverySettings: { restoreCommand: "cp /archive/%f %p" },
-  },
-};
 const RETRY: ClusterSpec = { ...PITR, pitrConfig: { ...PITR.pitrConfig, retryOnOtherKeeper: true } };
 
 /** An initializing cluster c1 with healthy keepers (status overrides per keeper) and no db yet. */
