@@ -16,6 +16,7 @@
  * replaces the db, so the keeper restores again with the new settings).
  */
 import { masterDb } from "./cluster-data.ts";
+import { lsnText } from "./format.ts";
 import { uidRecord } from "./info-check.ts";
 import { isPlainObject, jsonEqual } from "./plain-object.ts";
 import type { Tick } from "./decide.ts";
@@ -185,7 +186,7 @@ function waitingNote(t: Tick, db: DB): string {
   const info = t.keepersInfo[db.spec.keeperUID];
   const init = info?.init?.dbUid === db.uid ? info.init : undefined;
   if (!init) return `waiting for ${t.name(db)} to restore and recover (initMode pitr)`;
-  const replay = init.replayedXLogPos !== undefined ? `, replayed to ${init.replayedXLogPos}` : "";
+  const replay = init.replayedXLogPos !== undefined ? `, replayed to ${lsnText(init.replayedXLogPos)}` : "";
   const last = init.lastReplayTime !== undefined ? `, last replayed transaction ${init.lastReplayTime}` : "";
   return `waiting for ${t.name(db)}: ${init.phase} since ${init.since}: ${quote(init.detail)}${replay}${last}`;
 }

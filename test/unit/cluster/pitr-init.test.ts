@@ -156,7 +156,7 @@ describe("initMode pitr: waiting for the restore", () => {
     });
     expect(decided(s.cd)).toEqual(before);
     expect(notes(recovering)).toContain("recovering since");
-    expect(notes(recovering)).toContain("replayed to 50331648, last replayed transaction 2026-12-01T10:59:58Z");
+    expect(notes(recovering)).toContain("replayed to 0/3000000, last replayed transaction 2026-12-01T10:59:58Z");
     expect(s.master!.uid).toBe("d1a");
   });
 
