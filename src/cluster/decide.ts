@@ -11,6 +11,9 @@
  *  - the proxy barrier's second step (routing to the new master) waits until the new master has
  *    converged, so proxies never route to a standby that is still promoting;
  *  - a keeper whose init failed is not picked again for init while another keeper is available;
+ *  - initMode pitr waits at most syncTimeout (stolon: forever, our default 0s too), and a restore
+ *    the keeper reports failed is tried on another keeper only with pitrConfig.retryOnOtherKeeper
+ *    (pitr-init.ts);
  *  - every input from etcd is checked first (info-check.ts, checkClusterData): cluster data that
  *    fails is not acted on at all, an info that fails is ignored and named.
  */
@@ -128,8 +131,10 @@ function withoutVolatile(cd: ClusterData): unknown {
  *  4. generations, convergence timers and change times (finish).
  * The master is always found through masterDb(), the one lookup of cluster.status.master.
  * Planned operations (issue 17) are steps in their own files, handed the Tick: pause.ts (maintenance
- * mode), switchover.ts (a switchover's phases), rank.ts (the election's ranking). Exported for
- * them only: not part of the cluster module's contract.
+ * mode), switchover.ts (a switchover's phases), rank.ts (the election's ranking); so is the pitr
+ * initialization (issue 19, pitr-init.ts). Exported for them only: not part of the cluster
+ * module's contract. In a standby cluster (spec.role "standby") the master db is the standby
+ * leader: role standby following the external source, also after a failover (switchMaster).
  */
 export class Tick {
   readonly notes: string[] = [];
