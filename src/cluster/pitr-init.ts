@@ -23,6 +23,20 @@ import type { Tick } from "./decide.ts";
 import type { PitrConfig } from "./spec.ts";
 import type { DB, KeeperInit } from "./types.ts";
 
+/** How the notes that need an operator begin (see pitrAttentionNotes). */
+const FAILED_NOTE = "pitr restore of ";
+const STAYS_NOTE = "the cluster stays initializing until an operator acts";
+const ALL_TRIED_NOTE = "initializing: every healthy keeper that can be master already failed the pitr restore";
+
+/**
+ * The notes of a tick that need an operator: a failed restore, the cluster left waiting for one.
+ * A failure without retryOnOtherKeeper changes nothing in the cluster data, so the sentinel, which
+ * logs a tick's notes with its write, logs these itself when they change.
+ */
+export function pitrAttentionNotes(notes: readonly string[]): string[] {
+  return notes.filter((n) => n.startsWith(FAILED_NOTE) || n.startsWith(STAYS_NOTE) || n.startsWith(ALL_TRIED_NOTE));
+}
+
 /** The longest piece of a keeper's report (detail, output line) quoted in a note. */
 const MAX_QUOTED = 300;
 /** The most keepers remembered as tried (more than any cluster has). */
@@ -94,7 +108,7 @@ function chooseKeeper(t: Tick): { keeperUID: string } | { wait: string } {
   if (keeperUID !== undefined) return { keeperUID };
   if (fit.length === 0) return { wait: "initializing: no healthy keeper that can be master yet: waiting" };
   return {
-    wait: `initializing: every healthy keeper that can be master already failed the pitr restore (${fit.join(", ")}): waiting for another keeper, or fix the restore and run stolonctl init again`,
+    wait: `${ALL_TRIED_NOTE} (${fit.join(", ")}): waiting for another keeper, or fix the restore and run stolonctl init again`,
   };
 }
 
@@ -147,10 +161,10 @@ export function lastLine(output: string | undefined): string | undefined {
 /** A failed restore: noted; tried on another keeper with retryOnOtherKeeper, else left as it is. */
 function restoreFailed(t: Tick, db: DB, init: KeeperInit): void {
   const last = lastLine(init.output);
-  t.note(`pitr restore of ${t.name(db)} failed (since ${init.since}): ${quote(init.detail)}${last !== undefined ? `; last output line: ${quote(last)}` : ""}`);
+  t.note(`${FAILED_NOTE}${t.name(db)} failed (since ${init.since}): ${quote(init.detail)}${last !== undefined ? `; last output line: ${quote(last)}` : ""}`);
   if (!t.spec.pitrConfig?.retryOnOtherKeeper) {
     t.note(
-      "the cluster stays initializing until an operator acts: fix the restore and run stolonctl init again, or change pitrConfig with stolonctl update (pitrConfig.retryOnOtherKeeper: true tries the other keepers)",
+      `${STAYS_NOTE}: fix the restore and run stolonctl init again, or change pitrConfig with stolonctl update (pitrConfig.retryOnOtherKeeper: true tries the other keepers)`,
     );
     return;
   }
