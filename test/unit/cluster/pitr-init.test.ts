@@ -220,6 +220,15 @@ describe("initMode pitr: waiting for the restore", () => {
     expect(notes(r)).toContain("pitrConfig changed while db d1a (keeper k1) was initializing");
     expect(Object.keys(s.cd.dbs)).toEqual(["d2a"]);
     expect(s.master!.spec.pitrConfig!.dataRestoreCommand).toBe("tar -xf /backup2/base.tar -C %d");
+    // The same settings written with nulls for unset fields (as a stolon sentinel may store them) are no change.
+    const nulls = new Story(initializing(STANDBY));
+    nulls.tick();
+    const stored = structuredClone(nulls.cd);
+    Object.assign(stored.dbs.d1a!.spec.pitrConfig!, { archiveRecoverySettings: null, recoveryTargetSettings: null });
+    nulls.cd = deepFreeze(stored);
+    const waiting = nulls.tick({ k1: { pg: DOWN } });
+    expect(notes(waiting)).toContain("waiting for db d1a (keeper k1) to restore and recover");
+    expect(nulls.master!.uid).toBe("d1a");
     // retryOnOtherKeeper alone is not part of the db's config: turning it on replaces nothing.
     const same = new Story(initializing(PITR));
     same.tick();
