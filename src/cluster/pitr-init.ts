@@ -57,7 +57,7 @@ export function pitrInitStep(t: Tick): void {
 }
 
 /** The db's pitrConfig: the cluster spec's, without what only the sentinel reads (retryOnOtherKeeper). */
-export function dbPitrConfig(t: Tick): PitrConfig {
+function dbPitrConfig(t: Tick): PitrConfig {
   const { dataRestoreCommand, archiveRecoverySettings, recoveryTargetSettings } = t.spec.pitrConfig ?? {};
   return withoutNulls({ dataRestoreCommand, archiveRecoverySettings, recoveryTargetSettings }) as PitrConfig;
 }
