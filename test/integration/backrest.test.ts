@@ -11,10 +11,10 @@ import { mkdirSync, chownSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ClusterData } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { BackrestRepo, localClusterPgs, parseTimelineHistory, parseWalFileName, segmentsOnPath } from "./harness/backrest.ts";
+import { localClusterPgs, testBackrestRepo, parseTimelineHistory, parseWalFileName, segmentsOnPath } from "./harness/backrest.ts";
 import { waitFor } from "../harness/util.ts";
 
-const repo = new BackrestRepo("backrest", "demo");
+const repo = testBackrestRepo("backrest", "demo");
 const { lc, query } = clusterForFile("backrest", {
   ports: [26000, 29000],
   keepers: 2,

@@ -1,5 +1,5 @@
 /**
- * The pure part of the pgBackRest harness (test/integration/harness/backrest-config.ts): the
+ * The pure part of the pgBackRest harness (scripts/backrest-config.ts): the
  * configuration and commands the recipe gives, and the WAL segment names the no-gap check walks,
  * so that a wrong name there cannot make the backup test pass on an archive with a hole.
  */
@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import {
   archiveCommand, dataRestoreCommand, parseLsn, parseTimelineHistory, parseWalFileName, pgpassLine, renderBackrestConfig,
   restoreCommand, segmentsOnPath, shellQuote, walFileName,
-} from "../integration/harness/backrest-config.ts";
+} from "../../scripts/backrest-config.ts";
 
 const base = {
   stanza: "demo", repoPath: "/r/repo", lockPath: "/r/lock", logPath: "/r/log", spoolPath: "/r/spool", pgUser: "stolon",

@@ -1,5 +1,5 @@
 /**
- * The pure part of the pgBackRest harness: pgbackrest.conf for a cluster, the archive_command
+ * The pure part of scripts/backrest.ts: pgbackrest.conf for a cluster, the archive_command
  * for the spec's pgParameters, a pgpass line, and WAL segment names along a timeline history
  * (to check that an archive has no gap). No I/O: unit-tested in test/unit/harness-backrest.test.ts.
  */
