@@ -2,8 +2,8 @@
 // One idempotent setup step, run first by `npm test` and `npm run demo`. Plain Node.js, no
 // dependencies: it runs before Bun and node_modules exist.
 //  1. node_modules (Bun included, through npm) when missing or stale;
-//  2. etcd, PostgreSQL 15, promtool (package prometheus) and HAProxy from Debian's packages when
-//     missing: installed with apt when running as root, otherwise it says exactly what to install
+//  2. etcd, PostgreSQL 15, promtool (package prometheus), HAProxy and pgBackRest from Debian's
+//     packages when missing: installed with apt when running as root, otherwise it says exactly what to install
 //     and fails. The tests run their own etcd, PostgreSQL and HAProxy on free ports, so no
 //     package's service is started by the install, and the Prometheus server that comes with
 //     promtool is disabled (it would listen on :9090).
@@ -86,7 +86,7 @@ if (process.argv.includes("--node-only")) {
   process.exit(0);
 }
 
-// --- 2. etcd, PostgreSQL 15, promtool and HAProxy ---------------------------------------------
+// --- 2. etcd, PostgreSQL 15, promtool, HAProxy and pgBackRest ---------------------------------------------
 const missing = [];
 if (!onPath("etcd")) missing.push({ what: "etcd", pkg: "etcd-server" });
 if (!onPath("etcdctl")) missing.push({ what: "etcdctl", pkg: "etcd-client" });
@@ -96,6 +96,8 @@ if (pgMissing.length > 0) missing.push({ what: `PostgreSQL 15 (${pgMissing.join(
 // Patroni-style health check test.
 if (!onPath("promtool")) missing.push({ what: "promtool", pkg: "prometheus" });
 if (!onPath("haproxy")) missing.push({ what: "haproxy", pkg: "haproxy" });
+// pgBackRest: the backup recipe's tool (WAL archiving, backups, pitr restores) and its tests.
+if (!onPath("pgbackrest")) missing.push({ what: "pgbackrest", pkg: "pgbackrest" });
 
 // Debian's way to keep maintainer scripts from starting services: a policy-rc.d that answers
 // 101 (action forbidden), honoured by invoke-rc.d and deb-systemd-invoke. Put in place only for
@@ -154,7 +156,8 @@ try {
   const etcd = execFileSync("etcd", ["--version"], { encoding: "utf8" }).split("\n")[0]?.trim();
   const promtool = execFileSync("promtool", ["--version"], { encoding: "utf8" }).split(" (")[0]?.trim();
   const haproxy = execFileSync("haproxy", ["-v"], { encoding: "utf8", env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin` } }).split(" - ")[0]?.trim();
-  versions = ` (bun ${bun}; ${pg}; ${etcd}; ${promtool}; ${haproxy})`;
+  const pgbackrest = execFileSync("pgbackrest", ["version"], { encoding: "utf8" }).trim();
+  versions = ` (bun ${bun}; ${pg}; ${etcd}; ${promtool}; ${haproxy}; ${pgbackrest})`;
 } catch (err) {
   console.error(`setup: a tool does not run after installing: ${err.message}`);
   process.exit(1);

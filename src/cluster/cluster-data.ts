@@ -66,11 +66,28 @@ const specText = text(MAX_PG_PARAMETER_LENGTH);
 // bound here: many hostile infos must not make the sentinel write cluster data it cannot read back.
 // etcd's value size limit bounds them.
 const UNBOUNDED = Number.MAX_SAFE_INTEGER;
+const archiveRecoverySettings = object({ restoreCommand: opt(specText) });
 const followConfig = object({
   type: req(oneOf(["internal", "external"])),
   dbuid: opt(uid()),
   standbySettings: opt(object({ primaryConninfo: opt(specText), primarySlotName: opt(specText), recoveryMinApplyDelay: opt(specText) }), true),
-  archiveRecoverySettings: opt(object({ restoreCommand: opt(specText) }), true),
+  archiveRecoverySettings: opt(archiveRecoverySettings, true),
+});
+/** The first db of a pitr cluster: what the keeper restores and the recovery target it stops at. */
+const pitrConfig = object({
+  dataRestoreCommand: opt(specText),
+  archiveRecoverySettings: opt(archiveRecoverySettings, true),
+  recoveryTargetSettings: opt(
+    object({
+      recoveryTarget: opt(specText),
+      recoveryTargetLsn: opt(specText),
+      recoveryTargetName: opt(specText),
+      recoveryTargetTime: opt(specText),
+      recoveryTargetXid: opt(specText),
+      recoveryTargetTimeline: opt(specText),
+    }),
+    true,
+  ),
 });
 const DB_SPEC: Schema = {
   keeperUID: req(uid()),
@@ -82,7 +99,7 @@ const DB_SPEC: Schema = {
   additionalReplicationSlots: opt(list(specText), true),
   initMode: req(oneOf(["none", "new", "existing", "pitr", "resync"])),
   newConfig: opt(object({ locale: opt(specText), encoding: opt(specText), dataChecksums: opt(bool) }), true),
-  pitrConfig: opt(object({ dataRestoreCommand: opt(specText) }), true),
+  pitrConfig: opt(pitrConfig, true),
   pgParameters: opt(stringMap(), true),
   pgHBA: opt(list(specText), true),
   role: req(oneOf(["master", "standby"])),

@@ -11,6 +11,9 @@
  *  - the proxy barrier's second step (routing to the new master) waits until the new master has
  *    converged, so proxies never route to a standby that is still promoting;
  *  - a keeper whose init failed is not picked again for init while another keeper is available;
+ *  - initMode pitr waits at most syncTimeout (stolon: forever, our default 0s too), and a restore
+ *    the keeper reports failed is tried on another keeper only with pitrConfig.retryOnOtherKeeper
+ *    (pitr-init.ts);
  *  - every input from etcd is checked first (info-check.ts, checkClusterData): cluster data that
  *    fails is not acted on at all, an info that fails is ignored and named.
  */
@@ -20,6 +23,7 @@ import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type Inva
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { jsonEqual } from "./plain-object.ts";
 import { pauseStep } from "./pause.ts";
+import { pitrInitStep } from "./pitr-init.ts";
 import { rankCandidates, type CandidateEntry, type RankedCandidate } from "./rank.ts";
 import { failUnstartedSwitchover, stoppedForSwitchover, switchoverAfterBarrier, switchoverStep } from "./switchover.ts";
 import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
@@ -127,8 +131,10 @@ function withoutVolatile(cd: ClusterData): unknown {
  *  4. generations, convergence timers and change times (finish).
  * The master is always found through masterDb(), the one lookup of cluster.status.master.
  * Planned operations (issue 17) are steps in their own files, handed the Tick: pause.ts (maintenance
- * mode), switchover.ts (a switchover's phases), rank.ts (the election's ranking). Exported for
- * them only: not part of the cluster module's contract.
+ * mode), switchover.ts (a switchover's phases), rank.ts (the election's ranking); so is the pitr
+ * initialization (issue 19, pitr-init.ts). Exported for them only: not part of the cluster
+ * module's contract. In a standby cluster (spec.role "standby") the master db is the standby
+ * leader: role standby following the external source, also after a failover (switchMaster).
  */
 export class Tick {
   readonly notes: string[] = [];
@@ -435,10 +441,7 @@ export class Tick {
 
   /** Initialization: the first master is created, then waited for until it is ready. */
   initialize(): void {
-    if (this.spec.initMode === "pitr") {
-      this.note("initMode pitr is not supported by this sentinel yet: nothing done");
-      return;
-    }
+    if (this.spec.initMode === "pitr") return pitrInitStep(this);
     const master = masterDb(this.cd);
     if (!master) this.createFirstMaster();
     else this.checkInitialized(master);
@@ -639,11 +642,22 @@ export class Tick {
     return db;
   }
 
+  /**
+   * `next` becomes the cluster's master db: a master, or in a standby cluster (spec.role
+   * "standby") the new standby leader, which follows the external source and is never writable.
+   */
   switchMaster(old: DB, next: DB): void {
     const { cd, spec } = this;
     old.spec.followers = [];
-    next.spec.role = "master";
-    next.spec.followConfig = null;
+    if (spec.role === "standby") {
+      next.spec.role = "standby";
+      // copySpec fills in the source's settings (standbyConfig) in the same tick.
+      next.spec.followConfig = { type: "external" };
+      this.note(`${this.name(next)} is the new standby leader: it follows the external source (the cluster role is standby), it is not promoted`);
+    } else {
+      next.spec.role = "master";
+      next.spec.followConfig = null;
+    }
     cd.cluster.status.master = next.uid;
     if (cd.proxy.spec.masterDbUid) {
       delete cd.proxy.spec.masterDbUid;

@@ -12,6 +12,7 @@ export * from "./proxy-target.ts";
 export * from "./planned-ops.ts";
 export { PRIORITY_WAL_BOUND_BYTES, chosenCandidate, rankCandidates, type CandidateEntry, type RankedCandidate } from "./rank.ts";
 export { describePause } from "./pause.ts";
+export { pitrAttentionNotes } from "./pitr-init.ts";
 export {
   checkKeeperInfo,
   checkProxyInfo,

@@ -14,7 +14,7 @@
  * uids from etcd become property names; the records that hold them are null-prototype objects
  * (uidRecord), so uids such as "__proto__" or "constructor" are plain keys, never inherited members.
  */
-import { MAX_KEEPER_PRIORITY, type KeeperInfo, type ProxyInfo, type SentinelInfo } from "./types.ts";
+import { KEEPER_INIT_PHASES, MAX_KEEPER_INIT_OUTPUT_LENGTH, MAX_KEEPER_PRIORITY, type KeeperInfo, type ProxyInfo, type SentinelInfo } from "./types.ts";
 import { isPlainObject } from "./plain-object.ts";
 import { UID_RE } from "./patterns.ts";
 import { parseDuration } from "./duration.ts";
@@ -203,6 +203,17 @@ const POSTGRES_STATE: Schema = {
   stoppedForSwitchover: opt(object({ id: req(uid()), lsn: req(uint()) })),
 };
 
+/** KeeperInfo.init: a pitr restore's progress or failure (ours). */
+const KEEPER_INIT: Schema = {
+  dbUid: req(uid()),
+  phase: req(oneOf(KEEPER_INIT_PHASES)),
+  since: req(time),
+  detail: req(text()),
+  output: opt(text(MAX_KEEPER_INIT_OUTPUT_LENGTH)),
+  replayedXLogPos: opt(uint()),
+  lastReplayTime: opt(time),
+};
+
 const KEEPER_INFO: Schema = {
   infoUID: req(text()),
   uid: req(uid()),
@@ -214,6 +225,7 @@ const KEEPER_INFO: Schema = {
   canBeMaster: opt(bool, true),
   canBeSynchronousReplica: opt(bool, true),
   priority: opt(priority),
+  init: opt(object(KEEPER_INIT)),
 };
 
 /** The Go zero values of the fields stolon's keeper may leave out (omitempty). */

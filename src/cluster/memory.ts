@@ -27,6 +27,21 @@ export interface SentinelMemory {
   keeperSilent: Record<string, string>;
   /** Keepers whose initdb did not complete in time, most recent last. */
   failedInit: string[];
+  /**
+   * initMode pitr: the keepers whose restore failed (reported by the keeper, or not done within
+   * syncTimeout), for one cluster uid and one pitrConfig; another cluster (stolonctl init) or
+   * another pitrConfig (stolonctl update) starts a new list. Kept in memory only: a new leader
+   * may try a keeper again once.
+   */
+  pitrTried: PitrTried | null;
+}
+
+/** The keepers a pitr restore was tried on without success (see SentinelMemory.pitrTried). */
+export interface PitrTried {
+  clusterUID: string;
+  /** The db pitrConfig they were tried with, as JSON. */
+  config: string;
+  keepers: string[];
 }
 
 /** How many failed-init keepers are remembered. */
@@ -44,6 +59,7 @@ export function freshMemory(): SentinelMemory {
     keeperSilent: uidRecord(),
     dbInvalidSince: uidRecord(),
     failedInit: [],
+    pitrTried: null,
   };
 }
 

@@ -42,6 +42,12 @@ export interface PitrConfig {
   dataRestoreCommand?: string;
   archiveRecoverySettings?: ArchiveRecoverySettings;
   recoveryTargetSettings?: RecoveryTargetSettings;
+  /**
+   * Ours (not in stolon's format; only in the cluster spec, never copied into a db spec): a pitr
+   * restore that failed on one keeper is tried on another, each keeper at most once. Default
+   * false: the cluster stays initializing with the failure shown until an operator acts.
+   */
+  retryOnOtherKeeper?: boolean;
 }
 export interface StandbySettings {
   primaryConninfo?: string;
@@ -229,6 +235,7 @@ const SPEC_SCHEMA: Schema = {
           recoveryTargetTimeline: str,
         },
       },
+      retryOnOtherKeeper: bool,
     },
   },
   mergePgParameters: bool,

@@ -13,7 +13,9 @@
  * ClusterData.switchover and ClusterData.pause, ProxySpec.hold, DBSpec.stopForSwitchover,
  * KeeperStatus.priority, and in the infos PostgresState.stoppedForSwitchover, ProxyInfo.drained
  * and KeeperInfo.priority; all optional and absent by default. Issue 18 (the proxy's read-only
- * port) adds PostgresState.replayedXLogPos in the infos. Every time field holds an RFC 3339
+ * port) adds PostgresState.replayedXLogPos in the infos. Issue 19 (disaster recovery) adds
+ * KeeperInfo.init (a pitr restore's progress or failure) and ClusterSpec.pitrConfig.retryOnOtherKeeper.
+ * Every time field holds an RFC 3339
  * string or GO_ZERO_TIME, never "" (stolon cannot decode it).
  */
 import type { ClusterSpec, NewConfig, PitrConfig, StandbySettings, ArchiveRecoverySettings } from "./spec.ts";
@@ -327,20 +329,32 @@ export interface KeeperInfo {
   trustOnNetwork?: boolean;
   /** --priority, 0..MAX_KEEPER_PRIORITY; absent means DEFAULT_KEEPER_PRIORITY. Not in stolon's format. */
   priority?: number;
-  /** The keeper's initialization of its db (pitr only for now), while it runs and after it failed. */
-  init?: {
-    dbUid: string;
-    phase: "restoring" | "recovering" | "failed";
-    /** ISO time the phase began. */
-    since: string;
-    /** One line: what it is doing, or why it failed (the command and its exit code). */
-    detail: string;
-    /** failed: the last lines of the command's output (at most 4000 characters). */
-    output?: string;
-    /** recovering: WAL replayed so far (pg_last_wal_replay_lsn, bytes) and the time of the last replayed transaction. */
-    replayedXLogPos?: number;
-    lastReplayTime?: string;
-  };
+  /** The keeper's initialization of its db (pitr only for now), while it runs and after it failed. Not in stolon's format. */
+  init?: KeeperInit;
+}
+
+/** The phases of KeeperInfo.init. */
+export const KEEPER_INIT_PHASES = ["restoring", "recovering", "failed"] as const;
+export type KeeperInitPhase = (typeof KEEPER_INIT_PHASES)[number];
+/** KeeperInit.output holds at most this many characters (the last ones of the command's output). */
+export const MAX_KEEPER_INIT_OUTPUT_LENGTH = 4000;
+
+/**
+ * The keeper's initialization of its db (pitr only for now), while it runs and after it failed.
+ * Absent when the keeper is not initializing and nothing failed.
+ */
+export interface KeeperInit {
+  dbUid: string;
+  phase: KeeperInitPhase;
+  /** ISO time the phase began. */
+  since: string;
+  /** One line: what it is doing, or why it failed (the command and its exit code). */
+  detail: string;
+  /** failed: the last lines of the command's output (at most 4000 characters). */
+  output?: string;
+  /** recovering: WAL replayed so far (pg_last_wal_replay_lsn, bytes) and the time of the last replayed transaction. */
+  replayedXLogPos?: number;
+  lastReplayTime?: string;
 }
 
 export interface SentinelInfo {

@@ -1,4 +1,17 @@
-import { activePause, keeperPriority, describeInvalidInfo, formatBytes, masterDb, type ClusterData, type DB, type KeeperInfo, type Pause, type Switchover } from "../cluster/index.ts";
+import {
+  activePause,
+  keeperPriority,
+  describeInvalidInfo,
+  formatBytes,
+  masterDb,
+  type ClusterData,
+  type DB,
+  type KeeperInfo,
+  type KeeperInit,
+  type Pause,
+  type Switchover,
+} from "../cluster/index.ts";
+import { lsnText } from "../cluster/format.ts";
 import type { Election, Store } from "../store/index.ts";
 import type { CtlIO } from "./io.ts";
 import { describePause } from "./pause.ts";
@@ -27,6 +40,8 @@ export interface StatusReport {
     trustOnNetwork: boolean;
     /** Its --priority: from its info, else as the sentinel last copied it; null when neither says. */
     priority: number | null;
+    /** Its report of a db initialization (pitr restore) in progress or failed, or null. */
+    init: KeeperInit | null;
   }[];
   cluster: null | {
     uid: string;
@@ -96,6 +111,7 @@ export async function collectStatus(store: Store, election: Election, now: Date 
             : null,
         trustOnNetwork: info?.trustOnNetwork === true,
         priority: info ? keeperPriority(info) : (k?.status.priority ?? null),
+        init: info?.init ?? null,
       };
     }),
     cluster: cd && {
@@ -149,6 +165,40 @@ export function pauseLine(p: Pause & { ended: boolean }): string {
   return `PAUSED (maintenance mode: no failover, demotion or removal) ${describePause(p)}`;
 }
 
+/** Lines of a failed command's output shown by `stolonctl status` (the keeper keeps the last 4000 characters). */
+export const INIT_OUTPUT_LINES = 10;
+
+/**
+ * Text from a keeper's info as it may reach a terminal: control characters but the tab (escape
+ * sequences, carriage returns, C1 controls) written as \xNN, so a hostile info cannot redraw the screen.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/**
+ * The initialization section: one line per keeper that reports one (phase, since, detail, replay
+ * progress), and below a failed one the last lines of the command's output.
+ */
+export function initLines(keepers: StatusReport["keepers"]): string[] {
+  const lines: string[] = [];
+  for (const k of keepers) {
+    const i = k.init;
+    if (!i) continue;
+    const progress = [
+      i.replayedXLogPos !== undefined ? `replayed to ${lsnText(i.replayedXLogPos)}` : "",
+      i.lastReplayTime !== undefined ? `last replayed transaction ${printable(i.lastReplayTime)}` : "",
+    ].filter((x) => x !== "");
+    const phase = i.phase === "failed" ? "FAILED" : i.phase;
+    lines.push(`keeper ${k.uid}, db ${printable(i.dbUid)}: ${phase} since ${printable(i.since)}: ${printable(i.detail)}${progress.length ? ` (${progress.join(", ")})` : ""}`);
+    if (i.phase === "failed" && i.output) {
+      const out = i.output.split(/\r?\n/).filter((l) => l.trim() !== "").slice(-INIT_OUTPUT_LINES);
+      lines.push(...out.map((l) => `  | ${printable(l)}`));
+    }
+  }
+  return lines;
+}
+
 /** The switchover section: id, phase, target, outcome and the last step. */
 export function switchoverLines(s: Switchover): string[] {
   const target = s.to !== undefined ? `to keeper ${s.to}` : "to the best eligible standby";
@@ -191,6 +241,8 @@ export function renderStatusText(r: StatusReport): string {
         )
       : "No keepers",
   );
+  const init = initLines(r.keepers);
+  if (init.length) out.push("", "=== Initialization (pitr restore) ===", ...init);
   for (const k of r.keepers.filter((k) => k.trustOnNetwork))
     out.push(`WARNING: keeper ${k.uid} runs with --allow-trust-on-network: anyone who can reach its PostgreSQL port connects with no password`);
   out.push("", "=== Cluster Info ===");

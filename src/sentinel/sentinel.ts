@@ -18,6 +18,7 @@ import {
   freshMemory,
   invalidInfoNotes,
   newClusterData,
+  pitrAttentionNotes,
   specTimings,
   DEFAULT_SPEC_TIMINGS,
   sentinelInfoTtlMs,
@@ -317,6 +318,11 @@ export class Sentinel implements Component {
     const invalidNote = invalidInfoNotes(invalidInfos).join("; ");
     if (invalidNote === "") this.say.reset("invalid");
     else this.say.say("invalid", "warn", [invalidNote]);
+    // A failed pitr restore may leave the cluster data as it is (nothing written, so no notes
+    // logged below): said when it changes.
+    const attention = pitrAttentionNotes(out.notes);
+    if (attention.length === 0) this.say.reset("pitr");
+    else this.say.say("pitr", "warn", attention);
     if (out.change === "none") return false;
     // Reported figures alone (xlogpos ...) are written at most once per sleepInterval.
     if (out.change === "status" && clock.now() - state.lastWrite < this.sleepIntervalMs) return false;

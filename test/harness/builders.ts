@@ -3,7 +3,7 @@
  * only what differs from a plain DB or a steady cluster. `deepFreeze` makes a builder's result
  * immutable, so a brain (decide, planKeeper) that mutates its input throws.
  */
-import type { ClusterData, ClusterSpec, DB, DBSpec } from "../../src/cluster/index.ts";
+import type { ClusterData, ClusterSpec, DB, DBSpec, Keeper, KeeperStatus } from "../../src/cluster/index.ts";
 import { withDefaults } from "../../src/cluster/index.ts";
 import type { Store } from "../../src/store/index.ts";
 
@@ -102,15 +102,20 @@ export function steadyDb(uid: string, keeperUID: string, role: "master" | "stand
   );
 }
 
-/** Master m on keeper k1, standby s on k2, both healthy and converged, proxies routed to m. */
-export function steadyCluster(spec: Partial<ClusterSpec> = {}, o: { masterPort?: number; enabledProxies?: string[] } = {}): ClusterData {
-  const keeper = (uid: string) => ({
+/** A healthy keeper as the sentinel records it, PostgreSQL 15, may be master and synchronous standby. */
+export function makeKeeper(uid: string, status: Partial<KeeperStatus> = {}): Keeper {
+  return {
     uid,
     generation: 1,
     changeTime: "",
     spec: {},
-    status: { healthy: true, bootUUID: `boot-${uid}`, postgresBinaryVersion: { Maj: 15, Min: 18 }, canBeMaster: true, canBeSynchronousReplica: true },
-  });
+    status: { healthy: true, bootUUID: `boot-${uid}`, postgresBinaryVersion: { Maj: 15, Min: 18 }, canBeMaster: true, canBeSynchronousReplica: true, ...status },
+  };
+}
+
+/** Master m on keeper k1, standby s on k2, both healthy and converged, proxies routed to m. */
+export function steadyCluster(spec: Partial<ClusterSpec> = {}, o: { masterPort?: number; enabledProxies?: string[] } = {}): ClusterData {
+  const keeper = (uid: string) => makeKeeper(uid);
   return {
     formatVersion: 1,
     changeTime: "",

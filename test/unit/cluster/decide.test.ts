@@ -237,14 +237,11 @@ describe("initializing (initMode new)", () => {
     expect(run(cd, { memory: { fresh: false, dbConvergence: { m: { generation: 1, since: NOW - 1000 } } } }).change).toBe("none");
   });
 
-  test("initMode existing uses the named keeper; pitr is not supported and says so", () => {
+  test("initMode existing uses the named keeper (pitr: see pitr-init.test.ts)", () => {
     const ex = run(cluster({ phase: "initializing", spec: { initMode: "existing", existingConfig: { keeperUID: "k2" } } }));
     expect(ex.clusterData.dbs.new1!.spec).toMatchObject({ keeperUID: "k2", initMode: "existing" });
     const missing = run(cluster({ phase: "initializing", spec: { initMode: "existing", existingConfig: { keeperUID: "k9" } } }));
     expect(notes(missing)).toContain("keeper k9 is not known yet");
-    const pitr = run(cluster({ phase: "initializing", spec: { initMode: "pitr", pitrConfig: { dataRestoreCommand: "x" } } }));
-    expect(pitr.change).toBe("none");
-    expect(notes(pitr)).toContain("pitr is not supported");
   });
 });
 

@@ -43,6 +43,15 @@ const sound = (): KeeperInfo => ({
   canBeSynchronousReplica: true,
 });
 
+/** A KeeperInfo.init for a restore in progress, with `over` put over it. */
+const initOf = (over: Record<string, unknown>): unknown => ({
+  dbUid: "d1",
+  phase: "restoring",
+  since: "2026-01-02T03:04:05Z",
+  detail: "running dataRestoreCommand",
+  ...over,
+});
+
 /** sound() with `path` (dot separated, under the info) set to `v`. */
 function withField(path: string, v: unknown): unknown {
   const info = sound() as unknown as Record<string, unknown>;
@@ -99,6 +108,19 @@ describe("checkKeeperInfo", () => {
     ["canBeMaster", 1, false],
     ["postgresBinaryVersion", "15.8", false],
     ["postgresBinaryVersion.Maj", -15, false],
+    ["init", initOf({}), true],
+    ["init", initOf({ phase: "recovering", replayedXLogPos: 2 ** 53 - 1, lastReplayTime: "2026-01-02T03:04:05.123456Z" }), true],
+    ["init", initOf({ phase: "failed", output: "x".repeat(4000) }), true],
+    ["init", initOf({ phase: "failed", output: "x".repeat(4001) }), false],
+    ["init", initOf({ phase: "done" }), false],
+    ["init", initOf({ dbUid: "D1" }), false],
+    ["init", initOf({ since: "yesterday" }), false],
+    ["init", initOf({ detail: 3 }), false],
+    ["init", initOf({ detail: "x".repeat(1025) }), false],
+    ["init", initOf({ replayedXLogPos: -1 }), false],
+    ["init", initOf({ lastReplayTime: "" }), false],
+    ["init", { phase: "restoring", since: "2026-01-02T03:04:05Z", detail: "" }, false],
+    ["init", null, false],
   ];
   test.each(edges)("%s = %p: accepted %p", (path, v, ok) => {
     const key = path === "uid" && typeof v === "string" ? v : "k1";
@@ -180,7 +202,30 @@ describe("parseClusterData: keepers, dbs and proxy", () => {
     ["the proxy's masterDbUid", (cd) => (cd.proxy.spec.masterDbUid = "../d1"), ["proxy.spec.masterDbUid"]],
     ["the proxy generation", (cd) => (cd.proxy.generation = NaN), ["proxy.generation"]],
     ["the master uid", (cd) => (cd.cluster.status.master = ""), ["cluster.status.master"]],
+    [
+      "a db's recovery target",
+      (cd) => (cd.dbs.d1!.spec.pitrConfig = { recoveryTargetSettings: { recoveryTargetXid: 42 as unknown as string } }),
+      ["dbs.d1.spec.pitrConfig.recoveryTargetSettings.recoveryTargetXid: must be a string"],
+    ],
+    [
+      "a db's archive recovery settings",
+      (cd) => (cd.dbs.d1!.spec.pitrConfig = { archiveRecoverySettings: "cp" as unknown as object }),
+      ["dbs.d1.spec.pitrConfig.archiveRecoverySettings: must be an object"],
+    ],
   ];
+  test("a pitr db spec with all of pitrConfig (restore, archive recovery, target) is accepted", () => {
+    const cd = good();
+    Object.assign(cd.dbs.d1!.spec, {
+      initMode: "pitr",
+      pitrConfig: {
+        dataRestoreCommand: "tar -xf /backup/base.tar -C %d",
+        archiveRecoverySettings: { restoreCommand: "cp /archive/%f %p" },
+        recoveryTargetSettings: { recoveryTargetTime: "2026-01-02 03:04:05+00", recoveryTargetTimeline: "latest" },
+      },
+    });
+    expect(parseClusterData(JSON.stringify(cd)).dbs.d1!.spec.pitrConfig).toEqual(cd.dbs.d1!.spec.pitrConfig!);
+  });
+
   test.each(spoiled)("%s is refused, every problem named", (_n, spoil, problems) => {
     const cd = good();
     spoil(cd);

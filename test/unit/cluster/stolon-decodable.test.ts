@@ -95,6 +95,23 @@ describe("what we write decodes as stolon's ClusterData", () => {
     expect(cd.cluster.status.master).toBe(STOLON_IDS.standbyDb1);
     expect(cd.proxy.spec.masterDbUid).toBe(STOLON_IDS.standbyDb1);
   });
+
+  test("a pitr standby cluster's first db (the standby leader) decodes; only the spec's retryOnOtherKeeper is ours", () => {
+    const cd = parseClusterData(loadStolonFixture("new-cluster").text);
+    cd.cluster.spec = {
+      initMode: "pitr",
+      role: "standby",
+      pitrConfig: { dataRestoreCommand: "pg_basebackup -D %d -h source", archiveRecoverySettings: { restoreCommand: "cp /a/%f %p" }, retryOnOtherKeeper: true },
+      standbyConfig: { standbySettings: { primaryConninfo: "host=source", primarySlotName: "dr" } },
+    };
+    const starting = loadStolonFixture("keeper-info-starting").json as Record<string, unknown>;
+    const r = tick(cd, { keeper3: starting }, {}, freshMemory(), 1000);
+    const db = Object.values(r.clusterData.dbs)[0]!;
+    expect(db.spec).toMatchObject({ initMode: "pitr", role: "standby", followConfig: { type: "external" } });
+    const json = JSON.parse(JSON.stringify(r.clusterData));
+    expect(goDecodeProblems(json, GO_CLUSTER_DATA)).toEqual([]);
+    expect(fieldsGoIgnores(json, GO_CLUSTER_DATA).filter((f) => !ADDED_FIELDS.has(f))).toEqual(["cluster.spec.pitrConfig.retryOnOtherKeeper"]);
+  });
 });
 
 /** A master's keeper info as our keeper publishes it (with --allow-trust-on-network). */
@@ -143,6 +160,17 @@ describe("our infos decode as stolon's (a stolon sentinel brought back by a roll
     delete info.trustOnNetwork;
     expect(goDecodeProblems(info, GO_KEEPER_INFO)).toEqual([]);
     expect(fieldsGoIgnores(info, GO_KEEPER_INFO).sort()).toEqual(["postgresState.receivingWal", "postgresState.replayedXLogPos"]);
+  });
+
+  test("a keeper info with a pitr restore's progress or failure adds only init, ignored by stolon", () => {
+    const info: KeeperInfo = {
+      ...ourMasterKeeperInfo(),
+      postgresState: null,
+      init: { dbUid: STOLON_IDS.masterDb, phase: "failed", since: "2026-11-30T16:41:10Z", detail: "dataRestoreCommand exited with code 2", output: "no such file\n", replayedXLogPos: 0, lastReplayTime: "2026-11-30T16:40:00Z" },
+    };
+    delete info.trustOnNetwork;
+    expect(goDecodeProblems(info, GO_KEEPER_INFO)).toEqual([]);
+    expect(fieldsGoIgnores(info, GO_KEEPER_INFO)).toEqual(["init"]);
   });
 
   test("a proxy info: ProxyTimeout in nanoseconds, as Go's time.Duration", () => {

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { ConsolaReporter } from "consola";
-import type { ClusterData, KeeperInfo } from "../../../src/cluster/index.ts";
+import { masterDb, newClusterData, type ClusterData, type KeeperInfo } from "../../../src/cluster/index.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
 import { createLogger } from "../../../src/lib/log.ts";
 import { Sentinel } from "../../../src/sentinel/sentinel.ts";
@@ -37,7 +37,8 @@ class ScriptedStore extends KvStore {
 let n = 0;
 /** What a keeper publishes for the db it holds in `cd` (a new infoUID each time: it is alive). */
 function infoOf(cd: ClusterData, keeper: string, canBeMaster = true): KeeperInfo {
-  const d = Object.values(cd.dbs).find((x) => x.spec.keeperUID === keeper)!;
+  // A keeper without a db yet (an initializing cluster) reports its address and nothing else.
+  const d = Object.values(cd.dbs).find((x) => x.spec.keeperUID === keeper) ?? { uid: "", generation: 0, status: { timelineID: 0, xLogPos: 0 } };
   return {
     infoUID: `i${++n}`,
     uid: keeper,
@@ -74,6 +75,8 @@ interface World {
   alive: Set<string>;
   /** Keepers that say they cannot be master (--can-be-master false). */
   notMaster: Set<string>;
+  /** Fields over a keeper's published info (a pitr restore's `init`...). */
+  reports: Map<string, Partial<KeeperInfo>>;
   /** Advances the clock in steps of `stepMs`, the alive keepers publishing at each. */
   run: (ms: number, stepMs?: number) => Promise<void>;
   electionFor: () => Election;
@@ -99,9 +102,10 @@ async function start(cd: ClusterData = steadyCluster({ sleepInterval: `${SLEEP_M
   const ac = new AbortController();
   const alive = new Set(["k1", "k2"]);
   const notMaster = new Set<string>();
+  const reports = new Map<string, Partial<KeeperInfo>>();
   const publish = async () => {
     const cur = (await store.getClusterData())!.clusterData;
-    for (const k of alive) await store.setKeeperInfo(infoOf(cur, k, !notMaster.has(k)), 10_000);
+    for (const k of alive) await store.setKeeperInfo({ ...infoOf(cur, k, !notMaster.has(k)), ...reports.get(k) }, 10_000);
   };
   await publish();
   const running = sentinel.run(ac.signal);
@@ -113,6 +117,7 @@ async function start(cd: ClusterData = steadyCluster({ sleepInterval: `${SLEEP_M
     logs,
     alive,
     notMaster,
+    reports,
     electionFor,
     run: async (ms, stepMs = 100) => {
       for (let t = 0; t < ms; t += stepMs) {
@@ -281,5 +286,31 @@ describe("Sentinel while the cluster is paused (issue 17)", () => {
     expect(w.logs.some((l) => l.level === "info" && l.msg.includes("no longer paused"))).toBe(true);
     expect(w.sentinel.stats().paused).toBe(false);
     expect(w.sentinel.stats().failovers).toBe(1);
+  });
+});
+
+describe("Sentinel with a failed pitr restore (issue 19)", () => {
+  test("the failure is logged as a warning once, though the cluster data stays as it is, and again when it changes", async () => {
+    const spec = { initMode: "pitr" as const, sleepInterval: `${SLEEP_MS / 1000}s`, failInterval: `${FAIL_MS / 1000}s`, pitrConfig: { dataRestoreCommand: "restore-it %d" } };
+    const w = await start(newClusterData("c1", spec, new Date()));
+    // k1 restores: its PostgreSQL does not run yet.
+    w.reports.set("k1", { postgresState: null });
+    await w.run(1500);
+    const first = (await w.store.getClusterData())!.clusterData;
+    const db = masterDb(first)!;
+    expect(db.spec).toMatchObject({ keeperUID: "k1", initMode: "pitr" });
+    const failed = (since: string, output: string) => ({
+      init: { dbUid: db.uid, phase: "failed" as const, since, detail: "dataRestoreCommand exited with code 1", output },
+      postgresState: null,
+    });
+    w.reports.set("k1", failed("2026-12-01T12:00:00Z", "restore-it: no backup found\n"));
+    await w.run(5000);
+    const warnings = () => w.logs.filter((l) => l.level === "warn" && l.msg.startsWith("pitr restore of"));
+    expect(warnings().map((l) => l.msg)).toEqual([expect.stringContaining('last output line: "restore-it: no backup found"')]);
+    expect(w.logs.filter((l) => l.level === "warn" && l.msg.startsWith("the cluster stays initializing"))).toHaveLength(1);
+    expect(masterDb((await w.store.getClusterData())!.clusterData)!.spec).toEqual(db.spec);
+    w.reports.set("k1", failed("2026-12-01T12:05:00Z", "restore-it: still no backup\n"));
+    await w.run(2000);
+    expect(warnings()).toHaveLength(2);
   });
 });
