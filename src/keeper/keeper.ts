@@ -34,6 +34,7 @@ import {
   type ClusterData,
   type DB,
   type KeeperInfo,
+  type KeeperInit,
   type PostgresBinaryVersion,
   type PostgresState,
 } from "../cluster/index.ts";
@@ -64,7 +65,7 @@ import {
   type DbState,
 } from "./local-state.ts";
 import { isStolonSlot, slotName } from "../cluster/slot-names.ts";
-import { runPitrInit, type KeeperInit } from "./pitr.ts";
+import { runPitrInit } from "./pitr.ts";
 import { confirmWipeCommand, planKeeper, type DesiredConfig, type KeeperAction, type KeeperPlan, type KeeperSettings, type LocalObservation } from "./plan.ts";
 
 /** Programs the keeper runs; all must be present in the bin dir. */

@@ -11,15 +11,14 @@
  * last of its output, and is not tried again for the same db (the sentinel decides: another
  * keeper, or the operator).
  */
-import type { KeeperInfo } from "../cluster/index.ts";
+import type { KeeperInit } from "../cluster/index.ts";
+import { MAX_STRING_LENGTH } from "../cluster/info-check.ts";
 import type { Clock } from "../lib/clock.ts";
 import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { expandDataRestoreCommand, RESTORE_OUTPUT_CHARS } from "../postgres/index.ts";
 import type { KeeperPg } from "./keeper.ts";
 import type { KeeperAction } from "./plan.ts";
-
-export type KeeperInit = NonNullable<KeeperInfo["init"]>;
 
 /** How often the recovery's progress is read while it runs. */
 export const RECOVERY_POLL_MS = 1000;
@@ -49,6 +48,15 @@ class PitrFailure extends Error {
 const lastChars = (s: string) => (s.length > RESTORE_OUTPUT_CHARS ? s.slice(s.length - RESTORE_OUTPUT_CHARS) : s);
 
 /**
+ * init.detail as the info schema takes it: one line (a command may span several), at most
+ * MAX_STRING_LENGTH characters (a longer one would make the sentinel refuse the whole info).
+ */
+export function oneLine(s: string): string {
+  const line = s.replace(/\s*[\r\n]+\s*/g, " ");
+  return line.length > MAX_STRING_LENGTH ? `${line.slice(0, MAX_STRING_LENGTH - 3)}...` : line;
+}
+
+/**
  * Runs the whole pitr init. Resolves true when the db is restored (PostgreSQL stopped, its final
  * configuration written), false when it failed (reported through setInit; PostgreSQL stopped).
  * @throws when the signal aborts (the keeper stopping): the half-made data dir is redone later
@@ -56,7 +64,7 @@ const lastChars = (s: string) => (s.length > RESTORE_OUTPUT_CHARS ? s.slice(s.le
 export async function runPitrInit(ctx: PitrContext, a: KeeperAction & { kind: "init-pitr" }, signal: AbortSignal): Promise<boolean> {
   const { pg, log } = ctx;
   const phase = (p: KeeperInit["phase"], detail: string, more: Partial<KeeperInit> = {}) =>
-    ctx.setInit({ dbUid: a.db.uid, phase: p, since: new Date().toISOString(), detail, ...more });
+    ctx.setInit({ dbUid: a.db.uid, phase: p, since: new Date().toISOString(), detail: oneLine(detail), ...more });
   try {
     await restore(ctx, a, signal, phase);
     // A restore tool may have written its own recovery settings there (pgbackrest restore does):

@@ -7,7 +7,9 @@
 import { describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
 import type { KeeperPg } from "../../../src/keeper/keeper.ts";
-import { runPitrInit, type KeeperInit } from "../../../src/keeper/pitr.ts";
+import type { KeeperInit } from "../../../src/cluster/index.ts";
+import { MAX_STRING_LENGTH } from "../../../src/cluster/info-check.ts";
+import { oneLine, runPitrInit } from "../../../src/keeper/pitr.ts";
 import { planKeeper, type KeeperAction } from "../../../src/keeper/plan.ts";
 import type { Clock } from "../../../src/lib/clock.ts";
 import type { RecoveryProgress } from "../../../src/postgres/sql.ts";
@@ -162,6 +164,17 @@ describe("runPitrInit", () => {
     s.pg.progress = [{ inRecovery: true, replayLsn: 1, lastReplayTime: null }];
     expect(await s.run()).toBe(false);
     expect(s.published.at(-1)).toMatchObject({ phase: "failed", detail: "the archive recovery did not end within syncTimeout (5 s)" });
+  });
+
+  test("the detail is one line the info schema takes: newlines gone, at most MAX_STRING_LENGTH characters", async () => {
+    expect(oneLine("a\n  b\r\nc")).toBe("a b c");
+    const s = setUp({ spec: { keeperUID: "k1", initMode: "pitr", pitrConfig: { dataRestoreCommand: `set -e\n${"x".repeat(3000)}\nexit 1` } } });
+    s.pg.restore = { exitCode: 1, output: "" };
+    await s.run();
+    const detail = s.published.at(-1)!.detail;
+    expect(detail).not.toContain("\n");
+    expect(detail.length).toBe(MAX_STRING_LENGTH);
+    expect(detail).toStartWith('the dataRestoreCommand "set -e xxx');
   });
 
   test("the output reported is the last 4000 characters", async () => {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MAX_KEEPER_INIT_OUTPUT_LENGTH } from "../../../src/cluster/index.ts";
 import { createLogger } from "../../../src/lib/log.ts";
 import { BunCommandRunner, expandDataRestoreCommand, RESTORE_LOG, RESTORE_OUTPUT_CHARS, runDataRestore } from "../../../src/postgres/index.ts";
 import { PgData } from "../../../src/postgres/pgdata.ts";
@@ -38,6 +39,10 @@ describe("runDataRestore", () => {
     expect(r.output.endsWith("line 1999\nthe end\n")).toBe(true);
     // The whole output stays in the log, for the operator.
     expect(readFileSync(join(d.stateDir, RESTORE_LOG), "utf8")).toStartWith("line 0\n");
+  });
+
+  test("the output kept is what KeeperInfo.init.output may hold", () => {
+    expect(RESTORE_OUTPUT_CHARS).toBe(MAX_KEEPER_INIT_OUTPUT_LENGTH);
   });
 
   test("each restore starts its log afresh", async () => {
