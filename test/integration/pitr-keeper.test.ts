@@ -12,68 +12,35 @@
  * standby cluster's leader would) is restored from the same backup and streams from it, read-only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ClusterData, ClusterSpec, DB, KeeperInfo } from "../../src/cluster/index.ts";
-import { lookupUserByName, type PgManager } from "../../src/postgres/index.ts";
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { makeClusterData, makeDbFromSpec } from "../harness/builders.ts";
 import { freePort, waitFor } from "../harness/util.ts";
 import { EtcdProcess } from "./harness/etcd.ts";
-import { KeeperProcess, makeTestRoot, PG_BIN, query, REPL_PASSWORD, requirePostgres, startStandalonePostgres, SU_PASSWORD } from "./harness/keeper.ts";
-import { queryOnce, superuserSql } from "./harness/sql.ts";
+import { KeeperProcess, makeTestRoot, query, REPL_PASSWORD, requirePostgres, SU_PASSWORD } from "./harness/keeper.ts";
+import { makePitrSource, SOURCE_PG_PARAMETERS, type PitrSource } from "./harness/pitr-source.ts";
 
 requirePostgres();
 
 const CLUSTER = "pitr";
-const pgUser = process.getuid?.() === 0 ? lookupUserByName("postgres") : null;
 
 let etcd: EtcdProcess;
 let store: KvStore;
 let root: string;
-let source: PgManager;
-let sourcePort: number;
-/** Where the source archives its WAL, the base backup, and what the failing command leaves. */
-let archive: string;
-let backup: string;
-let scratch: string;
-let targetTime: string;
+let source: PitrSource;
 let spec: ClusterSpec;
 let cd: ClusterData;
 const keepers: Record<string, KeeperProcess> = {};
 const ports: Record<string, number> = {};
 
-/** A dir the PostgreSQL OS user may write (the keepers run the restore as that user). */
-function pgDir(path: string): string {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
-  if (pgUser) chownSync(path, pgUser.uid, pgUser.gid);
-  return path;
-}
-
-/** Runs a program as the PostgreSQL OS user; throws with its output on a non-zero exit. */
-function runAsPg(argv: string[]): void {
-  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", ...(pgUser ? { uid: pgUser.uid, gid: pgUser.gid } : {}), env: { PATH: "/usr/bin:/bin" } });
-  if (r.exitCode !== 0) throw new Error(`${argv.join(" ")} exited with ${r.exitCode}: ${r.stderr.toString()}`);
-}
-
-const src = (text: string) => queryOnce(superuserSql(sourcePort, undefined), text);
+const src = (text: string) => source.query(text);
 
 beforeAll(async () => {
   etcd = await EtcdProcess.start();
   store = new KvStore(new EtcdBackend({ endpoints: [etcd.endpoint], timeoutMs: 5000 }), { prefix: "stolon/cluster", clusterName: CLUSTER });
   root = makeTestRoot("pitr");
-  archive = pgDir(join(root, "archive"));
-  backup = pgDir(join(root, "backup"));
-  scratch = pgDir(join(root, "scratch"));
-  sourcePort = freePort();
-  source = await startStandalonePostgres(root, "source", sourcePort);
-  source.writeConfig({
-    postgresqlConf: `${readFileSync(join(source.dataDir, "postgresql.conf"), "utf8")}archive_mode = 'on'\narchive_command = 'cp %p ${archive}/%f'\n`,
-    hba: "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n",
-    standby: false,
-  });
-  await source.restart();
-  await source.waitReady(30_000);
 });
 afterAll(async () => {
   await Promise.all(Object.values(keepers).map((k) => k.stop()));
@@ -128,31 +95,9 @@ function pitrDb(uid: string, keeperUID: string, dataRestoreCommand: string): DB 
 
 describe("pitr init by the keeper", () => {
   test("the source: a base backup (pg_basebackup -Ft), rows before and after a target time, WAL archived with cp", async () => {
-    await src("create table t (id int primary key, note text)");
-    await src("insert into t values (1, 'before the backup')");
-    runAsPg([join(PG_BIN, "pg_basebackup"), "-D", backup, "-Ft", "-X", "fetch", "--checkpoint=fast", "-h", "127.0.0.1", "-p", String(sourcePort), "-U", "stolon", "-w"]);
-    expect(existsSync(join(backup, "base.tar"))).toBe(true);
-    await src("insert into t values (2, 'after the backup, before the target')");
-    await Bun.sleep(1100);
-    const [row] = await src("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t");
-    targetTime = String(row!.t);
-    await Bun.sleep(1100);
-    await src("insert into t values (3, 'after the target')");
-    const [sw] = await src("select pg_walfile_name(pg_switch_wal()) as f");
-    await waitFor("the last segment archived", () => existsSync(join(archive, String(sw!.f))), 30_000, 100);
-
-    spec = {
-      initMode: "pitr",
-      sleepInterval: "1s",
-      // At least the source's (the standalone server's): a hot standby, which an archive recovery
-      // is, refuses to run with less ("recovery aborted because of insufficient parameter settings").
-      pgParameters: { max_connections: "200" },
-      pitrConfig: {
-        dataRestoreCommand: "unused",
-        archiveRecoverySettings: { restoreCommand: `cp ${archive}/%f "%p"` },
-        recoveryTargetSettings: { recoveryTargetTime: targetTime },
-      },
-    };
+    source = await makePitrSource(root);
+    expect(existsSync(join(source.backup, "base.tar"))).toBe(true);
+    spec = { initMode: "pitr", sleepInterval: "1s", pgParameters: SOURCE_PG_PARAMETERS, pitrConfig: source.pitrConfig };
     cd = makeClusterData("c0ffee19", spec);
     cd.cluster.status.phase = "initializing";
     await store.putClusterData(cd, 0);
@@ -172,7 +117,7 @@ describe("pitr init by the keeper", () => {
   });
 
   test("a failing dataRestoreCommand: reported with its output and exit code, not run again, nothing else wiped", async () => {
-    const failing = `echo "restoring into %d"; echo "no backup here: 100%%" >&2; echo run >> ${scratch}/runs; exit 3`;
+    const failing = `echo "restoring into %d"; echo "no backup here: 100%%" >&2; echo run >> ${source.scratch}/runs; exit 3`;
     cd.dbs.d1 = pitrDb("d1", "k1", failing);
     cd.cluster.status.master = "d1";
     const info = await waitFor(
@@ -195,7 +140,7 @@ describe("pitr init by the keeper", () => {
     expect(info.postgresState?.healthy).toBe(false);
     // Several passes later (sleepInterval 1s) it has not run again, and says why.
     await Bun.sleep(4000);
-    expect(readFileSync(join(scratch, "runs"), "utf8")).toBe("run\n");
+    expect(readFileSync(join(source.scratch, "runs"), "utf8")).toBe("run\n");
     expect((await infos()).k1?.init?.phase).toBe("failed");
     expect(keepers.k1!.output).toMatch(/pitr restore of db d1 failed on this keeper: not run again/);
     // k2's data: untouched, still served.
@@ -209,12 +154,12 @@ describe("pitr init by the keeper", () => {
       return i && i.bootUUID !== info.bootUUID && i.init?.phase === "failed" && i.init.detail === init.detail;
     }, 30_000, 200);
     await waitFor("the restarted k1 has planned", () => /pitr restore of db d1 failed on this keeper: not run again/.test(k1.output), 20_000, 100);
-    expect(readFileSync(join(scratch, "runs"), "utf8")).toBe("run\n");
+    expect(readFileSync(join(source.scratch, "runs"), "utf8")).toBe("run\n");
   });
 
   test("the next db restores with tar and recovers with cp to the target time: rows before it present, after it absent", async () => {
     delete cd.dbs.d1;
-    cd.dbs.d1b = pitrDb("d1b", "k1", `tar -xf ${backup}/base.tar -C %d`);
+    cd.dbs.d1b = pitrDb("d1b", "k1", source.restoreData);
     cd.cluster.status.master = "d1b";
     const seen = new Set<string>();
     const info = await converged("k1", "d1b", 120_000, seen).catch((err) => {
@@ -268,11 +213,11 @@ describe("pitr init by the keeper", () => {
       keeperUID: "k4",
       role: "standby",
       initMode: "pitr",
-      pitrConfig: { dataRestoreCommand: `tar -xf ${backup}/base.tar -C %d` },
+      pitrConfig: { dataRestoreCommand: source.restoreData },
       followConfig: {
         type: "external",
-        standbySettings: { primaryConninfo: `host=127.0.0.1 port=${sourcePort} user=stolon` },
-        archiveRecoverySettings: { restoreCommand: `cp ${archive}/%f "%p"` },
+        standbySettings: { primaryConninfo: `host=127.0.0.1 port=${source.port} user=stolon` },
+        archiveRecoverySettings: source.pitrConfig.archiveRecoverySettings,
       },
     });
     const info = await converged("k4", "d4", 120_000).catch((err) => {
