@@ -5,7 +5,7 @@
  * PostgreSQL's archiver runs archive-push as that user too, so the repository, lock, log and
  * spool dirs are its own). The pure part is backrest-config.ts.
  */
-import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lookupUserByName, type OsUser } from "../src/postgres/index.ts";
 import { SU_PASSWORD, type LocalCluster } from "./local-cluster.ts";
@@ -55,6 +55,9 @@ export class BackrestRepo {
     readonly pgPassword = SU_PASSWORD,
   ) {
     this.bin = pgbackrestBinary();
+    // Searchable by the PostgreSQL OS user, which reads the configuration in it.
+    mkdirSync(root, { recursive: true });
+    chmodSync(root, 0o755);
     const isRoot = process.getuid?.() === 0;
     this.osUser = isRoot ? lookupUserByName("postgres") : null;
     if (isRoot && !this.osUser) throw new Error("running as root and there is no postgres OS user: install the postgresql package");

@@ -24,6 +24,7 @@ export interface LocalClusterOptions {
 }
 
 export const SU_PASSWORD = "demo-su-password";
+export const REPL_PASSWORD = "demo-repl-password";
 
 export class LocalCluster {
   readonly cluster = "demo";
@@ -234,7 +235,7 @@ export class LocalCluster {
     // World-searchable, so that the unprivileged PostgreSQL user can reach the keepers' data dirs.
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, "su.pw"), `${SU_PASSWORD}\n`, { mode: 0o600 });
-    writeFileSync(join(dir, "repl.pw"), "demo-repl-password\n", { mode: 0o600 });
+    writeFileSync(join(dir, "repl.pw"), `${REPL_PASSWORD}\n`, { mode: 0o600 });
 
     this.say(`starting etcd on ${this.endpoint}`);
     const peer = `http://127.0.0.1:${this.ports.etcdPeer}`;
@@ -302,6 +303,25 @@ export class LocalCluster {
 
   async exited(name: string): Promise<void> {
     await this.procs.get(name)?.exited;
+  }
+
+  /**
+   * A site lost at once: SIGKILL of every process of this cluster (etcd included) and of every
+   * postmaster and its children, then the keepers' data dirs removed. Returns when all are gone.
+   */
+  async destroy(): Promise<void> {
+    const postgres = this.keeperNames.flatMap((k) => [this.postmasterPid(k), ...this.postgresPids(k)]).filter((p): p is number => !!p);
+    for (const p of this.procs.values()) p.kill("SIGKILL");
+    for (const pid of postgres) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    await Promise.all([...this.procs.values()].map((p) => p.exited));
+    for (const k of this.keeperNames) rmSync(join(this.o.dir, k), { recursive: true, force: true });
+    await this.store.close().catch(() => {});
   }
 
   /** Stops everything: the proxy first, PostgreSQL's owners before etcd. */

@@ -740,8 +740,10 @@ function planSteadyState(pass: Pass, { db, config, flag, dbState }: Ready): Keep
     pass.note(`${changed.join(", ")} changed: writing the configuration and reloading`);
     actions.push({ kind: "write-config", config }, { kind: "reload", why: `${changed.join(", ")} changed` });
   }
-  const slots =
-    db.spec.role === "master" ? [...(db.spec.followers ?? []), ...(db.spec.additionalReplicationSlots ?? [])].map(slotName) : [];
+  // A standby cluster's leader (following an external primary) serves its cluster's standbys as
+  // a master does: their slots live on it (PostgreSQL creates physical slots on a standby).
+  const masterType = db.spec.role === "master" || db.spec.followConfig?.type === "external";
+  const slots = masterType ? [...(db.spec.followers ?? []), ...(db.spec.additionalReplicationSlots ?? [])].map(slotName) : [];
   actions.push({ kind: "sync-slots", slots: [...new Set(slots)].sort() });
   if (local.pendingRestart.length > 0 && changed.length === 0) {
     const list = local.pendingRestart.join(", ");

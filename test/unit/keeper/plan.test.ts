@@ -313,6 +313,13 @@ describe("planKeeper: a standby", () => {
     expect(p.notes[0]).toContain("is gone");
   });
 
+  test("a standby cluster's leader keeps the slots of its own standbys, as a master does", () => {
+    const leader = makeDb("d1", { keeperUID: "k1", role: "standby", followers: ["d2"], followConfig: { type: "external", standbySettings: { primaryConninfo: "host=remote" } } });
+    const c = makeCd([leader]);
+    const p = planKeeper({ cd: c, settings, local: steady(c, leader, { standbySignal: true }) });
+    expect(p.actions.find((a) => a.kind === "sync-slots")).toEqual({ kind: "sync-slots", slots: ["stolon_d2"] });
+  });
+
   test("an external primary (standby cluster) is followed with the spec's settings", () => {
     const ext = makeDb("d1", { keeperUID: "k1", role: "standby", followConfig: { type: "external", standbySettings: { primaryConninfo: "host=remote", primarySlotName: "s1" } } });
     const c = desiredConfig({ cd: makeCd([ext]), db: ext, settings }).config;
