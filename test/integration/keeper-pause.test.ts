@@ -11,6 +11,7 @@ import type { ClusterData, ClusterSpec, KeeperInfo } from "../../src/cluster/ind
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { freePort, waitFor } from "../harness/util.ts";
 import { EtcdProcess } from "./harness/etcd.ts";
+import { putView, reflectInfos } from "./harness/sentinel-part.ts";
 import { KeeperProcess, makeTestRoot, postmasterPid, query, requirePostgres } from "./harness/keeper.ts";
 import { makeClusterData, makeDbFromSpec } from "../harness/builders.ts";
 
@@ -45,15 +46,8 @@ const start = () => (keeper = KeeperProcess.start({ uid: "k1", dataDir: dataDir(
 /** Writes the view; like the sentinel, copies the keeper's bootUUID and its db's reported state. */
 async function publish(): Promise<void> {
   const info = (await store.getKeepersInfo()).items.k1;
-  if (info) {
-    cd.keepers.k1 = { uid: "k1", generation: 1, changeTime: new Date().toISOString(), spec: {}, status: { healthy: true, bootUUID: info.bootUUID } };
-    const st = info.postgresState;
-    const db = st ? cd.dbs[st.uid] : undefined;
-    if (db && st?.healthy)
-      db.status = { ...db.status, healthy: true, listenAddress: st.listenAddress, port: st.port, systemdID: st.systemID, timelineID: st.timelineID, xLogPos: st.xLogPos, currentGeneration: st.generation };
-  }
-  const cur = await store.getClusterData();
-  await store.putClusterData(cd, cur!.revision);
+  reflectInfos(cd, info ? { k1: info } : {});
+  await putView(store, cd);
 }
 
 async function converged(): Promise<KeeperInfo> {

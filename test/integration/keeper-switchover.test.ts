@@ -13,6 +13,7 @@ import type { ClusterData, ClusterSpec, DB, KeeperInfo } from "../../src/cluster
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { freePort, waitFor } from "../harness/util.ts";
 import { EtcdProcess } from "./harness/etcd.ts";
+import { putView, reflectInfos } from "./harness/sentinel-part.ts";
 import { KeeperProcess, makeTestRoot, query, requirePostgres } from "./harness/keeper.ts";
 import { makeClusterData, makeDbFromSpec } from "../harness/builders.ts";
 
@@ -55,25 +56,8 @@ async function infos(): Promise<Record<string, KeeperInfo>> {
 
 /** Writes the view; like the sentinel, copies each keeper's bootUUID and its db's reported state (timeline history included). */
 async function publish(): Promise<void> {
-  for (const [uid, info] of Object.entries(await infos())) {
-    cd.keepers[uid] = { uid, generation: 1, changeTime: new Date().toISOString(), spec: {}, status: { healthy: true, bootUUID: info.bootUUID } };
-    const st = info.postgresState;
-    const db = st ? cd.dbs[st.uid] : undefined;
-    if (db && st?.healthy)
-      db.status = {
-        ...db.status,
-        healthy: true,
-        listenAddress: st.listenAddress,
-        port: st.port,
-        systemdID: st.systemID,
-        timelineID: st.timelineID,
-        timelinesHistory: st.timelinesHistory,
-        xLogPos: st.xLogPos,
-        currentGeneration: st.generation,
-      };
-  }
-  const cur = await store.getClusterData();
-  await store.putClusterData(cd, cur!.revision);
+  reflectInfos(cd, await infos());
+  await putView(store, cd);
 }
 
 /** Waits until keeper `uid` reports a healthy, converged `db`, refreshing the view as it goes. */

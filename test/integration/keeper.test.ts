@@ -11,6 +11,7 @@ import type { ClusterData, ClusterSpec, DB, KeeperInfo, WipeConfirmation } from 
 import { EtcdBackend, KvStore } from "../../src/store/index.ts";
 import { freePort, waitFor } from "../harness/util.ts";
 import { EtcdProcess } from "./harness/etcd.ts";
+import { putView, reflectInfos } from "./harness/sentinel-part.ts";
 import { KeeperProcess, makeTestRoot, query, requirePostgres } from "./harness/keeper.ts";
 import { makeClusterData, makeDbFromSpec } from "../harness/builders.ts";
 
@@ -55,17 +56,8 @@ const confirmations: Record<string, WipeConfirmation> = {};
 
 /** Writes the view; like the sentinel, copies each keeper's bootUUID and its DB's reported state. */
 async function publish(): Promise<void> {
-  const inf = await infos();
-  for (const [uid, info] of Object.entries(inf)) {
-    const wipe = confirmations[uid] ? { wipeConfirmation: confirmations[uid] } : {};
-    cd.keepers[uid] = { uid, generation: 1, changeTime: new Date().toISOString(), spec: {}, status: { healthy: true, bootUUID: info.bootUUID, ...wipe } };
-    const st = info.postgresState;
-    const db = st ? cd.dbs[st.uid] : undefined;
-    if (db && st && st.healthy)
-      db.status = { ...db.status, healthy: true, listenAddress: st.listenAddress, port: st.port, systemdID: st.systemID, timelineID: st.timelineID, xLogPos: st.xLogPos, currentGeneration: st.generation };
-  }
-  const cur = await store.getClusterData();
-  await store.putClusterData(cd, cur!.revision);
+  reflectInfos(cd, await infos(), confirmations);
+  await putView(store, cd);
 }
 
 function setDb(db: DB): void {
