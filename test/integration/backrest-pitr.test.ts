@@ -59,6 +59,9 @@ describe("pgBackRest: a pitr restore of a cluster of ours into a new cluster, to
     await repo.ok(["stanza-create"]);
     await query(source.lc.ports.proxy, "create table t (id int primary key, at text)");
     await repo.ok(["backup", "--type=full"], { timeoutMs: 120_000 });
+    // pgBackRest picks the backup for --type=time by its stop time, recorded in whole seconds and
+    // compared against the target: a target in the backup's last second finds no backup set.
+    await Bun.sleep(2000);
     await query(source.lc.ports.proxy, "insert into t select g, 'before' from generate_series(1, 100) g");
     // The server's clock, in UTC, after the commit: both pgBackRest and PostgreSQL parse this form.
     const [now] = await query<{ t: string }>(source.lc.ports.proxy, "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t");
