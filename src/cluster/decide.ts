@@ -419,8 +419,18 @@ export class Tick {
   validity(db: DB, master: DB): Validity {
     if (!db.status.currentGeneration) return "unknown";
     if (db.status.systemdID && master.status.systemdID && db.status.systemdID !== master.status.systemdID) return "invalid";
-    if (isDifferentTimelineBranch(master, db)) return "invalid";
+    if (isDifferentTimelineBranch(master, db) && !this.aheadOnSourceTimeline(db, master)) return "invalid";
     return "valid";
+  }
+
+  /**
+   * In a standby cluster the timelines come from the external source: a standby that replayed
+   * the source's switch to a new timeline before the leader's recorded status did (reported
+   * figures are written at most once per sleepInterval, and a crashed leader's stay as they were)
+   * is ahead on the same history, not on another branch.
+   */
+  aheadOnSourceTimeline(db: DB, master: DB): boolean {
+    return this.spec.role === "standby" && (db.status.timelineID ?? 0) > (master.status.timelineID ?? 0);
   }
 
   /** False when a standby's WAL position is older than anything the master still has. */
@@ -596,7 +606,8 @@ export class Tick {
     if (keeper?.status.canBeMaster === false) return "--can-be-master=false";
     if (state !== "good") return state === "converging" ? "still converging" : "unhealthy";
     if (validity !== "valid") return validity === "unknown" ? "never converged" : "on another database system or timeline branch";
-    if (db.status.timelineID !== master.status.timelineID) return `on timeline ${db.status.timelineID}, the master on ${master.status.timelineID}`;
+    if (db.status.timelineID !== master.status.timelineID && !this.aheadOnSourceTimeline(db, master))
+      return `on timeline ${db.status.timelineID}, the master on ${master.status.timelineID}`;
     if (sync) {
       const inSync = (master.status.synchronousStandbys ?? []).filter((u) => (master.spec.synchronousStandbys ?? []).includes(u));
       if (!inSync.includes(db.uid)) return "not known to be in sync (synchronous replication)";

@@ -156,7 +156,8 @@ describe("a standby cluster fed through a source cluster's proxy", () => {
     await probe.stop();
     console.log(`probe: ${probe.answers} answers, ${probe.unreachable} unreachable, ${probe.writable.length} writable`);
     expect(probe.writable).toEqual([]);
-    expect(probe.answers).toBeGreaterThan(100);
+    // At least ten rounds over the nodes: the probe really ran (a fast run takes about 15 s).
+    expect(probe.answers).toBeGreaterThan(30);
   });
 
   test("after stolonctl promote takes writes through its proxy, its other keeper following", async () => {

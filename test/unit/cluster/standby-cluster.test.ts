@@ -53,6 +53,23 @@ describe("standby cluster", () => {
     expect(notes(r)).toContain("db s (keeper k2) is the new standby leader: it follows the external source");
   });
 
+  test("a standby that replayed the source's new timeline before the crashed leader's status recorded it is elected (a normal cluster would exclude it)", () => {
+    const base = standbyCluster();
+    const cd = structuredClone(base) as ClusterData;
+    cd.dbs.m!.status.timelineID = 1;
+    for (const u of ["s", "t"]) Object.assign(cd.dbs[u]!.status, { timelineID: 2, timelinesHistory: [{ timelineID: 1, switchPoint: 1000 }] });
+    const r = run(deepFreeze(cd), { infos: keeperInfos(cd, { k1: { missing: true } }) });
+    expect(r.clusterData.cluster.status.master).not.toBe("m");
+    expect(r.clusterData.dbs[r.clusterData.cluster.status.master!]!.spec.role).toBe("standby");
+    const normal = structuredClone(cd) as ClusterData;
+    normal.cluster.spec.role = "master";
+    for (const d of Object.values(normal.dbs)) delete d.spec.followConfig?.standbySettings;
+    normal.dbs.m!.spec.role = "master";
+    delete normal.dbs.m!.spec.followConfig;
+    const n = run(deepFreeze(normal), { infos: keeperInfos(normal, { k1: { missing: true } }) });
+    expect(n.clusterData.cluster.status.master).toBe("m");
+  });
+
   test("after the failover: the old leader's db goes, the other standby follows the new leader internally, nobody is writable", () => {
     const cd = standbyCluster();
     const r1 = run(cd, { infos: keeperInfos(cd, { k1: { missing: true } }) });
