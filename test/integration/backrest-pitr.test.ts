@@ -12,7 +12,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { freeBasePort, LocalCluster } from "../../scripts/local-cluster.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { localClusterPgs, testBackrestRepo } from "./harness/backrest.ts";
+import { localClusterPgs, switchWalAndWaitArchived, testBackrestRepo } from "./harness/backrest.ts";
 import { makeTestRoot } from "./harness/keeper.ts";
 import { waitFor } from "../harness/util.ts";
 
@@ -30,14 +30,7 @@ afterAll(async () => {
 });
 
 /** Closes the master's current WAL segment and waits until its archiver has pushed it. */
-async function switchAndWaitArchived(port: number): Promise<string> {
-  const [sw] = await query<{ f: string }>(port, "select pg_walfile_name(pg_switch_wal()) as f");
-  await waitFor(`${sw!.f} archived`, async () => {
-    const [a] = await query<{ last_archived_wal: string | null }>(port, "select last_archived_wal from pg_stat_archiver");
-    return a?.last_archived_wal !== null && a!.last_archived_wal! >= sw!.f;
-  }, 30_000, 200);
-  return sw!.f;
-}
+const switchAndWaitArchived = (port: number): Promise<string> => switchWalAndWaitArchived(query, port);
 
 /** The PostgreSQL port of the cluster's master. */
 async function masterPort(lc: LocalCluster): Promise<number> {

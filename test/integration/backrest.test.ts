@@ -11,7 +11,7 @@ import { mkdirSync, chownSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ClusterData } from "../../src/cluster/index.ts";
 import { clusterForFile } from "./harness/cluster.ts";
-import { localClusterPgs, testBackrestRepo, parseTimelineHistory, parseWalFileName, segmentsOnPath } from "./harness/backrest.ts";
+import { localClusterPgs, testBackrestRepo, parseTimelineHistory, parseWalFileName, segmentsOnPath, switchWalAndWaitArchived } from "./harness/backrest.ts";
 import { waitFor } from "../harness/util.ts";
 
 const repo = testBackrestRepo("backrest", "demo");
@@ -30,14 +30,7 @@ async function write(from: number, to: number): Promise<void> {
 }
 
 /** Closes the master's current WAL segment and waits until its archiver has pushed it. */
-async function switchAndWaitArchived(port: number): Promise<string> {
-  const [sw] = await query<{ f: string }>(port, "select pg_walfile_name(pg_switch_wal()) as f");
-  await waitFor(`${sw!.f} archived`, async () => {
-    const [a] = await query<{ last_archived_wal: string | null }>(port, "select last_archived_wal from pg_stat_archiver");
-    return a?.last_archived_wal !== null && a!.last_archived_wal! >= sw!.f;
-  }, 30_000, 200);
-  return sw!.f;
-}
+const switchAndWaitArchived = (port: number): Promise<string> => switchWalAndWaitArchived(query, port);
 
 describe("pgBackRest: archiving through the spec, backups from the master and the standby, a failover", () => {
   test("stanza-create, check, and a full backup from the master", async () => {
