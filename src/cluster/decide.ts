@@ -478,19 +478,12 @@ export class Tick {
         return;
       }
     }
-    const uid = this.input.newUid();
-    cd.dbs[uid] = {
-      uid,
-      generation: 1,
-      changeTime: "",
-      spec: this.baseDbSpec(keeperUID, {
-        initMode: spec.initMode === "existing" ? "existing" : "new",
-        role: "master",
-        newConfig: spec.newConfig,
-        includePreviousConfig: spec.mergePgParameters,
-      }),
-      status: {},
-    };
+    const uid = this.addDb(keeperUID, {
+      initMode: spec.initMode === "existing" ? "existing" : "new",
+      role: "master",
+      newConfig: spec.newConfig,
+      includePreviousConfig: spec.mergePgParameters,
+    });
     cd.cluster.status.master = uid;
     this.note(`initializing the cluster (initMode ${spec.initMode}): db ${uid} on keeper ${keeperUID} will be the first master`);
   }
@@ -814,14 +807,7 @@ export class Tick {
     let want = this.spec.maxStandbysPerSender - good.length - converging.length;
     for (const keeperUID of free) {
       if (want-- <= 0) break;
-      const uid = this.input.newUid();
-      cd.dbs[uid] = {
-        uid,
-        generation: 1,
-        changeTime: "",
-        spec: this.baseDbSpec(keeperUID, { initMode: "resync", role: "standby", followConfig: { type: "internal", dbuid: master.uid } }),
-        status: {},
-      };
+      const uid = this.addDb(keeperUID, { initMode: "resync", role: "standby", followConfig: { type: "internal", dbuid: master.uid } });
       this.note(`new standby db ${uid} on free keeper ${keeperUID}, following db ${master.uid}${failed.length ? ` (replacing failed ${failed.map((d) => this.name(d)).join(", ")})` : ""}`);
     }
   }
@@ -905,6 +891,13 @@ export class Tick {
   }
 
   // ---- steps 3 and 4: the cluster spec into every db spec; generations, timers, change times ----
+
+  /** A new db (generation 1, no status yet) on `keeperUID` with baseDbSpec(o); its uid. */
+  addDb(keeperUID: string, o: Pick<DBSpec, "initMode" | "role"> & Partial<DBSpec>): string {
+    const uid = this.input.newUid();
+    this.cd.dbs[uid] = { uid, generation: 1, changeTime: "", spec: this.baseDbSpec(keeperUID, o), status: {} };
+    return uid;
+  }
 
   baseDbSpec(keeperUID: string, o: Pick<DBSpec, "initMode" | "role"> & Partial<DBSpec>): DBSpec {
     return {

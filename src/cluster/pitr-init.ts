@@ -119,22 +119,15 @@ function createPitrDb(t: Tick): void {
   if ("wait" in choice) return t.note(choice.wait);
   const { keeperUID } = choice;
   const standby = spec.role === "standby";
-  const uid = t.input.newUid();
-  cd.dbs[uid] = {
-    uid,
-    generation: 1,
-    changeTime: "",
-    spec: t.baseDbSpec(keeperUID, {
-      initMode: "pitr",
-      pitrConfig: dbPitrConfig(t),
-      role: standby ? "standby" : "master",
-      followConfig: standby
-        ? { type: "external", standbySettings: spec.standbyConfig?.standbySettings, archiveRecoverySettings: spec.standbyConfig?.archiveRecoverySettings }
-        : null,
-      includePreviousConfig: spec.mergePgParameters,
-    }),
-    status: {},
-  };
+  const uid = t.addDb(keeperUID, {
+    initMode: "pitr",
+    pitrConfig: dbPitrConfig(t),
+    role: standby ? "standby" : "master",
+    followConfig: standby
+      ? { type: "external", standbySettings: spec.standbyConfig?.standbySettings, archiveRecoverySettings: spec.standbyConfig?.archiveRecoverySettings }
+      : null,
+    includePreviousConfig: spec.mergePgParameters,
+  });
   cd.cluster.status.master = uid;
   const what = standby ? "the standby leader (following the external source of standbyConfig)" : "the first master";
   t.note(`initializing the cluster (initMode pitr): db ${uid} on keeper ${keeperUID} will be restored (dataRestoreCommand) and become ${what}`);
