@@ -1,6 +1,6 @@
 /**
- * Generic test helpers, for unit and integration tests alike: a free loopback port and a bounded
- * wait on an observable condition (never a fixed sleep).
+ * Generic test helpers, for unit and integration tests alike: a free loopback port, a bounded
+ * wait on an observable condition (never a fixed sleep) and a bound on one call.
  */
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -33,5 +33,22 @@ export async function waitFor<T>(
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ""}`);
     await Bun.sleep(intervalMs);
+  }
+}
+
+/**
+ * `p`, or an error naming `what` once `timeoutMs` passed without it settling: a client call that
+ * can hang (postgres.js after a cut connection, porsager/postgres#1208) fails a step with its name
+ * instead of running into the test's timeout with no message.
+ */
+export async function within<T>(what: string, p: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
