@@ -43,6 +43,16 @@ export const FENCE_ACTION_MS = 200;
  * views of the same death, so no failInterval needs to pass.
  */
 export const MASTER_SILENT_MS = 1500;
+/**
+ * The standbys' wal_receiver_timeout (postgresql.conf, a user value wins): a standby whose master
+ * sends nothing for this long (not even the answer to the ping the receiver sends after half of
+ * it) drops the connection and reports that it no longer receives WAL. With the master keeper
+ * silent too, that is the second signal of the silent-master rule, so a master lost without a
+ * closed connection (a frozen node, a network cut) is failed about this long after it went
+ * silent instead of after failInterval. Not part of the safety argument: a shorter value cannot
+ * elect a master earlier than MASTER_SILENT_MS, which the fence precedes.
+ */
+export const STANDBY_RECEIVER_TIMEOUT_MS = 1000;
 /** The keeper's info lease is failInterval, never shorter than this. */
 export const KEEPER_MIN_LEASE_MS = 2000;
 /**

@@ -8,6 +8,7 @@
 import { hostCidr, parseIpAddress } from "./address.ts";
 import { MANAGED_CONF_HEADER, quoteIdent } from "./quote.ts";
 import { PG_PARAM_NAME_RE } from "../cluster/patterns.ts";
+import { STANDBY_RECEIVER_TIMEOUT_MS } from "../cluster/timing.ts";
 
 /** Parameters the keeper owns. User values for these are ignored (stolon's list, PG12+ recovery included). */
 export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
@@ -23,6 +24,7 @@ export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
 const DEFAULT_WAL_RECEIVER_STATUS_INTERVAL = "1s";
 const DEFAULT_WAL_KEEP_SIZE = "128MB";
 const DEFAULT_WAL_RETRIEVE_RETRY_INTERVAL = "500ms";
+const DEFAULT_WAL_RECEIVER_TIMEOUT = `${STANDBY_RECEIVER_TIMEOUT_MS}ms`;
 
 
 export interface ParameterInput {
@@ -90,6 +92,12 @@ export function buildParameters(input: ParameterInput): Parameters {
   // created it; PostgreSQL then waits wal_retrieve_retry_interval (5 s by default) before it asks
   // again, and in synchronous mode every commit on the new master waits that long too.
   params.wal_retrieve_retry_interval ??= DEFAULT_WAL_RETRIEVE_RETRY_INTERVAL;
+  // A master that goes silent without closing its connections (a frozen VM, a network cut) is
+  // noticed by its standbys only through wal_receiver_timeout, 60 s by default: the receiver asks
+  // for a reply after half of it and gives up after all of it. The sentinel fails a silent master
+  // at once only when its standbys lost it too (MASTER_SILENT_MS), so this bounds a node-loss
+  // failover (see STANDBY_RECEIVER_TIMEOUT_MS).
+  params.wal_receiver_timeout ??= DEFAULT_WAL_RECEIVER_TIMEOUT;
   params.unix_socket_directories = input.socketDir;
   params.listen_addresses = input.listenAddress;
   params.port = String(input.port);

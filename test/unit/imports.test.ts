@@ -22,8 +22,9 @@ const allowed: Record<string, (spec: string) => boolean> = {
   cluster: (s) => s.startsWith("./") || s === "../lib/errors.ts",
   store: (s) => s.startsWith("./") || s.startsWith("../cluster/") || s.startsWith("../lib/") || s.startsWith("node:") || s === "etcd3",
   ctl: (s) => s.startsWith("./") || s.startsWith("../cluster/") || s.startsWith("../lib/") || s.startsWith("../store/"),
-  // ../cluster/slot-names.ts: the stolon_ prefix of slot and application names, one pure constant.
-  postgres: (s) => s.startsWith("./") || s.startsWith("../lib/") || s === "../cluster/slot-names.ts" || s === "../cluster/patterns.ts" || s.startsWith("node:") || s === "postgres",
+  // ../cluster/slot-names.ts: the stolon_ prefix of slot and application names, one pure constant;
+  // ../cluster/timing.ts: the timing constants, the standbys' wal_receiver_timeout among them.
+  postgres: (s) => s.startsWith("./") || s.startsWith("../lib/") || s === "../cluster/slot-names.ts" || s === "../cluster/patterns.ts" || s === "../cluster/timing.ts" || s.startsWith("node:") || s === "postgres",
   keeper: (s) => s === "prom-client" ||
     s.startsWith("./") || ["../cluster/", "../lib/", "../postgres/", "../store/"].some((p) => s.startsWith(p)) || s.startsWith("node:") || s === "bun:ffi",
   proxy: (s) => s.startsWith("./") || ["../cluster/", "../lib/", "../store/"].some((p) => s.startsWith(p)) || s === "bun" || s === "prom-client",

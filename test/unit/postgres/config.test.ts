@@ -23,6 +23,7 @@ describe("buildParameters", () => {
       wal_keep_size: "128MB",
       wal_receiver_status_interval: "1s",
       wal_retrieve_retry_interval: "500ms",
+      wal_receiver_timeout: "1000ms",
       unix_socket_directories: "/data/run",
       listen_addresses: "10.0.0.1",
       port: "5433",
@@ -44,6 +45,7 @@ describe("buildParameters", () => {
     ["the user's wal_keep_size wins", { wal_keep_size: "1GB" }, { wal_keep_size: "1GB" }, []],
     ["the user's wal_receiver_status_interval wins", { wal_receiver_status_interval: "10s" }, { wal_receiver_status_interval: "10s" }, []],
     ["the user's wal_retrieve_retry_interval wins", { wal_retrieve_retry_interval: "5s" }, { wal_retrieve_retry_interval: "5s" }, []],
+    ["the user's wal_receiver_timeout wins", { wal_receiver_timeout: "60s" }, { wal_receiver_timeout: "60s" }, []],
     ["names are lower-cased", { Work_Mem: "8MB" }, { work_mem: "8MB" }, []],
   ] as const)("%s", (_, user, want, wantIgnored) => {
     const { params, ignored } = buildParameters({ ...base, pgParameters: { ...user } });
