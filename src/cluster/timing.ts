@@ -20,10 +20,18 @@
  */
 import { formatDuration } from "./duration.ts";
 
-/** The keeper publishes its info this often, whatever the sleepInterval; each report renews its lease. */
+/**
+ * The keeper publishes its info this often, whatever the sleepInterval, counted from the start of
+ * one report to the start of the next (a slow report is followed by the next at once); each
+ * report renews its lease.
+ */
 export const KEEPER_REPORT_MS = 500;
-/** A report waits this long for the PostgreSQL state, then publishes the last known one. */
-export const KEEPER_STATE_WAIT_MS = 300;
+/**
+ * A report waits this long for the PostgreSQL state, then publishes the last known one. Short,
+ * because it delays the start of the report and so eats into the fence's margin: on a saturated
+ * node a state that takes longer is a report older, not a report later.
+ */
+export const KEEPER_STATE_WAIT_MS = 100;
 /**
  * A master keeper that has not renewed its info for this long (or failInterval/2 if smaller)
  * fences its PostgreSQL. It must stay below every delay after which the sentinel can elect

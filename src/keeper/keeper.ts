@@ -343,6 +343,9 @@ export class Keeper implements Component {
       report: new Loop({
         name: "report",
         intervalMs: () => (this.switchoverTarget ? SWITCHOVER_REPORT_MS : KEEPER_REPORT_MS),
+        // A fixed cadence: the fence counts from the start of the last report that landed, so a
+        // slow one (etcd's disk, a saturated node) must not push the next one a whole period back.
+        fromStart: true,
         trigger: this.reportTrigger,
         tick: () => this.report(),
         describe: (err) => `cannot publish the keeper info: ${describeError(err)}`,

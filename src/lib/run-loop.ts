@@ -48,6 +48,12 @@ export interface LoopOptions {
   trigger?: Trigger;
   /** After any wake-up, wait at least this long (coalesces a burst of watch events). */
   minGapMs?: number;
+  /**
+   * The interval counts from the start of the tick, not its end: a fixed cadence, where a slow
+   * tick is followed by the next at once instead of a whole interval later (the keeper's report,
+   * whose fence deadline counts from the start of the last report that landed).
+   */
+  fromStart?: boolean;
   /** Level of a new failure's log line; repeats go to debug. Default: warn. */
   errorLevel?: "warn" | "error";
   /** Turns a failure into its log message. Default: describeError. */
@@ -76,7 +82,7 @@ export class Loop {
       while (!signal.aborted) {
         const again = await this.once(signal);
         if (signal.aborted) break;
-        if (!again) await this.trigger.wait(o.intervalMs(), signal);
+        if (!again) await this.trigger.wait(o.fromStart ? Math.max(0, o.intervalMs() - stats.lastTickMs) : o.intervalMs(), signal);
         if (o.minGapMs) await o.clock.sleep(o.minGapMs, signal).catch(() => {});
       }
     } finally {

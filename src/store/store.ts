@@ -23,7 +23,7 @@ import {
   type SentinelInfo,
 } from "../cluster/index.ts";
 import { systemClock, type Clock } from "../lib/clock.ts";
-import { KeyModifiedError } from "../lib/errors.ts";
+import { KeyModifiedError, LeaseExpiredError } from "../lib/errors.ts";
 import { KvElection, type Election } from "./election.ts";
 import type { KvBackend } from "./kv.ts";
 
@@ -100,8 +100,11 @@ export class KvStore implements Store {
   readonly basePath: string;
   private readonly clusterDataKey: string;
   private readonly sentinelLeaderPrefix: string;
-  /** The lease of each info key's last write, revoked once a newer write has landed. */
-  private readonly infoLeases = new Map<string, string>();
+  /**
+   * The lease each info key is written under: granted by the first write, kept alive by every
+   * later one, replaced only when it expired or the TTL changed.
+   */
+  private readonly infoLeases = new Map<string, { id: string; ttlSeconds: number }>();
 
   constructor(
     private readonly kv: KvBackend,
@@ -162,7 +165,7 @@ export class KvStore implements Store {
     await this.kv.delete(key);
     const lease = this.infoLeases.get(key);
     this.infoLeases.delete(key);
-    if (lease) await this.kv.revokeLease(lease).catch(() => {});
+    if (lease) await this.kv.revokeLease(lease.id).catch(() => {});
   }
   getKeepersInfo(): Promise<InfoList<KeeperInfo>> {
     return this.getInfos("keepers", "keeper", checkKeeperInfo);
@@ -180,15 +183,34 @@ export class KvStore implements Store {
     return this.getInfos("proxies", "proxy", checkProxyInfo);
   }
 
+  /**
+   * Writes an info under its lease. The first write grants the lease; every later one renews it
+   * with a keep-alive, which etcd answers without a raft proposal, beside the put: one proposal
+   * per write instead of three (grant, put, revoke of the previous lease). A keeper reports
+   * several times a second, so on a slow etcd disk that is the difference between a report that
+   * lands within the keeper's fence delay and one that does not. The key vanishes one TTL after
+   * the last successful write, as before.
+   */
   private async setInfo(kind: InfoDir, uid: string, info: object, ttlMs: number): Promise<void> {
     const key = `${this.basePath}/${kind}/info/${uid}`;
-    const lease = await this.kv.grantLease(Math.max(1, Math.ceil(ttlMs / 1000)));
-    await this.kv.put(key, JSON.stringify(info), { lease });
-    const prev = this.infoLeases.get(key);
-    this.infoLeases.set(key, lease);
-    // The old lease now holds nothing; let it go rather than wait for its TTL.
-    if (prev) this.kv.revokeLease(prev).catch(() => {});
+    const value = JSON.stringify(info);
+    const ttlSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
+    const held = this.infoLeases.get(key);
+    if (held?.ttlSeconds === ttlSeconds) {
+      try {
+        const [alive] = await Promise.all([this.kv.keepAlive(held.id), this.kv.put(key, value, { lease: held.id })]);
+        if (alive) return;
+      } catch (err) {
+        if (!(err instanceof LeaseExpiredError)) throw err;
+      }
+    }
+    // No lease yet, a new TTL, or the lease expired (etcd was out of reach for a whole TTL).
+    const lease = await this.kv.grantLease(ttlSeconds);
+    await this.kv.put(key, value, { lease });
+    this.infoLeases.set(key, { id: lease, ttlSeconds });
+    if (held) this.kv.revokeLease(held.id).catch(() => {});
   }
+
 
   private async getInfos<T>(dir: InfoDir, kind: InfoKind, check: Check<T>): Promise<InfoList<T>> {
     const prefix = `${this.basePath}/${dir}/info/`;
