@@ -26,7 +26,7 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { Subprocess } from "bun";
 import type { ClusterData } from "../src/cluster/index.ts";
 import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
@@ -200,7 +200,7 @@ class ViewWatcher {
 }
 
 // ---------------------------------------------------------------------------------------------
-// etcd's WAL fsync histogram, from its /metrics.
+// Histograms from /metrics: etcd's WAL fsync, the keepers' report loop.
 
 interface Histogram {
   buckets: [number, number][];
@@ -208,17 +208,40 @@ interface Histogram {
   count: number;
 }
 
-async function walFsync(): Promise<Histogram | null> {
-  const text = await fetch(`${lc.endpoint}/metrics`).then((r) => r.text()).catch(() => null);
-  if (!text) return null;
+/** Prometheus text `text`'s histogram `name`, of the series whose labels include `want` (besides le). */
+function parseHistogram(text: string, name: string, want: Record<string, string> = {}): Histogram | null {
   const h: Histogram = { buckets: [], sum: 0, count: 0 };
   for (const line of text.split("\n")) {
-    const b = /^etcd_disk_wal_fsync_duration_seconds_bucket\{le="([^"]+)"\} (\S+)$/.exec(line);
-    if (b) h.buckets.push([b[1] === "+Inf" ? Infinity : Number(b[1]), Number(b[2])]);
-    const s = /^etcd_disk_wal_fsync_duration_seconds_(sum|count) (\S+)$/.exec(line);
-    if (s) h[s[1] as "sum" | "count"] = Number(s[2]);
+    const m = /^(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || !m[1]!.startsWith(name)) continue;
+    const labels = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
+    if (Object.entries(want).some(([k, v]) => labels[k] !== v)) continue;
+    const value = Number(m[3]);
+    if (m[1] === `${name}_bucket`) h.buckets.push([labels.le === "+Inf" ? Infinity : Number(labels.le), value]);
+    else if (m[1] === `${name}_sum`) h.sum = value;
+    else if (m[1] === `${name}_count`) h.count = value;
   }
   return h.buckets.length > 0 ? h : null;
+}
+
+async function scrape(url: string): Promise<string | null> {
+  return fetch(url, { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).catch(() => null);
+}
+
+interface Histograms {
+  etcdFsync: Histogram | null;
+  /** The keepers' report loop (KeeperInfo written to etcd), by keeper. */
+  report: Record<string, Histogram | null>;
+}
+
+async function histograms(): Promise<Histograms> {
+  const etcd = await scrape(`${lc.endpoint}/metrics`);
+  const report: Record<string, Histogram | null> = {};
+  for (const k of lc.keeperNames) {
+    const t = await scrape(`${lc.adminUrl(k)}/metrics`);
+    report[k] = t ? parseHistogram(t, "stolon_loop_tick_duration_seconds", { loop: "report" }) : null;
+  }
+  return { etcdFsync: etcd ? parseHistogram(etcd, "etcd_disk_wal_fsync_duration_seconds") : null, report };
 }
 
 function delta(after: Histogram, before: Histogram | null): Histogram {
@@ -237,10 +260,10 @@ function bucketQuantile(h: Histogram, q: number): number {
   return Infinity;
 }
 
-function describeFsync(h: Histogram): string {
-  if (h.count === 0) return "no fsync";
+function describeHistogram(h: Histogram, what: string): string {
+  if (h.count === 0) return `no ${what}`;
   const ms = (s: number) => (s === Infinity ? "> largest bucket" : `<= ${(s * 1000).toFixed(s < 0.001 ? 1 : 0)} ms`);
-  return `${h.count} fsyncs, mean ${((h.sum / h.count) * 1000).toFixed(2)} ms, p50 ${ms(bucketQuantile(h, 0.5))}, p99 ${ms(bucketQuantile(h, 0.99))}, max ${ms(bucketQuantile(h, 1))}`;
+  return `${h.count} ${what}, mean ${((h.sum / h.count) * 1000).toFixed(2)} ms, p50 ${ms(bucketQuantile(h, 0.5))}, p99 ${ms(bucketQuantile(h, 0.99))}, max ${ms(bucketQuantile(h, 1))}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,9 +291,34 @@ function longestPause(acks: number[]): { ms: number; from: number } {
   return best;
 }
 
-/** Lines of a component's log that contain one of `needles`. */
-function logLines(names: string[], needles: string[]): string[] {
-  return names.flatMap((n) => lc.logOf(n).split("\n").filter((l) => needles.some((x) => l.includes(x))).map((l) => `${n}: ${l}`));
+/**
+ * Lines of the components' logs that contain one of `needles` and were logged at or after `since`
+ * (each line begins with its ISO time; a line without one is kept).
+ */
+function logLines(names: string[], needles: string[], since: Date): string[] {
+  const inWindow = (l: string) => {
+    const t = Date.parse(l.slice(0, l.indexOf(" ")));
+    return Number.isNaN(t) || t >= since.getTime();
+  };
+  return names.flatMap((n) => lc.logOf(n).split("\n").filter((l) => needles.some((x) => l.includes(x)) && inWindow(l)).map((l) => `${n}: ${l}`));
+}
+
+/**
+ * The keepers' fences since `since`, each with how long after it the keeper said "etcd answers
+ * again" (the fence is then lifted at its next pass).
+ */
+function keeperFences(since: Date): string[] {
+  const out: string[] = [];
+  for (const k of lc.keeperNames) {
+    const lines = logLines([k], ["fencing the master", "etcd answers again"], since);
+    lines.forEach((l, i) => {
+      if (!l.includes("fencing the master")) return;
+      const next = lines.slice(i + 1).find((x) => x.includes("etcd answers again"));
+      const t = (x: string) => Date.parse(x.slice(x.indexOf(": ") + 2).split(" ")[0]!);
+      out.push(`${l}${next ? ` [etcd answered again ${t(next) - t(l)} ms later]` : " [still fenced at the end]"}`);
+    });
+  }
+  return out;
 }
 
 function printList(title: string, items: string[], max = 20): void {
@@ -280,7 +328,8 @@ function printList(title: string, items: string[], max = 20): void {
 }
 
 async function main(): Promise<void> {
-  console.log(`command: ${process.argv.map((a) => (/^[\w./:=+-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`);
+  const quote = (a: string) => (/^[\w./:=+-]+$/.test(a) ? a : JSON.stringify(a));
+  console.log(`command: bun ${[relative(process.cwd(), process.argv[1]!), ...args].map(quote).join(" ")} (in ${process.cwd()}; npm run bench:soak -- ${args.map(quote).join(" ")})`);
   console.log(
     `soak benchmark: ${MINUTES} min, default spec, ${WRITERS} writers, ${CPU_HOGS} CPU hogs, ${BURST.mb} MiB fsynced bursts every ${BURST.everyMs / 1000} s` +
       `${SLOW_ETCD_DISK ? ", a 4 KiB write+fsync loop next to etcd's data dir" : ""} (Bun ${Bun.version}, ${navigator.hardwareConcurrency} CPUs, dir ${dir})`,
@@ -294,7 +343,7 @@ async function main(): Promise<void> {
   const hogs = new Hogs();
   const writers = Array.from({ length: WRITERS }, (_, i) => new RowWriter(`w${i + 1}`, "pooled", { port: lc.ports.proxy, password: SU_PASSWORD }));
   const watchStop = new AbortController();
-  const fsyncBefore = await walFsync();
+  const before = await histograms();
   const t0 = performance.now();
   const startedAt = new Date();
   const watcher = new ViewWatcher(t0);
@@ -320,13 +369,13 @@ async function main(): Promise<void> {
     }
     if (stopAll.signal.aborted) throw new Error("interrupted");
   } finally {
-    const fsyncAfter = await walFsync();
+    const after = await histograms();
     const load = loadavg();
     await hogs.stop();
     await Promise.all(writers.map((w) => w.stop().catch(() => {})));
     watchStop.abort();
     await watcher.stop();
-    report({ writers, watcher, hogs, t0, load, maxLoad, fsyncBefore, fsyncAfter });
+    report({ writers, watcher, hogs, t0, startedAt, load, maxLoad, before, after });
   }
 }
 
@@ -335,10 +384,11 @@ interface Results {
   watcher: ViewWatcher;
   hogs: Hogs;
   t0: number;
+  startedAt: Date;
   load: number[];
   maxLoad: number;
-  fsyncBefore: Histogram | null;
-  fsyncAfter: Histogram | null;
+  before: Histograms;
+  after: Histograms;
 }
 
 function report(r: Results): void {
@@ -348,12 +398,12 @@ function report(r: Results): void {
   const errors = r.writers.reduce((n, w) => n + w.errors, 0);
   const pause = longestPause(acks.map((a) => a.at));
   const at = (c: Change) => `+${fmtS(c.at)}: ${c.what}`;
-  console.log(`\n=== soak results (${fmtS(elapsed)} of load, ${SLOW_ETCD_DISK ? "with" : "without"} --slow-etcd-disk) ===`);
+  console.log(`\n=== soak results (${fmtS(elapsed)} of load from ${r.startedAt.toISOString()}, ${SLOW_ETCD_DISK ? "with" : "without"} --slow-etcd-disk; log lines from the load's start) ===`);
   printList("master changes", r.watcher.masterChanges.map(at));
-  printList("keepers' self-fencing (\"fencing the master\")", logLines(lc.keeperNames, ["fencing the master"]));
-  printList("proxy's self-fencing (\"no successful check ... every connection closed\")", logLines(["proxy"], ["(proxyTimeout): every connection closed"]));
+  printList("keepers' self-fencing (\"fencing the master\")", keeperFences(r.startedAt));
+  printList("proxy's self-fencing (\"no successful check ... every connection closed\")", logLines(["proxy"], ["(proxyTimeout): every connection closed"], r.startedAt));
   printList("keepers / dbs marked unhealthy in the cluster data (or healthy again)", r.watcher.unhealthy.map(at));
-  printList("sentinel notes of an unhealthy keeper or a failover", logLines(["sentinel1", "sentinel2"], ["is unhealthy", "failover from db"]), 10);
+  printList("sentinel notes of an unhealthy keeper or a failover", logLines(["sentinel1", "sentinel2"], ["is unhealthy", "failover from db"], r.startedAt), 10);
   console.log(`cluster data reads: ${r.watcher.reads} every ${POLL_MS} ms, ${r.watcher.readErrors} failed`);
   console.log(`writes acknowledged: ${acks.length} (${(acks.length / (elapsed / 1000)).toFixed(0)}/s), failed: ${errors}`);
   for (const w of r.writers) for (const e of w.errorSamples) console.log(`    ${w.name} error: ${e}`);
@@ -364,9 +414,16 @@ function report(r: Results): void {
   console.log(`load average at the end: ${r.load.map((x) => x.toFixed(2)).join(" ")} (1-min max seen ${r.maxLoad.toFixed(2)}); CPU hogs: ${r.hogs.cpu.length}`);
   console.log(`burst writer: ${r.hogs.bursts.length} bursts, ${(burstBytes / 2 ** 20).toFixed(0)} MiB written with fsync per MiB; a burst took median ${quantile(burstMs, 0.5).toFixed(0)} ms, max ${(burstMs.at(-1) ?? NaN).toFixed(0)} ms`);
   if (SLOW_ETCD_DISK) console.log(`etcd disk hog: ${r.hogs.fsyncs} 4 KiB write+fsync (${(r.hogs.fsyncs / (elapsed / 1000)).toFixed(0)}/s)`);
-  if (r.fsyncBefore) console.log(`etcd WAL fsync, start-up until the load: ${describeFsync(r.fsyncBefore)}`);
-  if (r.fsyncAfter) console.log(`etcd WAL fsync, during the load:        ${describeFsync(delta(r.fsyncAfter, r.fsyncBefore))}`);
-  else console.log("etcd WAL fsync: /metrics did not answer at the end");
+  const { before, after } = r;
+  if (before.etcdFsync) console.log(`etcd WAL fsync, start-up until the load: ${describeHistogram(before.etcdFsync, "fsyncs")}`);
+  if (after.etcdFsync) console.log(`etcd WAL fsync, during the load:        ${describeHistogram(delta(after.etcdFsync, before.etcdFsync), "fsyncs")}`);
+  else console.log("etcd WAL fsync: etcd's /metrics did not answer at the end");
+  for (const k of lc.keeperNames) {
+    const a = after.report[k];
+    const b = before.report[k] ?? null;
+    const cmp = a && b ? `; before the load: ${describeHistogram(b, "passes")}` : "";
+    console.log(`${k}'s report pass (state + KeeperInfo to etcd) during the load: ${a ? describeHistogram(delta(a, b), "passes") : "no metrics"}${cmp}`);
+  }
 }
 
 let exitCode = 0;
