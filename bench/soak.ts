@@ -406,7 +406,10 @@ function report(r: Results): void {
   printList("sentinel notes of an unhealthy keeper or a failover", logLines(["sentinel1", "sentinel2"], ["is unhealthy", "failover from db"], r.startedAt), 10);
   console.log(`cluster data reads: ${r.watcher.reads} every ${POLL_MS} ms, ${r.watcher.readErrors} failed`);
   console.log(`writes acknowledged: ${acks.length} (${(acks.length / (elapsed / 1000)).toFixed(0)}/s), failed: ${errors}`);
-  for (const w of r.writers) for (const e of w.errorSamples) console.log(`    ${w.name} error: ${e}`);
+  // Each writer keeps its first 5 error messages: the distinct ones, with how many writers saw each.
+  const samples = new Map<string, number>();
+  for (const w of r.writers) for (const e of new Set(w.errorSamples)) samples.set(e, (samples.get(e) ?? 0) + 1);
+  for (const [e, n] of samples) console.log(`    error (among the first 5 of ${n} writer(s)): ${e}`);
   console.log(`write latency: p50 ${quantile(lat, 0.5).toFixed(1)} ms, p99 ${quantile(lat, 0.99).toFixed(1)} ms, max ${(lat.at(-1) ?? NaN).toFixed(1)} ms`);
   console.log(`longest pause between two acknowledged writes (all clients): ${pause.ms.toFixed(0)} ms, from +${fmtS(pause.from - r.t0)}`);
   const burstBytes = r.hogs.bursts.reduce((n, b) => n + b.bytes, 0);
