@@ -414,7 +414,7 @@ function report(r: Results): void {
   console.log(`longest pause between two acknowledged writes (all clients): ${pause.ms.toFixed(0)} ms, from +${fmtS(pause.from - r.t0)}`);
   const burstBytes = r.hogs.bursts.reduce((n, b) => n + b.bytes, 0);
   const burstMs = r.hogs.bursts.map((b) => b.ms).sort((a, b) => a - b);
-  console.log(`load average at the end: ${r.load.map((x) => x.toFixed(2)).join(" ")} (1-min max seen ${r.maxLoad.toFixed(2)}); CPU hogs: ${r.hogs.cpu.length}`);
+  console.log(`load average at the end: ${r.load.map((x) => x.toFixed(2)).join(" ")} (1-min max seen ${Math.max(r.maxLoad, r.load[0] ?? 0).toFixed(2)}); CPU hogs: ${r.hogs.cpu.length}`);
   console.log(`burst writer: ${r.hogs.bursts.length} bursts, ${(burstBytes / 2 ** 20).toFixed(0)} MiB written with fsync per MiB; a burst took median ${quantile(burstMs, 0.5).toFixed(0)} ms, max ${(burstMs.at(-1) ?? NaN).toFixed(0)} ms`);
   if (SLOW_ETCD_DISK) console.log(`etcd disk hog: ${r.hogs.fsyncs} 4 KiB write+fsync (${(r.hogs.fsyncs / (elapsed / 1000)).toFixed(0)}/s)`);
   const { before, after } = r;
