@@ -16,12 +16,17 @@
  * closed") from their logs, the longest pause between two acknowledged writes (all clients
  * merged), write latency p50 / p99 / max, writes acknowledged and failed, the load (load average,
  * hogs, bytes the burst writer wrote) and etcd's WAL fsync latency (from its /metrics histogram:
- * the quiet start-up until the load began, and the load window, as deltas).
+ * the quiet start-up until the load began, and the load window, as deltas), and each keeper's
+ * report pass (its PostgreSQL state, then KeeperInfo written to etcd: the renewal whose absence
+ * for KEEPER_FENCE_MS fences a master), from its stolon_loop_tick_duration_seconds{loop="report"}.
  *
  *   npm run bench:soak -- --minutes N [--slow-etcd-disk] [--base-port 26630] [--keep]
  *
+ * --minutes defaults to 10 and takes fractions (0.5).
+ *
  * Figures, never assertions. Every child (cluster and hogs) is stopped at the end, on an error and
- * on Ctrl-C; a hog whose parent is gone (this script SIGKILLed) notices and exits within seconds.
+ * on Ctrl-C; a hog whose parent is gone (this script SIGKILLed) notices and exits within seconds
+ * (the cluster's own processes then stay: their pids are in <dir>/pids).
  * --keep leaves the cluster's dir (logs included) in place and prints where it is.
  */
 import { mkdtempSync, rmSync } from "node:fs";
