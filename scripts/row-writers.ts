@@ -15,6 +15,8 @@ export interface Ack {
   port: number;
   /** performance.now() when acknowledged. */
   at: number;
+  /** How long the write took: from sending it (a new connection included, if any) to its acknowledgement. */
+  ms: number;
 }
 
 export interface WriterTarget {
@@ -97,11 +99,13 @@ export class RowWriter {
     this.done = (async () => {
       while (!this.stopped) {
         const id = ++lastId;
-        this.inFlight = { id, since: performance.now() };
+        const since = performance.now();
+        this.inFlight = { id, since };
         try {
           const port = await this.writeOne(id);
           this.inFlight = null;
-          this.acks.push({ id, port, at: performance.now() });
+          const at = performance.now();
+          this.acks.push({ id, port, at, ms: at - since });
           if (this.thinkMs > 0) await Bun.sleep(this.thinkMs);
         } catch (err) {
           this.inFlight = null;
