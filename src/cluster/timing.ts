@@ -35,9 +35,12 @@ export const KEEPER_STATE_WAIT_MS = 100;
 /**
  * A master keeper that has not renewed its info for this long (or failInterval/2 if smaller)
  * fences its PostgreSQL. It must stay below every delay after which the sentinel can elect
- * another master: MASTER_SILENT_MS, the info lease and staleness + failInterval.
+ * another master: MASTER_SILENT_MS, the info lease and staleness + failInterval. 1250 ms rather
+ * than 1000: in a soak with etcd's disk slowed by a competing fsync writer (bench:soak
+ * --slow-etcd-disk) two reports in a row took up to 500 ms each, and 1000 ms fenced a healthy
+ * master about once in three minutes.
  */
-export const KEEPER_FENCE_MS = 1000;
+export const KEEPER_FENCE_MS = 1250;
 /** How often the keeper and the proxy check their fencing deadline. */
 export const FENCE_CHECK_MS = 100;
 /**
@@ -48,9 +51,11 @@ export const FENCE_ACTION_MS = 200;
 /**
  * A master keeper silent this long (keepers report every KEEPER_REPORT_MS) is failed at once when
  * every standby that reported since says its WAL receiver lost the master too: two independent
- * views of the same death, so no failInterval needs to pass.
+ * views of the same death, so no failInterval needs to pass. It must come after the fence (at
+ * most KEEPER_FENCE_MS + FENCE_CHECK_MS + FENCE_ACTION_MS after the last report's start), and
+ * with the standbys' STANDBY_RECEIVER_TIMEOUT_MS it is what a node-loss failover waits for.
  */
-export const MASTER_SILENT_MS = 1500;
+export const MASTER_SILENT_MS = 1750;
 /**
  * The standbys' wal_receiver_timeout (postgresql.conf, a user value wins): a standby whose master
  * sends nothing for this long (not even the answer to the ping the receiver sends after half of
@@ -118,6 +123,12 @@ export interface DerivedTimings {
   /** The sentinel fails a keeper whose info has not changed for this long. */
   keeperStaleFailMs: number;
   masterSilentMs: number;
+  /**
+   * Not a safety bound: when, after its keeper's last report, a master lost whole without a
+   * closed connection (a frozen node, a network cut) is failed by the silent-master rule; the
+   * later of its two signals (see STANDBY_RECEIVER_TIMEOUT_MS).
+   */
+  nodeLossFailedByMs: number;
   proxyCheckIntervalMs: number;
   proxyTimeoutMs: number;
   /** Latest moment (after the start of its last successful check) a cut-off proxy has cut its clients. */
@@ -136,6 +147,7 @@ export function deriveTimings(t: SpecTimingsMs): DerivedTimings {
     keeperLeaseMs: keeperLeaseMs(t.failIntervalMs),
     keeperStaleFailMs: t.sleepIntervalMs + t.failIntervalMs,
     masterSilentMs: MASTER_SILENT_MS,
+    nodeLossFailedByMs: Math.max(MASTER_SILENT_MS, STANDBY_RECEIVER_TIMEOUT_MS + KEEPER_REPORT_MS + KEEPER_STATE_WAIT_MS),
     proxyCheckIntervalMs: t.proxyCheckIntervalMs,
     proxyTimeoutMs: t.proxyTimeoutMs,
     proxyFencedByMs: t.proxyTimeoutMs + FENCE_CHECK_MS + FENCE_ACTION_MS,
