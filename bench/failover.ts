@@ -27,7 +27,9 @@
  * in its socket dir, never through the advertised port, so a partitioned keeper still sees its
  * own server. Not cut: the partitioned node's own connections out to the others' PostgreSQL; as a
  * master cut from etcd it learns of no other master to connect to while the partition lasts. The
- * relays are there for every fault kind, so that the kinds are measured on the same cluster.
+ * relays are there for every fault kind, so that the kinds are measured on the same cluster, and
+ * run in a child process (RelayProcess), so that the cluster's traffic never waits on this
+ * process's event loop.
  *
  * Lost writes: acknowledged ids missing on the master, checked after each fault kind's runs (for
  * that kind's acknowledged ids) and once more at the end (for all of them). Asynchronous
@@ -45,7 +47,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
-import { Relay } from "./relay.ts";
+import { RelayProcess } from "./relay.ts";
 
 const FAULTS = ["kill", "freeze", "partition"] as const;
 type Fault = (typeof FAULTS)[number];
@@ -67,8 +69,8 @@ if (unknown.length > 0 || faults.length === 0) throw new Error(`--fault: unknown
 
 const KEEPERS = ["keeper1", "keeper2", "keeper3"];
 // Inside the cluster's port window (base .. base+39) and outside every port it uses (checked below).
-const etcdRelays = KEEPERS.map((_, i) => new Relay({ port: BASE + 30 + i, targetPort: BASE + 20 }));
-const pgRelays = KEEPERS.map((_, i) => new Relay({ port: BASE + 34 + i, targetPort: BASE + 11 + i }));
+const etcdRelays = KEEPERS.map((_, i) => ({ port: BASE + 30 + i, targetPort: BASE + 20 }));
+const pgRelays = KEEPERS.map((_, i) => ({ port: BASE + 34 + i, targetPort: BASE + 11 + i }));
 const dir = mkdtempSync(join(tmpdir(), "stolon-failover-"));
 const lc = new LocalCluster({
   dir,
@@ -86,6 +88,9 @@ const lc = new LocalCluster({
   if (clash.length > 0) throw new Error(`relay ports ${clash.map((r) => r.port).join(", ")} are taken by the cluster`);
   if (p.etcd !== BASE + 20 || pgRelays.some((_, i) => p.pg[i] !== BASE + 11 + i)) throw new Error("scripts/local-cluster.ts changed its port layout: fix the relays' targets");
 }
+
+/** In a child process: etcd relays first, then PostgreSQL ones (keeper i: relays i and KEEPERS.length + i). */
+const relays = new RelayProcess([...etcdRelays, ...pgRelays]);
 
 interface Ack {
   id: number;
@@ -134,9 +139,14 @@ class Writer {
   /** The first write acknowledged at or after `t` by a server other than `oldPort`. */
   async firstAckElsewhere(t: number, oldPort: number, timeoutMs: number): Promise<Ack> {
     const deadline = performance.now() + timeoutMs;
+    // From the last write acknowledged before t on: the list is in time order.
+    let from = this.acks.length;
+    while (from > 0 && this.acks[from - 1]!.at >= t) from--;
     for (;;) {
-      const a = this.acks.find((x) => x.at >= t && x.port !== oldPort);
-      if (a) return a;
+      for (; from < this.acks.length; from++) {
+        const a = this.acks[from]!;
+        if (a.at >= t && a.port !== oldPort) return a;
+      }
       if (performance.now() > deadline) throw new Error(`no write acknowledged by a new master within ${timeoutMs} ms`);
       await Bun.sleep(5);
     }
@@ -147,7 +157,8 @@ class Writer {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const now = performance.now();
-      const recent = this.acks.filter((a) => a.at >= now - ms).map((a) => a.at);
+      const recent: number[] = [];
+      for (let i = this.acks.length - 1; i >= 0 && this.acks[i]!.at >= now - ms; i--) recent.unshift(this.acks[i]!.at);
       const gaps = [now - ms, ...recent, now].some((t, i, xs) => i > 0 && t - xs[i - 1]! > 200);
       if (recent.length > 0 && !gaps) return;
       if (now > deadline) throw new Error(`no ${ms} ms of steady writes within ${timeoutMs} ms`);
@@ -204,12 +215,8 @@ async function inject(kind: Kind, keeper: string): Promise<() => Promise<void>> 
       };
     }
     case "partition":
-      etcdRelays[i]!.partition();
-      pgRelays[i]!.partition();
-      return async () => {
-        etcdRelays[i]!.heal();
-        pgRelays[i]!.heal();
-      };
+      await relays.partition(i, KEEPERS.length + i);
+      return () => relays.heal(i, KEEPERS.length + i);
     case "failkeeper": {
       const r = Bun.spawnSync([...lc.cmd("stolonctl", []), "failkeeper", keeper], { stdout: "pipe", stderr: "pipe" });
       if (r.exitCode !== 0) throw new Error(`failkeeper failed: ${r.stderr.toString()}`);
@@ -277,7 +284,7 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   const command = `bun bench/failover.ts ${args.join(" ")}`.trim();
   console.log(`failover benchmark: faults ${faults.join(", ")} x ${RUNS} runs each, ${PLANNED} failkeeper runs, default spec (Bun ${Bun.version})`);
-  for (const r of [...etcdRelays, ...pgRelays]) r.listen();
+  await relays.ready();
   await lc.start();
   await lc.waitSettled(180_000);
   const w = new Writer();
@@ -301,7 +308,7 @@ try {
   // A failure during a fault must not leave a node frozen or cut off, nor the stop waiting on it.
   await pending.undo?.().catch(() => {});
   await lc.stop();
-  for (const r of [...etcdRelays, ...pgRelays]) r.close();
+  await relays.close();
   if (args.includes("--keep")) console.log(`cluster dir kept: ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
 }

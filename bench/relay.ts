@@ -32,8 +32,9 @@ export class Relay {
 
   constructor(private readonly o: { port: number; targetPort: number; host?: string }) {}
 
+  /** The port listened on (the one given, or the one the system chose for 0). */
   get port(): number {
-    return this.o.port;
+    return this.listener?.port ?? this.o.port;
   }
 
   /** Starts listening. @throws when the port cannot be bound */
@@ -173,4 +174,89 @@ export class Relay {
     if (p.toClient.length === 0) p.client.end();
     this.pairs.delete(p);
   }
+}
+
+/**
+ * Relays in a child process of their own (`bun bench/relay.ts '[{"port":..,"targetPort":..},...]'`),
+ * so that the cluster's traffic through them does not wait on the benchmark's own event loop (its
+ * client, its bookkeeping). Commands on stdin, one a line: `partition I J ...` or `heal I J ...`
+ * (the relays' indexes, all cut or healed at once); each is answered `ok` on stdout once done.
+ * The child exits when stdin closes.
+ */
+export class RelayProcess {
+  private readonly proc;
+  private readonly lines: AsyncIterator<string>;
+
+  constructor(readonly relays: readonly { port: number; targetPort: number }[]) {
+    this.proc = Bun.spawn([process.execPath, import.meta.path, JSON.stringify(relays)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    this.lines = readLines(this.proc.stdout)[Symbol.asyncIterator]();
+  }
+
+  /** Waits for every relay to listen. @throws when the child failed to start them */
+  async ready(): Promise<void> {
+    await this.expect("ready");
+  }
+
+  /** Partitions the relays of these indexes at once (see Relay.partition). */
+  partition(...indexes: number[]): Promise<void> {
+    return this.command(`partition ${indexes.join(" ")}`);
+  }
+
+  /** Heals the relays of these indexes (see Relay.heal). */
+  heal(...indexes: number[]): Promise<void> {
+    return this.command(`heal ${indexes.join(" ")}`);
+  }
+
+  /** Closes stdin (the child closes every relay and exits) and waits for the exit. */
+  async close(): Promise<void> {
+    try {
+      await this.proc.stdin.end();
+    } catch {
+      // gone already
+    }
+    const t = setTimeout(() => this.proc.kill("SIGKILL"), 5000);
+    await this.proc.exited;
+    clearTimeout(t);
+  }
+
+  private async command(cmd: string): Promise<void> {
+    this.proc.stdin.write(`${cmd}\n`);
+    await this.proc.stdin.flush();
+    await this.expect("ok");
+  }
+
+  private async expect(line: string): Promise<void> {
+    const r = await this.lines.next();
+    if (r.done || r.value !== line) throw new Error(`relay process: expected "${line}", got ${r.done ? "its exit" : `"${r.value}"`}`);
+  }
+}
+
+async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = "";
+  for await (const chunk of stream) {
+    rest += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+    }
+  }
+}
+
+if (import.meta.main) {
+  const relays = (JSON.parse(process.argv[2] ?? "[]") as { port: number; targetPort: number }[]).map((o) => new Relay(o));
+  for (const r of relays) r.listen();
+  process.stdout.write("ready\n");
+  for await (const line of readLines(Bun.stdin.stream())) {
+    const [cmd, ...indexes] = line.split(" ");
+    const rs = indexes.map((i) => relays[Number(i)]);
+    if (rs.length === 0 || rs.some((r) => !r) || (cmd !== "partition" && cmd !== "heal")) throw new Error(`relay process: unknown command "${line}"`);
+    for (const r of rs) {
+      if (cmd === "partition") r!.partition();
+      else r!.heal();
+    }
+    process.stdout.write("ok\n");
+  }
+  for (const r of relays) r.close();
 }
