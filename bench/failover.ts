@@ -116,8 +116,17 @@ class Writer {
     onnotice: () => {},
   });
 
+  /** Creates the table, retried for up to a minute (a master fenced for a moment refuses connections). */
   async setup(): Promise<void> {
-    await this.sql`create table if not exists t (id bigint primary key)`;
+    for (let i = 0; ; i++) {
+      try {
+        await this.sql`create table if not exists t (id bigint primary key)`;
+        return;
+      } catch (err) {
+        if (i >= 60) throw err;
+        await Bun.sleep(1000);
+      }
+    }
   }
 
   start(): void {
@@ -173,15 +182,23 @@ class Writer {
   }
 }
 
-/** The acknowledged writes missing on the master now (read through the proxy). */
+/** The acknowledged writes missing on the master now (read through the proxy; retried for up to a minute). */
 async function missing(acks: readonly Ack[]): Promise<number> {
   if (acks.length === 0) return 0;
   const sql = postgres({ host: "127.0.0.1", port: lc.ports.proxy, database: "postgres", username: "stolon", password: SU_PASSWORD, max: 1, connect_timeout: 10, fetch_types: false });
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const a of acks) [lo, hi] = [Math.min(lo, a.id), Math.max(hi, a.id)];
   try {
-    const lo = Math.min(...acks.map((a) => a.id));
-    const hi = Math.max(...acks.map((a) => a.id));
-    const present = new Set((await sql`select id from t where id between ${lo} and ${hi}`).map((r) => Number(r.id)));
-    return acks.filter((a) => !present.has(a.id)).length;
+    for (let i = 0; ; i++) {
+      try {
+        const present = new Set((await sql`select id from t where id between ${lo} and ${hi}`).map((r) => Number(r.id)));
+        return acks.filter((a) => !present.has(a.id)).length;
+      } catch (err) {
+        if (i >= 60) throw err;
+        await Bun.sleep(1000);
+      }
+    }
   } finally {
     await sql.end({ timeout: 1 });
   }
