@@ -262,7 +262,7 @@ async function failover(w: Writer, kind: Kind): Promise<{ ms: number; rejoinMs: 
   await lc.waitSettled(180_000).catch((err: unknown) => {
     // What kept the old master from rejoining, most often: its keeper's last warnings and errors.
     const last = lc.logOf(keeper).split("\n").filter((l) => / (WARN|ERROR) /.test(l)).slice(-5);
-    throw new Error(`${kind}: ${keeper} did not rejoin as a standby; its last warnings:\n${last.map((l) => l.slice(0, 600)).join("\n")}`, { cause: err });
+    throw new Error(`${kind}: ${keeper} did not rejoin as a standby; its last warnings:\n${last.join("\n")}`, { cause: err });
   });
   return { ms: ack.at - t0, rejoinMs: performance.now() - t1 };
 }
