@@ -141,6 +141,32 @@ export function storeContract(t: ContractTarget): void {
       expect(Object.keys((await store.getKeepersInfo()).items)).toEqual(["k1"]);
     });
 
+    test("rewrites with the same TTL keep one lease, renewed by each write; a key not written for a TTL is gone", async () => {
+      const key = `${store.basePath}/keepers/info/k1`;
+      await store.setKeeperInfo(keeperInfo("k1"), 2000);
+      const first = (await kv.get(key))!.lease;
+      await t.pass(1500);
+      await store.setKeeperInfo(keeperInfo("k1"), 2000);
+      expect((await kv.get(key))!.lease).toBe(first);
+      // 3 s after the grant, 1.5 s after the renewal: alive.
+      await t.pass(1500);
+      expect(Object.keys((await store.getKeepersInfo()).items)).toEqual(["k1"]);
+      await t.pass(2500);
+      expect(Object.keys((await store.getKeepersInfo()).items)).toEqual([]);
+    });
+
+    test("an info whose lease expired is written again under a new lease", async () => {
+      const key = `${store.basePath}/keepers/info/k1`;
+      await store.setKeeperInfo(keeperInfo("k1"), 1000);
+      const first = (await kv.get(key))!.lease;
+      await t.pass(2500);
+      expect(await kv.get(key)).toBeNull();
+      await store.setKeeperInfo(keeperInfo("k1"), 1000);
+      const second = (await kv.get(key))!.lease;
+      expect(second).not.toBe(first);
+      expect(await kv.keepAlive(second)).toBe(true);
+    });
+
     test("a write under a revoked lease fails with LeaseExpiredError", async () => {
       const lease = await kv.grantLease(30);
       await kv.put(`${store.basePath}/x`, "1", { lease });

@@ -255,9 +255,16 @@ describe("stories", () => {
     const old = await master();
     await writeReplicated(50);
     // The keeper and every process of its server (the postmaster alone would leave backends serving).
+    const sentinels = ["sentinel1", "sentinel2"];
+    const logged = sentinels.map((n) => lc.logOf(n).length);
     const pids = lc.freeze(old.keeper);
     try {
       await newMaster(old.keeper);
+      // Failed by the silent-master rule, not by its lease running out: the standbys' WAL
+      // receivers gave up on the silent master (wal_receiver_timeout), which no connection
+      // closed for them.
+      const said = sentinels.map((n, i) => lc.logOf(n).slice(logged[i])).join("\n");
+      expect(said).toMatch(new RegExp(`keeper ${old.keeper} is unhealthy: silent for [0-9.]+s and its standbys \\([^)]*\\) lost their replication connection to it`));
       await allRowsThroughProxy();
       await q(lc.ports.proxy, `insert into t values (${nextId})`);
       written.push(nextId++);
