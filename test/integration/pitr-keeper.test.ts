@@ -147,7 +147,9 @@ describe("pitr init by the keeper", () => {
       const i = (await infos()).k1;
       return i && i.bootUUID !== info.bootUUID && i.init?.phase === "failed" && i.init.detail === init.detail;
     }, 30_000, 200);
-    await waitFor("the restarted k1 has planned", () => /pitr restore of db d1 failed on this keeper: not run again/.test(k1.output), 20_000, 100);
+    await waitFor("the restarted k1 has planned", () => /pitr restore of db d1 failed on this keeper: not run again/.test(k1.output), 60_000, 100).catch((err) => {
+      throw new Error(`${String(err)}\nthe restarted k1's output:\n${k1.output.slice(-4000)}`);
+    });
     expect(readFileSync(join(source.scratch, "runs"), "utf8")).toBe("run\n");
   });
 
