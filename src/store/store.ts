@@ -211,7 +211,6 @@ export class KvStore implements Store {
     if (held) this.kv.revokeLease(held.id).catch(() => {});
   }
 
-
   private async getInfos<T>(dir: InfoDir, kind: InfoKind, check: Check<T>): Promise<InfoList<T>> {
     const prefix = `${this.basePath}/${dir}/info/`;
     const out: InfoList<T> = { items: uidRecord(), invalid: [] };
