@@ -125,7 +125,7 @@ describe("docker compose demo cluster", () => {
     expect(cmdOf("sentinel1")).toBe("stolon-sentinel");
     expect(cmdOf("sentinel2")).toBe("stolon-sentinel");
     expect(cmdOf("proxy")).toBe("stolon-proxy");
-    expect(s.proxy.ports).toEqual(["25432:5432"]);
+    expect(s.proxy.ports).toEqual(["127.0.0.1:25432:5432"]);
     expect(s.etcd.healthcheck).toBeDefined();
     expect(s.init.depends_on.etcd.condition).toBe("service_healthy");
     for (const sec of Object.values(compose.secrets ?? {})) expect(existsSync(join(docker, sec.file))).toBe(true);
