@@ -100,7 +100,10 @@ describe.skipIf(!canRun)("docker compose demo cluster in containers", () => {
   }, 600_000);
 
   afterAll(async () => {
-    if (!engine) return;
+    if (!engine) {
+      if (workDir) await run(["rm", "-rf", workDir]);
+      return;
+    }
     try {
       await compose(["down", "-v", "--rmi", "all", "--remove-orphans"], 120_000);
       await engine.docker(["image", "prune", "-af"]);
