@@ -1,6 +1,7 @@
 /**
- * `npm test`: type check, unit tests, integration tests (real etcd, real PostgreSQL), then one
- * closing line "N passed, N failed" for the whole run. Exits non-zero on any failure.
+ * `npm test`: type check, unit tests, integration tests (real etcd, real PostgreSQL), the docker
+ * compose demo in containers (test/docker), then one closing line "N passed, N failed" for the
+ * whole run. Exits non-zero on any failure.
  * Extra arguments are passed to `bun test` as filters, e.g. `npm test -- spec`.
  */
 import { existsSync } from "node:fs";
@@ -80,6 +81,10 @@ if (filters.length > 0) {
   } else {
     await bunTests("integration tests", ["test/integration"], 120_000);
   }
+
+  // 4. The docker compose demo in containers, on a dockerd of its own (root; about 6 minutes
+  //    cold, most of it building the images). Outside CI, not being root skips it.
+  await bunTests("docker compose demo (test/docker)", ["test/docker"], 600_000);
 }
 
 console.log("");

@@ -125,12 +125,24 @@ describe("docker compose demo cluster", () => {
     expect(cmdOf("sentinel1")).toBe("stolon-sentinel");
     expect(cmdOf("sentinel2")).toBe("stolon-sentinel");
     expect(cmdOf("proxy")).toBe("stolon-proxy");
-    expect(s.proxy.ports).toEqual(["25432:5432"]);
+    expect(s.proxy.ports).toEqual(["127.0.0.1:25432:5432"]);
     expect(s.etcd.healthcheck).toBeDefined();
     expect(s.init.depends_on.etcd.condition).toBe("service_healthy");
     for (const sec of Object.values(compose.secrets ?? {})) expect(existsSync(join(docker, sec.file))).toBe(true);
     // Our image is built, never pulled: every service that uses it names the build.
     for (const [name, svc] of Object.entries(s)) if (svc.image === "stolon-bun:demo") expect([name, svc.build?.dockerfile]).toEqual([name, "docker/Dockerfile"]);
+  });
+
+  test("no image is pulled but debian:12-slim: every service is built, every FROM is debian:12-slim or a stage", () => {
+    for (const [name, svc] of Object.entries(compose.services)) expect([name, typeof svc.build?.dockerfile]).toEqual([name, "string"]);
+    const dockerfiles = readdirSync(docker).filter((f) => f === "Dockerfile" || f.endsWith(".Dockerfile"));
+    expect(dockerfiles.sort()).toEqual(["Dockerfile", "etcd.Dockerfile", "prometheus.Dockerfile"]);
+    for (const f of dockerfiles) {
+      const text = readFileSync(join(docker, f), "utf8");
+      const stages = [...text.matchAll(/^FROM \S+ AS (\S+)$/gim)].map((m) => m[1]!);
+      for (const m of text.matchAll(/^FROM (\S+)/gm)) expect([f, stages.includes(m[1]!) ? "stage" : m[1]]).toEqual([f, expect.stringMatching(/^(stage|debian:12-slim)$/)]);
+      for (const m of text.matchAll(/--from=(\S+)/g)) expect(stages).toContain(m[1]!);
+    }
   });
 
   test("every command and flag it uses exists in our CLIs", () => {
