@@ -12,6 +12,7 @@
  * forwards normally again.
  */
 import type { Socket, TCPSocketListener } from "bun";
+import { readLines } from "./lines.ts";
 
 interface Pair {
   client: Socket<Pair>;
@@ -228,19 +229,6 @@ export class RelayProcess {
   private async expect(line: string): Promise<void> {
     const r = await this.lines.next();
     if (r.done || r.value !== line) throw new Error(`relay process: expected "${line}", got ${r.done ? "its exit" : `"${r.value}"`}`);
-  }
-}
-
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let rest = "";
-  for await (const chunk of stream) {
-    rest += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-    }
   }
 }
 

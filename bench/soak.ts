@@ -36,6 +36,7 @@ import type { Subprocess } from "bun";
 import type { ClusterData } from "../src/cluster/index.ts";
 import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
 import { connectTo, ROW_TABLE_DDL, RowWriter } from "../scripts/row-writers.ts";
+import { readLines } from "./lines.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -105,7 +106,10 @@ class Hogs {
   private spawn(script: string, onReport?: (r: HogReport) => void): Subprocess<"ignore", "pipe", "inherit"> {
     const p = Bun.spawn([process.execPath, "-e", script], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
     this.procs.push(p);
-    if (onReport) void readLines(p.stdout, (line) => onReport(JSON.parse(line) as HogReport));
+    if (onReport)
+      void (async () => {
+        for await (const line of readLines(p.stdout)) if (line.trim()) onReport(JSON.parse(line) as HogReport);
+      })();
     return p;
   }
 
@@ -129,19 +133,6 @@ class Hogs {
   async stop(): Promise<void> {
     this.killAll();
     await Promise.all(this.procs.map((p) => p.exited));
-  }
-}
-
-async function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
-  const dec = new TextDecoder();
-  let buf = "";
-  for await (const chunk of stream) {
-    buf += dec.decode(chunk, { stream: true });
-    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
-      const line = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
-      if (line) onLine(line);
-    }
   }
 }
 

@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
+import { waitFor } from "../harness/util.ts";
 import { DockerEngine, ensureBaseImage, isRoot, localCaCerts, run, runOk } from "./engine.ts";
 
 const repo = join(import.meta.dir, "../..");
@@ -35,22 +36,6 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 interface Status {
   keepers: { uid: string; healthy: boolean; pgHealthy: boolean; role: string | null; wantedGeneration: number | null; currentGeneration: number | null }[];
   cluster: { masterKeeper: string | null; phase: string } | null;
-}
-
-/** Waits for `check` to return a value (not undefined), polling; throws with the last state. */
-async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, intervalMs = 1000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await Bun.sleep(intervalMs);
-  }
-  throw new Error(`timed out after ${seconds(timeoutMs)} waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
 /** One connection through the proxy, every setting explicit (the client otherwise reads PG* env). */
@@ -121,7 +106,7 @@ describe.skipIf(!canRun)("docker compose demo cluster in containers", () => {
   test("up: a master and two streaming standbys; stolonctl status answers in a container; psql through the proxy", async () => {
     const t0 = performance.now();
     await composeOk(["up", "-d"], 180_000);
-    master = await waitFor("a master and two streaming standbys", 180_000, settled);
+    master = await waitFor("a master and two streaming standbys", settled, 180_000, 1000);
     figures.push(`up -d to a settled cluster (master ${master}, two streaming standbys) in ${seconds(performance.now() - t0)}`);
     const text = (await composeOk(["exec", "-T", "sentinel1", ...CTL, "status"])).stdout;
     expect(text).toContain(`Master Keeper: ${master}`);
@@ -138,13 +123,16 @@ describe.skipIf(!canRun)("docker compose demo cluster in containers", () => {
   test("docker-compose kill of the master's keeper: a standby is promoted and writes through the proxy resume", async () => {
     expect(master).not.toBe("");
     // The row written before is on the standbys before the kill (asynchronous replication).
-    await waitFor("the standbys to replay the last write", 30_000, () =>
-      throughProxy(async (sql) => ((await sql`select count(*)::int as n from pg_stat_replication where replay_lsn = pg_current_wal_lsn()`)[0]!.n >= 2 ? true : undefined)),
+    await waitFor(
+      "the standbys to replay the last write",
+      () => throughProxy(async (sql) => ((await sql`select count(*)::int as n from pg_stat_replication where replay_lsn = pg_current_wal_lsn()`)[0]!.n >= 2 ? true : undefined)),
+      30_000,
+      1000,
     );
     const t0 = performance.now();
     await composeOk(["kill", master]);
     const killedMs = performance.now() - t0;
-    await waitFor("a write through the proxy", 120_000, () => throughProxy(async (sql) => ((await sql`insert into demo_rows default values returning id`).length === 1 ? true : undefined)), 200);
+    await waitFor("a write through the proxy", () => throughProxy(async (sql) => ((await sql`insert into demo_rows default values returning id`).length === 1 ? true : undefined)), 120_000, 200);
     const resumedMs = performance.now() - t0;
     const st = await status();
     const newMaster = st.cluster?.masterKeeper;
@@ -165,7 +153,7 @@ describe.skipIf(!canRun)("docker compose demo cluster in containers", () => {
     expect(oldMaster).not.toBe("");
     const t0 = performance.now();
     await composeOk(["start", oldMaster]);
-    const m = await waitFor("the cluster to settle again with three keepers", 180_000, settled).catch(async (e) => {
+    const m = await waitFor("the cluster to settle again with three keepers", settled, 180_000, 1000).catch(async (e) => {
       const st = await compose(["exec", "-T", "sentinel1", ...CTL, "status"]);
       const logs = await compose(["logs", "--no-color", "--tail=60", oldMaster, master]);
       throw new Error(`${String(e)}\n${st.stdout}\n${logs.stdout.slice(-8000)}`);

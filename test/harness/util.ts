@@ -2,6 +2,7 @@
  * Generic test helpers, for unit and integration tests alike: a free loopback port, a bounded
  * wait on an observable condition (never a fixed sleep) and a bound on one call.
  */
+import { withTimeout } from "../../src/lib/timeout.ts";
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {
@@ -37,18 +38,11 @@ export async function waitFor<T>(
 }
 
 /**
- * `p`, or an error naming `what` once `timeoutMs` passed without it settling: a client call that
- * can hang (postgres.js after a cut connection, porsager/postgres#1208) fails a step with its name
- * instead of running into the test's timeout with no message.
+ * `p`, or an error naming `what` once `timeoutMs` passed without it settling (withTimeout, the
+ * project's one timeout race): a client call that can hang (postgres.js after a cut connection,
+ * porsager/postgres#1208) fails a step with its name instead of running into the test's timeout
+ * with no message.
  */
-export async function within<T>(what: string, p: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function within<T>(what: string, p: Promise<T>, timeoutMs: number): Promise<T> {
+  return withTimeout(p, timeoutMs, () => new Error(`${what}: no answer within ${timeoutMs} ms`));
 }

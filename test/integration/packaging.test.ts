@@ -13,6 +13,7 @@ import { main as proxyMain } from "../../cmd/proxy.ts";
 import { main as sentinelMain } from "../../cmd/sentinel.ts";
 import { root as stolonctlRoot } from "../../cmd/stolonctl.ts";
 import { checkFlags, subcommandIndex } from "../../src/lib/cli.ts";
+import { ensureDebianPackages } from "../docker/engine.ts";
 
 const repo = join(import.meta.dir, "../..");
 const docker = join(repo, "docker");
@@ -80,21 +81,9 @@ function invocations(command: unknown): string[][] {
   return [];
 }
 
-function ensureDockerCompose(): string {
-  const found = Bun.which("docker-compose");
-  if (found) return found;
-  if (process.getuid?.() !== 0) throw new Error("docker-compose is missing: install Debian's package (apt-get install --no-install-recommends docker-compose) or run the tests as root");
-  const r = Bun.spawnSync(["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
-  if (r.exitCode !== 0) {
-    // A fresh machine may have no package lists yet.
-    Bun.spawnSync(["apt-get", "update"], { stdout: "ignore", stderr: "ignore" });
-    const again = Bun.spawnSync(["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-    if (again.exitCode !== 0) throw new Error(`apt-get install docker-compose failed: ${again.stderr.toString().slice(-500)}`);
-  }
+/** Debian's docker-compose, installed with apt when missing (the docker test's installer). */
+async function ensureDockerCompose(): Promise<string> {
+  await ensureDebianPackages([{ program: "docker-compose", pkg: "docker-compose" }]);
   return Bun.which("docker-compose") ?? "/usr/bin/docker-compose";
 }
 
@@ -102,8 +91,8 @@ describe("docker compose demo cluster", () => {
   const file = join(docker, "docker-compose.yml");
   const compose = Bun.YAML.parse(readFileSync(file, "utf8")) as { services: Record<string, any>; secrets?: Record<string, { file: string }> };
 
-  test("docker-compose config -q accepts it", () => {
-    const bin = ensureDockerCompose();
+  test("docker-compose config -q accepts it", async () => {
+    const bin = await ensureDockerCompose();
     const r = Bun.spawnSync([bin, "-f", file, "config", "-q"], { cwd: repo, stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");
     expect(r.exitCode).toBe(0);
