@@ -303,7 +303,7 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
-  const command = `bun bench/failover.ts ${args.join(" ")}`.trim();
+  const command = `npm run bench:failover --${args.length ? ` ${args.join(" ")}` : ""}`.replace(/ --$/, "");
   console.log(`failover benchmark: faults ${faults.join(", ")} x ${RUNS} runs each, ${PLANNED} failkeeper runs, default spec (Bun ${Bun.version})`);
   await relays.ready();
   await lc.start();

@@ -6,7 +6,7 @@
  * psql's or PostgreSQL's.
  *
  *   git worktree add /tmp/old <rev>  (or any checkout with node_modules)
- *   bun bench/forwarder-ab.ts /tmp/old
+ *   node_modules/.bin/bun bench/forwarder-ab.ts /tmp/old    (no bun on the PATH needed)
  */
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +16,7 @@ import { createLogger } from "../src/lib/log.ts";
 import { startStandalonePostgres, PG_BIN } from "../scripts/standalone-postgres.ts";
 
 const base = process.argv[2];
-if (!base) throw new Error("usage: bun bench/forwarder-ab.ts <checkout of the old code>");
+if (!base) throw new Error("usage: node_modules/.bin/bun bench/forwarder-ab.ts <checkout of the old code>");
 const { Forwarder: Old } = (await import(resolve(base, "src/proxy/forwarder.ts"))) as { Forwarder: typeof New };
 
 const free = () => { const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }); const p = s.port; s.stop(true); return p; };

@@ -31,7 +31,7 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { ClusterData } from "../src/cluster/index.ts";
 import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
@@ -325,7 +325,7 @@ function printList(title: string, items: string[], max = 20): void {
 
 async function main(): Promise<void> {
   const quote = (a: string) => (/^[\w./:=+-]+$/.test(a) ? a : JSON.stringify(a));
-  console.log(`command: bun ${[relative(process.cwd(), process.argv[1]!), ...args].map(quote).join(" ")} (in ${process.cwd()}; npm run bench:soak -- ${args.map(quote).join(" ")})`);
+  console.log(`command: npm run bench:soak -- ${args.map(quote).join(" ")} (in ${process.cwd()})`);
   console.log(
     `soak benchmark: ${MINUTES} min, default spec, ${WRITERS} writers, ${CPU_HOGS} CPU hogs, ${BURST.mb} MiB fsynced bursts every ${BURST.everyMs / 1000} s` +
       `${SLOW_ETCD_DISK ? ", a 4 KiB write+fsync loop next to etcd's data dir" : ""} (Bun ${Bun.version}, ${navigator.hardwareConcurrency} CPUs, dir ${dir})`,
