@@ -44,7 +44,8 @@ const NOTE_EVERY_MS = 5000;
 // consola's fancy reporter, also off a terminal: icons and one line per message, never cursor
 // movements, so it reads the same in a CI log. `fancy` is an option of consola's node build; tsc
 // resolves its browser types (moduleResolution bundler), which lack it.
-const log = createConsola({ formatOptions: { date: false }, ...({ fancy: true } as object) });
+// The level is set: consola's default hides info under a test runner (NODE_ENV=test).
+const log = createConsola({ level: 3, formatOptions: { date: false }, ...({ fancy: true } as object) });
 const lc = new LocalCluster({ dir, basePort: Number(argValue("base-port") ?? 25430), spec: { initMode: "new", usePgrewind: true }, log: (m) => log.info(m) });
 
 /** A start-up that cannot go on: what happened, and whose logs tell why. */
@@ -193,14 +194,18 @@ Without the env file, from the checkout (${word(root)}):
 Logs: ${join(dir, "logs")}. Ctrl-C stops everything; the next run recreates ${dir}.`);
 }
 
-/** The failure, then the last lines of the logs concerned. */
-function reportFailure(err: unknown): void {
-  if (!(err instanceof StartupFailure)) return log.error(describeError(err));
-  log.error(err.message);
+/**
+ * The failure; then, once everything is stopped (so that the logs are complete, up to each
+ * component's shutdown), the last lines of the logs concerned.
+ */
+async function reportFailure(err: unknown): Promise<void> {
+  log.error(`${describeError(err)}; stopping everything`);
+  await lc.stop();
+  if (!(err instanceof StartupFailure)) return;
   for (const name of new Set(err.components)) {
     const tail = lc.logTail(name, LOG_LINES);
     console.error(`--- ${name}: the last ${tail.length} lines of ${logPath(name)} ---`);
-    console.error(tail.length ? tail.join("\n") : "(empty)");
+    console.error(tail.length ? tail.join("\n") : "(nothing logged)");
   }
 }
 
@@ -214,7 +219,7 @@ try {
     log.info("stopping ...");
   }
 } catch (err) {
-  reportFailure(err);
+  await reportFailure(err);
   code = 1;
 } finally {
   await lc.stop();
