@@ -10,7 +10,7 @@
  *
  * When a component exits during start-up (a signal too) or the start-up outlasts --timeout, it
  * stops everything, names the component or the step, shows the last lines of the logs concerned
- * and exits 1.
+ * and exits 1 (130 after Ctrl-C during start-up; 0 after Ctrl-C once the cluster is ready).
  *
  * The demo dir (<tmp>/stolon-demo) is recreated at every run: processes left by an earlier run are
  * stopped and its data removed. The keepers run PostgreSQL as the "postgres" OS user when the demo
@@ -64,8 +64,8 @@ const stopSignal = new Promise<void>((resolve) => {
     stopRequested = true;
     resolve();
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
 });
 
 const started = Date.now();
@@ -199,9 +199,10 @@ Logs: ${join(dir, "logs")}. Ctrl-C stops everything; the next run recreates ${di
  * component's shutdown), the last lines of the logs concerned.
  */
 async function reportFailure(err: unknown): Promise<void> {
-  log.error(`${describeError(err)}; stopping everything`);
+  if (stopRequested) log.info("interrupted during start-up; stopping everything");
+  else log.error(`${describeError(err)}; stopping everything`);
   await lc.stop();
-  if (!(err instanceof StartupFailure)) return;
+  if (stopRequested || !(err instanceof StartupFailure)) return;
   for (const name of new Set(err.components)) {
     const tail = lc.logTail(name, LOG_LINES);
     console.error(`--- ${name}: the last ${tail.length} lines of ${logPath(name)} ---`);
@@ -220,7 +221,7 @@ try {
   }
 } catch (err) {
   await reportFailure(err);
-  code = 1;
+  code = stopRequested ? 130 : 1;
 } finally {
   await lc.stop();
   log.info(`stopped; data left in ${dir} (removed at the next run)`);
