@@ -228,6 +228,22 @@ export class LocalCluster {
 
   /** Starts etcd, initializes the cluster and starts every component. */
   async start(): Promise<void> {
+    this.prepare();
+    this.say(`starting etcd on ${this.endpoint}`);
+    this.startEtcd();
+    for (let i = 0; ; i++) {
+      if (await this.etcdUp()) break;
+      if (i > 100) throw new Error(`etcd did not start; see ${join(this.o.dir, "logs", "etcd.log")}`);
+      await Bun.sleep(100);
+    }
+    this.say("initializing the cluster (stolonctl init)");
+    this.init();
+    this.say(`starting ${this.keeperNames.length} keepers, 2 sentinels and a proxy`);
+    this.startComponents();
+  }
+
+  /** The first part of start(): checks that the ports are free, makes the dir and the password files. */
+  prepare(): void {
     const dir = this.o.dir;
     const busy = [this.ports.proxy, this.ports.proxyReadOnly, ...this.ports.spare, ...this.ports.pg, this.ports.etcd, this.ports.etcdPeer, ...Object.values(this.ports.metrics)].filter((p) => !portFree(p));
     if (busy.length > 0) throw new Error(`ports ${busy.join(", ")} on 127.0.0.1 are in use: stop what uses them or pass --base-port N`);
@@ -236,28 +252,55 @@ export class LocalCluster {
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, "su.pw"), `${SU_PASSWORD}\n`, { mode: 0o600 });
     writeFileSync(join(dir, "repl.pw"), `${REPL_PASSWORD}\n`, { mode: 0o600 });
+  }
 
-    this.say(`starting etcd on ${this.endpoint}`);
+  /** Spawns etcd (after prepare()); etcdUp() tells when it answers. */
+  startEtcd(): void {
     const peer = `http://127.0.0.1:${this.ports.etcdPeer}`;
     this.spawn("etcd", [
-      "etcd", "--name", "demo", "--data-dir", join(dir, "etcd"),
+      "etcd", "--name", "demo", "--data-dir", join(this.o.dir, "etcd"),
       "--listen-client-urls", this.endpoint, "--advertise-client-urls", this.endpoint,
       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `demo=${peer}`, "--log-level", "error",
     ]);
-    for (let i = 0; ; i++) {
-      if (await fetch(`${this.endpoint}/health`).then((r) => r.ok, () => false)) break;
-      if (i > 100) throw new Error(`etcd did not start; see ${join(dir, "logs", "etcd.log")}`);
-      await Bun.sleep(100);
-    }
-    this.say("initializing the cluster (stolonctl init)");
+  }
+
+  /** Whether etcd's /health answers OK now. */
+  etcdUp(): Promise<boolean> {
+    return fetch(`${this.endpoint}/health`).then((r) => r.ok, () => false);
+  }
+
+  /** `stolonctl init` with the spec (etcd must be up); throws with its stderr when it fails. */
+  init(): void {
     const spec = this.o.spec ?? { initMode: "new" };
     const init = Bun.spawnSync([...this.cmd("stolonctl", []), "init", "-y", JSON.stringify(spec)], { stdout: "pipe", stderr: "pipe" });
     if (init.exitCode !== 0) throw new Error(`stolonctl init failed: ${init.stderr.toString()}`);
-    this.say(`starting ${this.keeperNames.length} keepers, 2 sentinels and a proxy`);
+  }
+
+  /** Spawns the keepers, the two sentinels and the proxy (after init()). */
+  startComponents(): void {
     for (const k of this.keeperNames) this.startKeeper(k);
     this.spawn("sentinel1", this.cmd("sentinel", this.metricsFlag("sentinel1")));
     this.spawn("sentinel2", this.cmd("sentinel", this.metricsFlag("sentinel2")));
     this.spawn("proxy", this.cmd("proxy", ["--port", String(this.ports.proxy), ...this.metricsFlag("proxy"), ...this.readOnlyFlags()]));
+  }
+
+  /** The names of the components started so far, in start order. */
+  get started(): string[] {
+    return [...this.procs.keys()];
+  }
+
+  /** How a component has exited (any exit, a signal's too), or null while it runs or was never started. */
+  exitOf(name: string): { code: number | null; signal: string | null } | null {
+    const p = this.procs.get(name);
+    if (!p || (p.exitCode === null && p.signalCode === null)) return null;
+    return { code: p.exitCode, signal: p.signalCode === null ? null : String(p.signalCode) };
+  }
+
+  /** The last `n` lines a component has logged. */
+  logTail(name: string, n: number): string[] {
+    const lines = this.logOf(name).split("\n");
+    if (lines.at(-1) === "") lines.pop();
+    return lines.slice(-n);
   }
 
   /** Waits for a routed master with every other keeper's db a healthy, converged standby of it. */
