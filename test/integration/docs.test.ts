@@ -155,7 +155,7 @@ describe.skipIf(!canRun && !process.env.CI)("the docs' runnable commands", () =>
         text: c.text,
         kind: kind as SessionKind,
         timeoutMs: TIMEOUT_MS.find((t) => t.re.test(c.text))?.ms ?? 30_000,
-        ...(kind === "terminal" ? { ready: DEMO_READY } : {}),
+        ...(kind === "terminal" ? { ready: DEMO_READY, leaves: "/tmp/stolon-demo" } : {}),
       }));
     const session = join(import.meta.dir, "harness/docs-session.ts");
     const script = `ip link set lo up && mount -t tmpfs -o mode=1777 tmpfs /tmp && exec "$0" "$1"`;

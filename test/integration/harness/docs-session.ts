@@ -14,10 +14,12 @@
  *   session shell's environment, it must still run after 3 s, then Ctrl-C (SIGINT to its process
  *   group) must end it with exit 0.
  * - terminal (`npm run demo`): started in another terminal and left running for the rest of the
- *   session once its output matches `ready`; stopped with Ctrl-C at the end, exit 0.
+ *   session once its output matches `ready`; stopped with Ctrl-C at the end: exit 0, or 130 (the
+ *   shell's code for a command ended by SIGINT, which npm returns when Ctrl-C reaches it too),
+ *   and no process left whose command line contains `leaves`.
  * One line `__DOCS__ <json>` per result on stdout.
  */
-import { mkdirSync, openSync, readFileSync } from "node:fs";
+import { mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { readLines } from "../../../bench/lines.ts";
@@ -32,6 +34,8 @@ export interface SessionItem {
   timeoutMs: number;
   /** terminal: the output that says it is ready (a RegExp source). */
   ready?: string;
+  /** terminal: what no process's command line may contain once it stopped (its dirs). */
+  leaves?: string;
 }
 export interface SessionResult {
   file: string;
@@ -147,6 +151,20 @@ async function waitReady(p: Subprocess, outPath: string, ready: RegExp, timeoutM
   return `not ready within ${timeoutMs / 1000} s`;
 }
 
+/** The processes (this PID namespace's) whose command line contains `needle`, as "pid cmdline". */
+function leftover(needle: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+      if (cmd.includes(needle)) out.push(`${pid} ${cmd.slice(0, 120)}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const plan = JSON.parse(await Bun.stdin.text()) as SessionItem[];
   mkdirSync(WORK, { recursive: true });
@@ -196,7 +214,10 @@ async function main(): Promise<void> {
   for (const t of terminals.reverse()) {
     const started = performance.now();
     const end = await ctrlC(t.proc);
-    emit({ ...t.item, text: `${t.item.text}   (Ctrl-C at the end)`, ok: end === "exit 0", outcome: end ?? `still running ${STOP_MS / 1000} s after Ctrl-C`, output: outputOf(t.out), ms: performance.now() - started });
+    const left = t.item.leaves ? leftover(t.item.leaves) : [];
+    const ok = (end === "exit 0" || end === "exit 130") && left.length === 0;
+    const outcome = `${end ?? `still running ${STOP_MS / 1000} s after Ctrl-C`}${left.length ? `; left running: ${left.join("; ")}` : ""}`;
+    emit({ ...t.item, text: `${t.item.text}   (Ctrl-C at the end)`, ok, outcome, output: outputOf(t.out), ms: performance.now() - started });
   }
   shell.close();
 }
