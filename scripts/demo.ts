@@ -185,7 +185,8 @@ then:
   psql -c 'select inet_server_port(), pg_is_in_recovery()'
   stolonctl failkeeper ${masterKeeper}
   kill -9 ${pids.join(" ")}
-psql goes through the proxy to the master. failkeeper is a planned failover: a standby takes over.
+psql goes through the proxy to the master. failkeeper marks the master's keeper failed: a standby takes over at once
+("stolonctl switchover --wait" is the planned master change, which drains clients and loses no write).
 kill -9 is a crash of the master (its keeper and its PostgreSQL): a standby takes over within seconds.
 
 Without the env file, from the checkout (${word(root)}):
