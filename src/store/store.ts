@@ -75,8 +75,8 @@ export interface Store {
   /** Calls onChange(key) for every change under the base path. Returns a cancel function. */
   watch(onChange: (key: string) => void, onError?: (err: Error) => void): () => void;
   /**
-   * Calls onChange() whenever the cluster data key changes (the watch of `watch`, filtered here so
-   * no caller needs to know the key). Returns a cancel function.
+   * Calls onChange() whenever the cluster data key changes (a watch of that key alone, so no
+   * caller needs to know it). Returns a cancel function.
    */
   watchClusterData(onChange: () => void, onError?: (err: Error) => void): () => void;
   /** The sentinel leader election on <base>/sentinel-leader, with the given session TTL. */
@@ -115,10 +115,15 @@ export class KvStore implements Store {
     this.sentinelLeaderPrefix = `${this.basePath}/sentinel-leader`;
   }
 
+  /**
+   * A watch of the cluster data key alone (etcd's prefix range of the key, which no other key of
+   * the layout starts with), not of the cluster's prefix filtered here: a keeper or a proxy is then
+   * sent one event per cluster data change instead of one per report of every component.
+   */
   watchClusterData(onChange: () => void, onError?: (err: Error) => void): () => void {
     const key = this.clusterDataKey;
-    return this.watch((k) => {
-      if (k === key) onChange();
+    return this.kv.watch(key, (e) => {
+      if (e.key === key) onChange();
     }, onError);
   }
 

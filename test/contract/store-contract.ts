@@ -8,7 +8,7 @@ import { newClusterData, type KeeperInfo } from "../../src/cluster/index.ts";
 import type { Clock } from "../../src/lib/clock.ts";
 import { ClusterDataError, KeyModifiedError, LeaseExpiredError } from "../../src/lib/errors.ts";
 import { caught } from "./caught.ts";
-import { KvStore, type KvBackend } from "../../src/store/index.ts";
+import { KvStore, type KvBackend, type WatchEvent } from "../../src/store/index.ts";
 
 export interface ContractTarget {
   name: string;
@@ -206,6 +206,29 @@ export function storeContract(t: ContractTarget): void {
         await store.putClusterData(newClusterData("aaaa0004", { initMode: "new" }, new Date(0)), 0);
         await t.eventually("the cluster data event", () => fired > 0);
         expect(fired).toBe(1);
+      } finally {
+        cancel();
+      }
+    });
+
+    test("watchClusterData is sent only the cluster data's events, not every info write (watch cost)", async () => {
+      let delivered = 0;
+      const counting: KvBackend = Object.assign(Object.create(kv) as KvBackend, {
+        watch: (prefix: string, onEvent: (e: WatchEvent) => void, onError?: (err: Error) => void) =>
+          kv.watch(prefix, (e) => {
+            delivered++;
+            onEvent(e);
+          }, onError),
+      });
+      const watched = new KvStore(counting, { prefix: "stolon/cluster", clusterName: cluster });
+      let fired = 0;
+      const cancel = watched.watchClusterData(() => fired++);
+      try {
+        await t.pass(50); // let a real watch get established
+        for (let i = 0; i < 5; i++) await store.setKeeperInfo(keeperInfo("k1"), 30_000);
+        await store.putClusterData(newClusterData("aaaa0005", { initMode: "new" }, new Date(0)), 0);
+        await t.eventually("the cluster data event", () => fired > 0);
+        expect({ fired, delivered }).toEqual({ fired: 1, delivered: 1 });
       } finally {
         cancel();
       }
