@@ -19,7 +19,9 @@
  * no standby sentinel; leading sentinel = no standby sentinel - keepers only; keepers = keepers
  * only - etcd alone). Each share is everything that goes away with the component: its own
  * requests, and the watch messages etcd sends it about the others' writes. The sentinel's ticks
- * (woken by every keeper report it watches) count as the sentinel's. The shares add up to the idle
+ * (woken by every keeper report it watches) count as the sentinel's. After a stop, the next phase
+ * begins once the stopped components' keys are gone from etcd (a sentinel leaves its info to its
+ * lease), so that no lease expiry falls in a window. The shares add up to the idle
  * cluster's rates by construction; each is a difference of two windows, so it carries the noise
  * of both (a small negative share is noise). The write load's extra is write load - idle.
  *
@@ -100,13 +102,41 @@ async function leadingSentinel(): Promise<string> {
   throw new Error("no single leading sentinel within 30 s");
 }
 
-/** SIGTERM, then SIGKILL after 20 s; returns once it has exited. */
-async function stop(name: string): Promise<void> {
-  lc.kill(name, "SIGTERM");
-  const t = setTimeout(() => lc.kill(name, "SIGKILL"), 20_000);
-  await lc.exited(name);
-  clearTimeout(t);
-  running.delete(name);
+/**
+ * The keys a component holds in etcd, all under leases: a keeper's and a proxy's info; a
+ * sentinel's info and its election candidate key.
+ */
+const KEYS_HELD = (name: string) => (name.startsWith("sentinel") ? 2 : 1);
+
+/** etcd's key count (etcd_debugging_mvcc_keys_total): a gauge on /metrics, no request to etcd's API. */
+async function keyCount(): Promise<number> {
+  return sumOf((await scrapeEtcd()).samples, "etcd_debugging_mvcc_keys_total") ?? NaN;
+}
+
+/**
+ * Stops components (SIGTERM, then SIGKILL after 20 s) and waits, up to 30 s, for their keys to be
+ * gone from etcd: deleted on the way out, or when their lease expires (a sentinel leaves its info
+ * to its 10 s lease), so that no expiry falls in the next phase's window.
+ */
+async function stop(...names: string[]): Promise<void> {
+  const want = (await keyCount()) - names.reduce((n, c) => n + KEYS_HELD(c), 0);
+  await Promise.all(
+    names.map(async (name) => {
+      lc.kill(name, "SIGTERM");
+      const t = setTimeout(() => lc.kill(name, "SIGKILL"), 20_000);
+      await lc.exited(name);
+      clearTimeout(t);
+      running.delete(name);
+    }),
+  );
+  const t0 = performance.now();
+  let keys = await keyCount();
+  while (keys > want && performance.now() - t0 < 30_000) {
+    await Bun.sleep(250);
+    keys = await keyCount();
+  }
+  const after = `${((performance.now() - t0) / 1000).toFixed(1)} s after the exit`;
+  console.log(keys > want ? `  WARNING: ${names.join(", ")} stopped; etcd still has ${keys} keys, ${keys - want} more than expected, ${after}` : `  ${names.join(", ")} stopped; ${keys} keys left in etcd ${after}`);
 }
 
 interface Phase {
@@ -192,7 +222,7 @@ async function main(): Promise<void> {
   const noStandby = await phase("no standby sentinel", `the proxy and the standby sentinel (${standby}) stopped; ${leader} leads`);
   await stop(leader);
   const keepers = await phase("keepers only", "the proxy and both sentinels stopped");
-  await Promise.all(lc.keeperNames.map(stop));
+  await stop(...lc.keeperNames);
   const alone = await phase("etcd alone", "every component stopped");
 
   console.log(`\n=== etcd load, per second (${command}) ===\n`);
