@@ -18,8 +18,9 @@
  * the drop in each rate when it is stopped (proxy = idle - no proxy; standby sentinel = no proxy -
  * no standby sentinel; leading sentinel = no standby sentinel - keepers only; keepers = keepers
  * only - etcd alone). Each share is everything that goes away with the component: its own
- * requests, and the watch messages etcd sends it about the others' writes. The sentinel's ticks
- * (woken by every keeper report it watches) count as the sentinel's. After a stop, the next phase
+ * requests, the watch messages etcd sends it, and what its writes cause in the components still
+ * running (the watch messages about them, the leading sentinel's ticks they wake). The keepers go
+ * last, so the leading sentinel's ticks woken by keeper reports count as the sentinel's. After a stop, the next phase
  * begins once the stopped components' keys are gone from etcd (a sentinel leaves its info to its
  * lease), so that no lease expiry falls in a window. The shares add up to the idle
  * cluster's rates by construction; each is a difference of two windows, so it carries the noise
@@ -229,8 +230,9 @@ async function main(): Promise<void> {
   console.log(sideBySide([idle, load, noProxy, noStandby, keepers, alone].map((p) => ({ title: p.name, figures: p.figures }))));
   const keepersShare = difference(keepers.figures, alone.figures);
   console.log(
-    "\nPer component kind, idle, by removal: the drop in each rate when the kind is stopped (its own requests and the watch messages etcd sends it; " +
-      "the sentinel's ticks woken by keeper reports count as the sentinel's). The columns and etcd alone add up to idle; each is the difference of two windows, so small negative figures are noise.\n",
+    "\nPer component kind, idle, by removal: the drop in each rate when the kind is stopped, in the order of the columns: its own requests, the watch messages etcd sends it, " +
+      "and what its writes cause in the components still running (watch messages, the leading sentinel's ticks; so the ticks woken by keeper reports count as the sentinel's). " +
+      "The columns and etcd alone add up to idle; each is the difference of two windows, so small negative figures are noise.\n",
   );
   console.log(
     sideBySide([
