@@ -37,6 +37,7 @@ import type { ClusterData } from "../src/cluster/index.ts";
 import { LocalCluster, SU_PASSWORD } from "../scripts/local-cluster.ts";
 import { connectTo, ROW_TABLE_DDL, RowWriter } from "../scripts/row-writers.ts";
 import { readLines } from "./lines.ts";
+import { parsePromText, sumBy, sumOf } from "./prom-text.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -204,20 +205,12 @@ interface Histogram {
   count: number;
 }
 
-/** Prometheus text `text`'s histogram `name`, of the series whose labels include `want` (besides le). */
+/** Prometheus text `text`'s histogram `name`, summed over the series whose labels include `want` (besides le). */
 function parseHistogram(text: string, name: string, want: Record<string, string> = {}): Histogram | null {
-  const h: Histogram = { buckets: [], sum: 0, count: 0 };
-  for (const line of text.split("\n")) {
-    const m = /^(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || !m[1]!.startsWith(name)) continue;
-    const labels = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
-    if (Object.entries(want).some(([k, v]) => labels[k] !== v)) continue;
-    const value = Number(m[3]);
-    if (m[1] === `${name}_bucket`) h.buckets.push([labels.le === "+Inf" ? Infinity : Number(labels.le), value]);
-    else if (m[1] === `${name}_sum`) h.sum = value;
-    else if (m[1] === `${name}_count`) h.count = value;
-  }
-  return h.buckets.length > 0 ? h : null;
+  const samples = parsePromText(text);
+  const buckets = [...sumBy(samples, `${name}_bucket`, "le", want)].map(([le, c]): [number, number] => [le === "+Inf" ? Infinity : Number(le), c]);
+  if (buckets.length === 0) return null;
+  return { buckets, sum: sumOf(samples, `${name}_sum`, want) ?? 0, count: sumOf(samples, `${name}_count`, want) ?? 0 };
 }
 
 async function scrape(url: string): Promise<string | null> {
