@@ -166,7 +166,12 @@ export class Sentinel implements Component {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.infoLoop.run(signal), this.electionLoop.run(signal)]);
+    try {
+      await Promise.all([this.infoLoop.run(signal), this.electionLoop.run(signal)]);
+    } finally {
+      // Gone at once from `stolonctl status` and from etcd, not one info lease (10 s) later.
+      await this.o.store.deleteSentinelInfo(this.o.uid).catch((err) => this.o.log.debug(`cannot delete the sentinel info: ${describeError(err)}`));
+    }
   }
 
   /**

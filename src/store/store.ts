@@ -67,6 +67,8 @@ export interface Store {
   deleteKeeperInfo(uid: string): Promise<void>;
   getKeepersInfo(): Promise<InfoList<KeeperInfo>>;
   setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<void>;
+  /** A sentinel that stops says so at once, instead of leaving its info to its lease. */
+  deleteSentinelInfo(uid: string): Promise<void>;
   getSentinelsInfo(): Promise<InfoList<SentinelInfo>>;
   setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<void>;
   getProxiesInfo(): Promise<InfoList<ProxyInfo>>;
@@ -164,6 +166,9 @@ export class KvStore implements Store {
   }
   deleteProxyInfo(uid: string): Promise<void> {
     return this.deleteInfo("proxies", uid);
+  }
+  deleteSentinelInfo(uid: string): Promise<void> {
+    return this.deleteInfo("sentinels", uid);
   }
   private async deleteInfo(kind: InfoDir, uid: string): Promise<void> {
     const key = `${this.basePath}/${kind}/info/${uid}`;

@@ -70,6 +70,8 @@ interface World {
   store: ScriptedStore;
   sentinel: Sentinel;
   logs: { level: string; msg: string }[];
+  /** Stops the sentinel (SIGTERM's abort) and waits for it, the store left open. */
+  halt: () => Promise<void>;
   stop: () => Promise<void>;
   /** Keepers that publish their info at every step. */
   alive: Set<string>;
@@ -126,10 +128,14 @@ async function start(cd: ClusterData = steadyCluster({ sleepInterval: `${SLEEP_M
         for (let i = 0; i < 20; i++) await Promise.resolve();
       }
     },
-    stop: async () => {
+    halt: async () => {
       ac.abort();
-      await clock.advance(10_000);
+      // Less than the sentinel info's lease (10 s), so that its absence afterwards is the delete's.
+      await clock.advance(1000);
       await running;
+    },
+    stop: async () => {
+      await w.halt();
       await kv.close();
     },
   };
@@ -140,6 +146,14 @@ async function start(cd: ClusterData = steadyCluster({ sleepInterval: `${SLEEP_M
 const errors = (w: World) => w.logs.filter((l) => l.level === "error" || l.level === "fatal");
 
 describe("Sentinel on the in-memory store", () => {
+  test("a sentinel that stops deletes its info at once, not one info lease later", async () => {
+    const w = await start();
+    await w.run(500);
+    expect(Object.keys((await w.store.getSentinelsInfo()).items)).toEqual(["s1"]);
+    await w.halt();
+    expect(Object.keys((await w.store.getSentinelsInfo()).items)).toEqual([]);
+  });
+
   test("a lost compare-and-swap is no error: the leader decides again on fresh data and its write lands", async () => {
     const w = await start();
     await w.run(500);
