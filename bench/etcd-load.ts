@@ -21,8 +21,8 @@
  * requests, the watch messages etcd sends it, and what its writes cause in the components still
  * running (the watch messages about them, the leading sentinel's ticks they wake). The keepers go
  * last, so the leading sentinel's ticks woken by keeper reports count as the sentinel's. After a stop, the next phase
- * begins once the stopped components' keys are gone from etcd (a sentinel leaves its info to its
- * lease), so that no lease expiry falls in a window. The shares add up to the idle
+ * begins once the stopped components' keys are gone from etcd (each deletes its info as it stops;
+ * one killed instead would leave it to its lease), so that no lease expiry falls in a window. The shares add up to the idle
  * cluster's rates by construction; each is a difference of two windows, so it carries the noise
  * of both (a small negative share is noise). The write load's extra is write load - idle.
  *
@@ -116,8 +116,8 @@ async function keyCount(): Promise<number> {
 
 /**
  * Stops components (SIGTERM, then SIGKILL after 20 s) and waits, up to 30 s, for their keys to be
- * gone from etcd: deleted on the way out, or when their lease expires (a sentinel leaves its info
- * to its 10 s lease), so that no expiry falls in the next phase's window.
+ * gone from etcd: deleted on the way out, or when their lease expires (a component killed by the
+ * SIGKILL), so that no expiry falls in the next phase's window.
  */
 async function stop(...names: string[]): Promise<void> {
   const want = (await keyCount()) - names.reduce((n, c) => n + KEYS_HELD(c), 0);

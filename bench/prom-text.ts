@@ -50,8 +50,11 @@ function parseLine(line: string): Sample {
   const rest = line.slice(i).trim().split(/\s+/);
   // A value, then maybe a timestamp.
   const raw = rest[0] ?? "";
-  const value = raw === "+Inf" ? Infinity : raw === "-Inf" ? -Infinity : Number(raw);
-  if (raw === "" || (Number.isNaN(value) && raw !== "NaN") || rest.length > 2) throw new Error(`bad value "${rest.join(" ")}"`);
+  // Case-insensitive, as Prometheus reads them (Go's ParseFloat): prom-client writes "Nan".
+  const special: Record<string, number> = { "+inf": Infinity, inf: Infinity, "-inf": -Infinity, nan: NaN };
+  const lower = raw?.toLowerCase() ?? "";
+  const value = lower in special ? special[lower]! : Number(raw);
+  if (raw === "" || (Number.isNaN(value) && lower !== "nan") || rest.length > 2) throw new Error(`bad value "${rest.join(" ")}"`);
   return { name, labels, value };
 }
 

@@ -19,11 +19,13 @@ describe("parsePromText", () => {
     { name: "exponent notation and a timestamp", text: "etcd_server_quota_backend_bytes 2.147483648e+09 1700000000000", want: [{ name: "etcd_server_quota_backend_bytes", labels: {}, value: 2147483648 }] },
     {
       name: "+Inf, -Inf and NaN",
-      text: 'h_bucket{le="+Inf"} +Inf\nb -Inf\nc NaN',
+      text: 'h_bucket{le="+Inf"} +Inf\nb -Inf\nc NaN\nd Nan\ne +inf',
       want: [
         { name: "h_bucket", labels: { le: "+Inf" }, value: Infinity },
         { name: "b", labels: {}, value: -Infinity },
         { name: "c", labels: {}, value: NaN },
+        { name: "d", labels: {}, value: NaN },
+        { name: "e", labels: {}, value: Infinity },
       ],
     },
     { name: "colons in a name, blanks around the line", text: "  job:rate5m 0.5  ", want: [{ name: "job:rate5m", labels: {}, value: 0.5 }] },
