@@ -17,11 +17,17 @@
  *  - in every case, the generation of the db's spec (converged).
  */
 import {
+  decide,
+  freshMemory,
+  keeperLeaseMs,
+  masterDb,
   POSTGRES_STATE_ZEROS,
+  specTimings,
   type ClusterData,
   type DB,
   type KeeperInfo,
   type PostgresState,
+  type SentinelMemory,
   type TimelineHistoryEntry,
 } from "../src/cluster/index.ts";
 
@@ -168,4 +174,65 @@ export function simKeeperInfo(id: SimKeeperIdentity, infoUID: string, state: Pos
     canBeSynchronousReplica: true,
     priority: 1,
   };
+}
+
+// ---- a cluster made whole without a sentinel --------------------------------------------------------
+
+/**
+ * Simulated keepers and the real decide() in one place, on a simulated clock: what a cluster's
+ * data becomes when its keepers report (every 500 ms) and a sentinel decides (every second),
+ * with no etcd. For the unit tests, and for the clusters whose sentinels bench/etcd-scale.ts does
+ * not run (--real): their cluster data is made whole here and written once.
+ */
+export interface OfflineWorld {
+  cd: ClusterData;
+  mem: SentinelMemory;
+  /** Simulated milliseconds. */
+  now: number;
+  wal: number;
+  pgs: Record<string, SimPg>;
+  /** Keepers that do not report (killed). */
+  silent: Set<string>;
+  /** Each keeper's last info and when it was published (its lease runs from then). */
+  infos: Record<string, { info: KeeperInfo; at: number }>;
+  uids: number;
+}
+
+export function offlineWorld(cd: ClusterData, keepers: readonly string[]): OfflineWorld {
+  return { cd, mem: freshMemory(), now: 0, wal: 2 ** 24, pgs: Object.fromEntries(keepers.map((k) => [k, NO_PG])), silent: new Set(), infos: {}, uids: 0 };
+}
+
+/** One simulated second: each keeper follows the data and reports twice, then the sentinel decides once. */
+export function offlineSecond(w: OfflineWorld): void {
+  const lease = keeperLeaseMs(specTimings(w.cd.cluster.spec).failIntervalMs);
+  for (const half of [0, 500]) {
+    for (const k of Object.keys(w.pgs)) {
+      if (w.silent.has(k)) continue;
+      w.pgs[k] = followClusterData(w.cd, k, w.pgs[k]!, w.wal);
+      if (w.pgs[k]!.role === "master") w.wal += 1000;
+      const st = simPostgresState(w.pgs[k]!, { clusterUid: w.cd.cluster.uid, listenAddress: "127.0.0.1", port: 5432, walPos: w.wal });
+      w.infos[k] = { info: simKeeperInfo({ uid: k, clusterUid: w.cd.cluster.uid, bootUUID: `b-${k}` }, `i${w.now + half}-${k}`, st), at: w.now + half };
+    }
+  }
+  w.now += 1000;
+  const live = Object.fromEntries(Object.entries(w.infos).filter(([, v]) => w.now - v.at < lease).map(([k, v]) => [k, v.info]));
+  const out = decide({ clusterData: w.cd, keepersInfo: live, proxiesInfo: {}, memory: w.mem, now: w.now, wallNow: Date.parse(w.cd.changeTime) + w.now, sentinelUID: "offline", newUid: () => `${w.cd.cluster.uid.slice(0, 4)}d${++w.uids}` });
+  w.cd = out.clusterData;
+  w.mem = out.memory;
+}
+
+/** The converged standbys of the master db `masterUid`. */
+export function convergedStandbys(cd: ClusterData, masterUid: string): DB[] {
+  return Object.values(cd.dbs).filter((d) => d.uid !== masterUid && d.status.healthy && d.status.currentGeneration === d.generation && d.spec.followConfig?.dbuid === masterUid);
+}
+
+/** `cd` made whole by `keepers` (a routed, converged master and every other keeper a converged standby); throws after a simulated minute. */
+export function settleOffline(cd: ClusterData, keepers: readonly string[]): ClusterData {
+  const w = offlineWorld(cd, keepers);
+  for (let i = 0; i < 60; i++) {
+    offlineSecond(w);
+    const m = masterDb(w.cd);
+    if (m && w.cd.proxy.spec.masterDbUid === m.uid && m.status.currentGeneration === m.generation && convergedStandbys(w.cd, m.uid).length === keepers.length - 1) return w.cd;
+  }
+  throw new Error(`cluster ${cd.cluster.uid} did not become whole offline within a simulated minute`);
 }

@@ -5,20 +5,14 @@
  * silent master is replaced by a standby that the other one then follows on the new timeline.
  */
 import { describe, expect, test } from "bun:test";
-import {
-  decide,
-  freshMemory,
-  keeperLeaseMs,
-  masterDb,
-  newClusterData,
-  specTimings,
-  type ClusterData,
-  type KeeperInfo,
-  type SentinelMemory,
-} from "../../src/cluster/index.ts";
+import { masterDb, newClusterData, type ClusterData } from "../../src/cluster/index.ts";
 import { deepFreeze, makeClusterData, makeDb, steadyCluster } from "../harness/builders.ts";
 import {
+  convergedStandbys,
   followClusterData,
+  offlineSecond,
+  offlineWorld,
+  settleOffline,
   NO_PG,
   PROMOTE_REASON,
   SIM_PG_PARAMETERS,
@@ -153,46 +147,10 @@ describe("simPostgresState", () => {
 
 // ---- the simulated keepers against the real decide() ----------------------------------------------
 
-interface World {
-  cd: ClusterData;
-  mem: SentinelMemory;
-  now: number;
-  wal: number;
-  pgs: Record<string, SimPg>;
-  silent: Set<string>;
-  /** Each keeper's last info and when it was published (its lease runs from then). */
-  infos: Record<string, { info: KeeperInfo; at: number }>;
-  uids: number;
-}
-
 const KEEPERS = ["keeper1", "keeper2", "keeper3"];
-
-function world(): World {
-  const cd = newClusterData("c1", { initMode: "new" }, new Date(0));
-  return { cd, mem: freshMemory(), now: 0, wal: 2 ** 24, pgs: Object.fromEntries(KEEPERS.map((k) => [k, NO_PG])), silent: new Set(), infos: {}, uids: 0 };
-}
-
-/** One second: each keeper follows the data and reports (twice, as every 500 ms), the sentinel decides once. */
-function second(w: World): void {
-  const lease = keeperLeaseMs(specTimings(w.cd.cluster.spec).failIntervalMs);
-  for (const half of [0, 500]) {
-    for (const k of KEEPERS) {
-      if (w.silent.has(k)) continue;
-      w.pgs[k] = followClusterData(w.cd, k, w.pgs[k]!, w.wal);
-      if (w.pgs[k]!.role === "master") w.wal += 1000;
-      const st = simPostgresState(w.pgs[k]!, { clusterUid: w.cd.cluster.uid, listenAddress: "127.0.0.1", port: 5432, walPos: w.wal });
-      w.infos[k] = { info: simKeeperInfo({ uid: k, clusterUid: w.cd.cluster.uid, bootUUID: `b-${k}` }, `i${w.now + half}-${k}`, st), at: w.now + half };
-    }
-  }
-  w.now += 1000;
-  const live = Object.fromEntries(Object.entries(w.infos).filter(([, v]) => w.now - v.at < lease).map(([k, v]) => [k, v.info]));
-  const out = decide({ clusterData: w.cd, keepersInfo: live, proxiesInfo: {}, memory: w.mem, now: w.now, wallNow: w.now, sentinelUID: "s1", newUid: () => `d${++w.uids}` });
-  w.cd = out.clusterData;
-  w.mem = out.memory;
-}
-
-const standbysOf = (cd: ClusterData, masterUid: string) =>
-  Object.values(cd.dbs).filter((d) => d.uid !== masterUid && d.status.healthy && d.status.currentGeneration === d.generation && d.spec.followConfig?.dbuid === masterUid);
+const world = () => offlineWorld(newClusterData("c1", { initMode: "new" }, new Date(0)), KEEPERS);
+const second = offlineSecond;
+const standbysOf = convergedStandbys;
 
 describe("simulated keepers drive the real decide()", () => {
   test("a new cluster becomes normal with a master and two converged standbys", () => {
@@ -222,5 +180,12 @@ describe("simulated keepers drive the real decide()", () => {
     expect(masterDb(w.cd)!.uid).toBe(next.uid);
     expect(standbysOf(w.cd, next.uid)).toHaveLength(2);
     expect(w.cd.dbs[old.uid]).toBeUndefined();
+  });
+
+  test("settleOffline: a new cluster made whole without a sentinel (routed master, two converged standbys)", () => {
+    const cd = settleOffline(newClusterData("c9", { initMode: "new" }, new Date(0)), KEEPERS);
+    const m = masterDb(cd)!;
+    expect(cd.proxy.spec.masterDbUid).toBe(m.uid);
+    expect(convergedStandbys(cd, m.uid)).toHaveLength(2);
   });
 });
