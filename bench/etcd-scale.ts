@@ -481,7 +481,12 @@ class Run {
     let newKeeper = "";
     const cancel = c.store.watch((key) => {
       const at = wallNow();
-      if (key === infoKey && at > silencedAt && expiredAt === null) expiredAt = at;
+      // The last report may land after the silence began: only the event that left the key gone is its expiry.
+      if (key === infoKey && at > silencedAt) {
+        void c.store.getKeepersInfo().then((l) => {
+          if (!l.items[oldKeeper] && expiredAt === null) expiredAt = at;
+        });
+      }
       if (key.endsWith("/clusterdata")) {
         void c.store.getClusterData().then((v) => {
           const m = v ? masterDb(v.clusterData) : undefined;
@@ -498,6 +503,8 @@ class Run {
     const line = await this.ask(sim, `silence ${c.name} ${oldKeeper}`, `silenced ${c.name} ${oldKeeper}`);
     const lastEnd = Number(line.split(" ")[4]);
     const newAt = await Promise.race([newMaster, Bun.sleep(90_000).then(() => null)]);
+    // Let the check of the deletion event finish.
+    await Bun.sleep(300);
     cancel();
     const sentinelSays = await this.leaderFailoverSeconds(c);
     await this.ask(sim, `resume ${c.name} ${oldKeeper}`, `resumed ${c.name} ${oldKeeper}`);
