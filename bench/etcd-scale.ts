@@ -44,7 +44,7 @@ import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { masterDb, type ClusterData } from "../src/cluster/index.ts";
+import { KEEPER_REPORT_MS, masterDb, type ClusterData } from "../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../src/store/index.ts";
 import { difference, divided, etcdFigures, fmtRate, type Figure, sideBySide } from "./etcd-figures.ts";
 import { readLines } from "./lines.ts";
@@ -177,6 +177,9 @@ interface Probe {
 interface Window {
   what: string;
   seconds: number;
+  /** The simulated keepers' reports that landed per second, and how many they should have made. */
+  reportsPerSecond: number;
+  expectedReportsPerSecond: number;
   figures: Figure[];
   latency: { label: string; p50: number | null; p99: number | null; count: number }[];
   cpu: { group: string; procs: number; cpuPct: number | null; rssMiB: number }[];
@@ -445,13 +448,14 @@ class Run {
     const reports = s1.reports - s0.reports;
     const notes = [
       `sentinels leading: ${leaders ?? "unknown"} of ${this.clusters.filter((c) => c.sentinels.length > 0).length} clusters with sentinels running; cluster-data writes by the sentinels in the window: ${w0 === null || w1 === null ? "unknown" : `${w1 - w0} (${((w1 - w0) / seconds).toFixed(2)}/s, ${((w1 - w0) / seconds / this.n).toFixed(2)}/s per cluster)`}`,
-      `simulated keeper reports in the window: ${reports} (${(reports / seconds).toFixed(1)}/s, expected ${(this.n * SIM_KEEPERS.length * 2).toFixed(0)}/s), failed ${s1.failures - s0.failures}, started more than 250 ms late ${s1.late - s0.late}; a report (put + keep-alive) took ${reports > 0 ? ((s1.totalMs - s0.totalMs) / reports).toFixed(1) : "-"} ms on average, at most ${s1.maxMs.toFixed(0)} ms`,
+      `simulated keeper reports in the window: ${reports} (${(reports / seconds).toFixed(1)}/s, expected ${(this.n * SIM_KEEPERS.length * (1000 / KEEPER_REPORT_MS)).toFixed(0)}/s), failed ${s1.failures - s0.failures}, started more than 250 ms late ${s1.late - s0.late}; a report (put + keep-alive) took ${reports > 0 ? ((s1.totalMs - s0.totalMs) / reports).toFixed(1) : "-"} ms on average, at most ${s1.maxMs.toFixed(0)} ms`,
       `etcd at the end: ${lv("etcd_debugging_mvcc_keys_total")} keys, revision ${lv("etcd_debugging_mvcc_current_revision")}, ${lv("etcd_debugging_mvcc_watcher_total")} watchers on ${lv("etcd_debugging_mvcc_watch_stream_total")} watch streams, ` +
         `db ${mib(lv("etcd_mvcc_db_total_size_in_bytes"))} (in use ${mib(lv("etcd_mvcc_db_total_size_in_use_in_bytes"))}), grown ${mib(lv("etcd_mvcc_db_total_size_in_bytes") - lb("etcd_mvcc_db_total_size_in_bytes"))} in the window ` +
         `(${((lv("etcd_mvcc_db_total_size_in_bytes") - lb("etcd_mvcc_db_total_size_in_bytes")) / seconds / 1024).toFixed(1)} KiB/s), quota ${mib(lv("etcd_server_quota_backend_bytes"))}`,
       `etcd's RSS at the end: ${mib(rssBytes(this.etcd!.proc.pid))}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
     ];
-    return { what, seconds, figures, latency, cpu, notes };
+    const expectedReportsPerSecond = this.n * SIM_KEEPERS.length * (1000 / KEEPER_REPORT_MS);
+    return { what, seconds, reportsPerSecond: reports / seconds, expectedReportsPerSecond, figures, latency, cpu, notes };
   }
 
   latencies(before: readonly Sample[], after: readonly Sample[]): Result["latency"] {
@@ -641,10 +645,13 @@ function summary(results: Result[]): string {
   const est = (r: Result, label: string) => estimate(r)?.find((f) => f.label === label)?.perSecond ?? null;
   const rows: [string, (r: Result) => string][] = [
     ["clusters with their sentinels and proxy running", (r) => String(r.real)],
+    ["keeper reports landed, % of the expected", (r) => `${((100 * r.reportsPerSecond) / r.expectedReportsPerSecond).toFixed(0)} %`],
     ["raft proposals committed /s", (r) => fmtRate(fig(r, "raft proposals committed"))],
     ["  per cluster", (r) => fmtRate((fig(r, "raft proposals committed") ?? NaN) / r.n)],
     ["  keepers only", (r) => fmtRate(r.keepersOnly?.figures.find((f) => f.label === "raft proposals committed")?.perSecond ?? null)],
     ["  estimate for N whole clusters", (r) => (r.real < r.n ? fmtRate(est(r, "raft proposals committed")) : "(measured)")],
+    ["unary requests /s, estimate for N whole clusters", (r) => (r.real < r.n ? fmtRate(est(r, "unary requests, all methods")) : "(measured)")],
+    ["Watch responses /s, estimate for N whole clusters", (r) => (r.real < r.n ? fmtRate(est(r, "Watch responses (stream messages out)")) : "(measured)")],
     ["store revisions /s", (r) => fmtRate(fig(r, "store revisions"))],
     ["unary requests /s", (r) => fmtRate(fig(r, "unary requests, all methods"))],
     ["Range requests /s", (r) => fmtRate(fig(r, "Range requests"))],
@@ -658,7 +665,6 @@ function summary(results: Result[]): string {
     ["WAL fsync p99", (r) => msLat(lat(r, "WAL fsync"))],
     ["etcd CPU, % of one core", (r) => cpu(r, "etcd")?.cpuPct?.toFixed(1) ?? "-"],
     ["  keepers only", (r) => cpuOf(r.keepersOnly, "etcd")?.toFixed(1) ?? "-"],
-    ["  estimate for N whole clusters", (r) => (r.real < r.n ? (estimatedEtcdCpu(r)?.toFixed(1) ?? "-") : "(measured)")],
     ["etcd RSS", (r) => `${cpu(r, "etcd")?.rssMiB.toFixed(0) ?? "-"} MiB`],
     ["sentinels' CPU, % of one core", (r) => cpu(r, "sentinels")?.cpuPct?.toFixed(1) ?? "-"],
     ["proxies' CPU, % of one core", (r) => cpu(r, "proxies")?.cpuPct?.toFixed(1) ?? "-"],
@@ -680,19 +686,37 @@ function plusScaled(a: readonly Figure[], b: readonly Figure[], k: number): Figu
   return difference(a, divided(b, -1 / k));
 }
 
+/**
+ * The keepers' part of the idle window: the keepers-only rates times the ratio of the reports
+ * that landed in the two windows. On a saturated machine the keepers report less often in the
+ * idle window than alone, and an unscaled difference would give their shortfall to the sentinels.
+ */
+function keepersFactor(r: Result): number {
+  const k = r.keepersOnly;
+  return k && k.reportsPerSecond > 0 ? r.reportsPerSecond / k.reportsPerSecond : 1;
+}
+
+/**
+ * Figures that do not add up across components: etcd batches the proposals of concurrent
+ * requests into one WAL fsync and one backend commit, more so the busier it is (a busy window may
+ * show fewer fsyncs than a quiet one with fewer proposals). They are left out of the split and
+ * the estimate; so is etcd's CPU, for the same reason.
+ */
+const NOT_ADDITIVE = new Set(["WAL fsyncs", "backend commits"]);
+
+/** The sentinels' and proxies' share of the idle window, all `real` clusters: idle - keepers only x keepersFactor. */
+function componentsShare(r: Result): Figure[] | null {
+  if (!r.keepersOnly) return null;
+  return plusScaled(r.figures, r.keepersOnly.figures, -keepersFactor(r)).map((f) => (NOT_ADDITIVE.has(f.label) ? { ...f, perSecond: null } : f));
+}
+
 /** What N whole clusters would cost, from a run where `real` of them ran their sentinels and proxy: keepers only + N x the per-cluster share. */
 function estimate(r: Result): Figure[] | null {
-  return r.keepersOnly ? plusScaled(r.keepersOnly.figures, difference(r.figures, r.keepersOnly.figures), r.n / r.real) : null;
+  const share = componentsShare(r);
+  return r.keepersOnly && share ? plusScaled(r.keepersOnly.figures, share, r.n / r.real) : null;
 }
 
 const cpuOf = (w: Window | null, group: string) => w?.cpu.find((c) => c.group.startsWith(group))?.cpuPct ?? null;
-
-/** etcd's CPU for N whole clusters, estimated as the rates are. */
-function estimatedEtcdCpu(r: Result): number | null {
-  const a = cpuOf(r, "etcd");
-  const b = cpuOf(r.keepersOnly, "etcd");
-  return a === null || b === null ? null : b + ((a - b) * r.n) / r.real;
-}
 
 function printResult(r: Result): void {
   const who = r.real === r.n ? `all ${r.n} clusters whole` : `${r.n} clusters' keepers, ${r.real} clusters' sentinels and proxies`;
@@ -700,24 +724,30 @@ function printResult(r: Result): void {
   const k = r.keepersOnly;
   const columns = [{ title: `idle: ${who}`, figures: r.figures }];
   if (k) {
-    const share = difference(r.figures, k.figures);
+    const f = keepersFactor(r);
     columns.push(
       { title: `keepers only: ${r.n} clusters' simulated keepers`, figures: k.figures },
       { title: `one cluster's 3 keepers (keepers only / ${r.n})`, figures: divided(k.figures, r.n) },
-      { title: `one cluster's 2 sentinels and proxy ((idle - keepers only) / ${r.real})`, figures: divided(share, r.real) },
+      { title: `one cluster's 2 sentinels and proxy ((idle - keepers only x ${f.toFixed(2)}) / ${r.real})`, figures: divided(componentsShare(r)!, r.real) },
     );
     if (r.real < r.n) columns.push({ title: `estimate: ${r.n} whole clusters (keepers only + ${r.n} x that)`, figures: estimate(r)! });
   } else {
     columns.push({ title: "per cluster", figures: divided(r.figures, r.n) });
   }
   console.log(sideBySide(columns));
+  if (k) {
+    const pct = (w: Window) => `${((100 * w.reportsPerSecond) / w.expectedReportsPerSecond).toFixed(0)} %`;
+    console.log(
+      `\nThe split is by removal (idle - keepers only), the keepers-only rates scaled by ${keepersFactor(r).toFixed(2)}, the ratio of the keeper reports that landed ` +
+        `(idle: ${pct(r)} of the expected ${r.expectedReportsPerSecond.toFixed(0)}/s; keepers only: ${pct(k)}). Below 95 % the machine did not keep up: the idle window's figures are then those of a saturated machine, not of etcd's limit. ` +
+        "WAL fsyncs and backend commits are left out of the split: etcd batches concurrent proposals into one, more so when busy, so they do not add up.",
+    );
+  }
   console.log(`\n${latencyTable(r)}\n\n${cpuTable(r)}\n`);
   for (const n of r.notes) console.log(n);
   if (k) {
     console.log(`\nkeepers only (window of ${k.seconds.toFixed(1)} s):\n\n${latencyTable({ ...r, ...k })}\n\n${cpuTable({ ...r, ...k })}\n`);
     for (const n of k.notes) console.log(n);
-    const est = estimatedEtcdCpu(r);
-    if (r.real < r.n && est !== null) console.log(`etcd's CPU for ${r.n} whole clusters, estimated the same way: ${est.toFixed(1)} % of one core`);
   }
   if (r.probes.length > 0) console.log(`\n${probeTable(r)}`);
 }
