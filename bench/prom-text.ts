@@ -111,3 +111,47 @@ export function rate(before: number | null, after: number | null, seconds: numbe
   const delta = after - before;
   return { delta, perSecond: delta / seconds };
 }
+
+/** One cumulative histogram bucket: how many observations were at most `le`. */
+export interface Bucket {
+  le: number;
+  count: number;
+}
+
+/**
+ * The buckets of histogram `name` (its `<name>_bucket` series) whose labels pass `where`, summed
+ * by upper bound over the series, as the counts grown between two scrapes; sorted by bound.
+ * Empty when the histogram is absent from either scrape.
+ */
+export function bucketDeltas(before: readonly Sample[], after: readonly Sample[], name: string, where: Where = {}): Bucket[] {
+  const les = (s: readonly Sample[]) => sumBy(s, `${name}_bucket`, "le", where);
+  const b = les(before);
+  const a = les(after);
+  const parse = (le: string) => (le === "+Inf" ? Infinity : Number(le));
+  return [...a.entries()]
+    .filter(([le]) => b.has(le))
+    .map(([le, n]) => ({ le: parse(le), count: Math.max(0, n - b.get(le)!) }))
+    .sort((x, y) => x.le - y.le);
+}
+
+/**
+ * The q-quantile (0..1) of cumulative buckets, as Prometheus's histogram_quantile computes it:
+ * linear within the bucket that holds the rank (from 0 for the first bucket); the highest finite
+ * bound when the rank falls in the +Inf bucket; null when there is no observation.
+ */
+export function histogramQuantile(q: number, buckets: readonly Bucket[]): number | null {
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total <= 0 || buckets.at(-1)!.le !== Infinity) return null;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const b of buckets) {
+    if (b.count >= rank && b.count > prevCount) {
+      if (b.le === Infinity) return prevLe;
+      return prevLe + ((b.le - prevLe) * (rank - prevCount)) / (b.count - prevCount);
+    }
+    prevLe = b.le;
+    prevCount = b.count;
+  }
+  return prevLe;
+}

@@ -3,7 +3,7 @@
  * and braces inside values, timestamps, special values), and the sums and rates over two scrapes.
  */
 import { describe, expect, test } from "bun:test";
-import { parsePromText, rate, type Sample, sumBy, sumOf } from "../../bench/prom-text.ts";
+import { bucketDeltas, histogramQuantile, parsePromText, rate, type Sample, sumBy, sumOf } from "../../bench/prom-text.ts";
 
 describe("parsePromText", () => {
   const cases: { name: string; text: string; want: Sample[] }[] = [
@@ -74,4 +74,40 @@ describe("rate", () => {
     { name: "no time", args: [1, 2, 0], want: null },
   ];
   for (const c of cases) test(c.name, () => expect(rate(...c.args)).toEqual(c.want));
+});
+
+describe("histograms", () => {
+  const scrape = (counts: number[], method = "Range") =>
+    parsePromText(
+      ["0.001", "0.01", "0.1", "+Inf"].map((le, i) => `h_bucket{grpc_method="${method}",le="${le}"} ${counts[i]}`).join("\n") + `\nh_count{grpc_method="${method}"} ${counts[3]}`,
+    );
+  test("bucketDeltas: the growth of each bucket between two scrapes, summed over series, by bound", () => {
+    const before = [...scrape([1, 2, 3, 3]), ...scrape([0, 0, 0, 0], "Put")];
+    const after = [...scrape([11, 52, 103, 103]), ...scrape([0, 10, 10, 10], "Put")];
+    expect(bucketDeltas(before, after, "h")).toEqual([
+      { le: 0.001, count: 10 },
+      { le: 0.01, count: 60 },
+      { le: 0.1, count: 110 },
+      { le: Infinity, count: 110 },
+    ]);
+    expect(bucketDeltas(before, after, "h", { grpc_method: "Put" }).map((b) => b.count)).toEqual([0, 10, 10, 10]);
+    expect(bucketDeltas([], after, "h")).toEqual([]);
+  });
+
+  const b = (pairs: [number, number][]) => pairs.map(([le, count]) => ({ le, count }));
+  const cases: { name: string; q: number; buckets: ReturnType<typeof b>; want: number | null }[] = [
+    { name: "no observation", q: 0.99, buckets: b([[0.1, 0], [Infinity, 0]]), want: null },
+    { name: "no +Inf bucket (not a whole histogram)", q: 0.5, buckets: b([[0.1, 4]]), want: null },
+    { name: "within the first bucket, from 0", q: 0.5, buckets: b([[0.1, 10], [Infinity, 10]]), want: 0.05 },
+    { name: "linear within a later bucket", q: 0.99, buckets: b([[0.001, 50], [0.01, 90], [0.1, 100], [Infinity, 100]]), want: 0.01 + 0.09 * 0.9 },
+    { name: "the rank in +Inf: the highest finite bound", q: 0.99, buckets: b([[0.1, 50], [Infinity, 100]]), want: 0.1 },
+    { name: "empty buckets below the rank are skipped", q: 0.5, buckets: b([[0.001, 0], [0.01, 0], [0.1, 10], [Infinity, 10]]), want: 0.01 + 0.09 * 0.5 },
+  ];
+  for (const c of cases) {
+    test(`histogramQuantile: ${c.name}`, () => {
+      const got = histogramQuantile(c.q, c.buckets);
+      if (c.want === null) expect(got).toBeNull();
+      else expect(got).toBeCloseTo(c.want, 9);
+    });
+  }
 });
