@@ -128,7 +128,8 @@ describe("data is never wiped by mistake", () => {
     let before = lc.logOf(standby).length;
     lc.startKeeper(standby);
     await waitFor("the removal in the log", () => lc.logOf(standby).slice(before).includes("an incomplete copy left by an interrupted resync (the data dir was not touched)"), 30_000, 200);
-    expect(existsSync(`${pgdata(standby)}.new`)).toBe(false);
+    // The keeper logs the removal before it runs (rm -rf takes a moment): wait for the dir to go.
+    await waitFor("the incomplete copy removed", () => !existsSync(`${pgdata(standby)}.new`), 10_000, 50);
     await waitFor("the rows on the standby", async () => (await rows(portOf(standby)).catch(() => -1)) === 100, 30_000, 200);
 
     // A complete copy recorded in dbstate (Swap), interrupted after the old data was set aside.
