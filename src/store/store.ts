@@ -96,9 +96,6 @@ export function storeBasePath(loc: StoreLocation): string {
 }
 
 type InfoDir = "keepers" | "sentinels" | "proxies";
-
-/** An unchanged info is renewed by keep-alives alone, and written again after this many of them. */
-const INFO_REWRITE_EVERY = 30;
 type Check<T> = (v: unknown, keyUid: string) => { ok: true; info: T } | { ok: false; invalid: InvalidInfo };
 
 export class KvStore implements Store {
@@ -107,10 +104,9 @@ export class KvStore implements Store {
   private readonly sentinelLeaderPrefix: string;
   /**
    * The lease each info key is written under: granted by the first write, kept alive by every
-   * later one, replaced only when it expired or the TTL changed; with the value last written
-   * under it and how many renewals since wrote nothing.
+   * later one, replaced only when it expired or the TTL changed.
    */
-  private readonly infoLeases = new Map<string, { id: string; ttlSeconds: number; value: string; unwritten: number }>();
+  private readonly infoLeases = new Map<string, { id: string; ttlSeconds: number }>();
 
   constructor(
     private readonly kv: KvBackend,
@@ -202,10 +198,8 @@ export class KvStore implements Store {
    * with a keep-alive, which etcd answers without a raft proposal, beside the put: one proposal
    * per write instead of three (grant, put, revoke of the previous lease). A keeper reports
    * several times a second, so on a slow etcd disk that is the difference between a report that
-   * lands within the keeper's fence delay and one that does not. An info equal to the one last
-   * written (a sentinel's) is renewed by the keep-alive alone, no proposal at all, and written
-   * again every INFO_REWRITE_EVERY renewals, so that one deleted by hand comes back. The key
-   * vanishes one TTL after the last successful renewal, as before.
+   * lands within the keeper's fence delay and one that does not. The key vanishes one TTL after
+   * the last successful write, as before.
    */
   private async setInfo(kind: InfoDir, uid: string, info: object, ttlMs: number): Promise<void> {
     const key = `${this.basePath}/${kind}/info/${uid}`;
@@ -214,19 +208,8 @@ export class KvStore implements Store {
     const held = this.infoLeases.get(key);
     if (held?.ttlSeconds === ttlSeconds) {
       try {
-        if (held.value === value && held.unwritten < INFO_REWRITE_EVERY) {
-          if (await this.kv.keepAlive(held.id)) {
-            held.unwritten++;
-            return;
-          }
-        } else {
-          const [alive] = await Promise.all([this.kv.keepAlive(held.id), this.kv.put(key, value, { lease: held.id })]);
-          if (alive) {
-            held.value = value;
-            held.unwritten = 0;
-            return;
-          }
-        }
+        const [alive] = await Promise.all([this.kv.keepAlive(held.id), this.kv.put(key, value, { lease: held.id })]);
+        if (alive) return;
       } catch (err) {
         if (!(err instanceof LeaseExpiredError)) throw err;
       }
@@ -234,7 +217,7 @@ export class KvStore implements Store {
     // No lease yet, a new TTL, or the lease expired (etcd was out of reach for a whole TTL).
     const lease = await this.kv.grantLease(ttlSeconds);
     await this.kv.put(key, value, { lease });
-    this.infoLeases.set(key, { id: lease, ttlSeconds, value, unwritten: 0 });
+    this.infoLeases.set(key, { id: lease, ttlSeconds });
     if (held) this.kv.revokeLease(held.id).catch(() => {});
   }
 

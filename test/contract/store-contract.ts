@@ -155,23 +155,6 @@ export function storeContract(t: ContractTarget): void {
       expect(Object.keys((await store.getKeepersInfo()).items)).toEqual([]);
     });
 
-    test("an unchanged info is renewed by the keep-alive alone (no new revision); a changed one is written", async () => {
-      const key = `${store.basePath}/sentinels/info/s1`;
-      await store.setSentinelInfo({ UID: "s1" }, 2000);
-      const first = (await kv.get(key))!;
-      for (let i = 0; i < 3; i++) {
-        await t.pass(1500);
-        await store.setSentinelInfo({ UID: "s1" }, 2000);
-      }
-      // 4.5 s after the only write, kept alive by the renewals: same revision, same lease.
-      const kept = (await kv.get(key))!;
-      expect({ rev: kept.modRevision, lease: kept.lease }).toEqual({ rev: first.modRevision, lease: first.lease });
-      await store.setKeeperInfo(keeperInfo("k1"), 2000);
-      await store.setKeeperInfo({ ...keeperInfo("k1"), infoUID: "changed" }, 2000);
-      const k = (await kv.get(`${store.basePath}/keepers/info/k1`))!;
-      expect(JSON.parse(k.value).infoUID).toBe("changed");
-    });
-
     test("an info whose lease expired is written again under a new lease", async () => {
       const key = `${store.basePath}/keepers/info/k1`;
       await store.setKeeperInfo(keeperInfo("k1"), 1000);
