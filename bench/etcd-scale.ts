@@ -46,6 +46,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { KEEPER_REPORT_MS, masterDb, type ClusterData } from "../src/cluster/index.ts";
 import { EtcdBackend, KvStore } from "../src/store/index.ts";
+import { portFree } from "../scripts/local-cluster.ts";
 import { difference, divided, etcdFigures, fmtRate, type Figure, sideBySide } from "./etcd-figures.ts";
 import { readLines } from "./lines.ts";
 import { bucketDeltas, histogramQuantile, parsePromText, type Sample, sumOf, type Where } from "./prom-text.ts";
@@ -99,14 +100,6 @@ const say = (m: string) => console.log(`  [${new Date().toISOString().slice(11, 
 // ---- ports, processes, /proc ---------------------------------------------------------------------
 
 let nextPort = BASE_PORT;
-function portFree(port: number): boolean {
-  try {
-    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
-    return true;
-  } catch {
-    return false;
-  }
-}
 /** The next free port from --base-port up (below the kernel's ephemeral ports). */
 function takePort(): number {
   while (!portFree(nextPort)) nextPort++;

@@ -400,7 +400,8 @@ export function freeBasePort(lo: number, hi: number): number {
   throw new Error(`no free window of 40 ports between ${lo} and ${hi}`);
 }
 
-function portFree(port: number): boolean {
+/** Whether a port on 127.0.0.1 can be bound now. */
+export function portFree(port: number): boolean {
   try {
     Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
     return true;
