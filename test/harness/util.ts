@@ -46,3 +46,13 @@ export async function waitFor<T>(
 export function within<T>(what: string, p: Promise<T>, timeoutMs: number): Promise<T> {
   return withTimeout(p, timeoutMs, () => new Error(`${what}: no answer within ${timeoutMs} ms`));
 }
+
+/**
+ * The running processes whose command line contains `needle` (pgrep -a -f), one "pid command" a
+ * line, "" for none: what a test's cluster or demo left behind. pgrep itself is left out: in a
+ * PID namespace of its own (the docs session) it does not recognise itself.
+ */
+export function processesMatching(needle: string): string {
+  const out = Bun.spawnSync(["pgrep", "-a", "-f", needle], { stdout: "pipe" }).stdout.toString();
+  return out.split("\n").filter((l) => l.trim() !== "" && !/^\d+ pgrep /.test(l)).join("\n");
+}

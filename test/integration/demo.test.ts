@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { freeBasePort } from "../../scripts/local-cluster.ts";
-import { waitFor } from "../harness/util.ts";
+import { processesMatching, waitFor } from "../harness/util.ts";
 import { freshEnv } from "./harness/fresh-path.ts";
 import { makeTestRoot, requirePostgres } from "./harness/keeper.ts";
 import { own } from "./harness/process.ts";
@@ -51,11 +51,6 @@ function startDemo(name: string, extra: string[] = []): Demo {
   };
   const exited = Promise.all([pump(proc.stdout, "out"), pump(proc.stderr, "err"), proc.exited]).then(([, , code]) => code);
   return { proc, dir, base, stdout: () => text.out, stderr: () => text.err, output: () => text.all, exited };
-}
-
-/** The demo's processes and PostgreSQL servers still running (their command lines name its dir). */
-function leftRunning(dir: string): string {
-  return Bun.spawnSync(["pgrep", "-a", "-f", dir], { stdout: "pipe" }).stdout.toString().trim();
 }
 
 interface ShResult {
@@ -124,7 +119,7 @@ test("the demo says what it waits for, writes its env file, prints how to use th
   for (const [k, v] of Object.entries(vars)) expect(env).toContain(`export ${k}='${v}'\n`);
   expect(statSync(join(demo.dir, "pgpass")).mode & 0o777).toBe(0o600);
   expect(readFileSync(join(demo.dir, "pgpass"), "utf8")).toBe(`127.0.0.1:${demo.base + 2}:*:stolon:demo-su-password\n`);
-  expect(leftRunning(demo.dir)).toBe("");
+  expect(processesMatching(demo.dir)).toBe("");
 }, 120_000);
 
 test("every command the demo prints works as written on a newcomer's PATH: status, psql through the proxy, npx, a crash and a failkeeper", async () => {
@@ -184,7 +179,7 @@ test("every command the demo prints works as written on a newcomer's PATH: statu
   demo.proc.kill("SIGINT");
   expect(await demo.exited).toBe(0);
   expect(demo.stdout()).toContain("stopped; data left in");
-  expect(leftRunning(demo.dir)).toBe("");
+  expect(processesMatching(demo.dir)).toBe("");
 }, 200_000);
 
 test("a sentinel killed during start-up: the demo stops everything, exits 1, names it and its signal and shows its log", async () => {
@@ -207,7 +202,7 @@ test("a sentinel killed during start-up: the demo stops everything, exits 1, nam
   const lastLogged = readFileSync(sentinelLog, "utf8").trim().split("\n").at(-1)!;
   expect(lastLogged.length).toBeGreaterThan(0);
   expect(out).toContain(lastLogged);
-  expect(leftRunning(demo.dir)).toBe("");
+  expect(processesMatching(demo.dir)).toBe("");
 }, 120_000);
 
 test("a start-up longer than --timeout: the demo stops everything, exits 1, names the step and shows the logs concerned", async () => {
@@ -226,5 +221,5 @@ test("a start-up longer than --timeout: the demo stops everything, exits 1, name
     expect(Number(n)).toBe(Math.min(logged.length, 20));
     expect(first).toBe(logged.length ? logged.slice(-20)[0]! : "(nothing logged)");
   }
-  expect(leftRunning(demo.dir)).toBe("");
+  expect(processesMatching(demo.dir)).toBe("");
 }, 120_000);

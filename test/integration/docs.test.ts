@@ -79,7 +79,7 @@ function withVars(file: string): { c: DocCommand; vars: Record<string, string> }
 }
 
 const commands = DOCS.flatMap(withVars);
-const classified = commands.map(({ c, vars }) => ({ c, vars, ...classify(c, Object.keys(vars).reduce((t, k) => t.replaceAll(`$${k}`, vars[k]!), c.text)) }));
+const classified = commands.map(({ c, vars }) => ({ c, vars, ...classify(c, shellWords(c.text, vars).join(" ")) }));
 const where = (c: { file: string; line: number }) => `${c.file}:${c.line}`;
 
 describe("the docs' shell commands", () => {

@@ -19,10 +19,11 @@
  *   and no process left whose command line contains `leaves`.
  * One line `__DOCS__ <json>` per result on stdout.
  */
-import { mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { readLines } from "../../../bench/lines.ts";
+import { processesMatching } from "../../harness/util.ts";
 import { freshEnv } from "./fresh-path.ts";
 
 export type SessionKind = "run" | "daemon" | "terminal";
@@ -151,20 +152,6 @@ async function waitReady(p: Subprocess, outPath: string, ready: RegExp, timeoutM
   return `not ready within ${timeoutMs / 1000} s`;
 }
 
-/** The processes (this PID namespace's) whose command line contains `needle`, as "pid cmdline". */
-function leftover(needle: string): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
-      if (cmd.includes(needle)) out.push(`${pid} ${cmd.slice(0, 120)}`);
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
   const plan = JSON.parse(await Bun.stdin.text()) as SessionItem[];
   mkdirSync(WORK, { recursive: true });
@@ -214,7 +201,7 @@ async function main(): Promise<void> {
   for (const t of terminals.reverse()) {
     const started = performance.now();
     const end = await ctrlC(t.proc);
-    const left = t.item.leaves ? leftover(t.item.leaves) : [];
+    const left = t.item.leaves ? processesMatching(t.item.leaves).split("\n").filter(Boolean) : [];
     const ok = (end === "exit 0" || end === "exit 130") && left.length === 0;
     const outcome = `${end ?? `still running ${STOP_MS / 1000} s after Ctrl-C`}${left.length ? `; left running: ${left.join("; ")}` : ""}`;
     emit({ ...t.item, text: `${t.item.text}   (Ctrl-C at the end)`, ok, outcome, output: outputOf(t.out), ms: performance.now() - started });
