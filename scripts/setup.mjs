@@ -98,6 +98,9 @@ if (!onPath("promtool")) missing.push({ what: "promtool", pkg: "prometheus" });
 if (!onPath("haproxy")) missing.push({ what: "haproxy", pkg: "haproxy" });
 // pgBackRest: the backup recipe's tool (WAL archiving, backups, pitr restores) and its tests.
 if (!onPath("pgbackrest")) missing.push({ what: "pgbackrest", pkg: "pgbackrest" });
+// ip and unshare: the docs test runs the README's commands in namespaces of its own (lo up).
+if (!onPath("ip")) missing.push({ what: "ip", pkg: "iproute2" });
+if (!onPath("unshare")) missing.push({ what: "unshare", pkg: "util-linux" });
 
 // Debian's way to keep maintainer scripts from starting services: a policy-rc.d that answers
 // 101 (action forbidden), honoured by invoke-rc.d and deb-systemd-invoke. Put in place only for
