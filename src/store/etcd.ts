@@ -45,6 +45,12 @@ function withVerifyOptions<T>(verify: VerifyOptions, build: () => T): T {
 /** Placeholder TLS server name for endpoints given by IP address (see the constructor). */
 const IP_SERVER_NAME = "etcd.by-ip.invalid";
 
+type KeepAliveStream = {
+  stream: Awaited<ReturnType<Etcd3["leaseClient"]["leaseKeepAlive"]>>;
+  /** Calls waiting for an answer, per lease id, oldest first. */
+  waiting: Map<string, { resolve: (alive: boolean) => void; reject: (err: Error) => void }[]>;
+};
+
 type RawKv = { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string };
 
 function toEntry(kv: RawKv): KvEntry {
@@ -180,19 +186,71 @@ export class EtcdBackend implements KvBackend {
     });
   }
 
+  /**
+   * Renews a lease over one LeaseKeepAlive stream kept open for the client's life, rather than a
+   * stream per call: keepers renew several times a second. etcd answers a stream's requests in
+   * order, so each answer settles the oldest call waiting for that lease. A call that times out
+   * drops the stream (it may be wedged); the next call opens another.
+   */
   keepAlive(lease: string): Promise<boolean> {
     return this.call(`lease keep-alive ${lease}`, async () => {
-      const stream = await this.client.leaseClient.leaseKeepAlive();
-      try {
-        const res = await new Promise<{ TTL: string }>((resolve, reject) => {
-          stream.on("data", resolve);
-          stream.on("error", reject);
-          stream.write({ ID: lease });
-        });
-        return Number(res.TTL) > 0;
-      } finally {
-        stream.end();
-      }
+      const ka = await this.keepAliveStream();
+      return new Promise<boolean>((resolve, reject) => {
+        const queue = ka.waiting.get(lease) ?? [];
+        queue.push({ resolve, reject });
+        ka.waiting.set(lease, queue);
+        ka.stream.write({ ID: lease });
+      });
+    }).catch((err) => {
+      if (err instanceof StoreUnavailableError) this.dropKeepAliveStream(err);
+      throw err;
+    });
+  }
+
+  private ka: Promise<KeepAliveStream> | null = null;
+
+  private keepAliveStream(): Promise<KeepAliveStream> {
+    this.ka ??= this.client.leaseClient.leaseKeepAlive().then((stream) => {
+      const ka: KeepAliveStream = { stream, waiting: new Map() };
+      const fail = (err: Error) => {
+        if (this.ka === current) this.ka = null;
+        for (const q of ka.waiting.values()) for (const w of q) w.reject(err);
+        ka.waiting.clear();
+      };
+      stream.on("data", (res) => {
+        const id = String(res.ID);
+        const q = ka.waiting.get(id);
+        const w = q?.shift();
+        if (q && q.length === 0) ka.waiting.delete(id);
+        w?.resolve(Number(res.TTL) > 0);
+      });
+      stream.on("error", (err) => fail(err));
+      stream.on("end", () => fail(new StoreUnavailableError(`${this.description}: the lease keep-alive stream ended`)));
+      return ka;
+    });
+    const current = this.ka;
+    current.catch(() => {
+      if (this.ka === current) this.ka = null;
+    });
+    return current;
+  }
+
+  private dropKeepAliveStream(err: Error): void {
+    const current = this.ka;
+    this.ka = null;
+    void current?.then((ka) => {
+      for (const q of ka.waiting.values()) for (const w of q) w.reject(err);
+      ka.waiting.clear();
+      ka.stream.cancel();
+    }, () => {});
+  }
+
+  leaseTimeToLive(lease: string): Promise<{ ttlSeconds: number; grantedSeconds: number } | null> {
+    return this.call(`lease time-to-live ${lease}`, async () => {
+      const res = await this.client.leaseClient.leaseTimeToLive({ ID: lease });
+      const ttl = Number(res.TTL);
+      // -1: expired or unknown.
+      return ttl < 0 ? null : { ttlSeconds: ttl, grantedSeconds: Number((res as { grantedTTL?: string }).grantedTTL ?? 0) };
     });
   }
 
@@ -234,6 +292,7 @@ export class EtcdBackend implements KvBackend {
   }
 
   async close(): Promise<void> {
+    this.dropKeepAliveStream(new StoreUnavailableError(`${this.description}: the client is closed`));
     this.client.close();
   }
 }

@@ -42,6 +42,12 @@ export interface KvBackend {
   grantLease(ttlSeconds: number): Promise<string>;
   /** Renews a lease; returns false when it no longer exists (expired or revoked). */
   keepAlive(lease: string): Promise<boolean>;
+  /**
+   * A lease's remaining and granted TTL in whole seconds, as etcd reports them (the remaining TTL
+   * truncated: a 3 s lease reads 2 right after a keep-alive); null when the lease no longer exists.
+   * etcd answers it from the leader's lease table, without a raft proposal.
+   */
+  leaseTimeToLive(lease: string): Promise<{ ttlSeconds: number; grantedSeconds: number } | null>;
   /** Revokes a lease and deletes its keys. Revoking an unknown lease is not an error. */
   revokeLease(lease: string): Promise<void>;
   /**

@@ -84,6 +84,14 @@ export class MemoryBackend implements KvBackend {
     return true;
   }
 
+  async leaseTimeToLive(lease: string): Promise<{ ttlSeconds: number; grantedSeconds: number } | null> {
+    this.enter();
+    const l = this.leases.get(lease);
+    if (!l) return null;
+    // Truncated to whole seconds, as etcd reports it.
+    return { ttlSeconds: Math.floor((l.expiresAt - this.clock.now()) / 1000), grantedSeconds: l.ttlMs / 1000 };
+  }
+
   async revokeLease(lease: string): Promise<void> {
     this.enter();
     this.dropLease(lease);

@@ -41,7 +41,25 @@ export interface VersionedClusterData {
 export interface InfoList<T> {
   items: Record<string, T>;
   invalid: InvalidInfo[];
+  /** The lease each listed key (valid or not) lives under, by uid: for leaseSilenceMs. */
+  leases: Record<string, string>;
 }
+
+/**
+ * What etcd's lease table says about the last renewal of a lease whose remaining and granted TTL
+ * are `ttlSeconds` and `grantedSeconds` (whole seconds, the remaining one truncated): it was more
+ * than this many milliseconds ago. A lease renewed at L, read at t, has t - L in
+ * (granted - ttl - 1, granted - ttl] seconds, so the bound is 0 until a whole second has passed,
+ * then 1000 until two have, and so on. Never more than the truth, whatever the clocks: a reader
+ * that acts once the bound passes a delay acts after it. A remaining TTL above the granted one (a
+ * new etcd leader extends every lease) reads 0.
+ */
+export function leaseSilenceMs(ttlSeconds: number, grantedSeconds: number): number {
+  return Math.max(0, grantedSeconds - ttlSeconds - 1) * 1000;
+}
+
+/** An unchanged info is written again (a put, a proposal) at most this long after its last write, so one deleted by hand comes back. */
+export const INFO_REWRITE_MS = 60_000;
 
 export interface Store {
   readonly description: string;
@@ -62,18 +80,29 @@ export interface Store {
   putClusterData(cd: ClusterData, prevRevision: number): Promise<number>;
   /** Same as putClusterData for an already validated raw value. */
   putRawClusterData(value: string, prevRevision: number): Promise<number>;
-  setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<void>;
+  /**
+   * Publishes an info under the component's lease: a put when it differs from the last one written
+   * (or INFO_REWRITE_MS passed), else a lease keep-alive alone, which costs etcd no raft proposal.
+   * Either way the lease is renewed: the key vanishes one TTL after the last successful call.
+   * Returns "written" or "renewed".
+   */
+  setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<InfoPublish>;
   /** Deletes a keeper's info at once (a keeper that stops), revoking its lease. */
   deleteKeeperInfo(uid: string): Promise<void>;
   getKeepersInfo(): Promise<InfoList<KeeperInfo>>;
-  setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<void>;
+  setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<InfoPublish>;
   /** A sentinel that stops says so at once, instead of leaving its info to its lease. */
   deleteSentinelInfo(uid: string): Promise<void>;
   getSentinelsInfo(): Promise<InfoList<SentinelInfo>>;
-  setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<void>;
+  setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<InfoPublish>;
   getProxiesInfo(): Promise<InfoList<ProxyInfo>>;
   /** A proxy that has stopped routing says so at once, instead of letting its info expire. */
   deleteProxyInfo(uid: string): Promise<void>;
+  /**
+   * A lower bound of the time since the lease `lease` (from InfoList.leases) was last renewed, in
+   * ms (see leaseSilenceMs: whole seconds); null when the lease no longer exists.
+   */
+  leaseSilenceMs(lease: string): Promise<number | null>;
   /** Calls onChange(key) for every change under the base path. Returns a cancel function. */
   watch(onChange: (key: string) => void, onError?: (err: Error) => void): () => void;
   /**
@@ -96,6 +125,7 @@ export function storeBasePath(loc: StoreLocation): string {
 }
 
 type InfoDir = "keepers" | "sentinels" | "proxies";
+export type InfoPublish = "written" | "renewed";
 type Check<T> = (v: unknown, keyUid: string) => { ok: true; info: T } | { ok: false; invalid: InvalidInfo };
 
 export class KvStore implements Store {
@@ -106,11 +136,12 @@ export class KvStore implements Store {
    * The lease each info key is written under: granted by the first write, kept alive by every
    * later one, replaced only when it expired or the TTL changed.
    */
-  private readonly infoLeases = new Map<string, { id: string; ttlSeconds: number }>();
+  private readonly infoLeases = new Map<string, { id: string; ttlSeconds: number; value: string; writtenAt: number }>();
 
   constructor(
     private readonly kv: KvBackend,
     loc: StoreLocation,
+    private readonly clock: Clock = systemClock,
   ) {
     this.basePath = storeBasePath(loc);
     this.clusterDataKey = `${this.basePath}/clusterdata`;
@@ -158,7 +189,7 @@ export class KvStore implements Store {
     return res.revision;
   }
 
-  setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<void> {
+  setKeeperInfo(info: KeeperInfo, ttlMs: number): Promise<InfoPublish> {
     return this.setInfo("keepers", info.uid, info, ttlMs);
   }
   deleteKeeperInfo(uid: string): Promise<void> {
@@ -180,13 +211,13 @@ export class KvStore implements Store {
   getKeepersInfo(): Promise<InfoList<KeeperInfo>> {
     return this.getInfos("keepers", "keeper", checkKeeperInfo);
   }
-  setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<void> {
+  setSentinelInfo(info: SentinelInfo, ttlMs: number): Promise<InfoPublish> {
     return this.setInfo("sentinels", info.UID, info, ttlMs);
   }
   getSentinelsInfo(): Promise<InfoList<SentinelInfo>> {
     return this.getInfos("sentinels", "sentinel", checkSentinelInfo);
   }
-  setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<void> {
+  setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<InfoPublish> {
     return this.setInfo("proxies", info.UID, info, ttlMs);
   }
   getProxiesInfo(): Promise<InfoList<ProxyInfo>> {
@@ -194,38 +225,50 @@ export class KvStore implements Store {
   }
 
   /**
-   * Writes an info under its lease. The first write grants the lease; every later one renews it
-   * with a keep-alive, which etcd answers without a raft proposal, beside the put: one proposal
-   * per write instead of three (grant, put, revoke of the previous lease). A keeper reports
-   * several times a second, so on a slow etcd disk that is the difference between a report that
-   * lands within the keeper's fence delay and one that does not. The key vanishes one TTL after
-   * the last successful write, as before.
+   * Publishes an info under its lease (see setKeeperInfo). The first call grants the lease; every
+   * later one renews it with a keep-alive (no raft proposal) and, only when the value differs from
+   * the last one written or INFO_REWRITE_MS passed, puts it beside (one proposal). The lease is
+   * replaced (grant, put, revoke of the old one) only when it expired or the TTL changed. Whether
+   * a component is alive is read from the lease (leaseSilenceMs), not from new writes.
    */
-  private async setInfo(kind: InfoDir, uid: string, info: object, ttlMs: number): Promise<void> {
+  private async setInfo(kind: InfoDir, uid: string, info: object, ttlMs: number): Promise<InfoPublish> {
     const key = `${this.basePath}/${kind}/info/${uid}`;
     const value = JSON.stringify(info);
     const ttlSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
     const held = this.infoLeases.get(key);
     if (held?.ttlSeconds === ttlSeconds) {
+      const now = this.clock.now();
+      const write = held.value !== value || now - held.writtenAt >= INFO_REWRITE_MS;
       try {
-        const [alive] = await Promise.all([this.kv.keepAlive(held.id), this.kv.put(key, value, { lease: held.id })]);
-        if (alive) return;
+        const [alive] = await Promise.all([this.kv.keepAlive(held.id), write ? this.kv.put(key, value, { lease: held.id }) : null]);
+        if (alive) {
+          if (write) Object.assign(held, { value, writtenAt: now });
+          return write ? "written" : "renewed";
+        }
       } catch (err) {
         if (!(err instanceof LeaseExpiredError)) throw err;
       }
     }
     // No lease yet, a new TTL, or the lease expired (etcd was out of reach for a whole TTL).
+    const writtenAt = this.clock.now();
     const lease = await this.kv.grantLease(ttlSeconds);
     await this.kv.put(key, value, { lease });
-    this.infoLeases.set(key, { id: lease, ttlSeconds });
+    this.infoLeases.set(key, { id: lease, ttlSeconds, value, writtenAt });
     if (held) this.kv.revokeLease(held.id).catch(() => {});
+    return "written";
+  }
+
+  async leaseSilenceMs(lease: string): Promise<number | null> {
+    const t = await this.kv.leaseTimeToLive(lease);
+    return t === null ? null : leaseSilenceMs(t.ttlSeconds, t.grantedSeconds);
   }
 
   private async getInfos<T>(dir: InfoDir, kind: InfoKind, check: Check<T>): Promise<InfoList<T>> {
     const prefix = `${this.basePath}/${dir}/info/`;
-    const out: InfoList<T> = { items: uidRecord(), invalid: [] };
+    const out: InfoList<T> = { items: uidRecord(), invalid: [], leases: uidRecord() };
     for (const e of await this.kv.list(prefix)) {
       const uid = e.key.slice(prefix.length);
+      if (e.lease !== "0") out.leases[uid] = e.lease;
       let v: unknown;
       try {
         v = JSON.parse(e.value);

@@ -155,6 +155,36 @@ export function storeContract(t: ContractTarget): void {
       expect(Object.keys((await store.getKeepersInfo()).items)).toEqual([]);
     });
 
+    test("an unchanged info renews the lease alone (same revision); a changed one is written", async () => {
+      const key = `${store.basePath}/keepers/info/k1`;
+      const info = keeperInfo("k1");
+      expect(await store.setKeeperInfo(info, 2000)).toBe("written");
+      const first = (await kv.get(key))!;
+      for (let i = 0; i < 3; i++) {
+        await t.pass(1000);
+        expect(await store.setKeeperInfo(info, 2000)).toBe("renewed");
+      }
+      // 3 s after the only write, past its 2 s TTL, kept by the renewals: same revision, same lease.
+      const kept = (await kv.get(key))!;
+      expect({ rev: kept.modRevision, lease: kept.lease }).toEqual({ rev: first.modRevision, lease: first.lease });
+      expect(await store.setKeeperInfo({ ...info, infoUID: "changed" }, 2000)).toBe("written");
+      expect(JSON.parse((await kv.get(key))!.value).infoUID).toBe("changed");
+    });
+
+    test("leaseSilenceMs: 0 after a renewal, 1000 once a whole second passed without one, null once expired", async () => {
+      const info = keeperInfo("k1");
+      await store.setKeeperInfo(info, 3000);
+      const lease = (await store.getKeepersInfo()).leases.k1!;
+      expect(lease).toBeDefined();
+      expect(await store.leaseSilenceMs(lease)).toBe(0);
+      await t.pass(1200);
+      expect(await store.leaseSilenceMs(lease)).toBe(1000);
+      await store.setKeeperInfo(info, 3000);
+      expect(await store.leaseSilenceMs(lease)).toBe(0);
+      await t.pass(4000);
+      expect(await store.leaseSilenceMs(lease)).toBeNull();
+    });
+
     test("an info whose lease expired is written again under a new lease", async () => {
       const key = `${store.basePath}/keepers/info/k1`;
       await store.setKeeperInfo(keeperInfo("k1"), 1000);

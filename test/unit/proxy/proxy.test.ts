@@ -10,14 +10,14 @@ import { FakeClock, systemClock } from "../../../src/lib/clock.ts";
 import { createLogger } from "../../../src/lib/log.ts";
 import { resolveProxyConfig } from "../../../src/proxy/config.ts";
 import { Proxy } from "../../../src/proxy/proxy.ts";
-import { KvStore, MemoryBackend } from "../../../src/store/index.ts";
+import { KvStore, MemoryBackend, type InfoPublish } from "../../../src/store/index.ts";
 import { steadyCluster } from "../../harness/builders.ts";
 import { freePort } from "../../harness/util.ts";
 
 /** A store that remembers every proxy info written, with its lease. */
 class RecordingStore extends KvStore {
   proxyInfos: { info: ProxyInfo; ttlMs: number }[] = [];
-  override setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<void> {
+  override setProxyInfo(info: ProxyInfo, ttlMs: number): Promise<InfoPublish> {
     this.proxyInfos.push({ info, ttlMs });
     return super.setProxyInfo(info, ttlMs);
   }
