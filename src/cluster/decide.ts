@@ -19,7 +19,7 @@
  */
 import { clusterDataProblems, masterDb } from "./cluster-data.ts";
 import { formatBytes } from "./format.ts";
-import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, uidRecord, type InvalidInfo } from "./info-check.ts";
+import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, own, uidRecord, type InvalidInfo } from "./info-check.ts";
 import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
 import { jsonEqual } from "./plain-object.ts";
 import { pauseStep } from "./pause.ts";
@@ -29,7 +29,7 @@ import { failUnstartedSwitchover, stoppedForSwitchover, switchoverAfterBarrier, 
 import { FAKE_STANDBY_NAME, specRangeNotes, specTimings, withDefaults, type FullClusterSpec } from "./spec.ts";
 import { sameForKeepers } from "./stolon-format.ts";
 import { DEFAULT_KEEPER_PRIORITY } from "./types.ts";
-import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS, type SpecTimingsMs } from "./timing.ts";
+import { MASTER_SILENT_MS, PROXY_SILENT_MARGIN_MS, SILENCE_POLL_MS, type SpecTimingsMs } from "./timing.ts";
 import type { ClusterData, DB, DBSpec, Keeper, KeeperInfo, Pause, PostgresState, ProxyInfo } from "./types.ts";
 
 export interface DecideInput {
@@ -45,6 +45,16 @@ export interface DecideInput {
   proxiesInfo: Readonly<Record<string, ProxyInfo>>;
   /** Infos the store already refused (undecodable or invalid): named in the notes. */
   invalidInfos?: readonly InvalidInfo[];
+  /**
+   * What etcd's lease table says, read this tick, about each keeper's last lease renewal: more
+   * than this many ms ago (Store.leaseSilenceMs, whole seconds). Keepers renew their lease several
+   * times a second but write their info only when it changed, so this, not a new infoUID, is what
+   * says a keeper is alive. A keeper without a reading (none this tick, or a store without leases)
+   * counts as alive when its infoUID changes, as stolon's sentinel does.
+   */
+  keeperSilenceMs?: Readonly<Record<string, number>>;
+  /** Same for proxies. */
+  proxySilenceMs?: Readonly<Record<string, number>>;
   memory: SentinelMemory;
   /** Monotonic milliseconds, for timers. */
   now: number;
@@ -67,6 +77,11 @@ export interface DecideOutput {
    * master, else the one a failover would use now. Empty without a master. For explain.
    */
   candidates: RankedCandidate[];
+  /**
+   * Decide again after this many ms rather than at the next sleepInterval: every standby says it
+   * lost the master, whose lease does not read as silent long enough yet (SILENCE_POLL_MS).
+   */
+  recheckInMs: number | null;
 }
 
 /** Standbys more than this many checks without WAL progress may be unable to sync (stolon's rule). */
@@ -138,6 +153,8 @@ function withoutVolatile(cd: ClusterData): unknown {
  */
 export class Tick {
   readonly notes: string[] = [];
+  /** See DecideOutput.recheckInMs. */
+  recheckInMs: number | null = null;
   readonly spec: FullClusterSpec;
   /** The spec's durations in ms, each within its range. */
   readonly t: SpecTimingsMs;
@@ -244,12 +261,17 @@ export class Tick {
     for (const uid of Object.keys(this.mem.dbErrorSince)) if (!this.cd.dbs[uid]) delete this.mem.dbErrorSince[uid];
   }
 
-  /** When each reporting keeper's info last changed; a keeper seen for the first time joins. */
+  /**
+   * When each reporting keeper was last known alive (its lease's reading, else its infoUID's last
+   * change); a keeper seen for the first time joins.
+   */
   recordKeeperHistories(infos: Record<string, KeeperInfo>): void {
     const { cd, mem, now } = this;
     for (const [uid, info] of Object.entries(infos)) {
       const h = mem.keeperHistories[uid];
-      if (!h || h.infoUID !== info.infoUID) mem.keeperHistories[uid] = { infoUID: info.infoUID, since: now };
+      const silence = own(this.input.keeperSilenceMs ?? {}, uid);
+      if (silence !== undefined) mem.keeperHistories[uid] = { infoUID: info.infoUID, since: now - silence };
+      else if (!h || h.infoUID !== info.infoUID) mem.keeperHistories[uid] = { infoUID: info.infoUID, since: now };
       if (!cd.keepers[uid]) {
         cd.keepers[uid] = {
           uid,
@@ -276,7 +298,8 @@ export class Tick {
     }
     let { healthy, why } = this.keeperReportHealth(uid, info);
     if (info && this.mem.keeperSilent[uid] !== undefined) {
-      if (this.mem.keeperSilent[uid] === info.infoUID) {
+      // Failed by the silent-master rule: until its info changes or its lease reads renewed again.
+      if (this.mem.keeperSilent[uid] === info.infoUID && own(this.input.keeperSilenceMs ?? {}, uid) !== 0) {
         healthy = false;
         why = "still silent";
       } else delete this.mem.keeperSilent[uid];
@@ -319,7 +342,7 @@ export class Tick {
     else delete mem.keeperErrorSince[uid];
     const since = mem.keeperErrorSince[uid];
     const healthy = since === undefined || now - since <= this.failIntervalMs;
-    return { healthy, why: healthy ? "" : `its info has not changed for ${((now - h!.since) / 1000).toFixed(1)}s` };
+    return { healthy, why: healthy ? "" : `it has not renewed its lease (or changed its info) for ${((now - h!.since) / 1000).toFixed(1)}s` };
   }
 
   /** Copies what a db's keeper reports about it into its status and decides its health. */
@@ -359,15 +382,20 @@ export class Tick {
     const master = masterDb(this.cd);
     const mk = master ? cd.keepers[this.keeperOf(master)] : undefined;
     const h = master ? mem.keeperHistories[this.keeperOf(master)] : undefined;
-    if (!master || !mk?.status.healthy || !h || now - h.since <= MASTER_SILENT_MS) return;
+    if (!master || !mk?.status.healthy || !h) return;
     const witnesses = Object.values(cd.dbs).filter((d) => {
       if (d.spec.followConfig?.type !== "internal" || d.spec.followConfig.dbuid !== master.uid) return false;
       const info = infos[this.keeperOf(d)];
       const wh = mem.keeperHistories[this.keeperOf(d)];
-      return cd.keepers[this.keeperOf(d)]?.status.healthy && info?.postgresState?.uid === d.uid && info.postgresState.healthy && wh && wh.since > h.since;
+      return cd.keepers[this.keeperOf(d)]?.status.healthy && info?.postgresState?.uid === d.uid && info.postgresState.healthy && wh && wh.since >= h.since;
     });
     if (witnesses.length === 0) return;
     if (!witnesses.every((w) => infos[this.keeperOf(w)]!.postgresState!.receivingWal === false)) return;
+    if (now - h.since < MASTER_SILENT_MS) {
+      // Every standby lost the master: read its lease again soon rather than at the next sleepInterval.
+      this.recheckInMs = SILENCE_POLL_MS;
+      return;
+    }
     mk.status.healthy = false;
     mem.keeperSilent[mk.uid] = h.infoUID;
     this.note(
@@ -375,13 +403,18 @@ export class Tick {
     );
   }
 
-  /** Proxies that reported a new infoUID within their own proxyTimeout plus PROXY_SILENT_MARGIN_MS. */
+  /**
+   * Proxies known alive (their lease's reading, else a new infoUID) within their own proxyTimeout
+   * plus PROXY_SILENT_MARGIN_MS.
+   */
   activeProxies(): string[] {
     const { mem, now } = this;
     const active: string[] = [];
     for (const [uid, p] of Object.entries(this.proxiesInfo)) {
       const h = mem.proxyHistories[uid];
-      if (!h || h.infoUID !== p.infoUID) mem.proxyHistories[uid] = { infoUID: p.infoUID, since: now };
+      const silence = own(this.input.proxySilenceMs ?? {}, uid);
+      if (silence !== undefined) mem.proxyHistories[uid] = { infoUID: p.infoUID, since: now - silence };
+      else if (!h || h.infoUID !== p.infoUID) mem.proxyHistories[uid] = { infoUID: p.infoUID, since: now };
       const timeoutMs = Math.max(1, (p.ProxyTimeout ?? 0) / 1e6);
       if (now - mem.proxyHistories[uid]!.since <= timeoutMs + PROXY_SILENT_MARGIN_MS) active.push(uid);
     }
@@ -990,7 +1023,7 @@ export function decide(input: DecideInput): DecideOutput {
   if (problems.length > 0) {
     // Nothing in it can be trusted, so nothing is changed: the operator repairs it (clusterdata write).
     const notes = [`nothing decided: ${problems.join("; ")}`, ...invalidInfoNotes(input.invalidInfos ?? [])];
-    return { clusterData: prev, memory: cloneMemory(input.memory), notes, change: "none", candidates: [] };
+    return { clusterData: prev, memory: cloneMemory(input.memory), notes, change: "none", candidates: [], recheckInMs: null };
   }
   const cd = structuredClone(prev);
   cd.keepers = uidRecord(cd.keepers);
@@ -1014,5 +1047,5 @@ export function decide(input: DecideInput): DecideOutput {
     cd.changeTime = new Date(input.wallNow).toISOString();
     if (t.notes.length > 0) cd.lastDecision = { time: cd.changeTime, sentinelUID: input.sentinelUID, notes: t.notes };
   }
-  return { clusterData: cd, memory: mem, notes: t.notes, change, candidates };
+  return { clusterData: cd, memory: mem, notes: t.notes, change, candidates, recheckInMs: t.recheckInMs };
 }

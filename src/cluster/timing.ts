@@ -21,26 +21,34 @@
 import { formatDuration } from "./duration.ts";
 
 /**
- * The keeper publishes its info this often, whatever the sleepInterval, counted from the start of
- * one report to the start of the next (a slow report is followed by the next at once); each
- * report renews its lease.
+ * The keeper renews its lease this often, whatever the sleepInterval, counted from the start of
+ * one report to the start of the next (a slow report is followed by the next at once), and
+ * publishes its info when it changed (src/keeper/report-info.ts). A renewal is a lease keep-alive,
+ * which etcd answers from the leader's lease table without a raft proposal; readers tell the
+ * keeper is alive from its lease (leaseSilenceMs in src/store/store.ts), not from new writes.
  */
-export const KEEPER_REPORT_MS = 500;
+export const KEEPER_REPORT_MS = 200;
 /**
- * A report waits this long for the PostgreSQL state, then publishes the last known one. Short,
- * because it delays the start of the report and so eats into the fence's margin: on a saturated
- * node a state that takes longer is a report older, not a report later.
+ * A change of WAL positions alone (xLogPos, replayedXLogPos, olderWalFile) is published at most
+ * this often: they move with every write to the database. Any other change is published at once.
+ */
+export const KEEPER_POSITION_MS = 1000;
+/**
+ * A report waits this long for the PostgreSQL state, then publishes the last known one: on a
+ * saturated node a state that takes longer is a report older, not a report later. The renewal is
+ * sent before, beside the wait, so the wait does not delay it; it counts in the report cycle all
+ * the same, for margin.
  */
 export const KEEPER_STATE_WAIT_MS = 100;
 /**
- * A master keeper that has not renewed its info for this long (or failInterval/2 if smaller)
- * fences its PostgreSQL. It must stay below every delay after which the sentinel can elect
- * another master: MASTER_SILENT_MS, the info lease and staleness + failInterval. 1250 ms rather
- * than 1000: in a soak with etcd's disk slowed by a competing fsync writer (bench:soak
- * --slow-etcd-disk) two reports in a row took up to 500 ms each, and 1000 ms fenced a healthy
- * master about once in three minutes.
+ * A master keeper that has had no lease renewal acknowledged for this long (counted from the
+ * sending of the last acknowledged one; or failInterval/2 if smaller) fences its PostgreSQL. It
+ * must stay below every delay after which the sentinel can elect another master: MASTER_SILENT_MS,
+ * the info lease and staleness + failInterval. Three report periods: a renewal goes through no
+ * raft proposal and no fsync, so a slow etcd disk, which once delayed reports (writes) by 500 ms
+ * each, does not delay it (etcd 3.4; bench:soak --slow-etcd-disk measures it).
  */
-export const KEEPER_FENCE_MS = 1250;
+export const KEEPER_FENCE_MS = 600;
 /** How often the keeper and the proxy check their fencing deadline. */
 export const FENCE_CHECK_MS = 100;
 /**
@@ -49,13 +57,18 @@ export const FENCE_CHECK_MS = 100;
  */
 export const FENCE_ACTION_MS = 200;
 /**
- * A master keeper silent this long (keepers report every KEEPER_REPORT_MS) is failed at once when
- * every standby that reported since says its WAL receiver lost the master too: two independent
- * views of the same death, so no failInterval needs to pass. It must come after the fence (at
- * most KEEPER_FENCE_MS + FENCE_CHECK_MS + FENCE_ACTION_MS after the last report's start), and
- * with the standbys' STANDBY_RECEIVER_TIMEOUT_MS it is what a node-loss failover waits for.
+ * A master keeper whose lease etcd reads as not renewed for at least this long (leaseSilenceMs:
+ * the remaining TTL is reported in whole seconds, so this is a whole number of seconds and the
+ * true silence is longer) is failed at once when every live standby says its WAL receiver lost
+ * the master too: two independent views of the same death, so no failInterval needs to pass. It
+ * must come after the fence (at most KEEPER_FENCE_MS + FENCE_CHECK_MS + FENCE_ACTION_MS after the
+ * sending of the last renewal), and with the standbys' STANDBY_RECEIVER_TIMEOUT_MS it is what a
+ * node-loss failover waits for. The leading sentinel reads the lease every SILENCE_POLL_MS while
+ * a standby reports a lost receiver.
  */
-export const MASTER_SILENT_MS = 1750;
+export const MASTER_SILENT_MS = 1000;
+/** While a standby reports a lost WAL receiver, the leading sentinel reads the master's lease this often. */
+export const SILENCE_POLL_MS = 100;
 /**
  * The standbys' wal_receiver_timeout (postgresql.conf, a user value wins): a standby whose master
  * sends nothing for this long (not even the answer to the ping the receiver sends after half of
@@ -69,10 +82,11 @@ export const STANDBY_RECEIVER_TIMEOUT_MS = 1000;
 /** The keeper's info lease is failInterval, never shorter than this. */
 export const KEEPER_MIN_LEASE_MS = 2000;
 /**
- * A proxy whose info has not changed for its proxyTimeout plus this margin is no longer waited
- * for. A proxy counts its proxyTimeout from the start of its last successful check, which came
- * before the info write the sentinel saw, so by then it has cut its connections and stopped
- * routing (it checks every FENCE_CHECK_MS). stolon waits twice proxyTimeout, which delays a
+ * A proxy whose lease etcd reads as not renewed for more than its proxyTimeout plus this margin
+ * is no longer waited for. A proxy counts its proxyTimeout from the start of its last successful
+ * check, which came before the renewal etcd saw, so by then it has cut its connections and
+ * stopped routing (it checks every FENCE_CHECK_MS). The lease reads in whole seconds, so the wait
+ * ends at the next whole second after this. stolon waits twice proxyTimeout, which delays a
  * failover by up to 10 s (with the defaults here) after a proxy died.
  */
 export const PROXY_SILENT_MARGIN_MS = 1000;
@@ -114,17 +128,17 @@ export function sentinelInfoTtlMs(sleepIntervalMs: number): number {
 
 /** Every period the safety argument uses, derived from the spec's timings and the constants. */
 export interface DerivedTimings {
-  /** Longest time between the starts of two reports of a healthy keeper. */
+  /** Longest time between the sendings of two lease renewals of a healthy keeper (with margin). */
   keeperReportCycleMs: number;
   keeperFenceAfterMs: number;
-  /** Latest moment (after the start of the last successful report) a cut-off master is fenced. */
+  /** Latest moment (after the sending of the last acknowledged renewal) a cut-off master is fenced. */
   keeperFencedByMs: number;
   keeperLeaseMs: number;
-  /** The sentinel fails a keeper whose info has not changed for this long. */
+  /** The sentinel fails a keeper whose lease has not been renewed for this long. */
   keeperStaleFailMs: number;
   masterSilentMs: number;
   /**
-   * Not a safety bound: when, after its keeper's last report, a master lost whole without a
+   * Not a safety bound: when, after its keeper's last renewal, a master lost whole without a
    * closed connection (a frozen node, a network cut) is failed by the silent-master rule; the
    * later of its two signals (see STANDBY_RECEIVER_TIMEOUT_MS).
    */
@@ -147,7 +161,7 @@ export function deriveTimings(t: SpecTimingsMs): DerivedTimings {
     keeperLeaseMs: keeperLeaseMs(t.failIntervalMs),
     keeperStaleFailMs: t.sleepIntervalMs + t.failIntervalMs,
     masterSilentMs: MASTER_SILENT_MS,
-    nodeLossFailedByMs: Math.max(MASTER_SILENT_MS, STANDBY_RECEIVER_TIMEOUT_MS + KEEPER_REPORT_MS + KEEPER_STATE_WAIT_MS),
+    nodeLossFailedByMs: Math.max(MASTER_SILENT_MS + SILENCE_POLL_MS, STANDBY_RECEIVER_TIMEOUT_MS + KEEPER_REPORT_MS + KEEPER_STATE_WAIT_MS),
     proxyCheckIntervalMs: t.proxyCheckIntervalMs,
     proxyTimeoutMs: t.proxyTimeoutMs,
     proxyFencedByMs: t.proxyTimeoutMs + FENCE_CHECK_MS + FENCE_ACTION_MS,
@@ -168,9 +182,9 @@ interface TimingRule {
 const ms = (n: number) => formatDuration(n);
 
 /**
- * The inequalities. The keeper counts its fence from the start of its last successful report,
- * before the lease for it was granted and before the sentinel could see it, so every delay after
- * which the sentinel may elect another master (counted from the grant or the sighting) must
+ * The inequalities. The keeper counts its fence from the sending of its last acknowledged lease
+ * renewal, before etcd renewed the lease, so every delay after which the sentinel may elect
+ * another master (read from the lease: never more than the time since etcd renewed it) must
  * exceed the fence's.
  */
 const RULES: readonly TimingRule[] = [
@@ -209,6 +223,12 @@ const RULES: readonly TimingRule[] = [
     fields: ["failInterval"],
     holds: (d) => 2 * d.keeperReportCycleMs <= d.keeperLeaseMs,
     explain: (d) => `two report cycles (${ms(2 * d.keeperReportCycleMs)}) must fit in the keeper's lease of ${ms(d.keeperLeaseMs)}, so one slow report does not lose it`,
+  },
+  {
+    name: "the silent-master rule is whole seconds",
+    fields: [],
+    holds: (d) => d.masterSilentMs > 0 && d.masterSilentMs % 1000 === 0,
+    explain: (d) => `the silent-master rule's ${ms(d.masterSilentMs)} must be a whole number of seconds: etcd reports a lease's remaining TTL in whole seconds`,
   },
   {
     name: "proxy checks within its timeout",

@@ -5,3 +5,4 @@ export * from "./keeper.ts";
 export * from "./keeper-routes.ts";
 export * from "./metrics.ts";
 export * from "./status.ts";
+export * from "./report-info.ts";

@@ -5,10 +5,12 @@
  *  - reconcile: read the cluster view, observe the local PostgreSQL, planKeeper(), execute. Every
  *    sleepInterval, at once after a pass that changed something, and whenever the cluster data
  *    changes in etcd (watch).
- *  - report: publish KeeperInfo (with the PostgreSQL state) every KEEPER_REPORT_MS under a lease,
- *    and at once when a pass asks (reportTrigger). It runs beside the reconcile loop, so a long
- *    pg_basebackup does not silence it.
- *  - fence: every FENCE_CHECK_MS, fences a master whose reports have failed for too long.
+ *  - report: every KEEPER_REPORT_MS, renew the keeper's lease and publish KeeperInfo (with the
+ *    PostgreSQL state) when it changed (report-info.ts), and at once when a pass asks
+ *    (reportTrigger). It runs beside the reconcile loop, so a long pg_basebackup does not silence
+ *    it. It starts before anything else, so the sentinel sees this keeper process while it stops a
+ *    PostgreSQL left running by an earlier one.
+ *  - fence: every FENCE_CHECK_MS, fences a master whose lease renewals have failed for too long.
  *
  * On abort the loops end, a fencing under way is awaited, PostgreSQL is stopped (fast), the
  * keeper info deleted and the lock released. What the keeper knows at any moment is `status()`
@@ -22,6 +24,7 @@ import {
   activePause,
   DEFAULT_SPEC_TIMINGS,
   FENCE_CHECK_MS,
+  KEEPER_POSITION_MS,
   KEEPER_REPORT_MS,
   KEEPER_STATE_WAIT_MS,
   keeperFenceAfterMs,
@@ -66,6 +69,7 @@ import {
 } from "./local-state.ts";
 import { isStolonSlot, slotName } from "../cluster/slot-names.ts";
 import { runPitrInit } from "./pitr.ts";
+import { nextKeeperInfo, type PublishedInfo } from "./report-info.ts";
 import { confirmWipeCommand, planKeeper, type DesiredConfig, type KeeperAction, type KeeperPlan, type KeeperSettings, type LocalObservation } from "./plan.ts";
 
 /** Programs the keeper runs; all must be present in the bin dir. */
@@ -268,8 +272,13 @@ export class Keeper implements Component {
   private syncTimeoutMs = DEFAULT_SPEC_TIMINGS.syncTimeoutMs;
   private failIntervalMs = DEFAULT_SPEC_TIMINGS.failIntervalMs;
   private maxStandbyLagBytes: number = SPEC_DEFAULTS.maxStandbyLag;
-  /** Clock time when the last successful report started: the lease it created cannot expire before this + TTL. */
+  /**
+   * Clock time when the last lease renewal that etcd acknowledged was sent: the lease cannot
+   * expire, nor can the sentinel read it as silent, before this (the fence counts from it).
+   */
   private lastReportStart = 0;
+  /** The info last handed to the store; null before the first successful publish. */
+  private published: PublishedInfo | null = null;
   private fenced = false;
   private internalOnly = false;
   private fencing: Promise<void> | null = null;
@@ -365,32 +374,40 @@ export class Keeper implements Component {
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
     const pg = this.rt.pg;
-    if (pg.isRunning() && (await this.pausedAtStart())) {
-      // Paused (issue 17): nothing fails over, so the instance keeps serving as it is; the plan
-      // does not stop it while the sentinel learns this keeper process, and its watchdog is
-      // armed when the pause ends (Postmaster.setWatchdog).
-      this.log.info("the cluster is paused: the PostgreSQL instance left running by an earlier keeper process keeps running");
-    } else if (pg.isRunning()) {
-      // A postmaster this process did not start: left by an earlier keeper process of ours, or by
-      // stolon's keeper when it was SIGKILLed (on SIGTERM it stops PostgreSQL itself). It is
-      // stopped (fast) and started again by the plan as our child, under our configuration: a
-      // process we did not start has no watchdog and no exit status for us, and the sentinel must
-      // see this keeper process before the instance serves again. stolon's keeper does the same
-      // when it starts. For a standby taken over from stolon this is the one restart that applying
-      // our configuration (socket dir, primary_conninfo's passfile) needs anyway.
-      this.log.info("stopping the PostgreSQL instance left running by an earlier keeper process (ours or stolon's): the plan starts it again as this keeper's child");
-      await pg.stop();
-    }
-    await this.recoverDataDir();
-    const unwatch = this.store.watchClusterData(
-      () => this.reconcileTrigger.fire(),
-      (err) => this.log.debug(`watch: ${describeError(err)}`),
-    );
-    this.started = true;
+    const { reconcile, report, fence } = this.loops;
+    // Reports (and the fence that goes with them) start first: stopping a PostgreSQL left running
+    // below can take seconds, and meanwhile its standbys lose their connection; a keeper the
+    // sentinel could not see then would look like a dead master.
+    const stopEarly = new AbortController();
+    const early = AbortSignal.any([signal, stopEarly.signal]);
+    const reporting = Promise.all([report.run(early), fence.run(early)]);
+    let unwatch = () => {};
     try {
-      const { reconcile, report, fence } = this.loops;
-      await Promise.all([reconcile.run(signal), report.run(signal), fence.run(signal)]);
+      if (pg.isRunning() && (await this.pausedAtStart())) {
+        // Paused (issue 17): nothing fails over, so the instance keeps serving as it is; the plan
+        // does not stop it while the sentinel learns this keeper process, and its watchdog is
+        // armed when the pause ends (Postmaster.setWatchdog).
+        this.log.info("the cluster is paused: the PostgreSQL instance left running by an earlier keeper process keeps running");
+      } else if (pg.isRunning()) {
+        // A postmaster this process did not start: left by an earlier keeper process of ours, or by
+        // stolon's keeper when it was SIGKILLed (on SIGTERM it stops PostgreSQL itself). It is
+        // stopped (fast) and started again by the plan as our child, under our configuration: a
+        // process we did not start has no watchdog and no exit status for us. stolon's keeper does
+        // the same when it starts. For a standby taken over from stolon this is the one restart
+        // that applying our configuration (socket dir, primary_conninfo's passfile) needs anyway.
+        this.log.info("stopping the PostgreSQL instance left running by an earlier keeper process (ours or stolon's): the plan starts it again as this keeper's child");
+        await pg.stop();
+      }
+      await this.recoverDataDir();
+      unwatch = this.store.watchClusterData(
+        () => this.reconcileTrigger.fire(),
+        (err) => this.log.debug(`watch: ${describeError(err)}`),
+      );
+      this.started = true;
+      await reconcile.run(signal);
     } finally {
+      stopEarly.abort();
+      await reporting;
       await this.fencing;
       unwatch();
       this.log.info("stopping PostgreSQL");
@@ -873,7 +890,7 @@ export class Keeper implements Component {
     if (silentMs <= bound || !pg.isRunning() || pg.hasStandbySignal()) return;
     this.fencing = (async () => {
       this.fenced = true;
-      this.log.warn(`no info renewed in etcd for ${Math.round(silentMs)} ms: fencing the master (no client can write until etcd answers again)`);
+      this.log.warn(`no lease renewal acknowledged by etcd for ${Math.round(silentMs)} ms: fencing the master (no client can write until etcd answers again)`);
       try {
         await pg.fence(this.settings.su.username, this.settings.su.authMethod, this.settings.repl.username, this.settings.repl.authMethod, this.requestTimeoutMs);
       } catch (err) {
@@ -910,27 +927,48 @@ export class Keeper implements Component {
     return { ...(last?.st ?? this.baseState()), healthy: false };
   }
 
-  /** Publishes KeeperInfo; only once the cluster is known (its uid goes into the info). */
+  /**
+   * Renews the lease and publishes KeeperInfo when it changed (report-info.ts); only once the
+   * cluster is known (its uid goes into the info). The renewal is sent first, beside the state
+   * query, so the fence counts from a moment a slow PostgreSQL does not push back.
+   */
   private async report(): Promise<void> {
     if (this.clusterUID === "") return;
-    const state = await this.currentState();
-    const start = this.clock.now();
-    const info: KeeperInfo = {
-      infoUID: newUid(),
-      uid: this.rt.uid,
-      clusterUID: this.clusterUID,
-      bootUUID: this.bootUUID,
-      postgresBinaryVersion: this.rt.binaryVersion,
-      postgresState: this.stoppedForSwitchover ? { ...state, stoppedForSwitchover: this.stoppedForSwitchover } : state,
-      canBeMaster: this.cfg.canBeMaster,
-      canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
-      priority: this.cfg.priority,
-      ...(this.cfg.trustOnNetwork ? { trustOnNetwork: true } : {}),
-      ...(this.init ? { init: this.init } : {}),
-    };
+    const ttlMs = keeperLeaseMs(this.failIntervalMs);
+    const prev = this.published;
+    const renewStart = this.clock.now();
+    const renewed = prev ? this.store.setKeeperInfo(prev.info, ttlMs).then(() => this.renewed(renewStart)) : null;
+    const [, state] = await Promise.all([renewed, this.currentState()]);
+    const next = nextKeeperInfo(
+      prev,
+      {
+        uid: this.rt.uid,
+        clusterUID: this.clusterUID,
+        bootUUID: this.bootUUID,
+        postgresBinaryVersion: this.rt.binaryVersion,
+        postgresState: this.stoppedForSwitchover ? { ...state, stoppedForSwitchover: this.stoppedForSwitchover } : state,
+        canBeMaster: this.cfg.canBeMaster,
+        canBeSynchronousReplica: this.cfg.canBeSynchronousReplica,
+        priority: this.cfg.priority,
+        ...(this.cfg.trustOnNetwork ? { trustOnNetwork: true } : {}),
+        ...(this.init ? { init: this.init } : {}),
+      },
+      this.clock.now(),
+      // The switchover's target publishes every position: the sentinel promotes on it.
+      this.switchoverTarget ? 0 : KEEPER_POSITION_MS,
+      newUid,
+    );
+    if (next === prev) return;
+    const writeStart = this.clock.now();
     // The lease is failInterval: a keeper that stops reporting is gone from etcd after it.
-    await this.store.setKeeperInfo(info, keeperLeaseMs(this.failIntervalMs));
-    this.lastReportStart = start;
+    await this.store.setKeeperInfo(next.info, ttlMs);
+    this.published = next;
+    this.renewed(writeStart);
+  }
+
+  /** etcd acknowledged a renewal sent at `start`. */
+  private renewed(start: number): void {
+    this.lastReportStart = Math.max(this.lastReportStart, start);
     if (this.fenced && !this.fencing) {
       this.fenced = false;
       this.log.info("etcd answers again: the fence is lifted at the next pass");

@@ -52,6 +52,11 @@ export class Proxy implements Component {
   private lastSuccess: number;
   private fenced = false;
   private lastRouteReason = "";
+  /**
+   * The info last published, without its infoUID, and that infoUID: a new one only when the
+   * content changes, so an unchanged info is a lease renewal alone (no write; issue 23).
+   */
+  private published: { content: string; infoUID: string } | null = null;
   /** Wall-clock unix ms of the last check that read usable cluster data (0: never). */
   private lastValidClusterDataWall = 0;
   private readonly say: SayOnce;
@@ -244,10 +249,11 @@ export class Proxy implements Component {
     const t = specTimings(cd.cluster.spec);
     const timeoutMs = Math.max(this.timeoutMs, t.proxyTimeoutMs);
     const drained = this.forwarder.drainedHoldId;
-    await this.store.setProxyInfo(
-      { infoUID: this.newUid(), UID: this.uid, Generation: route.generation, ProxyTimeout: timeoutMs * 1e6, ...(drained ? { drained } : {}) },
-      proxyInfoTtlMs(timeoutMs),
-    );
+    const info = { UID: this.uid, Generation: route.generation, ProxyTimeout: timeoutMs * 1e6, ...(drained ? { drained } : {}) };
+    const content = JSON.stringify(info);
+    if (this.published?.content !== content) this.published = { content, infoUID: this.newUid() };
+    // Renews the lease (the sentinel reads this proxy's liveness from it), and writes when changed.
+    await this.store.setProxyInfo({ infoUID: this.published.infoUID, ...info }, proxyInfoTtlMs(timeoutMs));
     // New timings only once the sentinel can see them.
     this.checkIntervalMs = t.proxyCheckIntervalMs;
     this.timeoutMs = t.proxyTimeoutMs;

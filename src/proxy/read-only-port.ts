@@ -1,9 +1,9 @@
 /**
  * The proxy's read-only listener (--read-only-port): a second Forwarder, in its read-only role,
  * whose connections go to the standbys readOnlyRoute (read-only.ts) finds eligible, the least
- * loaded first; the cluster data and the keepers' reports are read by its own loop, every
- * KEEPER_REPORT_MS and at once when the cluster data changes (watch), since a standby's lag is only
- * known from the keepers' reports. A standby leaving the set has its connections cut (after a grace
+ * loaded first; the cluster data, the keepers' reports and their leases are read by its own loop,
+ * every READ_ONLY_CHECK_MS and at once when the cluster data changes (watch), since a standby's lag
+ * is only known from the keepers' reports. A standby leaving the set has its connections cut (after a grace
  * for lag or a late report); the others are left alone.
  *
  * It serves only while the read-write side does: the Proxy opens and closes both listeners
@@ -11,7 +11,7 @@
  * where clients go: master (the route names the master), hold (held up to --hold-timeout, as the
  * read-write port holds clients while there is no master) or refuse (57P03 at once).
  */
-import { KEEPER_REPORT_MS } from "../cluster/index.ts";
+import { uidRecord } from "../cluster/index.ts";
 import type { Clock } from "../lib/clock.ts";
 import { ClusterDataError, describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
@@ -19,7 +19,7 @@ import { Loop, type TickObserver } from "../lib/run-loop.ts";
 import type { Store } from "../store/store.ts";
 import type { ProxyConfig, ReadOnlyConfig } from "./config.ts";
 import { Forwarder } from "./forwarder.ts";
-import { freshReadOnlyMemory, READ_ONLY_GRACE_MS, READ_ONLY_STALE_MS, readOnlyRoute, ReportAges, type ReadOnlyRoute } from "./read-only.ts";
+import { freshReadOnlyMemory, READ_ONLY_CHECK_MS, READ_ONLY_GRACE_MS, READ_ONLY_STALE_MS, readOnlyRoute, ReportAges, type ReadOnlyRoute } from "./read-only.ts";
 
 export class ReadOnlyPort {
   readonly forwarder: Forwarder;
@@ -55,7 +55,7 @@ export class ReadOnlyPort {
     });
     this.loop = new Loop({
       name: "read-only",
-      intervalMs: () => KEEPER_REPORT_MS,
+      intervalMs: () => READ_ONLY_CHECK_MS,
       tick: () => this.checkOnce(),
       clock: o.clock,
       log: o.log,
@@ -102,9 +102,18 @@ export class ReadOnlyPort {
       this.o.store.getKeepersInfo(),
     ]);
     // Checked again: the read-write side may have fenced while the store answered.
+    // How long each keeper has not renewed its lease (a failed read: no reading, the infoUID decides).
+    const silences = uidRecord<number>();
+    await Promise.all(
+      Object.entries(infos.leases).map(async ([uid, lease]) => {
+        const s = await this.o.store.leaseSilenceMs(lease).catch(() => undefined);
+        if (s === null) delete infos.items[uid];
+        else if (s !== undefined) silences[uid] = s;
+      }),
+    );
     if (!this.o.serving()) return;
     const now = this.o.clock.now();
-    this.ages.observe(infos.items, now);
+    this.ages.observe(infos.items, now, silences);
     const route = readOnlyRoute(
       {
         cd: cdv?.clusterData ?? null,

@@ -25,13 +25,17 @@
  */
 import { SPEC_DEFAULTS, own, uidRecord, type ClusterData, type DB, type KeeperInfo, type PostgresState } from "../cluster/index.ts";
 import { dbTarget, proxyRoute, type ProxyTarget } from "../cluster/proxy-target.ts";
-import { KEEPER_REPORT_MS } from "../cluster/timing.ts";
 import { formatBytes } from "../cluster/format.ts";
 
 export type ReadOnlyFallback = "master" | "hold" | "refuse";
 export const READ_ONLY_FALLBACKS: readonly ReadOnlyFallback[] = ["master", "hold", "refuse"];
-/** A keeper report older than this (no new infoUID seen) is unknown: 3 x KEEPER_REPORT_MS. */
-export const READ_ONLY_STALE_MS = 3 * KEEPER_REPORT_MS;
+/**
+ * A keeper not known alive for longer than this (its lease, read in whole seconds, or a new
+ * infoUID) has a report of unknown worth: its lease reads as not renewed for 2 s or more.
+ */
+export const READ_ONLY_STALE_MS = 1500;
+/** The read-only port reads the cluster data, the keepers' infos and their leases this often. */
+export const READ_ONLY_CHECK_MS = 500;
 /** A standby over the lag bound (or with a stale report) keeps its connections this long. */
 export const READ_ONLY_GRACE_MS = 1000;
 
@@ -46,19 +50,21 @@ export interface ReadOnlyPolicy {
 }
 
 /**
- * Tracks, per keeper uid, when its infoUID last changed (monotonic ms, the caller's clock). The
- * first sight of a keeper counts as a change: a proxy that has just started trusts the reports it
- * finds for staleMs rather than send every read to the master until each keeper reports again.
+ * Tracks, per keeper uid, when it was last known alive (monotonic ms, the caller's clock): now
+ * minus its lease's reading when there is one (Store.leaseSilenceMs), else when its infoUID last
+ * changed. The first sight of a keeper without a reading counts as a change.
  */
 export class ReportAges {
   private readonly seen = new Map<string, { infoUID: string; changedAt: number }>();
 
-  /** Records the infos read at `now`; forgets keepers not present. */
-  observe(infos: Record<string, KeeperInfo>, now: number): void {
+  /** Records the infos (and lease readings, by uid) read at `now`; forgets keepers not present. */
+  observe(infos: Record<string, KeeperInfo>, now: number, silenceMs: Readonly<Record<string, number>> = {}): void {
     for (const uid of [...this.seen.keys()]) if (!Object.hasOwn(infos, uid)) this.seen.delete(uid);
     for (const [uid, info] of Object.entries(infos)) {
       const last = this.seen.get(uid);
-      if (!last || last.infoUID !== info.infoUID) this.seen.set(uid, { infoUID: info.infoUID, changedAt: now });
+      const silence = own(silenceMs, uid);
+      if (silence !== undefined) this.seen.set(uid, { infoUID: info.infoUID, changedAt: now - silence });
+      else if (!last || last.infoUID !== info.infoUID) this.seen.set(uid, { infoUID: info.infoUID, changedAt: now });
     }
   }
 
@@ -249,6 +255,6 @@ function assemble(judged: readonly Judged[], master: ProxyTarget, fallback: Read
 }
 
 const dbWords = (ps: PostgresState) => (ps.uid ? `db ${ps.uid}` : "no db");
-const staleWords = (age: number | null, staleMs: number) => (age === null ? "never seen" : `no new report for ${Math.round(age)} ms, over ${staleMs} ms`);
+const staleWords = (age: number | null, staleMs: number) => (age === null ? "never seen" : `not known alive for ${Math.round(age)} ms, over ${staleMs} ms`);
 /** "16 MiB", "1.5 MiB", "512 B". */
 const bytes = (n: number) => formatBytes(n).replace(".0 ", " ");

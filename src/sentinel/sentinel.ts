@@ -22,6 +22,7 @@ import {
   specTimings,
   DEFAULT_SPEC_TIMINGS,
   sentinelInfoTtlMs,
+  uidRecord,
   type ClusterData,
   type ClusterSpec,
   type SentinelMemory,
@@ -33,7 +34,7 @@ import { logNotes, type Logger } from "../lib/log.ts";
 import { Loop, SayOnce, type LoopSnapshot, type TickObserver } from "../lib/run-loop.ts";
 import { Trigger } from "../lib/trigger.ts";
 import type { Election } from "../store/election.ts";
-import type { Store } from "../store/store.ts";
+import type { InfoList, Store } from "../store/store.ts";
 import {
   DECISION_KINDS,
   decisionKinds,
@@ -106,6 +107,8 @@ interface TermState {
   lastWrite: number;
   /** The master that looked failed, and the clock time a tick first saw it so; null while it looks fine. */
   suspect: { db: string; since: number } | null;
+  /** The last decide's recheckInMs: the next tick comes this soon instead of after sleepInterval. */
+  recheckInMs: number | null;
 }
 
 export class Sentinel implements Component {
@@ -258,10 +261,10 @@ export class Sentinel implements Component {
       () => trigger.fire(),
       (err) => log.debug(`watch: ${describeError(err)}`),
     );
-    const state: TermState = { memory: freshMemory(), lastWrite: -Infinity, suspect: null };
+    const state: TermState = { memory: freshMemory(), lastWrite: -Infinity, suspect: null, recheckInMs: null };
     this.tickLoop = new Loop({
       name: "tick",
-      intervalMs: () => this.sleepIntervalMs,
+      intervalMs: () => state.recheckInMs ?? this.sleepIntervalMs,
       tick: async () => {
         const again = await this.tick(term, state);
         this.s.lastClusterCheckSuccessWall = Date.now();
@@ -303,11 +306,14 @@ export class Sentinel implements Component {
     }
     this.sleepIntervalMs = specTimings(v.clusterData.cluster.spec).sleepIntervalMs;
     const [keepers, proxies] = await Promise.all([store.getKeepersInfo(), store.getProxiesInfo()]);
+    const [keeperSilenceMs, proxySilenceMs] = await Promise.all([this.readSilences(keepers), this.readSilences(proxies)]);
     const invalidInfos = [...keepers.invalid, ...proxies.invalid];
     const out = decide({
       clusterData: v.clusterData,
       keepersInfo: keepers.items,
       proxiesInfo: proxies.items,
+      keeperSilenceMs,
+      proxySilenceMs,
       invalidInfos,
       memory: state.memory,
       now: clock.now(),
@@ -316,6 +322,7 @@ export class Sentinel implements Component {
       newUid: this.o.newUid,
     });
     state.memory = out.memory;
+    state.recheckInMs = out.recheckInMs;
     this.countKeepers(out.clusterData);
     this.warnIfPaused(out.clusterData);
     this.watchMaster(state, v.clusterData, out.clusterData);
@@ -344,6 +351,31 @@ export class Sentinel implements Component {
     const kinds = this.countWrite(state, v.clusterData, out.clusterData, out.change);
     logNotes(log, "info", `cluster view written (${kinds.join(", ")})`, out.notes);
     return false;
+  }
+
+  /**
+   * Reads the lease of every listed info (no raft proposal: etcd answers from its lease table) and
+   * returns, by uid, how long each has not been renewed (Store.leaseSilenceMs). An info whose
+   * lease expired since the listing is taken out of the list (as its key is about to be). A read
+   * that fails counts as renewed: unknown is not silent, so a store that answers badly delays a
+   * failover (until the lease expires and the key goes), never causes one.
+   */
+  private async readSilences<T>(list: InfoList<T>): Promise<Record<string, number>> {
+    const out = uidRecord<number>();
+    await Promise.all(
+      Object.entries(list.leases).map(async ([uid, lease]) => {
+        let silence: number | null;
+        try {
+          silence = await this.o.store.leaseSilenceMs(lease);
+        } catch (err) {
+          this.o.log.debug(`cannot read the lease of ${uid}: ${describeError(err)}`);
+          silence = 0;
+        }
+        if (silence === null) delete list.items[uid];
+        else out[uid] = silence;
+      }),
+    );
+    return out;
   }
 
   /** A warning at most every PAUSE_WARNING_INTERVAL_MS while paused, and a line when it ends. */

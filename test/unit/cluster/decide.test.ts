@@ -9,6 +9,7 @@ import {
   freshMemory,
   isDifferentTimelineBranch,
   parseClusterData,
+  SILENCE_POLL_MS,
   validateSpec,
   walSegmentName,
   type ClusterData,
@@ -154,13 +155,23 @@ function proxy(uid: string, generation: number, infoUID = `p-${uid}`): ProxyInfo
 
 function run(
   cd: ClusterData,
-  o: { infos?: Record<string, KeeperInfo>; proxies?: Record<string, ProxyInfo>; memory?: Partial<SentinelMemory>; now?: number; wallNow?: number } = {},
+  o: {
+    infos?: Record<string, KeeperInfo>;
+    proxies?: Record<string, ProxyInfo>;
+    memory?: Partial<SentinelMemory>;
+    now?: number;
+    wallNow?: number;
+    keeperSilenceMs?: Record<string, number>;
+    proxySilenceMs?: Record<string, number>;
+  } = {},
 ) {
   let n = 0;
   return decide({
     clusterData: cd,
     keepersInfo: o.infos ?? infosFor(cd),
     proxiesInfo: deepFreeze(o.proxies ?? {}),
+    ...(o.keeperSilenceMs ? { keeperSilenceMs: o.keeperSilenceMs } : {}),
+    ...(o.proxySilenceMs ? { proxySilenceMs: o.proxySilenceMs } : {}),
     memory: deepFreeze({ ...freshMemory(), ...o.memory }),
     now: o.now ?? NOW,
     wallNow: o.wallNow ?? WALL,
@@ -383,8 +394,44 @@ describe("health", () => {
     // Standbys still streaming, a standby that has not reported since, or a short silence: no.
     expect(run(cd, { infos: infosFor(cd, { k2: { receivingWal: true } }), memory: mem(NOW) }).clusterData.cluster.status.master).toBe("m");
     expect(run(cd, { infos: infosFor(cd, { k2: { receivingWal: false } }), memory: mem(NOW - 3000) }).clusterData.cluster.status.master).toBe("m");
-    const short = { fresh: false, keeperHistories: { k1: { infoUID: "i-k1", since: NOW - 1000 }, k2: { infoUID: "i-k2", since: NOW } } };
+    const short = { fresh: false, keeperHistories: { k1: { infoUID: "i-k1", since: NOW - 900 }, k2: { infoUID: "i-k2", since: NOW } } };
     expect(run(cd, { infos: infosFor(cd, { k2: { receivingWal: false } }), memory: short }).clusterData.cluster.status.master).toBe("m");
+  });
+
+  // Keepers write their info only when it changes: what says they are alive is their lease, read
+  // each tick (Store.leaseSilenceMs, whole seconds). A reading replaces the infoUID's age.
+  const lostInfos = () => infosFor(steady(), { k2: { receivingWal: false } });
+  const longIdle = { fresh: false, keeperHistories: { k1: { infoUID: "i-k1", since: NOW - 60_000 }, k2: { infoUID: "i-k2", since: NOW - 60_000 } } };
+  const silentCases: [string, Record<string, number>, Partial<SentinelMemory>, "m" | "s", number | null][] = [
+    ["an info unchanged for a minute, its lease renewed: alive, and the standby's loss is read again soon", { k1: 0, k2: 0 }, longIdle, "m", SILENCE_POLL_MS],
+    ["the master's lease not renewed for a whole second, the standby's renewed: failed over", { k1: 1000, k2: 0 }, longIdle, "s", null],
+    ["the master's lease not renewed for two seconds, the standby's for one: still a witness", { k1: 2000, k2: 1000 }, longIdle, "s", null],
+    ["the standby silent longer than the master: no witness", { k1: 1000, k2: 2000 }, longIdle, "m", null],
+    ["a fresh new leader: the reading alone decides", { k1: 1000, k2: 0 }, { fresh: true }, "s", null],
+  ];
+  test.each(silentCases)("silent master from the lease: %s", (_name, keeperSilenceMs, memory, master, recheck) => {
+    const r = run(steady(), { infos: lostInfos(), memory, keeperSilenceMs });
+    expect({ master: r.clusterData.cluster.status.master, recheck: r.recheckInMs }).toEqual({ master, recheck });
+  });
+
+  test("a master failed by its lease's silence stays failed until the lease reads renewed again", () => {
+    const lost = run(steady(), { infos: lostInfos(), memory: longIdle, keeperSilenceMs: { k1: 1000, k2: 0 } });
+    expect(notes(lost)).toContain("keeper k1 is unhealthy: silent for 1.0s and its standbys (k2) lost their replication connection to it");
+    const still = run(lost.clusterData, { infos: lostInfos(), memory: lost.memory, keeperSilenceMs: { k1: 1000, k2: 0 }, now: NOW + 500 });
+    expect(still.clusterData.keepers.k1!.status.healthy).toBe(false);
+    const back = run(still.clusterData, { infos: lostInfos(), memory: still.memory, keeperSilenceMs: { k1: 0, k2: 0 }, now: NOW + 1000 });
+    expect(back.clusterData.keepers.k1!.status.healthy).toBe(true);
+  });
+
+  test("a proxy is known alive from its lease's reading, else from its infoUID", () => {
+    // The reading, not the infoUID (unchanged for a minute), decides.
+    const proxies = { p1: { infoUID: "ip1", UID: "p1", Generation: 0, ProxyTimeout: 2000 * 1e6 } } as Record<string, ProxyInfo>;
+    const mem = { fresh: false, proxyHistories: { p1: { infoUID: "ip1", since: NOW - 60_000 } } };
+    const since = (proxySilenceMs?: Record<string, number>) => run(steady(), { proxies, memory: mem, ...(proxySilenceMs ? { proxySilenceMs } : {}) }).memory.proxyHistories.p1?.since;
+    expect(since({ p1: 0 })).toBe(NOW);
+    expect(since({ p1: 3000 })).toBe(NOW - 3000);
+    // No reading (a store without leases): the infoUID's age, as before.
+    expect(since()).toBe(NOW - 60_000);
   });
 
   test("stale info is tolerated for failInterval, then the keeper is unhealthy", () => {
@@ -395,7 +442,7 @@ describe("health", () => {
     expect(r1.memory.keeperErrorSince.k1).toBe(NOW);
     const r2 = run(r1.clusterData, { memory: { ...r1.memory, keeperHistories: { ...r1.memory.keeperHistories, k2: { infoUID: "i-k2", since: NOW + 6000 } } }, now: NOW + 6000 });
     expect(r2.clusterData.keepers.k1!.status.healthy).toBe(false);
-    expect(notes(r2)).toContain("its info has not changed");
+    expect(notes(r2)).toContain("it has not renewed its lease (or changed its info)");
   });
 
   test("a live keeper with a briefly unhealthy postgres is tolerated for failInterval", () => {

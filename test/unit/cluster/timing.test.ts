@@ -12,6 +12,7 @@ import {
   durationMs,
   KEEPER_FENCE_MS,
   MASTER_SILENT_MS,
+  SILENCE_POLL_MS,
   SPEC_DURATION_BOUNDS,
   specTimings,
   STANDBY_RECEIVER_TIMEOUT_MS,
@@ -70,13 +71,14 @@ describe("the timing inequalities", () => {
   // Each case breaks the argument with numbers a changed constant or range would produce.
   const d = deriveTimings(DEFAULT_SPEC_TIMINGS);
   const broken: [string, Parameters<typeof timingViolations>[0], string][] = [
-    ["the fence later than the silent-master rule (KEEPER_FENCE_MS 1.5s)", { ...d, keeperFenceAfterMs: 1500, keeperFencedByMs: 1800 }, "fence before the silent-master rule"],
-    ["a silent-master rule quicker than the fence (MASTER_SILENT_MS 1s)", { ...d, masterSilentMs: 1000 }, "fence before the silent-master rule"],
-    ["a lease shorter than the fence (failInterval 1s, old minimum lease)", { ...d, keeperLeaseMs: 1000 }, "fence before lease expiry"],
-    ["a fence quicker than a report cycle (failInterval 1s)", { ...d, keeperFenceAfterMs: 500, keeperFencedByMs: 800 }, "a healthy master never fences"],
+    ["the fence later than the silent-master rule (KEEPER_FENCE_MS 1s)", { ...d, keeperFenceAfterMs: 1000, keeperFencedByMs: 1300 }, "fence before the silent-master rule"],
+    ["a silent-master rule quicker than the fence (MASTER_SILENT_MS 0.9s)", { ...d, masterSilentMs: 900 }, "fence before the silent-master rule"],
+    ["a silent-master rule etcd's lease cannot tell (1.5s)", { ...d, masterSilentMs: 1500 }, "the silent-master rule is whole seconds"],
+    ["a lease shorter than the fence", { ...d, keeperLeaseMs: 800 }, "fence before lease expiry"],
+    ["a fence quicker than a report cycle (failInterval 0.5s)", { ...d, keeperFenceAfterMs: 250, keeperFencedByMs: 550 }, "a healthy master never fences"],
     ["a report period longer than the silent-master rule", { ...d, keeperReportCycleMs: MASTER_SILENT_MS + 100 }, "a reporting master is never silent"],
     ["one report per lease", { ...d, keeperLeaseMs: 1200, keeperReportCycleMs: 800 }, "two reports per lease"],
-    ["staleness before the fence", { ...d, keeperStaleFailMs: 1000 }, "fence before the stale-report failure"],
+    ["staleness before the fence", { ...d, keeperStaleFailMs: 800 }, "fence before the stale-report failure"],
     ["a proxy margin smaller than the proxy's own check", { ...d, proxySilentAfterMs: d.proxyTimeoutMs + 100 }, "proxy cut off before the sentinel stops waiting"],
     ["a proxy info lease shorter than the sentinel's wait (proxyTimeout 500ms)", { ...d, proxyTimeoutMs: 500, proxyInfoTtlMs: 1000, proxySilentAfterMs: 1500, proxyFencedByMs: 800, proxyCheckIntervalMs: 100 }, "proxy info outlives the sentinel's wait"],
     ["a proxy checking less often than it times out", { ...d, proxyCheckIntervalMs: d.proxyTimeoutMs }, "proxy checks within its timeout"],
@@ -88,21 +90,23 @@ describe("the timing inequalities", () => {
     expect(v.find((x) => x.rule === rule)!.detail).toMatch(/must/);
   });
 
-  test("the fence delay is KEEPER_FENCE_MS from the default failInterval up, failInterval/2 below, and always before the silent-master rule", () => {
+  test("the fence delay is KEEPER_FENCE_MS over the whole failInterval range (failInterval/2 only below it), and always before the silent-master rule", () => {
     const t = (failInterval: number): SpecTimingsMs => ({ ...DEFAULT_SPEC_TIMINGS, failIntervalMs: failInterval });
     expect(deriveTimings(DEFAULT_SPEC_TIMINGS).keeperFenceAfterMs).toBe(KEEPER_FENCE_MS);
     expect(deriveTimings(t(SPEC_DURATION_BOUNDS.failInterval.maxMs)).keeperFenceAfterMs).toBe(KEEPER_FENCE_MS);
-    expect(deriveTimings(t(SPEC_DURATION_BOUNDS.failInterval.minMs)).keeperFenceAfterMs).toBe(SPEC_DURATION_BOUNDS.failInterval.minMs / 2);
+    expect(deriveTimings(t(SPEC_DURATION_BOUNDS.failInterval.minMs)).keeperFenceAfterMs).toBe(KEEPER_FENCE_MS);
+    expect(deriveTimings(t(1000)).keeperFenceAfterMs).toBe(500);
     for (const f of [SPEC_DURATION_BOUNDS.failInterval.minMs, 2 * KEEPER_FENCE_MS, DEFAULT_SPEC_TIMINGS.failIntervalMs])
       expect(deriveTimings(t(f)).keeperFencedByMs).toBeLessThan(MASTER_SILENT_MS);
   });
 
-  test("a master lost whole (no connection closed) is failed within 2.5 s of its keeper's last report with the defaults", () => {
-    // The slower of the two signals of the silent-master rule: the keeper's silence, and a standby
-    // whose receiver gave up (STANDBY_RECEIVER_TIMEOUT_MS) and then reported (one report cycle).
+  test("a master lost whole (no connection closed) is failed within 1.5 s of its keeper's last renewal with the defaults", () => {
+    // The slower of the two signals of the silent-master rule: the keeper's silence (read from its
+    // lease, polled every SILENCE_POLL_MS), and a standby whose receiver gave up
+    // (STANDBY_RECEIVER_TIMEOUT_MS) and then reported (one report cycle).
     const d = deriveTimings(DEFAULT_SPEC_TIMINGS);
-    expect(d.nodeLossFailedByMs).toBe(Math.max(MASTER_SILENT_MS, STANDBY_RECEIVER_TIMEOUT_MS + d.keeperReportCycleMs));
-    expect(d.nodeLossFailedByMs).toBeLessThanOrEqual(2500);
+    expect(d.nodeLossFailedByMs).toBe(Math.max(MASTER_SILENT_MS + SILENCE_POLL_MS, STANDBY_RECEIVER_TIMEOUT_MS + d.keeperReportCycleMs));
+    expect(d.nodeLossFailedByMs).toBeLessThanOrEqual(1500);
   });
 });
 
@@ -125,7 +129,7 @@ describe("one source of truth", () => {
   const names = [
     "KEEPER_REPORT_MS", "INFO_INTERVAL_MS", "KEEPER_STATE_WAIT_MS", "STATE_WAIT_MS", "KEEPER_FENCE_MS", "FENCE_CHECK_MS",
     "FENCE_ACTION_MS", "MASTER_SILENT_MS", "KEEPER_MIN_LEASE_MS", "PROXY_SILENT_MARGIN_MS", "SENTINEL_ELECTION_TTL_MS",
-    "SENTINEL_MIN_INFO_TTL_MS", "STANDBY_RECEIVER_TIMEOUT_MS",
+    "SENTINEL_MIN_INFO_TTL_MS", "STANDBY_RECEIVER_TIMEOUT_MS", "KEEPER_POSITION_MS", "SILENCE_POLL_MS",
   ];
   test("the cross-component timing constants are defined in timing.ts only", () => {
     const defining = new RegExp(`\\bconst (${names.join("|")})\\s*=`);

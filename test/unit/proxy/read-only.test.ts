@@ -170,9 +170,9 @@ describe("readOnlyRoute: a rule other than lag or staleness excludes at once", (
 
 /** Rows where s fails only on lag or staleness: a grace first (kept, not picked). */
 const GRACE: [string, Case, RegExp, number | null][] = [
-  ["its report is stale", { age: { k2: READ_ONLY_STALE_MS + 1 } }, /^the report of keeper k2 is stale \(no new report for 1501 ms, over 1500 ms\)$/, 1024],
+  ["its report is stale", { age: { k2: READ_ONLY_STALE_MS + 1 } }, /^the report of keeper k2 is stale \(not known alive for 1501 ms, over 1500 ms\)$/, 1024],
   ["its keeper was never seen", { age: { k2: null } }, /^the report of keeper k2 is stale \(never seen\)$/, 1024],
-  ["the master's report is stale", { age: { k1: READ_ONLY_STALE_MS + 1 } }, /^lag unknown: the report of the master's keeper k1 is stale \(no new report for 1501 ms, over 1500 ms\)$/, null],
+  ["the master's report is stale", { age: { k1: READ_ONLY_STALE_MS + 1 } }, /^lag unknown: the report of the master's keeper k1 is stale \(not known alive for 1501 ms, over 1500 ms\)$/, null],
   ["the master's keeper has no info", { pg: { k1: null } }, /^lag unknown: no report from the master's keeper k1$/, null],
   ["the master's keeper reports another db", { pg: { k1: { uid: "x" } } }, /^lag unknown: the master's keeper k1 reports db x, not m$/, null],
   ["the master's keeper reports no WAL position", { pg: { k1: { xLogPos: undefined } } }, /^lag unknown: the master's keeper k1 reports no WAL position$/, null],
@@ -316,6 +316,18 @@ describe("ReportAges", () => {
     expect(ages.ageMs("k1", 1600)).toBe(0);
   });
 
+  test("a lease reading replaces the infoUID's age (keepers write only on change)", () => {
+    const ages = new ReportAges();
+    ages.observe({ k1: info("k1", "a") }, 0);
+    // The same infoUID for a minute, its lease renewed: fresh.
+    ages.observe({ k1: info("k1", "a") }, 60_000, { k1: 0 });
+    expect(ages.ageMs("k1", 60_000)).toBe(0);
+    // Read as not renewed for two seconds: stale, whatever the infoUID.
+    ages.observe({ k1: info("k1", "b") }, 61_000, { k1: 2000 });
+    expect(ages.ageMs("k1", 61_000)! > READ_ONLY_STALE_MS).toBe(true);
+    expect(ages.ageMs("k1", 61_000)).toBe(2000);
+  });
+
   test("a keeper absent from an observation is forgotten; seen again, it starts anew", () => {
     const ages = new ReportAges();
     ages.observe({ k1: info("k1", "a"), k2: info("k2", "x") }, 0);
@@ -326,8 +338,9 @@ describe("ReportAges", () => {
     expect(ages.ageMs("k2", 800)).toBe(100);
   });
 
-  test("the constants: stale after three report periods, one second of grace", () => {
-    expect(READ_ONLY_STALE_MS).toBe(3 * KEEPER_REPORT_MS);
+  test("the constants: stale once a lease reads two seconds without renewal, one second of grace", () => {
+    expect(READ_ONLY_STALE_MS).toBe(1500);
+    expect(READ_ONLY_STALE_MS).toBeGreaterThan(3 * KEEPER_REPORT_MS);
     expect(READ_ONLY_GRACE_MS).toBe(1000);
     expect(READ_ONLY_FALLBACKS).toEqual(["master", "hold", "refuse"]);
   });
