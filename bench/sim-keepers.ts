@@ -8,8 +8,10 @@
  *  - a watch of the cluster data key (Store.watchClusterData) that wakes its reconcile loop, which
  *    also reads the cluster data every sleepInterval (Store.getClusterData);
  *  - a report every KEEPER_REPORT_MS, start to start, and at once when its instance changed:
- *    `publish`, the real KvStore.setKeeperInfo of a KeeperInfo with a fresh infoUID, under the
- *    lease keeperLeaseMs(failInterval).
+ *    `publish`, the real KvStore.setKeeperInfo under the lease keeperLeaseMs(failInterval), of
+ *    the info the real nextKeeperInfo (src/keeper/report-info.ts) picks: the last one again (a
+ *    lease renewal alone) while nothing changed, a new one (new infoUID, written) on a change,
+ *    WAL positions at most every KEEPER_POSITION_MS.
  *
  * The cluster's WAL advances at --wal-rate bytes/s while its master's keeper reports; standbys
  * report that position too (caught up).
@@ -27,12 +29,13 @@
 import { createConsola } from "consola";
 import {
   DEFAULT_SPEC_TIMINGS,
+  KEEPER_POSITION_MS,
   KEEPER_REPORT_MS,
   keeperLeaseMs,
   specTimings,
-  type KeeperInfo,
 } from "../src/cluster/index.ts";
 import { newUid } from "../src/lib/ids.ts";
+import { nextKeeperInfo, type PublishedInfo } from "../src/keeper/report-info.ts";
 import { Loop } from "../src/lib/run-loop.ts";
 import { systemClock } from "../src/lib/clock.ts";
 import { Trigger } from "../src/lib/trigger.ts";
@@ -53,12 +56,16 @@ const LATE_MS = KEEPER_REPORT_MS / 2;
 export const wallNow = () => performance.timeOrigin + performance.now();
 
 /**
- * The keeper's publishing, exactly as Keeper.report does it today: the info under a lease of
- * keeperLeaseMs(failInterval), which KvStore.setInfo grants once and renews with a keep-alive
- * beside every put. The one place to change when the way keepers publish changes.
+ * The keeper's publishing, as Keeper.report does it: the last info published again first (a lease
+ * renewal alone, no write, unless the store's last write failed), then the next one when
+ * nextKeeperInfo picked a new one (a put beside the renewal), under a lease of
+ * keeperLeaseMs(failInterval) that KvStore.setInfo grants once. Returns what was published.
  */
-async function publish(store: Store, info: KeeperInfo, failIntervalMs: number): Promise<void> {
-  await store.setKeeperInfo(info, keeperLeaseMs(failIntervalMs));
+async function publish(store: Store, prev: PublishedInfo | null, next: PublishedInfo, failIntervalMs: number): Promise<PublishedInfo> {
+  const ttlMs = keeperLeaseMs(failIntervalMs);
+  if (prev) await store.setKeeperInfo(prev.info, ttlMs);
+  if (next !== prev) await store.setKeeperInfo(next.info, ttlMs);
+  return next;
 }
 
 const log = createConsola({ level: 1 });
@@ -104,6 +111,7 @@ class SimKeeper {
   private run: { abort: AbortController; done: Promise<void> } | null = null;
   private inFlight: Promise<void> | null = null;
   private lastStart = 0;
+  private published: PublishedInfo | null = null;
   /** The last report that landed: when it started and ended (wallNow). */
   lastReport = { start: 0, end: 0 };
 
@@ -182,11 +190,12 @@ class SimKeeper {
     this.lastStart = start;
     if (this.pg.role === "master") this.cluster.advance();
     const state = simPostgresState(this.pg, { clusterUid: this.clusterUid, listenAddress: "127.0.0.1", port: this.port, walPos: this.cluster.walPos });
-    const info = simKeeperInfo({ uid: this.uid, clusterUid: this.clusterUid, bootUUID: this.bootUUID }, newUid(), state);
-    const p = publish(this.store, info, this.failIntervalMs);
-    this.inFlight = p;
+    const { infoUID: _, ...fresh } = simKeeperInfo({ uid: this.uid, clusterUid: this.clusterUid, bootUUID: this.bootUUID }, "", state);
+    const next = nextKeeperInfo(this.published, fresh, performance.now(), KEEPER_POSITION_MS, newUid);
+    const p = publish(this.store, this.published, next, this.failIntervalMs);
+    this.inFlight = p.then(() => {});
     try {
-      await p;
+      this.published = await p;
     } catch (err) {
       this.stats.failures++;
       throw err;
