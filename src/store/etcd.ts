@@ -210,7 +210,8 @@ export class EtcdBackend implements KvBackend {
   private ka: Promise<KeepAliveStream> | null = null;
 
   private keepAliveStream(): Promise<KeepAliveStream> {
-    this.ka ??= this.client.leaseClient.leaseKeepAlive().then((stream) => {
+    if (this.ka) return this.ka;
+    const current: Promise<KeepAliveStream> = this.client.leaseClient.leaseKeepAlive().then((stream) => {
       const ka: KeepAliveStream = { stream, waiting: new Map() };
       const fail = (err: Error) => {
         if (this.ka === current) this.ka = null;
@@ -228,7 +229,7 @@ export class EtcdBackend implements KvBackend {
       stream.on("end", () => fail(new StoreUnavailableError(`${this.description}: the lease keep-alive stream ended`)));
       return ka;
     });
-    const current = this.ka;
+    this.ka = current;
     current.catch(() => {
       if (this.ka === current) this.ka = null;
     });
