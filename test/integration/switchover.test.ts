@@ -49,12 +49,16 @@ describe("switchover", () => {
       for (const w of writers) await w.stop();
     }
     const [a, p, b] = writers as [RowWriter, RowWriter, RowWriter];
-    expect({ P: p.errorSamples, B: b.errorSamples }).toEqual({ P: [], B: [] });
+    expect(b.errorSamples).toEqual([]);
     // A's next request can be on the wire as the proxy closes its drained connection right after
     // the answer before it (postgres.js reuses the connection before it sees the close): at most
-    // one error, on a request that never ran (checked below: its row is nowhere).
-    expect(a.errors).toBeLessThanOrEqual(1);
-    for (const e of a.errorSamples) expect(e).toMatch(/CONNECTION_CLOSED|ECONNRESET/);
+    // one error, on a request that never ran (checked below: its row is nowhere). P's 10 ms pause
+    // makes that rare, not impossible: in two full CI runs on this 2-core machine the close reached
+    // P's side more than 10 ms after the answer once each (it never happens alone). Same bound.
+    for (const w of [a, p]) {
+      expect(w.errors).toBeLessThanOrEqual(1);
+      for (const e of w.errorSamples) expect(e).toMatch(/CONNECTION_CLOSED|ECONNRESET/);
+    }
     const now = await settledMaster();
     expect(now.keeper).not.toBe(old.keeper);
     const c = await cd();
@@ -63,7 +67,7 @@ describe("switchover", () => {
     expect(Object.values(c.dbs).find((d) => d.spec.keeperUID === old.keeper)?.spec.followConfig?.dbuid).toBe(now.db);
     const present = await presentIds(proxy);
     expect(writers.flatMap((w) => w.acks).filter((x) => !present.has(x.id))).toEqual([]);
-    expect(a.failed.filter((id) => present.has(id))).toEqual([]);
+    expect([...a.failed, ...p.failed].filter((id) => present.has(id))).toEqual([]);
     expect(basebackups()).toBe(copies);
     // And `status` shows the outcome.
     const st = await ctl("status");
