@@ -101,8 +101,8 @@ export class ReadOnlyPort {
       }),
       this.o.store.getKeepersInfo(),
     ]);
-    // Checked again: the read-write side may have fenced while the store answered.
-    // How long each keeper has not renewed its lease (a failed read: no reading, the infoUID decides).
+    // How long each keeper has not renewed its lease (a failed read: no reading, the infoUID
+    // decides; a lease gone: the info is about to go too).
     const silences = uidRecord<number>();
     await Promise.all(
       Object.entries(infos.leases).map(async ([uid, lease]) => {
@@ -111,6 +111,7 @@ export class ReadOnlyPort {
         else if (s !== undefined) silences[uid] = s;
       }),
     );
+    // Checked again: the read-write side may have fenced while the store answered.
     if (!this.o.serving()) return;
     const now = this.o.clock.now();
     this.ages.observe(infos.items, now, silences);
