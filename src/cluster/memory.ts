@@ -9,7 +9,7 @@ import { uidRecord } from "./info-check.ts";
 export interface SentinelMemory {
   /** True until the first tick of a leadership term has run. */
   fresh: boolean;
-  /** Per keeper: the last infoUID seen and when it first appeared (monotonic ms). */
+  /** Per keeper: the last infoUID seen and when the keeper was last known alive (monotonic ms: its lease's reading, else the infoUID's change). */
   keeperHistories: Record<string, { infoUID: string; since: number }>;
   /** Per keeper: since when its info has been stale. */
   keeperErrorSince: Record<string, number>;
@@ -19,11 +19,11 @@ export interface SentinelMemory {
   dbXlog: Record<string, { xlogpos: number; count: number }>;
   /** Per DB: the generation it is converging to and since when. */
   dbConvergence: Record<string, { generation: number; since: number }>;
-  /** Per proxy: the last infoUID seen and when it first appeared. */
+  /** Per proxy: the last infoUID seen and when it was last known alive (as keeperHistories). */
   proxyHistories: Record<string, { infoUID: string; since: number }>;
   /** Per DB: since when it has looked diverged from the master (removed once that lasts). */
   dbInvalidSince: Record<string, number>;
-  /** Keepers failed by the silent-master rule, with the infoUID they were silent on: failed until it changes. */
+  /** Keepers failed by the silent-master rule, with the infoUID they were silent on: failed until it changes or their lease reads renewed. */
   keeperSilent: Record<string, string>;
   /** Keepers whose initdb did not complete in time, most recent last. */
   failedInit: string[];

@@ -310,7 +310,11 @@ export interface PostgresState {
 }
 
 export interface KeeperInfo {
-  /** New random value on every publish: a changed infoUID is what proves the keeper is alive. */
+  /**
+   * New random value whenever the info's content changes (stolon: on every publish). Our readers
+   * take liveness from the info's lease (Store.leaseSilenceMs); a changed infoUID proves it only
+   * where there is no lease reading, as for stolon's sentinel.
+   */
   infoUID: string;
   uid: string;
   clusterUID: string;

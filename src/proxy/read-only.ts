@@ -3,9 +3,9 @@
  * clock of its own (the caller passes `now`, monotonic ms); the Forwarder acts on the result.
  *
  * A db is eligible when the cluster data says it is a converged, healthy standby, with an
- * address, of the master this proxy routes to, and its keeper's latest report (fresh: its infoUID
- * changed within staleMs) says PostgreSQL is healthy, streams WAL, and has replayed to within the
- * lag bound of the position the master's keeper last reported (fresh too). The lag is replay lag
+ * address, of the master this proxy routes to, and its keeper's latest report (fresh: the keeper
+ * known alive within staleMs, from its lease) says PostgreSQL is healthy, streams WAL, and has
+ * replayed to within the lag bound of the position the master's keeper last reported (fresh too). The lag is replay lag
  * (PostgresState.replayedXLogPos): a standby whose replay is paused keeps receiving WAL.
  *
  * "The master" is the db this proxy routes writes to (cd.proxy.spec.masterDbUid, through
