@@ -12,7 +12,7 @@ import { createConsola, type LogObject } from "consola";
 import { keeperFenceAfterMs, newClusterData, specTimings, type ClusterData, type DB, type DBSpec } from "../../../src/cluster/index.ts";
 import { resolveKeeperConfig } from "../../../src/keeper/config.ts";
 import { Keeper, readiness, type KeeperPg } from "../../../src/keeper/keeper.ts";
-import { loadDbState, saveDbState } from "../../../src/keeper/local-state.ts";
+import { loadDbState, saveDbState, saveKeeperState } from "../../../src/keeper/local-state.ts";
 import type { KeeperStatus } from "../../../src/keeper/status.ts";
 import { masterStatus } from "../../harness/status-builders.ts";
 import { FakeClock } from "../../../src/lib/clock.ts";
@@ -483,6 +483,82 @@ describe("Keeper loops", () => {
     expect(s.clock.now()).toBe(at);
     expect(loadDbState(s.dir)?.Generation).toBe(4);
     expect(s.keeper.status().converged).toBe(true);
+  });
+});
+
+describe("Keeper reports (issue 23: liveness from the lease)", () => {
+  test("a PostgreSQL left running by an earlier keeper process: the keeper reports while it stops it", async () => {
+    const clock = new FakeClock(1_000_000);
+    const kv = new MemoryBackend(clock);
+    const store = new KvStore(kv, { prefix: "stolon/cluster", clusterName: "c1" });
+    const dir = mkdtempSync(join(tmpdir(), "keeper-unit-"));
+    dirs.push(dir);
+    saveDbState(dir, { UID: "d1", Generation: 3, Initializing: false, InitPGParameters: null, ClusterUID: CLUSTER_UID, SystemID: SYSTEM_ID, WasMaster: true });
+    saveKeeperState(dir, { UID: "k1", ClusterUID: CLUSTER_UID });
+    const cd: ClusterData = newClusterData(CLUSTER_UID, { initMode: "new" }, new Date());
+    cd.cluster.status = { phase: "normal", master: "d1" };
+    cd.keepers.k1 = { uid: "k1", generation: 1, changeTime: cd.changeTime, spec: {}, status: { healthy: true } };
+    cd.dbs.d1 = makeDb("d1", { keeperUID: "k1", role: "master" });
+    await store.putClusterData(cd, 0);
+    const cfg = resolveKeeperConfig(
+      { "cluster-name": "c1", "store-backend": "etcdv3", uid: "k1", "data-dir": dir, "pg-listen-address": "10.0.0.1", "pg-repl-username": "repl", "pg-repl-password": "r", "pg-su-password": "s" },
+      {},
+      { isRoot: false, currentUser: "alice", readFile: () => "" },
+    );
+    const pg = new FakePg(join(dir, "postgres"));
+    pg.running = true;
+    // The leftover postmaster takes its time to stop (a checkpoint): until the test says so.
+    let release = () => {};
+    const slowStop = new Promise<void>((r) => (release = r));
+    pg.stop = async () => {
+      pg.calls.push("stop");
+      await slowStop;
+      pg.running = false;
+    };
+    const { log } = collectingLog();
+    const keeper = new Keeper(cfg, { uid: "k1", dataDir: dir, pg, binaryVersion: { Maj: 15, Min: 4 }, release() {} }, store, log, clock);
+    const ac = new AbortController();
+    const running = keeper.run(ac.signal);
+    try {
+      for (let i = 0; i < 20; i++) {
+        await clock.advance(50);
+        await settle();
+      }
+      expect(pg.calls).toEqual(["stop"]);
+      const list = await store.getKeepersInfo();
+      expect(list.items.k1?.clusterUID).toBe(CLUSTER_UID);
+      // Renewed all along: the sentinel never reads this keeper as silent while it stops.
+      expect(await store.leaseSilenceMs(list.leases.k1!)).toBe(0);
+    } finally {
+      release();
+      ac.abort();
+      let done = false;
+      void running.finally(() => (done = true));
+      for (let i = 0; i < 100 && !done; i++) {
+        await clock.advance(100);
+        await settle();
+      }
+      await running;
+      await kv.close();
+    }
+  });
+
+  test("an unchanged report renews the lease without a write; a change is written at once", async () => {
+    const s = await startKeeper("master");
+    await until(s, "ready", () => s.keeper.health().ready.ok);
+    await s.pass(1000);
+    const key = `${s.store.basePath}/keepers/info/k1`;
+    const before = (await s.kv.get(key))!;
+    await s.pass(3000, 100);
+    const after = (await s.kv.get(key))!;
+    // 15 report passes, no write: same revision, same infoUID, the lease alive and renewed.
+    expect(after.modRevision).toBe(before.modRevision);
+    expect(await s.store.leaseSilenceMs(after.lease)).toBe(0);
+    s.pg.stateError = new Error("connection refused");
+    await s.pass(3000, 100);
+    const changed = (await published(s))!;
+    expect(changed.postgresState?.healthy).toBe(false);
+    expect(changed.infoUID).not.toBe(JSON.parse(before.value).infoUID);
   });
 });
 
