@@ -9,6 +9,7 @@
 import { describe, expect, test } from "bun:test";
 import type postgres from "postgres";
 import { SU_PASSWORD } from "../../scripts/local-cluster.ts";
+import { readClusterData } from "../harness/builders.ts";
 import { waitFor } from "../harness/util.ts";
 import { clusterForFile } from "./harness/cluster.ts";
 import { runCmd } from "./harness/process.ts";
@@ -194,6 +195,13 @@ describe("read-only port", () => {
       const old = lc.keeperNames.find((k) => portOf(k) === before.master)!;
       const r = await runCmd("stolonctl", [...lc.common, "failkeeper", old]);
       expect(r.code).toBe(0);
+      // failkeeper only asks: the cluster data still names the old master, settled, until the
+      // sentinel's next tick. Wait for the master to change before waiting for it to settle.
+      await waitFor("a new master", async () => {
+        const cd = await readClusterData(lc.store);
+        const m = cd.cluster.status.master;
+        return m !== undefined && portOf(cd.dbs[m]!.spec.keeperUID) !== before.master;
+      }, 30_000, 100);
       const after = await settled();
       expect(after.master).not.toBe(before.master);
       const onPromoted = clients.filter((_, i) => landings[i]!.port === after.master);
