@@ -276,7 +276,7 @@ export class Keeper implements Component {
    * Clock time when the last lease renewal that etcd acknowledged was sent: the lease cannot
    * expire, nor can the sentinel read it as silent, before this (the fence counts from it).
    */
-  private lastReportStart = 0;
+  private lastRenewalSent = 0;
   /** The info last handed to the store; null before the first successful publish. */
   private published: PublishedInfo | null = null;
   private fenced = false;
@@ -880,12 +880,12 @@ export class Keeper implements Component {
    * whatever the cluster view asks by then.
    */
   private async fenceIfCut(): Promise<void> {
-    if (this.fenced || this.fencing || this.lastReportStart === 0) return;
+    if (this.fenced || this.fencing || this.lastRenewalSent === 0) return;
     // Paused in the last view read: the sentinel fails nothing over, so there is nothing to fence
     // against (a pause whose `until` passes meanwhile ends here too).
     if (this.view && activePause(this.view.cd, new Date()) !== null) return;
     const bound = keeperFenceAfterMs(this.failIntervalMs);
-    const silentMs = this.clock.now() - this.lastReportStart;
+    const silentMs = this.clock.now() - this.lastRenewalSent;
     const pg = this.rt.pg;
     if (silentMs <= bound || !pg.isRunning() || pg.hasStandbySignal()) return;
     this.fencing = (async () => {
@@ -968,7 +968,7 @@ export class Keeper implements Component {
 
   /** etcd acknowledged a renewal sent at `start`. */
   private renewed(start: number): void {
-    this.lastReportStart = Math.max(this.lastReportStart, start);
+    this.lastRenewalSent = Math.max(this.lastRenewalSent, start);
     if (this.fenced && !this.fencing) {
       this.fenced = false;
       this.log.info("etcd answers again: the fence is lifted at the next pass");

@@ -11,12 +11,11 @@
  * where clients go: master (the route names the master), hold (held up to --hold-timeout, as the
  * read-write port holds clients while there is no master) or refuse (57P03 at once).
  */
-import { uidRecord } from "../cluster/index.ts";
 import type { Clock } from "../lib/clock.ts";
 import { ClusterDataError, describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { Loop, type TickObserver } from "../lib/run-loop.ts";
-import type { Store } from "../store/store.ts";
+import { readInfoSilences, type Store } from "../store/store.ts";
 import type { ProxyConfig, ReadOnlyConfig } from "./config.ts";
 import { Forwarder } from "./forwarder.ts";
 import { freshReadOnlyMemory, READ_ONLY_CHECK_MS, READ_ONLY_GRACE_MS, READ_ONLY_STALE_MS, readOnlyRoute, ReportAges, type ReadOnlyRoute } from "./read-only.ts";
@@ -102,15 +101,8 @@ export class ReadOnlyPort {
       this.o.store.getKeepersInfo(),
     ]);
     // How long each keeper has not renewed its lease (a failed read: no reading, the infoUID
-    // decides; a lease gone: the info is about to go too).
-    const silences = uidRecord<number>();
-    await Promise.all(
-      Object.entries(infos.leases).map(async ([uid, lease]) => {
-        const s = await this.o.store.leaseSilenceMs(lease).catch(() => undefined);
-        if (s === null) delete infos.items[uid];
-        else if (s !== undefined) silences[uid] = s;
-      }),
-    );
+    // decides).
+    const { silences } = await readInfoSilences(this.o.store, infos);
     // Checked again: the read-write side may have fenced while the store answered.
     if (!this.o.serving()) return;
     const now = this.o.clock.now();

@@ -22,7 +22,6 @@ import {
   specTimings,
   DEFAULT_SPEC_TIMINGS,
   sentinelInfoTtlMs,
-  uidRecord,
   type ClusterData,
   type ClusterSpec,
   type SentinelMemory,
@@ -34,7 +33,7 @@ import { logNotes, type Logger } from "../lib/log.ts";
 import { Loop, SayOnce, type LoopSnapshot, type TickObserver } from "../lib/run-loop.ts";
 import { Trigger } from "../lib/trigger.ts";
 import type { Election } from "../store/election.ts";
-import type { InfoList, Store } from "../store/store.ts";
+import { readInfoSilences, type InfoList, type Store } from "../store/store.ts";
 import {
   DECISION_KINDS,
   decisionKinds,
@@ -361,21 +360,12 @@ export class Sentinel implements Component {
    * failover (until the lease expires and the key goes), never causes one.
    */
   private async readSilences<T>(list: InfoList<T>): Promise<Record<string, number>> {
-    const out = uidRecord<number>();
-    await Promise.all(
-      Object.entries(list.leases).map(async ([uid, lease]) => {
-        let silence: number | null;
-        try {
-          silence = await this.o.store.leaseSilenceMs(lease);
-        } catch (err) {
-          this.o.log.debug(`cannot read the lease of ${uid}: ${describeError(err)}`);
-          silence = 0;
-        }
-        if (silence === null) delete list.items[uid];
-        else out[uid] = silence;
-      }),
-    );
-    return out;
+    const { silences, failed } = await readInfoSilences(this.o.store, list);
+    for (const { uid, err } of failed) {
+      this.o.log.debug(`cannot read the lease of ${uid}: ${describeError(err)}`);
+      silences[uid] = 0;
+    }
+    return silences;
   }
 
   /** A warning at most every PAUSE_WARNING_INTERVAL_MS while paused, and a line when it ends. */

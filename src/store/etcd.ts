@@ -51,6 +51,12 @@ type KeepAliveStream = {
   waiting: Map<string, { resolve: (alive: boolean) => void; reject: (err: Error) => void }[]>;
 };
 
+/** Fails every call waiting on the stream. */
+function rejectWaiting(ka: KeepAliveStream, err: Error): void {
+  for (const q of ka.waiting.values()) for (const w of q) w.reject(err);
+  ka.waiting.clear();
+}
+
 type RawKv = { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string };
 
 function toEntry(kv: RawKv): KvEntry {
@@ -215,8 +221,7 @@ export class EtcdBackend implements KvBackend {
       const ka: KeepAliveStream = { stream, waiting: new Map() };
       const fail = (err: Error) => {
         if (this.ka === current) this.ka = null;
-        for (const q of ka.waiting.values()) for (const w of q) w.reject(err);
-        ka.waiting.clear();
+        rejectWaiting(ka, err);
       };
       stream.on("data", (res) => {
         const id = String(res.ID);
@@ -240,8 +245,7 @@ export class EtcdBackend implements KvBackend {
     const current = this.ka;
     this.ka = null;
     void current?.then((ka) => {
-      for (const q of ka.waiting.values()) for (const w of q) w.reject(err);
-      ka.waiting.clear();
+      rejectWaiting(ka, err);
       ka.stream.cancel();
     }, () => {});
   }

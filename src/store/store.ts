@@ -58,6 +58,32 @@ export function leaseSilenceMs(ttlSeconds: number, grantedSeconds: number): numb
   return Math.max(0, grantedSeconds - ttlSeconds - 1) * 1000;
 }
 
+/**
+ * Reads the lease of every info in `list` (Store.leaseSilenceMs; no raft proposal) and returns
+ * each one's silence by uid. An info whose lease no longer exists is taken out of `list.items`, as
+ * its key is about to be. A read that fails is left out of `silences` and named in `failed`: what
+ * an unknown silence means is the caller's to say.
+ */
+export async function readInfoSilences<T>(
+  store: Pick<Store, "leaseSilenceMs">,
+  list: InfoList<T>,
+): Promise<{ silences: Record<string, number>; failed: { uid: string; err: unknown }[] }> {
+  const silences = uidRecord<number>();
+  const failed: { uid: string; err: unknown }[] = [];
+  await Promise.all(
+    Object.entries(list.leases).map(async ([uid, lease]) => {
+      try {
+        const silence = await store.leaseSilenceMs(lease);
+        if (silence === null) delete list.items[uid];
+        else silences[uid] = silence;
+      } catch (err) {
+        failed.push({ uid, err });
+      }
+    }),
+  );
+  return { silences, failed };
+}
+
 /** An unchanged info is written again (a put, a proposal) at most this long after its last write, so one deleted by hand comes back. */
 export const INFO_REWRITE_MS = 60_000;
 
