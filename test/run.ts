@@ -6,12 +6,15 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { bunCounts, failureDigests } from "./harness/bun-output.ts";
 
 const root = join(import.meta.dir, "..");
 const filters = process.argv.slice(2);
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+/** Each failed test's error, as bun printed it before its "(fail)" line: repeated before the closing line. */
+const failures: string[] = [];
 
 function banner(text: string) {
   console.log(`\n=== ${text} ===`);
@@ -32,18 +35,13 @@ async function runStep(cmd: string[], env: Record<string, string> = {}): Promise
   return { code: await proc.exited, output };
 }
 
-/** Counts from bun test's summary (" 12 pass", " 1 fail", " 2 skip"). */
-function bunCounts(output: string): { pass: number; fail: number; skip: number } {
-  const n = (re: RegExp) => Number(re.exec(output)?.[1] ?? 0);
-  return { pass: n(/^\s*(\d+) pass$/m), fail: n(/^\s*(\d+) fail$/m), skip: n(/^\s*(\d+) skip$/m) };
-}
-
 async function bunTests(title: string, paths: string[], timeoutMs: number) {
   banner(title);
   const { code, output } = await runStep([process.execPath, "test", "--timeout", String(timeoutMs), ...paths]);
   const c = bunCounts(output);
   passed += c.pass;
   failed += c.fail;
+  failures.push(...failureDigests(output));
   skipped += c.skip;
   // A crash outside any test (a file that fails to load) shows as a non-zero exit without a failed test.
   if (code !== 0 && c.fail === 0) {
@@ -87,6 +85,11 @@ if (filters.length > 0) {
   await bunTests("docker compose demo (test/docker)", ["test/docker"], 600_000);
 }
 
+if (failures.length > 0) {
+  // The end of a CI log is what gets read: each failure's error again, next to the counts.
+  banner(`the ${failures.length} failed test(s), with the error each printed`);
+  for (const f of failures) console.log(`${f}\n`);
+}
 console.log("");
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 ? 1 : 0);
