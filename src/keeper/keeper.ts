@@ -1061,6 +1061,7 @@ export class Keeper implements Component {
       postgresRunning: running,
       postgresHealthy: healthy,
       converged: db !== null && s !== null && !s.Initializing && s.UID === db.uid && s.Generation === db.generation,
+      holdsDb: db !== null && s !== null && !s.Initializing && s.UID === db.uid,
       fenced: this.fenced,
       shuttingDown: this.shutdownAt !== 0,
       stoppedForSwitchover: this.stoppedForSwitchover?.id ?? null,

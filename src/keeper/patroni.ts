@@ -1,16 +1,17 @@
 /**
  * Patroni-compatible health endpoints of the keeper, so HAProxy configurations and Kubernetes
  * probes written for Patroni work unchanged: `option httpchk GET /primary` sends writes only to
- * the keeper whose PostgreSQL is the elected, converged, healthy, unfenced master.
+ * the keeper whose PostgreSQL is the elected, healthy, unfenced master.
  *
  * Pure: a KeeperStatus, a path and a query in; an HTTP status and a JSON body out. Every case
  * that is not plainly "yes" answers 503, so a load balancer that cannot tell stays away; a
  * malformed `?lag=` answers 400 with a sentence naming the problem (HAProxy treats it as down too).
  *
  * Differences from Patroni, on purpose:
- * - /primary also requires the keeper to be converged to the cluster view and not fenced: a
- *   master that the sentinel has replaced but that still runs (partitioned from etcd) must not
- *   take writes, and the keeper fences it (pg_hba.conf) for exactly that reason.
+ * - /primary also requires the keeper not to be fenced and its data to be the db the view elects:
+ *   a master that the sentinel has replaced but that still runs (partitioned from etcd) must not
+ *   take writes, and the keeper fences it (pg_hba.conf) for exactly that reason. It does not
+ *   require the latest generation of the master's spec to be applied (see isServingPrimary).
  * - /health is Patroni's meaning (PostgreSQL up); the component's own liveness (its loops run)
  *   is /liveness. /ready is the generic component readiness and equals /readiness.
  * - `role` is stolon's word: "master" or "standby" (null when PostgreSQL does not run).
@@ -139,7 +140,7 @@ function notPrimary(s: KeeperStatus): string | null {
   if (s.localRole !== "master") return "PostgreSQL is a standby";
   if (!s.elected) return "this keeper's db is not the elected master";
   if (s.fenced) return "the master is fenced (cut from etcd)";
-  if (!s.converged) return "the master has not converged to the cluster view";
+  if (!s.holdsDb) return "the local data is not (yet) the db the cluster view elects";
   return "this keeper's PostgreSQL is not the serving master";
 }
 

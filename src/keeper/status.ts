@@ -23,6 +23,12 @@ export interface KeeperStatus {
   postgresHealthy: boolean;
   /** The db's generation in the cluster view equals the one the keeper converged to. */
   converged: boolean;
+  /**
+   * The local data is the db the cluster view gives this keeper (same uid), past its initialization:
+   * it may lag the view's latest generation (a follower added to pg_hba.conf, a parameter changed),
+   * but it is the data the view means.
+   */
+  holdsDb: boolean;
   /** Cut from etcd as a master: pg_hba.conf only lets replication and the local superuser in. */
   fenced: boolean;
   /** SIGTERM received: PostgreSQL is being stopped. */
@@ -48,9 +54,14 @@ export interface KeeperStatus {
 
 /**
  * GET /primary answers 200 (and stolon_keeper_serving_primary is 1) exactly when this holds:
- * the view elects this keeper's db, PostgreSQL runs as a primary, has converged, answers and is
- * not fenced, and the keeper is not shutting down. One predicate for both, so they cannot differ.
+ * the view elects this keeper's db, the local data is that db and runs as a primary, answers and
+ * is not fenced, and the keeper is not shutting down. One predicate for both, so they cannot differ.
+ *
+ * Not "converged": the master's generation changes whenever the sentinel edits its spec (a standby
+ * joins or leaves its followers, the sync set or a parameter changes), and for the moment until its
+ * keeper applies that, it is still the one master. A 503 then made HAProxy mark it down (fall 2 at
+ * 200 ms) and cut every session, an outage caused by a standby rejoining.
  */
 export function isServingPrimary(s: KeeperStatus): boolean {
-  return s.elected && s.localRole === "master" && s.converged && s.postgresHealthy && !s.fenced && !s.shuttingDown;
+  return s.elected && s.localRole === "master" && s.holdsDb && s.postgresHealthy && !s.fenced && !s.shuttingDown;
 }

@@ -19,6 +19,7 @@ export function makeStatus(over: Partial<KeeperStatus> = {}): KeeperStatus {
     postgresRunning: true,
     postgresHealthy: true,
     converged: true,
+    holdsDb: true,
     fenced: false,
     shuttingDown: false,
     timeline: 3,

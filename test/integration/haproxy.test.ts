@@ -3,7 +3,7 @@
  * A real haproxy in TCP mode sends every connection to the keeper whose admin listener answers
  * GET /primary with 200. Writes go through it continuously while the master keeper and its
  * PostgreSQL are SIGKILLed: they resume on the new master, none lands on the old one, and the old
- * master, restarted as a standby, is never marked up.
+ * master, restarted as a standby, is never marked up, nor the new master ever marked down meanwhile.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -194,12 +194,16 @@ describe("HAProxy in front of the keepers' /primary", () => {
       // all along and must never mark it up.
       lc.startKeeper(old);
       const seen = new Set<string>();
+      const seenNew = new Set<string>();
       let rejoined = 0;
       const sampling = (async () => {
         const until = () => w.acks.length > 0 && rejoined !== 0 && Date.now() > rejoined + 3000;
         while (!until()) {
           const s = await serverStates().catch(() => null);
-          if (s) seen.add(s[old] ?? "missing");
+          if (s) {
+            seen.add(s[old] ?? "missing");
+            seenNew.add(s[newKeeper] ?? "missing");
+          }
           await Bun.sleep(50);
         }
       })();
@@ -210,6 +214,9 @@ describe("HAProxy in front of the keepers' /primary", () => {
       // Its keeper reports streaming a moment after the view settles.
       await waitFor(`${old} answers /replica 200`, async () => (await fetch(`${lc.adminUrl(old)}/replica`)).status === 200, 20_000, 100);
       expect([...seen].filter((s) => s.startsWith("UP"))).toEqual([]);
+      // The new master's spec changes as the old one rejoins (its followers): it stays the master
+      // throughout, with not one failed check ("UP 1/2") on the way.
+      expect({ newMasterStates: [...seenNew] }).toEqual({ newMasterStates: ["UP"] });
       await waitOnlyUp(newKeeper, 1000);
       const afterRejoin = w.acks.length;
       await waitFor("writes after the old master rejoined", () => w.acks.length >= afterRejoin + 50, 20_000, 20);

@@ -52,7 +52,7 @@ describe("registerKeeperMetrics", () => {
 
   test.each([
     ["fenced", { fenced: true }],
-    ["not converged", { converged: false }],
+    ["its data is not the elected db", { converged: false, holdsDb: false }],
     ["unhealthy", { postgresHealthy: false }],
     ["not elected", { elected: false }],
     ["running as a standby", { localRole: "standby" }],

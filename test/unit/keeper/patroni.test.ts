@@ -23,7 +23,8 @@ const rows: Row[] = [
   ["standby not streaming", standby({ streaming: false }), 503, 503, 503, 503, 503, 200],
   ["lagging standby (no ?lag bound)", standby({ replicationLagBytes: 100 * MB, replicationLagSeconds: 30 }), 503, 200, 200, 503, 200, 200],
   ["fenced master", master({ fenced: true }), 503, 503, 503, 503, 503, 200],
-  ["unconverged master", master({ converged: false }), 503, 503, 503, 503, 503, 200],
+  ["master behind the view's latest generation (a follower added): still the master", master({ converged: false }), 200, 503, 200, 503, 503, 200],
+  ["master whose local data is not the elected db", master({ converged: false, holdsDb: false }), 503, 503, 503, 503, 503, 200],
   ["unconverged standby (still a streaming standby)", standby({ converged: false }), 503, 200, 200, 503, 200, 200],
   ["running master not elected (replaced)", master({ elected: false, targetRole: "standby" }), 503, 503, 503, 503, 503, 200],
   ["running master with no cluster view", master({ elected: false, targetRole: null }), 503, 503, 503, 503, 503, 200],
@@ -187,7 +188,7 @@ describe("bodies", () => {
   }
   test("say why a master is not primary", () => {
     expect(patroniResponse(master({ fenced: true }), "/primary", q()).body.reason).toBe("the master is fenced (cut from etcd)");
-    expect(patroniResponse(master({ converged: false }), "/primary", q()).body.reason).toBe("the master has not converged to the cluster view");
+    expect(patroniResponse(master({ converged: false, holdsDb: false }), "/primary", q()).body.reason).toBe("the local data is not (yet) the db the cluster view elects");
     expect(patroniResponse(master({ elected: false }), "/primary", q()).body.reason).toBe("this keeper's db is not the elected master");
   });
   test("an unknown path answers 503", () => {
