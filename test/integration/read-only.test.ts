@@ -59,8 +59,9 @@ interface ReadOnlyHealth {
   fallback: "master" | null;
 }
 
-async function roHealth(): Promise<ReadOnlyHealth> {
-  const h = (await (await fetch(`${lc.adminUrl("proxy")}/health`)).json()) as { details: { readOnly: ReadOnlyHealth } };
+/** The read-only port's state as a proxy's /health says it: the cluster's proxy, or another by its admin URL. */
+async function roHealth(adminUrl = lc.adminUrl("proxy")): Promise<ReadOnlyHealth> {
+  const h = (await (await fetch(`${adminUrl}/health`)).json()) as { details: { readOnly: ReadOnlyHealth } };
   return h.details.readOnly;
 }
 
@@ -150,7 +151,9 @@ describe("read-only port", () => {
     const [rw2, ro2, rw3, ro3] = lc.ports.spare as [number, number, number, number];
     const common = ["--read-only-max-lag", MAX_LAG, "--listen-address", "127.0.0.1"];
     lc.startProxy("proxy-refuse", ["--port", String(rw2), "--read-only-port", String(ro2), "--read-only-fallback", "refuse", ...common]);
-    lc.startProxy("proxy-hold", ["--port", String(rw3), "--read-only-port", String(ro3), "--read-only-fallback", "hold", "--hold-timeout", "30s", ...common]);
+    // A port of the cluster's window of 40 that LocalCluster leaves unused.
+    const holdAdmin = `127.0.0.1:${lc.o.basePort + 38}`;
+    lc.startProxy("proxy-hold", ["--port", String(rw3), "--read-only-port", String(ro3), "--read-only-fallback", "hold", "--hold-timeout", "30s", "--metrics-listen-address", holdAdmin, ...common]);
     // Enabled by the sentinel and routing: a query through each read-only port lands on a standby.
     for (const port of [ro2, ro3]) await waitFor(`proxy on ${port} serving`, async () => (await q<{ r: boolean }>(port, "select pg_is_in_recovery() as r"))[0]!.r, 60_000, 200);
     let held: Promise<Landing> | null = null;
@@ -172,6 +175,9 @@ describe("read-only port", () => {
       );
       expect(refused.code).toBe("57P03");
       expect(refused.message).toContain("no standby available");
+      // Each proxy checks the standbys on its own timer: the hold proxy may not have seen the lag
+      // yet when the refuse proxy already did, and would send the client straight to a standby.
+      await waitFor("the hold proxy with no eligible standby", async () => (await roHealth(`http://${holdAdmin}`)).targets.length === 0, 20_000, 100);
       const hc = client(ro3, { connect_timeout: 40 });
       let answered = false;
       held = landing(hc.sql).finally(() => {
