@@ -9,12 +9,15 @@ export function bunCounts(output: string): { pass: number; fail: number; skip: n
   return { pass: n(/^\s*(\d+) pass$/m), fail: n(/^\s*(\d+) fail$/m), skip: n(/^\s*(\d+) skip$/m) };
 }
 
+/** Lines kept from before a failure's excerpt: what the test printed last. */
+const CONTEXT_LINES = 4;
+
 /**
  * For every "(fail)" line of a bun test output, what bun printed between the line before it (a
- * test's result or a file's header) and it: from the first source excerpt or error line on (the
- * test's own console lines before it are left out), without the stack frames inside node_modules
- * and the runtime, at most `maxLines` lines. bun lists the failed tests again at the end without
- * their errors; a name is reported once.
+ * test's result or a file's header) and it: from CONTEXT_LINES lines before the first source
+ * excerpt or error line on (the last lines the test printed), without the stack frames inside
+ * node_modules and the runtime, at most `maxLines` lines. bun lists the failed tests again at the
+ * end without their errors; a name is reported once.
  */
 export function failureDigests(output: string, maxLines = 24): string[] {
   const out: string[] = [];
@@ -35,7 +38,8 @@ export function failureDigests(output: string, maxLines = 24): string[] {
     if (seen.has(name) || kept.length === 0) continue;
     seen.add(name);
     const first = kept.findIndex((l) => /^\s*\d+ \| /.test(l) || /^(error|\w*Error)\b/.test(l));
-    const body = first > 0 ? kept.slice(first) : kept;
+    // What the test printed just before (its own figures, often what explains the error), a few lines.
+    const body = first > 0 ? kept.slice(Math.max(0, first - CONTEXT_LINES)) : kept;
     const shown = body.length > maxLines ? [...body.slice(0, maxLines), `  ... (${body.length - maxLines} more lines)`] : body;
     out.push([line, ...shown].join("\n"));
   }

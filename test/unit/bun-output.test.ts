@@ -41,10 +41,11 @@ describe("reading bun test's output", () => {
     expect(bunCounts("nothing ran")).toEqual({ pass: 0, fail: 0, skip: 0 });
   });
 
-  test("a failure's error, from its excerpt on, without runtime and node_modules frames, once", () => {
+  test("a failure's error, from the test's last printed lines and its excerpt on, without runtime and node_modules frames, once", () => {
     expect(failureDigests(OUTPUT)).toEqual([
       [
         "(fail) b > holds [5297.18ms]",
+        "master keeper1, sync standby keeper3",
         "37 |     await waitFor(...);",
         "38 |     expect(answered).toBe(false);",
         "                          ^",
