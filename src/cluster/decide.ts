@@ -20,7 +20,7 @@
 import { clusterDataProblems, masterDb } from "./cluster-data.ts";
 import { formatBytes } from "./format.ts";
 import { checkKeeperInfo, checkProxyInfo, invalidInfoNotes, own, uidRecord, type InvalidInfo } from "./info-check.ts";
-import { FAILED_INIT_MEMORY, cloneMemory, type SentinelMemory } from "./memory.ts";
+import { FAILED_INIT_MEMORY, cloneMemory, nextAliveHistory, type SentinelMemory } from "./memory.ts";
 import { jsonEqual } from "./plain-object.ts";
 import { pauseStep } from "./pause.ts";
 import { pitrInitStep } from "./pitr-init.ts";
@@ -268,10 +268,7 @@ export class Tick {
   recordKeeperHistories(infos: Record<string, KeeperInfo>): void {
     const { cd, mem, now } = this;
     for (const [uid, info] of Object.entries(infos)) {
-      const h = mem.keeperHistories[uid];
-      const silence = own(this.input.keeperSilenceMs ?? {}, uid);
-      if (silence !== undefined) mem.keeperHistories[uid] = { infoUID: info.infoUID, since: now - silence };
-      else if (!h || h.infoUID !== info.infoUID) mem.keeperHistories[uid] = { infoUID: info.infoUID, since: now };
+      mem.keeperHistories[uid] = nextAliveHistory(mem.keeperHistories[uid], info.infoUID, own(this.input.keeperSilenceMs ?? {}, uid), now);
       if (!cd.keepers[uid]) {
         cd.keepers[uid] = {
           uid,
@@ -411,10 +408,7 @@ export class Tick {
     const { mem, now } = this;
     const active: string[] = [];
     for (const [uid, p] of Object.entries(this.proxiesInfo)) {
-      const h = mem.proxyHistories[uid];
-      const silence = own(this.input.proxySilenceMs ?? {}, uid);
-      if (silence !== undefined) mem.proxyHistories[uid] = { infoUID: p.infoUID, since: now - silence };
-      else if (!h || h.infoUID !== p.infoUID) mem.proxyHistories[uid] = { infoUID: p.infoUID, since: now };
+      mem.proxyHistories[uid] = nextAliveHistory(mem.proxyHistories[uid], p.infoUID, own(this.input.proxySilenceMs ?? {}, uid), now);
       const timeoutMs = Math.max(1, (p.ProxyTimeout ?? 0) / 1e6);
       if (now - mem.proxyHistories[uid]!.since <= timeoutMs + PROXY_SILENT_MARGIN_MS) active.push(uid);
     }

@@ -6,11 +6,29 @@
  */
 import { uidRecord } from "./info-check.ts";
 
+/** When a component (keeper or proxy) was last known alive, and the infoUID seen then. */
+export interface AliveHistory {
+  infoUID: string;
+  /** Monotonic ms. */
+  since: number;
+}
+
+/**
+ * A component's AliveHistory after reading its info at `now`: with a reading of its lease
+ * (Store.leaseSilenceMs, ms without renewal), alive `silenceMs` ago; without one, alive now if
+ * its infoUID changed (or it is seen for the first time), else `h` unchanged, as stolon's sentinel
+ * reckons.
+ */
+export function nextAliveHistory(h: AliveHistory | undefined, infoUID: string, silenceMs: number | undefined, now: number): AliveHistory {
+  if (silenceMs !== undefined) return { infoUID, since: now - silenceMs };
+  return h && h.infoUID === infoUID ? h : { infoUID, since: now };
+}
+
 export interface SentinelMemory {
   /** True until the first tick of a leadership term has run. */
   fresh: boolean;
   /** Per keeper: the last infoUID seen and when the keeper was last known alive (monotonic ms: its lease's reading, else the infoUID's change). */
-  keeperHistories: Record<string, { infoUID: string; since: number }>;
+  keeperHistories: Record<string, AliveHistory>;
   /** Per keeper: since when its info has been stale. */
   keeperErrorSince: Record<string, number>;
   /** Per DB: since when it has been unhealthy or unreported. */
@@ -20,7 +38,7 @@ export interface SentinelMemory {
   /** Per DB: the generation it is converging to and since when. */
   dbConvergence: Record<string, { generation: number; since: number }>;
   /** Per proxy: the last infoUID seen and when it was last known alive (as keeperHistories). */
-  proxyHistories: Record<string, { infoUID: string; since: number }>;
+  proxyHistories: Record<string, AliveHistory>;
   /** Per DB: since when it has looked diverged from the master (removed once that lasts). */
   dbInvalidSince: Record<string, number>;
   /** Keepers failed by the silent-master rule, with the infoUID they were silent on: failed until it changes or their lease reads renewed. */

@@ -23,7 +23,7 @@
  * sent it are cut: the master does not keep read load. "hold" / "refuse": no target; the
  * Forwarder holds or refuses new clients.
  */
-import { SPEC_DEFAULTS, own, uidRecord, type ClusterData, type DB, type KeeperInfo, type PostgresState } from "../cluster/index.ts";
+import { SPEC_DEFAULTS, nextAliveHistory, own, uidRecord, type AliveHistory, type ClusterData, type DB, type KeeperInfo, type PostgresState } from "../cluster/index.ts";
 import { dbTarget, proxyRoute, type ProxyTarget } from "../cluster/proxy-target.ts";
 import { formatBytes } from "../cluster/format.ts";
 
@@ -55,23 +55,20 @@ export interface ReadOnlyPolicy {
  * changed. The first sight of a keeper without a reading counts as a change.
  */
 export class ReportAges {
-  private readonly seen = new Map<string, { infoUID: string; changedAt: number }>();
+  private readonly seen = new Map<string, AliveHistory>();
 
   /** Records the infos (and lease readings, by uid) read at `now`; forgets keepers not present. */
   observe(infos: Record<string, KeeperInfo>, now: number, silenceMs: Readonly<Record<string, number>> = {}): void {
     for (const uid of [...this.seen.keys()]) if (!Object.hasOwn(infos, uid)) this.seen.delete(uid);
     for (const [uid, info] of Object.entries(infos)) {
-      const last = this.seen.get(uid);
-      const silence = own(silenceMs, uid);
-      if (silence !== undefined) this.seen.set(uid, { infoUID: info.infoUID, changedAt: now - silence });
-      else if (!last || last.infoUID !== info.infoUID) this.seen.set(uid, { infoUID: info.infoUID, changedAt: now });
+      this.seen.set(uid, nextAliveHistory(this.seen.get(uid), info.infoUID, own(silenceMs, uid), now));
     }
   }
 
-  /** ms since this keeper's infoUID last changed; null when never seen. */
+  /** ms since this keeper was last known alive (see observe); null when never seen. */
   ageMs(keeperUid: string, now: number): number | null {
     const s = this.seen.get(keeperUid);
-    return s ? Math.max(0, now - s.changedAt) : null;
+    return s ? Math.max(0, now - s.since) : null;
   }
 }
 
